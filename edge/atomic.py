@@ -1,0 +1,72 @@
+"""Atomic file writes: temporary file in the same directory, fsync, rename.
+
+A power cut on a Jetson must not leave a half-written engine, manifest or checkpoint behind:
+readers see either the old file or the complete new one.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb"):
+    """Open a temporary file next to `path`; on clean exit it replaces `path` atomically.
+
+    On an exception the temporary file is removed and `path` is left untouched.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError("atomic_open supports 'wb' and 'w' only")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        kwargs = {"encoding": "utf-8"} if mode == "w" else {}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path, data):
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_text(path, text):
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

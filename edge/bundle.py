@@ -1,0 +1,185 @@
+"""The deployment bundle: a directory with `manifest.json`, the one contract between stages.
+
+`edge-export` writes it; everything in `edge/` reads it. The manifest is schema-versioned JSON:
+
+    {
+      "schema": "edge-toolkit/bundle", "schema_version": 1,
+      "created": ISO-8601 UTC, "producer": {"tool": ..., "version": ...},
+      "model": {"arch", "classes" (order = output index), "num_classes", "source": {...}},
+      "input": {"name", "shape" [N, C, H, W] (N = opt batch), "batch": {"min", "opt", "max"},
+                "preprocess": PreprocessSpec.to_dict(),
+                "fused_preprocess": false | {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}},
+      "output": {"name", "kind": "logits"},
+      "artifacts": [ {"file", "kind", "sha256", "bytes", ...kind-specific keys} ],
+      "verification": {...what export measured...}
+    }
+
+Artifact kinds and their extra keys:
+    onnx               precision ("fp32" | "int8"), opset, flavour (int8 only: "tensorrt-qdq-s8s8"
+                       or "ort-qdq-u8s8"), calibration {...} (int8 only)
+    calibration_cache  method, images, tensorrt_version
+    tensorrt_engine    precision (built), requested_precision, tensorrt_version, gpu,
+                       compute_capability, onnx_file, onnx_sha256, batch {"min","opt","max"},
+                       workspace_mb, key
+    labels             (labels.txt)
+"""
+
+import datetime
+import json
+import os
+
+from edge import __version__
+from edge.atomic import sha256_file, write_json
+from edge.errors import EdgeError
+from edge.preprocess import PreprocessSpec
+
+SCHEMA = "edge-toolkit/bundle"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "labels")
+
+
+def utc_now():
+    return datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+
+
+def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
+                 fused_preprocess=False, source=None, tool="edge-export"):
+    """A manifest with no artifacts yet."""
+    min_b, opt_b, max_b = batch
+    height, width = spec.size
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": utc_now(),
+        "producer": {"tool": tool, "version": __version__},
+        "model": {"arch": arch, "classes": list(classes), "num_classes": len(classes),
+                  "source": source or {}},
+        "input": {"name": input_name, "shape": [opt_b, 3, height, width],
+                  "batch": {"min": min_b, "opt": opt_b, "max": max_b},
+                  "preprocess": spec.to_dict(), "fused_preprocess": fused_preprocess},
+        "output": {"name": output_name, "kind": "logits"},
+        "artifacts": [],
+        "verification": {},
+    }
+
+
+def artifact_entry(bundle_dir, file_name, kind, **extra):
+    """Describe a file already written inside the bundle (hash and size measured now)."""
+    if kind not in ARTIFACT_KINDS:
+        raise ValueError("unknown artifact kind {!r}".format(kind))
+    path = os.path.join(bundle_dir, file_name)
+    entry = {"file": file_name, "kind": kind, "sha256": sha256_file(path),
+             "bytes": os.path.getsize(path)}
+    entry.update(extra)
+    return entry
+
+
+def put_artifact(manifest, entry):
+    """Add `entry`, replacing any artifact with the same file name."""
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["file"] != entry["file"]]
+    manifest["artifacts"].append(entry)
+    return entry
+
+
+def write_manifest(bundle_dir, manifest):
+    write_json(os.path.join(bundle_dir, MANIFEST), manifest)
+
+
+def read_manifest(bundle_dir):
+    """Read and check a bundle's manifest; one clear EdgeError for anything wrong."""
+    path = os.path.join(str(bundle_dir), MANIFEST)
+    if not os.path.isdir(str(bundle_dir)):
+        raise EdgeError("{} is not a directory; pass the bundle folder edge-export wrote".format(bundle_dir))
+    if not os.path.isfile(path):
+        raise EdgeError("{} has no {}: not a bundle (make one with edge-export model.pt -o {})".format(
+            bundle_dir, MANIFEST, bundle_dir))
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except ValueError as exc:
+        raise EdgeError("{} is not valid JSON ({}); re-run edge-export".format(path, exc))
+    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
+        raise EdgeError("{} is not an edge-toolkit bundle manifest".format(path))
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise EdgeError("{} has schema version {}, this edge-toolkit reads up to {}: upgrade it".format(
+            path, version, SCHEMA_VERSION))
+    for key in ("model", "input", "output", "artifacts"):
+        if key not in manifest:
+            raise EdgeError("{} lacks the {!r} section; re-run edge-export".format(path, key))
+    return manifest
+
+
+class Bundle(object):
+    """A bundle read from disk: the manifest plus helpers to find and check its artifacts."""
+
+    def __init__(self, path, manifest):
+        self.path = str(path)
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, path):
+        return cls(path, read_manifest(path))
+
+    @property
+    def classes(self):
+        return list(self.manifest["model"]["classes"])
+
+    @property
+    def arch(self):
+        return self.manifest["model"].get("arch")
+
+    @property
+    def spec(self):
+        return PreprocessSpec.from_dict(self.manifest["input"]["preprocess"])
+
+    @property
+    def input_name(self):
+        return self.manifest["input"]["name"]
+
+    @property
+    def output_name(self):
+        return self.manifest["output"]["name"]
+
+    @property
+    def fused_preprocess(self):
+        return self.manifest["input"].get("fused_preprocess") or False
+
+    @property
+    def batch_range(self):
+        batch = self.manifest["input"]["batch"]
+        return batch["min"], batch["opt"], batch["max"]
+
+    def artifacts(self, kind=None, **match):
+        """Artifacts of `kind` whose keys equal every `match` value."""
+        found = []
+        for entry in self.manifest["artifacts"]:
+            if kind is not None and entry.get("kind") != kind:
+                continue
+            if all(entry.get(key) == value for key, value in match.items()):
+                found.append(entry)
+        return found
+
+    def artifact(self, kind, **match):
+        """The single artifact matching, or None."""
+        found = self.artifacts(kind, **match)
+        return found[0] if found else None
+
+    def file(self, entry):
+        return os.path.join(self.path, entry["file"])
+
+    def check(self, entry):
+        """Raise EdgeError unless the artifact exists and its sha256 matches the manifest."""
+        path = self.file(entry)
+        if not os.path.isfile(path):
+            raise EdgeError("bundle {} lists {} but the file is missing; re-run edge-export".format(
+                self.path, entry["file"]))
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            raise EdgeError("{} does not match its sha256 in the manifest (corrupt or replaced); "
+                            "re-run edge-export".format(path))
+        return path
+
+    def save(self):
+        write_manifest(self.path, self.manifest)

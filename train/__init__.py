@@ -1,0 +1,1 @@
+"""Desktop fine-tuning of ResNet classifiers (needs torch). Never imported by `edge/`."""
