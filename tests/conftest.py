@@ -1,0 +1,38 @@
+"""Shared test configuration: hardware markers skip with a reason when the hardware is missing."""
+
+import importlib
+
+import pytest
+
+
+def _has(module):
+    try:
+        importlib.import_module(module)
+        return True
+    except Exception:
+        return False
+
+
+def _has_cuda():
+    try:
+        import torch
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {
+        "gpu": None if _has_cuda() else "needs an NVIDIA GPU with CUDA (none here)",
+        "tensorrt": None if _has("tensorrt") else "needs a real TensorRT install (comes with JetPack)",
+        "jetson": None if _has_jetson() else "needs a Jetson device (/etc/nv_tegra_release)",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _has_jetson():
+    import os
+    return os.path.exists("/etc/nv_tegra_release")
