@@ -83,8 +83,9 @@ def load_checkpoint(path, kinds=KINDS):
         raise EdgeError("{} contains objects that are not plain weights and was refused for safety "
                         "({}); only edge-toolkit checkpoints or plain state dicts are accepted".format(
                             path, unpickling_reason(exc)))
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise EdgeError("{} is not a PyTorch checkpoint ({})".format(path, str(exc).splitlines()[0][:160]))
+    except Exception as exc:  # foreign bytes fail in many ways (KeyError, EOFError, zip errors...)
+        raise EdgeError("{} is not a PyTorch checkpoint ({}: {})".format(
+            path, type(exc).__name__, (str(exc).splitlines() or [""])[0][:160]))
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise EdgeError("{} is not an edge-toolkit model checkpoint (for a plain torchvision state dict "
                         "use edge-export with --arch and --classes)".format(path))

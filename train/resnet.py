@@ -176,8 +176,10 @@ def load_state_dict_file(path):
         raise EdgeError("weights file {} not found".format(path))
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise EdgeError("{} is not a loadable state dict ({})".format(path, str(exc).splitlines()[0]))
+    except pickle.UnpicklingError:
+        raise EdgeError("{} holds pickled objects, not plain weights; refused for safety".format(path))
+    except Exception as exc:  # foreign bytes fail in many ways (KeyError, EOFError, zip errors...)
+        raise EdgeError("{} is not a loadable state dict ({})".format(path, type(exc).__name__))
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):

@@ -1,0 +1,38 @@
+# Set-up and the two newcomer commands: `make demo` (the whole pipeline on the digits demo) and
+# `make test`. Everything installs into .venv inside the checkout.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch goes in first and pinned: a package that lets pip choose would pull a newer torch with
+# several GB of CUDA libraries. On a CUDA desktop: make TORCH=torch==2.13.0+cu126 ... (your build).
+TORCH ?= torch==2.13.0
+# The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): edge/ and export's device half.
+PY36_PATHS := edge export/device.py export/trt_compat.py export/trt_build.py export/calibrator.py
+
+.PHONY: setup demo test py36-check clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/python -c "import torch; print('torch', torch.__version__)" > $(VENV)/torch-version.txt
+	sed 's/^torch /torch==/' $(VENV)/torch-version.txt > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet --constraint $(VENV)/constraints.txt -e '.[train,export,dev]'
+	@# pip must not have replaced the torch installed above.
+	$(BIN)/python -c "import torch, sys; want = open('$(VENV)/torch-version.txt').read().split()[1]; \
+		sys.exit(0 if torch.__version__ == want else 'torch changed to ' + torch.__version__)"
+	touch $@
+
+demo: setup
+	$(BIN)/python -m train.demo
+
+py36-check: setup
+	$(BIN)/vermin -q -t=3.6- --no-tips --violations $(wildcard $(PY36_PATHS))
+
+test: setup py36-check
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

@@ -1,0 +1,26 @@
+"""Atomic writes: readers see the old file or the whole new one, never a torn write."""
+
+import os
+
+import pytest
+
+from edge.atomic import atomic_open, sha256_file, write_bytes, write_json
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = str(tmp_path / "engine.plan")
+    write_bytes(path, b"old engine")
+    with pytest.raises(RuntimeError):
+        with atomic_open(path) as handle:
+            handle.write(b"half a new eng")
+            raise RuntimeError("power cut")
+    assert open(path, "rb").read() == b"old engine"
+    assert os.listdir(str(tmp_path)) == ["engine.plan"]
+
+
+def test_write_creates_folders_and_replaces(tmp_path):
+    path = str(tmp_path / "a" / "b" / "manifest.json")
+    write_json(path, {"x": 1})
+    write_json(path, {"x": 2})
+    assert open(path).read().strip().endswith("}") and '"x": 2' in open(path).read()
+    assert len(sha256_file(path)) == 64

@@ -1,0 +1,51 @@
+"""`import edge` and every --help work without torch, TensorRT, onnxruntime or onnx installed.
+
+Each check runs in a fresh interpreter where importing those modules fails, as on a Jetson
+that has only the runtime installed.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+BLOCKED = ("torch", "tensorrt", "pycuda", "onnxruntime", "onnx", "paho", "sklearn", "matplotlib")
+
+BLOCKER = """
+import sys
+class Blocker(object):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {blocked!r}:
+            raise ImportError('blocked for this test: ' + name)
+        return None
+sys.meta_path.insert(0, Blocker())
+""".format(blocked=BLOCKED)
+
+
+def run_blocked(code):
+    return subprocess.run([sys.executable, "-c", BLOCKER + code], capture_output=True, text=True, timeout=120)
+
+
+def test_import_edge_loads_no_heavy_library():
+    result = run_blocked(
+        "import edge, edge.bundle, edge.preprocess, edge.cli, edge.lazy, edge.atomic\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {!r} + ('cv2',))\n"
+        "print('heavy:', heavy)".format(BLOCKED))
+    assert result.returncode == 0, result.stderr
+    assert "heavy: []" in result.stdout
+
+
+@pytest.mark.parametrize("module", ["train.cli", "export.cli", "edge.predict", "edge.camera", "edge.bench"])
+def test_help_works_without_heavy_libraries(module):
+    result = run_blocked("import runpy, sys\nsys.argv = ['prog', '--help']\n"
+                         "runpy.run_module({!r}, run_name='__main__')".format(module))
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
+
+
+def test_a_missing_library_is_one_line_with_the_install_hint():
+    result = run_blocked("from edge.lazy import require\nfrom edge.cli import run_main\n"
+                         "sys.exit(run_main('edge-x', lambda argv: require('tensorrt', 'engines')))")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "comes with JetPack" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,105 @@
+"""ResNet state-dict compatibility with torchvision, and the self-describing checkpoint."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from edge.errors import EdgeError
+from edge.preprocess import PreprocessSpec
+from train.checkpoint import load_checkpoint, model_from_record, model_record, save_checkpoint
+from train.resnet import build_resnet, load_backbone_weights
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "torchvision_resnet_state_dict.json")
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+def test_state_dict_keys_and_shapes_match_torchvision(arch):
+    # The fixture was read from torchvision 0.29's models.<arch>().state_dict(): order, names, shapes.
+    with open(FIXTURE) as handle:
+        reference = json.load(handle)["archs"][arch]
+    ours = [[key, list(value.shape)] for key, value in build_resnet(arch, 1000).state_dict().items()]
+    assert ours == reference
+
+
+def test_torchvision_layout_weights_load_strictly_and_keep_new_head(tmp_path):
+    donor = build_resnet("resnet18", 1000)
+    path = str(tmp_path / "resnet18-imagenet.pth")
+    torch.save({"module." + k: v for k, v in donor.state_dict().items()}, path)  # DataParallel prefix
+    model = load_backbone_weights(build_resnet("resnet18", 3), "resnet18", path)
+    assert torch.equal(model.layer4[1].conv2.weight, donor.layer4[1].conv2.weight)
+    assert model.fc.out_features == 3
+
+
+def test_weights_for_another_arch_are_refused(tmp_path):
+    path = str(tmp_path / "r50.pth")
+    torch.save(build_resnet("resnet50", 1000).state_dict(), path)
+    with pytest.raises(EdgeError, match="do not fit resnet18"):
+        load_backbone_weights(build_resnet("resnet18", 3), "resnet18", path)
+
+
+def test_imagenet_weights_offline_is_a_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(EdgeError, match="--weights PATH"):
+        load_backbone_weights(build_resnet("resnet18", 3), "resnet18", "imagenet")
+
+
+def _record():
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", 3).eval()
+    spec = PreprocessSpec(size=(48, 40), resize="stretch", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                          interpolation="area")
+    return model, model_record(model, "resnet18", ["cat", "dog", "emu"], spec, metrics={"val": {"accuracy": 0.5}},
+                               epoch=4, config={"epochs": 9})
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path):
+    model, record = _record()
+    path = str(tmp_path / "model.pt")
+    save_checkpoint(path, record)
+    raw = torch.load(path, map_location="cpu", weights_only=True)  # the promise: plain data only
+    assert raw["classes"] == ["cat", "dog", "emu"] and raw["arch"] == "resnet18"
+    loaded = load_checkpoint(path)
+    assert PreprocessSpec.from_dict(loaded["preprocess"]).size == (48, 40)
+    assert loaded["metrics"]["val"]["accuracy"] == 0.5 and loaded["epoch"] == 4
+    assert set(loaded["versions"]) >= {"torch", "numpy", "python", "edge_toolkit"}
+    rebuilt = model_from_record(loaded)
+    x = torch.randn(2, 3, 48, 40)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x))
+
+
+class Payload(object):
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, record = _record()
+    record["metrics"] = Payload()
+    torch.save(record, "evil.pt")
+    with pytest.raises(EdgeError, match="refused for safety"):
+        load_checkpoint("evil.pt")
+    assert not os.path.exists("pwned")
+
+
+def test_foreign_and_damaged_files_get_clear_errors(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(EdgeError, match="not a PyTorch checkpoint"):
+        load_checkpoint(str(text))
+    plain = str(tmp_path / "plain.pt")
+    torch.save(build_resnet("resnet18", 3).state_dict(), plain)
+    with pytest.raises(EdgeError, match="--arch and --classes"):
+        load_checkpoint(plain)
+    _, record = _record()
+    record["num_classes"] = 7
+    save_checkpoint(str(tmp_path / "bad.pt"), record)
+    with pytest.raises(EdgeError, match="damaged"):
+        load_checkpoint(str(tmp_path / "bad.pt"))
+    with pytest.raises(EdgeError, match="not found"):
+        load_checkpoint(str(tmp_path / "missing.pt"))

@@ -1,0 +1,119 @@
+"""edge-train: fine-tune a ResNet on an image-folder dataset (DATA/<class>/<images>).
+
+Writes a run folder with model.pt (the best epoch, self-describing: arch, classes,
+preprocessing, metrics), last.pt (resumable), per-epoch checkpoints, metrics.json,
+history.csv, curves.png, confusion.png, labels.txt, report.md and the resolved config.yaml.
+
+Defaults come from a YAML file (--config) and flags override it. Ctrl-C saves a resumable
+state: continue with --resume RUN/last.pt.
+"""
+
+import os
+
+from edge.cli import make_parser, run_main
+from edge.errors import EdgeError
+
+EPILOG = """examples:
+  edge-train data/flowers --arch resnet34 --weights imagenet --epochs 15
+  edge-train data/flowers --find-lr                 # plot and suggest a learning rate, then stop
+  edge-train data/aerial --d4 --val data/aerial-val  # top-down imagery, separate validation folder
+  edge-train --resume runs/flowers-resnet34/last.pt
+"""
+
+
+def build_parser():
+    parser = make_parser("edge-train", __doc__, EPILOG)
+    # Every default is None: unset flags fall through to the YAML file, then built-in defaults.
+    S = None
+    parser.add_argument("data", nargs="?", help="image-folder dataset (one sub-folder per class)")
+    parser.add_argument("--config", help="YAML file of options (same names as the flags)")
+    parser.add_argument("--resume", metavar="LAST_PT", help="continue an interrupted run from its last.pt")
+    parser.add_argument("--find-lr", action="store_true", help="run the learning-rate finder, write lr_find.png, stop")
+    parser.add_argument("--overwrite", action="store_true", help="reuse an --out folder that holds an earlier run")
+    data = parser.add_argument_group("data")
+    data.add_argument("--val", default=S, help="separate validation image folder (default: split DATA)")
+    data.add_argument("--val-fraction", type=float, default=S, help="validation share of DATA (default 0.2)")
+    data.add_argument("--workers", default=S, help="data-loading worker processes (default auto)")
+    data.add_argument("--out", default=S, help="run folder (default runs/<data>-<arch>, numbered if taken)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--arch", default=S, choices=["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+    model.add_argument("--weights", default=S, help="none, imagenet (torchvision's, needs network) or a file path")
+    pre = parser.add_argument_group("preprocessing (travels with the model to the device)")
+    pre.add_argument("--size", type=int, default=S, help="input side in pixels (default 224)")
+    pre.add_argument("--resize", default=S, choices=["center_crop", "stretch"])
+    pre.add_argument("--crop-pct", type=float, default=S, help="centre-crop fraction (default 0.875)")
+    pre.add_argument("--interpolation", default=S, choices=["nearest", "bilinear", "bicubic", "area"])
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=S, help="total epochs (default 10)")
+    opt.add_argument("--freeze-epochs", default=S, help="epochs training only the head first (default auto: "
+                                                        "1 with pretrained weights, 0 from scratch)")
+    opt.add_argument("--batch-size", type=int, default=S, help="default 64")
+    opt.add_argument("--lr", default=S, help="peak one-cycle learning rate of the head, or 'find' (default 2e-3)")
+    opt.add_argument("--lr-spread", default=S, help="head lr / stem lr after unfreezing (default auto)")
+    opt.add_argument("--weight-decay", type=float, default=S, help="AdamW weight decay (default 0.05)")
+    opt.add_argument("--label-smoothing", type=float, default=S, help="default 0.1")
+    opt.add_argument("--patience", type=int, default=S, help="early stop after N epochs without improvement; 0 never")
+    opt.add_argument("--seed", type=int, default=S, help="default 0")
+    opt.add_argument("--device", default=S, help="auto, cpu, cuda or cuda:N")
+    opt.add_argument("--amp", default=S, choices=["auto", "off"], help="mixed precision on CUDA (default auto)")
+    opt.add_argument("--keep-epochs", type=int, default=S, help="per-epoch checkpoints kept (default 3; 0 all)")
+    aug = parser.add_argument_group("augmentation (training images only)")
+    aug.add_argument("--hflip", type=float, default=S, help="horizontal flip probability (default 0.5)")
+    aug.add_argument("--vflip", type=float, default=S, help="vertical flip probability (default 0)")
+    aug.add_argument("--rotate", type=float, default=S, help="max rotation in degrees (default 10)")
+    aug.add_argument("--shift", type=float, default=S, help="max shift, fraction of the side (default 0.1)")
+    aug.add_argument("--zoom", type=float, default=S, help="max zoom change (default 0.1)")
+    aug.add_argument("--jitter", type=float, default=S, help="max brightness/contrast/saturation change (default 0.2)")
+    aug.add_argument("--d4", action="store_const", const=True, default=S,
+                     help="random one of the 8 dihedral transforms (top-down imagery)")
+    aug.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    return parser
+
+
+def flags_from_args(args):
+    flags = {key: getattr(args, key) for key in (
+        "data", "val", "val_fraction", "workers", "out", "arch", "weights", "size", "resize", "crop_pct",
+        "interpolation", "epochs", "freeze_epochs", "batch_size", "lr", "lr_spread", "weight_decay",
+        "label_smoothing", "patience", "seed", "device", "amp", "keep_epochs", "hflip", "vflip", "rotate",
+        "shift", "zoom", "jitter", "d4")}
+    if args.no_augment:
+        flags["augment"] = {"hflip": 0.0, "vflip": 0.0, "rotate": 0.0, "shift": 0.0, "zoom": 0.0,
+                            "jitter": 0.0, "d4": False}
+    return flags
+
+
+def _main(argv):
+    args = build_parser().parse_args(argv)
+    from train import config as train_config  # light: yaml only
+    if args.resume:
+        if args.data or args.config:
+            raise EdgeError("--resume continues a run exactly as configured; drop DATA and --config")
+        config = None
+    else:
+        config = train_config.resolve(flags_from_args(args), args.config)
+        out = config.get("out")
+        if out and os.path.exists(os.path.join(out, "last.pt")) and not args.overwrite and not args.find_lr:
+            raise EdgeError("{} already holds a run; continue it with --resume {}, or pass --overwrite "
+                            "or another --out".format(out, os.path.join(out, "last.pt")))
+    from train.run import run_training  # torch is imported here, after argument checks
+    result = run_training(config, resume=args.resume, find_lr_only=args.find_lr)
+    if args.find_lr:
+        print("suggested learning rate: {}  (plot: {})".format(
+            "{:.2e}".format(result["lr_suggestion"]) if result["lr_suggestion"] else "none",
+            os.path.join(result["run_dir"], "lr_find.png")))
+        return 0
+    paths = result["paths"]
+    print("")
+    print("best validation accuracy {:.4f} at epoch {} ({:.0f} s)".format(
+        result["accuracy"], result["best_epoch"], result["seconds"]))
+    print("model:  {}".format(paths["model"]))
+    print("report: {}  (metrics.json, curves.png, confusion.png beside it)".format(paths["report"]))
+    return 0
+
+
+def main(argv=None):
+    return run_main("edge-train", _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

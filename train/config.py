@@ -1,0 +1,84 @@
+"""Training configuration: built-in defaults < YAML file (--config) < command-line flags.
+
+The resolved configuration is written into the run folder (config.yaml) so the run can be
+reproduced with `edge-train --config runs/x/config.yaml`.
+"""
+
+import os
+
+from edge.errors import EdgeError
+from edge.lazy import require
+
+DEFAULTS = {
+    "data": None,
+    "val": None,
+    "out": None,
+    "arch": "resnet18",
+    "weights": "none",
+    "epochs": 10,
+    "freeze_epochs": "auto",     # 1 with pretrained weights, 0 from scratch (nothing to preserve)
+    "batch_size": 64,
+    "lr": 2e-3,                  # peak one-cycle learning rate of the head; "find" runs the finder first
+    "lr_spread": "auto",         # head lr / earliest-layer lr after unfreezing: 10 pretrained, 1 scratch
+    "weight_decay": 0.05,
+    "label_smoothing": 0.1,
+    "size": 224,
+    "resize": "center_crop",
+    "crop_pct": 0.875,
+    "interpolation": "bilinear",
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "val_fraction": 0.2,
+    "seed": 0,
+    "workers": "auto",
+    "patience": 5,               # epochs without validation improvement before stopping; 0 = never
+    "keep_epochs": 3,            # per-epoch checkpoints kept (newest); 0 keeps all
+    "device": "auto",
+    "amp": "auto",               # mixed precision: on for CUDA, off on CPU
+    "augment": {"hflip": 0.5, "vflip": 0.0, "rotate": 10.0, "shift": 0.1, "zoom": 0.1,
+                "jitter": 0.2, "d4": False},
+}
+
+AUGMENT_KEYS = tuple(DEFAULTS["augment"])
+
+
+def load_yaml(path):
+    yaml = require("yaml", "reading --config")
+    if not os.path.isfile(path):
+        raise EdgeError("config file {} not found".format(path))
+    with open(path, "r", encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as exc:
+            raise EdgeError("config file {} is not valid YAML: {}".format(path, str(exc).splitlines()[0]))
+    if not isinstance(data, dict):
+        raise EdgeError("config file {} must hold a mapping of option: value".format(path))
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def resolve(flags, config_path=None):
+    """Merge defaults, the YAML file and the flags that were given (None = not given)."""
+    config = dict(DEFAULTS, augment=dict(DEFAULTS["augment"]))
+    layers = [load_yaml(config_path)] if config_path else []
+    layers.append({k: v for k, v in flags.items() if v is not None})
+    for layer in layers:
+        for key, value in layer.items():
+            if key == "augment":
+                if not isinstance(value, dict):
+                    raise EdgeError("'augment' must be a mapping of {}".format(", ".join(AUGMENT_KEYS)))
+                unknown = sorted(set(value) - set(AUGMENT_KEYS))
+                if unknown:
+                    raise EdgeError("unknown augment option(s): {}".format(", ".join(unknown)))
+                config["augment"].update(value)
+            elif key in AUGMENT_KEYS:
+                config["augment"][key] = value
+            elif key in config:
+                config[key] = value
+            else:
+                raise EdgeError("unknown option {!r} in {}".format(key, config_path or "flags"))
+    return config
+
+
+def dump_yaml(config):
+    yaml = require("yaml", "writing the resolved config")
+    return yaml.safe_dump(config, sort_keys=False)

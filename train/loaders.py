@@ -1,0 +1,70 @@
+"""PyTorch datasets and loaders over `train.data.ImageFolder`, using edge's preprocessing.
+
+Evaluation images go through exactly `edge.preprocess.preprocess`: the function the device runs.
+Training images go through the same resize/crop and normalisation with augmentation in between.
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from edge.errors import EdgeError
+from edge.preprocess import normalize, read_image, resize_and_crop
+from train.augment import augment
+
+
+class FolderDataset(Dataset):
+    """Items are (index, augmentation seed) pairs from SeededSampler, or plain indices."""
+
+    def __init__(self, folder, spec, augment_config=None):
+        self.folder = folder
+        self.spec = spec
+        self.augment_config = augment_config
+
+    def __len__(self):
+        return len(self.folder.samples)
+
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        path, label = self.folder.samples[index]
+        image = read_image(path)
+        if image is None:
+            raise EdgeError("{} could not be read any more (changed during training?)".format(path))
+        image = resize_and_crop(image, self.spec)
+        if self.augment_config is not None:
+            image = augment(image, self.augment_config, np.random.default_rng(seed))
+        return torch.from_numpy(normalize(image, self.spec)), label
+
+
+class SeededSampler(Sampler):
+    """A seeded permutation per epoch, each index paired with its own augmentation seed.
+
+    `start` skips the items already consumed, so a run interrupted mid-epoch resumes on exactly
+    the batches it had not seen.
+    """
+
+    def __init__(self, size, seed, shuffle=True):
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch, start=0):
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self):
+        rng = np.random.RandomState([self.seed, self.epoch])
+        order = rng.permutation(self.size) if self.shuffle else np.arange(self.size)
+        seeds = rng.randint(0, 2 ** 31 - 1, size=self.size)
+        for position in range(self.start, self.size):
+            yield int(order[position]), int(seeds[position])
+
+    def __len__(self):
+        return self.size - self.start
+
+
+def make_loader(folder, spec, batch_size, workers, augment_config=None, shuffle=False, seed=0,
+                pin_memory=False):
+    dataset = FolderDataset(folder, spec, augment_config)
+    sampler = SeededSampler(len(dataset), seed, shuffle=shuffle)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                        pin_memory=pin_memory, persistent_workers=workers > 0, drop_last=False)
+    return loader, sampler

@@ -1,0 +1,80 @@
+"""PNG plots of a run: training curves, confusion matrix, learning-rate finder (matplotlib, Agg)."""
+
+import io
+
+import numpy as np
+
+from edge.atomic import write_bytes
+from edge.lazy import require
+
+
+def _pyplot():
+    matplotlib = require("matplotlib", "plots")
+    matplotlib.use("Agg")
+    return require("matplotlib.pyplot", "plots")
+
+
+def _save(fig, path):
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+
+
+def plot_history(history, path):
+    """Loss, accuracy and learning rate per epoch from the history rows."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    axes[0].plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    axes[0].plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
+    axes[0].set_title("loss")
+    axes[1].plot(epochs, [r["train_accuracy"] for r in history], "o-", label="train")
+    axes[1].plot(epochs, [r["val_accuracy"] for r in history], "o-", label="validation")
+    axes[1].set_title("accuracy")
+    axes[2].plot(epochs, [r["lr"] for r in history], "o-")
+    axes[2].set_title("learning rate of the head, end of epoch")
+    axes[2].set_yscale("log")
+    for axis in axes:
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    axes[1].legend()
+    _save(fig, path)
+
+
+def plot_confusion(matrix, classes, path, title="validation confusion matrix"):
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    size = max(4.0, 0.5 * len(classes) + 2)
+    fig, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(classes)))
+    axis.set_yticks(range(len(classes)))
+    axis.set_xticklabels(classes, rotation=45, ha="right")
+    axis.set_yticklabels(classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    threshold = matrix.max() / 2.0 if matrix.size else 0
+    if len(classes) <= 30:
+        for (row, col), value in np.ndenumerate(matrix):
+            axis.text(col, row, str(value), ha="center", va="center", fontsize=8,
+                      color="white" if value > threshold else "black")
+    _save(fig, path)
+
+
+def plot_lr_find(lrs, losses, suggestion, path):
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(lrs, losses)
+    axis.set_xscale("log")
+    axis.set_xlabel("learning rate")
+    axis.set_ylabel("smoothed training loss")
+    if suggestion:
+        axis.axvline(suggestion, color="red", linestyle="--", label="suggested {:.2e}".format(suggestion))
+        axis.legend()
+    axis.grid(alpha=0.3)
+    axis.set_title("learning-rate finder")
+    _save(fig, path)

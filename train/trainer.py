@@ -1,0 +1,287 @@
+"""The fine-tuning loop: freeze-then-unfreeze, one-cycle schedules, best checkpoint, resume.
+
+Epochs [0, freeze_epochs) train the head (and BatchNorm affine parameters, as fastai does) with
+the backbone frozen; the remaining epochs train everything with discriminative learning rates
+(earliest layers smallest). Each phase has its own one-cycle schedule. After every epoch the
+training state is saved to last.pt; Ctrl-C saves the exact mid-epoch position, so --resume
+continues on the batches not yet seen.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from edge.errors import EdgeError
+from train.checkpoint import model_record, save_checkpoint, versions
+from train.metrics import classification_report
+from train.outputs import write_history_csv
+
+BEST = "model.pt"
+LAST = "last.pt"
+EPOCH_DIR = "checkpoints"
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgeError("--device {} asked for but CUDA is not available here; use --device cpu".format(name))
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise EdgeError("unknown --device {!r}; use auto, cpu or cuda[:N]".format(name))
+
+
+def layer_groups(model):
+    """Parameter groups from input to output: stem+layer1, layer2, layer3, layer4, head."""
+    stem = [model.conv1, model.bn1, model.layer1]
+    groups = [stem, [model.layer2], [model.layer3], [model.layer4], [model.fc]]
+    return [[p for module in group for p in module.parameters()] for group in groups]
+
+
+def is_batchnorm_param(model):
+    ids = set()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            ids.update(id(p) for p in module.parameters())
+    return ids
+
+
+class Phase(object):
+    """One stretch of epochs sharing an optimizer and a one-cycle schedule."""
+
+    def __init__(self, name, first_epoch, epochs):
+        self.name, self.first_epoch, self.epochs = name, first_epoch, epochs
+
+    def __contains__(self, epoch):
+        return self.first_epoch <= epoch < self.first_epoch + self.epochs
+
+
+class Trainer(object):
+    def __init__(self, config, model, spec, classes, train_loader, train_sampler, val_loader, run_dir,
+                 device, log=print):
+        self.config = config
+        self.model = model.to(device)
+        self.spec = spec
+        self.classes = classes
+        self.train_loader, self.train_sampler = train_loader, train_sampler
+        self.val_loader = val_loader
+        self.run_dir = run_dir
+        self.device = device
+        self.log = log
+        self.amp = device.type == "cuda" and config["amp"] in ("auto", True, "on")
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=float(config["label_smoothing"]))
+        epochs, freeze = int(config["epochs"]), int(config["freeze_epochs"])
+        self.phases = [p for p in (Phase("head", 0, freeze), Phase("full", freeze, epochs - freeze)) if p.epochs > 0]
+        self.history = []
+        self.best = None            # (accuracy, -loss) of the best epoch so far
+        self.best_epoch = None
+        self.bad_epochs = 0
+        self.optimizer = self.scheduler = None
+        self.phase = None
+        self.epoch = 0              # the epoch in progress (0-based)
+        self.position = 0           # training items of `epoch` already consumed
+        self.running = [0.0, 0, 0]  # loss sum, correct, seen within the epoch in progress
+
+    # ----- optimisation set-up -------------------------------------------------------------
+    def phase_of(self, epoch):
+        for phase in self.phases:
+            if epoch in phase:
+                return phase
+        raise ValueError("epoch {} is outside the schedule".format(epoch))
+
+    def enter_phase(self, phase):
+        """Freeze or unfreeze, then a fresh optimizer and one-cycle schedule for the phase."""
+        lr, spread = float(self.config["lr"]), float(self.config["lr_spread"])
+        groups = layer_groups(self.model)
+        if phase.name == "head":
+            bn = is_batchnorm_param(self.model)
+            for group in groups[:-1]:
+                for p in group:
+                    p.requires_grad_(id(p) in bn)
+            param_groups = [{"params": [p for g in groups[:-1] for p in g if p.requires_grad], "lr": lr},
+                            {"params": groups[-1], "lr": lr}]
+        else:
+            for p in self.model.parameters():
+                p.requires_grad_(True)
+            # Geometric spread from lr/spread (stem) to lr (head), like fastai's slice(lr/spread, lr).
+            rates = np.geomspace(lr / spread, lr, num=len(groups)) if spread != 1 else [lr] * len(groups)
+            param_groups = [{"params": g, "lr": float(r)} for g, r in zip(groups, rates)]
+        param_groups = [g for g in param_groups if g["params"]]
+        peak_rates = [g["lr"] for g in param_groups]
+        self.optimizer = torch.optim.AdamW(param_groups, weight_decay=float(self.config["weight_decay"]))
+        steps = phase.epochs * self.batches_per_epoch()
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=peak_rates, total_steps=steps,
+            pct_start=0.25 if phase.epochs > 1 else 0.3)
+        self.phase = phase
+        self.log("phase {}: epochs {}-{}, {}".format(
+            phase.name, phase.first_epoch + 1, phase.first_epoch + phase.epochs,
+            "backbone frozen, head lr {:.1e}".format(lr) if phase.name == "head" else
+            "all layers, peak lr {:.1e} (stem) to {:.1e} (head)".format(peak_rates[0], lr)))
+
+    def batches_per_epoch(self):
+        size = self.train_sampler.size
+        batch = self.train_loader.batch_size
+        return (size + batch - 1) // batch
+
+    # ----- the loop ---------------------------------------------------------------------------
+    def fit(self):
+        epochs = int(self.config["epochs"])
+        started = time.time()
+        while self.epoch < epochs:
+            phase = self.phase_of(self.epoch)
+            if self.phase is None or self.phase.name != phase.name:
+                self.enter_phase(phase)
+            try:
+                train_loss, train_acc = self.train_one_epoch()
+            except KeyboardInterrupt:
+                path = os.path.join(self.run_dir, LAST)
+                save_checkpoint(path, self.state_record())
+                raise EdgeError("interrupted in epoch {} after {} of {} images; resumable state saved: "
+                                "edge-train --resume {}".format(self.epoch + 1, self.position,
+                                                                self.train_sampler.size, path))
+            report, val_loss = self.evaluate()
+            self.end_epoch(train_loss, train_acc, val_loss, report)
+            if self.should_stop():
+                self.log("early stop: validation accuracy has not improved for {} epochs".format(self.bad_epochs))
+                break
+        return {"seconds": time.time() - started, "best_epoch": self.best_epoch, "history": self.history}
+
+    def train_one_epoch(self):
+        self.model.train()
+        self.train_sampler.set_epoch(self.epoch, start=self.position)
+        batches = self.train_loader
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            batches = tqdm(batches, desc="epoch {}/{}".format(self.epoch + 1, self.config["epochs"]),
+                           leave=False, unit="batch")
+        for images, labels in batches:
+            images = images.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            with torch.autocast(device_type=self.device.type, enabled=self.amp):
+                logits = self.model(images)
+                loss = self.criterion(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
+            self.scheduler.step()
+            count = int(labels.shape[0])
+            self.running[0] += float(loss.item()) * count
+            self.running[1] += int((logits.argmax(1) == labels).sum().item())
+            self.running[2] += count
+            self.position += count
+        loss_sum, correct, seen = self.running
+        return loss_sum / max(1, seen), correct / float(max(1, seen))
+
+    def predict(self, loader):
+        """(logits as float32 numpy, labels) for every item of an evaluation loader."""
+        self.model.eval()
+        outputs, targets = [], []
+        with torch.no_grad():
+            for images, labels in loader:
+                with torch.autocast(device_type=self.device.type, enabled=self.amp):
+                    logits = self.model(images.to(self.device, non_blocking=True))
+                outputs.append(logits.float().cpu())
+                targets.append(labels)
+        return torch.cat(outputs), torch.cat(targets)
+
+    def evaluate(self):
+        logits, labels = self.predict(self.val_loader)
+        loss = float(self.criterion(logits, labels).item())
+        report = classification_report(labels.numpy(), logits.argmax(1).numpy(), self.classes)
+        return report, loss
+
+    def end_epoch(self, train_loss, train_acc, val_loss, report):
+        row = {"epoch": self.epoch + 1, "phase": self.phase.name, "train_loss": train_loss,
+               "train_accuracy": train_acc, "val_loss": val_loss, "val_accuracy": report["accuracy"],
+               "val_macro_f1": report["macro_f1"], "lr": self.head_lr()}
+        self.history.append(row)
+        score = (report["accuracy"], -val_loss)
+        improved = self.best is None or score > self.best
+        self.log("epoch {:>3}/{}  train loss {:.4f} acc {:.4f}  val loss {:.4f} acc {:.4f}{}".format(
+            self.epoch + 1, self.config["epochs"], train_loss, train_acc, val_loss, report["accuracy"],
+            "  * best" if improved else ""))
+        metrics = {"val": report, "val_loss": val_loss, "epoch": self.epoch + 1}
+        record = model_record(self.model, self.config["arch"], self.classes, self.spec, metrics=metrics,
+                              epoch=self.epoch + 1, config=self.config)
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = score, self.epoch + 1, 0
+            save_checkpoint(os.path.join(self.run_dir, BEST), record)
+        else:
+            self.bad_epochs += 1
+        self.save_epoch_checkpoint(record)
+        write_history_csv(self.history, os.path.join(self.run_dir, "history.csv"))  # follow a long run
+        self.epoch += 1
+        self.position = 0
+        self.running = [0.0, 0, 0]
+        save_checkpoint(os.path.join(self.run_dir, LAST), self.state_record())
+
+    def head_lr(self):
+        """The head's learning rate where the epoch ended (traces the one-cycle schedule)."""
+        return float(self.optimizer.param_groups[-1]["lr"])
+
+    def save_epoch_checkpoint(self, record):
+        folder = os.path.join(self.run_dir, EPOCH_DIR)
+        save_checkpoint(os.path.join(folder, "epoch-{:03d}.pt".format(self.epoch + 1)), record)
+        keep = int(self.config["keep_epochs"])
+        if keep > 0:
+            names = sorted(n for n in os.listdir(folder) if n.startswith("epoch-") and n.endswith(".pt"))
+            for name in names[:-keep]:
+                os.unlink(os.path.join(folder, name))
+
+    def should_stop(self):
+        patience = int(self.config["patience"])
+        return patience > 0 and self.bad_epochs >= patience
+
+    # ----- resumable state ----------------------------------------------------------------------
+    def state_record(self):
+        record = model_record(self.model, self.config["arch"], self.classes, self.spec,
+                              epoch=self.epoch, config=self.config)
+        record.update({
+            "kind": "train-state",
+            "phase": self.phase.name if self.phase else None,
+            "position": self.position,
+            "running": list(self.running),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "history": self.history,
+            "best": list(self.best) if self.best else None,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            # Augmentation draws from per-sample seeds (SeededSampler); torch's generator is the rest.
+            "rng": {"torch": torch.get_rng_state()},
+            "versions": versions(),
+        })
+        return record
+
+    def restore(self, state):
+        """Continue from a train-state record (the model weights are already loaded)."""
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.running = list(state["running"])
+        self.history = list(state["history"])
+        self.best = tuple(state["best"]) if state["best"] else None
+        self.best_epoch, self.bad_epochs = state["best_epoch"], int(state["bad_epochs"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.epoch >= int(self.config["epochs"]):
+            return
+        phase = self.phase_of(self.epoch)
+        self.enter_phase(phase)
+        # The saved optimizer/scheduler belong to the phase in progress when the state was saved;
+        # at a phase boundary (epoch just finished was the last of the head phase) start fresh.
+        if state["phase"] == phase.name and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
