@@ -2,9 +2,11 @@
 
     python -m train.demo [--out demo] [--epochs 6]
 
-1. writes the digits as an image-folder dataset of 64x64 RGB PNGs (demo/digits),
-2. fine-tunes a ResNet-18 on it with edge-train (demo/run),
-3. exports it to a verified bundle with INT8 models (demo/bundle) with edge-export.
+1. writes the digits as an image-folder dataset of 64x64 RGB PNGs, split into
+   demo/digits/train and demo/digits/val,
+2. fine-tunes a ResNet-18 on the training images with edge-train (demo/run),
+3. exports it to a verified bundle with INT8 models (demo/bundle) with edge-export, calibrating
+   on half the validation images and measuring INT8 on the other half.
 """
 
 import argparse
@@ -21,15 +23,15 @@ def step(title):
 
 
 def ensure_digits(folder):
-    from train.demo_data import write_digits
+    from train.demo_data import describe, write_digits
 
     marker = os.path.join(folder, ".complete")
     if os.path.exists(marker):
         print("dataset already at {}".format(folder))
         return
-    counts = write_digits(folder, size=64)
+    counts = write_digits(folder, size=64, val_fraction=0.2, seed=0)
     open(marker, "w").close()
-    print("wrote {} images in {} classes to {}".format(sum(counts.values()), len(counts), folder))
+    print(describe(counts, folder))
 
 
 def _main(argv):
@@ -46,8 +48,8 @@ def _main(argv):
     step("2/3 edge-train: ResNet-18 from scratch on CPU or CUDA")
     from train import cli as train_cli
     # Digits are not mirror-symmetric: no flips. Square 64x64 images: no crop.
-    code = train_cli.main([digits, "--out", run, "--overwrite", "--arch", "resnet18", "--size", "64",
-                           "--crop-pct", "1.0", "--hflip", "0", "--rotate", "10", "--epochs", str(args.epochs),
+    code = train_cli.main([os.path.join(digits, "train"), "--val", os.path.join(digits, "val"),
+                           "--out", run, "--overwrite", "--arch", "resnet18", "--size", "64", "--crop-pct", "1.0", "--hflip", "0", "--rotate", "10", "--epochs", str(args.epochs),
                            "--batch-size", "64", "--lr", "2e-3"])
     if code != 0:
         raise EdgeError("training failed (exit code {})".format(code))
@@ -55,7 +57,7 @@ def _main(argv):
     step("3/3 edge-export: ONNX (opset 13), verification, INT8")
     from export import cli as export_cli
     code = export_cli.main([os.path.join(run, "model.pt"), "-o", os.path.join(args.out, "bundle"),
-                            "--int8", "--calib", digits])
+                            "--int8", "--calib", os.path.join(digits, "val"), "--holdout-fraction", "0.5"])
     if code != 0:
         raise EdgeError("export failed (exit code {})".format(code))
     print("\ndemo done: model {}, bundle {}".format(os.path.join(run, "model.pt"), os.path.join(args.out, "bundle")))

@@ -1,9 +1,11 @@
 """Write the demo dataset: scikit-learn's handwritten digits as an image-folder of RGB PNGs.
 
 `load_digits` ships inside scikit-learn (1797 real 8x8 scans, 10 classes), so the demo needs no
-network. Images are upscaled to a size a ResNet can use and written as DIR/<digit>/<index>.png.
+network. Images are upscaled to a size a ResNet can use and written as a seeded, stratified
+split: DIR/train/<digit>/<index>.png and DIR/val/<digit>/<index>.png (20% by default), so that
+validation, INT8 hold-out and the camera demo use images training never saw.
 
-    python -m train.demo_data DIR [--size 64]
+    python -m train.demo_data DIR [--size 64] [--val-fraction 0.2]
 """
 
 import argparse
@@ -15,6 +17,7 @@ from edge.atomic import write_bytes
 from edge.cli import run_main
 from edge.errors import EdgeError
 from edge.lazy import require
+from train.data import stratified_split
 
 
 def digit_image(pixels, size):
@@ -27,24 +30,29 @@ def digit_image(pixels, size):
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
 
 
-def write_digits(out_dir, size=64, limit=None):
-    """Write the digits dataset under `out_dir`; returns {class name: image count}."""
+def write_digits(out_dir, size=64, val_fraction=0.2, seed=0):
+    """Write the digits under out_dir/train and out_dir/val; returns {"train"|"val": {class: count}}."""
     datasets = require("sklearn.datasets", "the digits demo dataset")
     cv2 = require("cv2", "writing the demo dataset")
     if size < 16:
         raise EdgeError("--size must be at least 16 pixels, got {}".format(size))
     digits = datasets.load_digits()
-    counts = {}
+    _, val_indices = stratified_split(digits.target, val_fraction, seed)
+    val_indices = set(val_indices)
+    counts = {"train": {}, "val": {}}
     for index, (pixels, target) in enumerate(zip(digits.data, digits.target)):
-        if limit is not None and index >= limit:
-            break
-        name = str(int(target))
+        part, name = ("val" if index in val_indices else "train"), str(int(target))
         ok, png = cv2.imencode(".png", digit_image(pixels, size))
         if not ok:
             raise EdgeError("OpenCV could not encode PNG images")
-        write_bytes(os.path.join(out_dir, name, "{:04d}.png".format(index)), png.tobytes())
-        counts[name] = counts.get(name, 0) + 1
+        write_bytes(os.path.join(out_dir, part, name, "{:04d}.png".format(index)), png.tobytes())
+        counts[part][name] = counts[part].get(name, 0) + 1
     return counts
+
+
+def describe(counts, out_dir):
+    return "wrote {} training and {} validation images in {} classes to {}/train and {}/val".format(
+        sum(counts["train"].values()), sum(counts["val"].values()), len(counts["train"]), out_dir, out_dir)
 
 
 def _main(argv):
@@ -52,9 +60,10 @@ def _main(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder to write the image-folder dataset into")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="share written to val/ (default 0.2)")
     args = parser.parse_args(argv)
-    counts = write_digits(args.out, size=args.size)
-    print("wrote {} images in {} classes to {}".format(sum(counts.values()), len(counts), args.out))
+    counts = write_digits(args.out, size=args.size, val_fraction=args.val_fraction)
+    print(describe(counts, args.out))
     return 0
 
 
