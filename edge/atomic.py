@@ -24,6 +24,13 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
+def _umask():
+    # Read once per call site; os.umask can only be read by setting it, so keep the window tiny.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path, mode="wb"):
     """Open a temporary file next to `path`; on clean exit it replaces `path` atomically.
@@ -37,6 +44,9 @@ def atomic_open(path, mode="wb"):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
+        # mkstemp makes 0600 files; give the usual permissions so a daemon running as another
+        # user (the systemd service) can still read manifests and engines.
+        os.chmod(tmp, 0o666 & ~_umask())
         kwargs = {"encoding": "utf-8"} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle

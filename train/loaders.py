@@ -61,10 +61,18 @@ class SeededSampler(Sampler):
         return self.size - self.start
 
 
+def _worker_init(worker_id):
+    # Each worker decodes one image at a time; OpenCV's own thread pool in every worker would
+    # only fight the training threads for the same cores.
+    import cv2
+    cv2.setNumThreads(1)
+
+
 def make_loader(folder, spec, batch_size, workers, augment_config=None, shuffle=False, seed=0,
                 pin_memory=False):
     dataset = FolderDataset(folder, spec, augment_config)
     sampler = SeededSampler(len(dataset), seed, shuffle=shuffle)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        pin_memory=pin_memory, persistent_workers=workers > 0, drop_last=False)
+                        pin_memory=pin_memory, persistent_workers=workers > 0, drop_last=False,
+                        worker_init_fn=_worker_init if workers > 0 else None)
     return loader, sampler

@@ -24,3 +24,13 @@ def test_write_creates_folders_and_replaces(tmp_path):
     write_json(path, {"x": 2})
     assert open(path).read().strip().endswith("}") and '"x": 2' in open(path).read()
     assert len(sha256_file(path)) == 64
+
+
+def test_written_files_get_normal_permissions_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = str(tmp_path / "manifest.json")
+        write_json(path, {})
+        assert os.stat(path).st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
