@@ -24,8 +24,8 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _umask():
-    # Read once per call site; os.umask can only be read by setting it, so keep the window tiny.
+def current_umask():
+    # os.umask can only be read by setting it: set and restore at once.
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -46,7 +46,7 @@ def atomic_open(path, mode="wb"):
     try:
         # mkstemp makes 0600 files; give the usual permissions so a daemon running as another
         # user (the systemd service) can still read manifests and engines.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         kwargs = {"encoding": "utf-8"} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle

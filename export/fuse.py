@@ -1,0 +1,50 @@
+"""--fuse-preprocess: move the photometric part of preprocessing into the graph.
+
+The fused model takes the uint8 BGR frame OpenCV gives, already resized and cropped to the spec
+size, as NHWC; the graph does the layout change, colour swap, /255 and mean/std with the same
+float32 arithmetic as `edge.preprocess.normalize` (x - mean*255) / (std*255). Resizing and
+cropping stay on the host (`edge.preprocess.resize_and_crop`): they depend on the frame size.
+
+TensorRT 8.2 (JetPack 4.6) has no uint8 network inputs; a fused bundle needs TensorRT 8.5+
+or ONNX Runtime.
+"""
+
+from edge.lazy import require
+
+FUSED_INPUT = {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}
+TENSORRT_NOTE = ("--fuse-preprocess gives a uint8 input, which TensorRT 8.2 (JetPack 4.6, Nano/TX2) "
+                 "cannot take: such a bundle runs on TensorRT 8.5+ and ONNX Runtime")
+
+
+def fused_module(model, spec):
+    """Wrap `model` (float NCHW in the spec's colour order) to take uint8 NHWC BGR."""
+    torch = require("torch", "--fuse-preprocess")
+
+    class FusedPreprocess(torch.nn.Module):
+        def __init__(self, inner, spec):
+            super().__init__()
+            self.inner = inner
+            self.swap_to_rgb = spec.color_order == "RGB"
+            self.register_buffer("offset", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+            self.register_buffer("scale", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+
+        def forward(self, frames):
+            x = frames.permute(0, 3, 1, 2).to(torch.float32)
+            if self.swap_to_rgb:
+                x = x[:, [2, 1, 0], :, :]
+            return self.inner((x - self.offset) / self.scale)
+
+    wrapper = FusedPreprocess(model, spec).eval()
+    if isinstance(model, torch.jit.ScriptModule):
+        # A TorchScript model cannot be called inside a trace of a plain module; script the wrapper.
+        return torch.jit.script(wrapper)
+    return wrapper
+
+
+def example_input(spec, batch=1, fused=False):
+    """A zero tensor of the exported input's shape and dtype."""
+    torch = require("torch", "ONNX export")
+    height, width = spec.size
+    if fused:
+        return torch.zeros(batch, height, width, 3, dtype=torch.uint8)
+    return torch.zeros(batch, 3, height, width, dtype=torch.float32)

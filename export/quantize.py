@@ -1,0 +1,113 @@
+"""INT8 QDQ ONNX models with ONNX Runtime's static quantization, in two flavours.
+
+    tensorrt-qdq-s8s8  int8 activations and weights, symmetric (zero point 0): what TensorRT's
+                       explicit quantization reads. Runs in ONNX Runtime too (slower on x86).
+    ort-qdq-u8s8       uint8 activations, int8 weights: ONNX Runtime's fast x86 CPU path.
+
+Both: `quant_pre_process` (shape inference + graph optimisation), then `quantize_static` in QDQ
+format, per-channel weights, at the FP32 model's opset (13 by default). Calibration images come
+from an image folder through the bundle's own preprocessing; a seeded hold-out part of the
+sample is kept out of calibration and used to compare INT8 with FP32.
+"""
+
+import contextlib
+import io
+
+import numpy as np
+
+from edge.errors import EdgeError
+from edge.lazy import require
+
+FLAVOURS = {
+    "tensorrt-qdq-s8s8": {"file": "model.int8.trt.onnx", "activations": "QInt8", "weights": "QInt8",
+                          "symmetric_activations": True},
+    "ort-qdq-u8s8": {"file": "model.int8.ort.onnx", "activations": "QUInt8", "weights": "QInt8",
+                     "symmetric_activations": False},
+}
+CALIB_METHODS = ("entropy", "minmax", "percentile")
+
+
+class CalibrationSplit(object):
+    """The sampled calibration images and the hold-out ones (entries are (path, label))."""
+
+    def __init__(self, calibration, holdout):
+        self.calibration = calibration
+        self.holdout = holdout
+
+
+def split_sample(entries, sample_size, holdout_fraction, seed):
+    """Seeded sample of `sample_size` entries, `holdout_fraction` of it held out (at least one each)."""
+    if len(entries) < 2:
+        raise EdgeError("--calib needs at least 2 images (some to calibrate, some to hold out), found {}".format(
+            len(entries)))
+    rng = np.random.RandomState(seed)
+    order = rng.permutation(len(entries))[:min(sample_size, len(entries))]
+    chosen = [entries[i] for i in order]
+    n_holdout = min(len(chosen) - 1, max(1, int(round(len(chosen) * holdout_fraction))))
+    return CalibrationSplit(calibration=chosen[n_holdout:], holdout=chosen[:n_holdout])
+
+
+def _data_reader(input_name, batch):
+    """An onnxruntime CalibrationDataReader over a numpy batch, one image per call."""
+    quantization = require("onnxruntime.quantization", "INT8 quantization")
+
+    class BatchReader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.index = 0
+
+        def get_next(self):
+            if self.index >= len(batch):
+                return None
+            item = {input_name: batch[self.index:self.index + 1]}
+            self.index += 1
+            return item
+
+        def rewind(self):
+            self.index = 0
+
+    return BatchReader()
+
+
+def preprocess_for_quantization(fp32_path, out_path):
+    """quant_pre_process: symbolic shape inference and ORT's graph optimisation, saved to `out_path`."""
+    require("onnxruntime.quantization", "INT8 quantization")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    try:
+        quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
+    except Exception as exc:  # ORT's shape inference fails on exotic graphs: report, don't trace back
+        raise EdgeError("INT8 pre-processing of {} failed ({})".format(
+            fp32_path, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]))
+    return out_path
+
+
+def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_batch, method="entropy"):
+    """Write the QDQ INT8 model of `flavour` calibrated on `calibration_batch`; returns its entry extras."""
+    quantization = require("onnxruntime.quantization", "INT8 quantization")
+    if flavour not in FLAVOURS:
+        raise EdgeError("unknown INT8 flavour {!r}; choose from {}".format(flavour, ", ".join(FLAVOURS)))
+    if method not in CALIB_METHODS:
+        raise EdgeError("unknown calibration method {!r}; choose from {}".format(method, ", ".join(CALIB_METHODS)))
+    info = FLAVOURS[flavour]
+    calibrate_method = {"entropy": quantization.CalibrationMethod.Entropy,
+                        "minmax": quantization.CalibrationMethod.MinMax,
+                        "percentile": quantization.CalibrationMethod.Percentile}[method]
+    extra_options = {"WeightSymmetric": True, "ActivationSymmetric": info["symmetric_activations"]}
+    # quantize_static keeps its augmented calibration model in its own temporary directory; its
+    # calibrators print progress chatter to stdout, which is kept off our progress lines.
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantization.quantize_static(
+            str(prepared_path), str(out_path), _data_reader(input_name, calibration_batch),
+            quant_format=quantization.QuantFormat.QDQ, per_channel=True, reduce_range=False,
+            activation_type=getattr(quantization.QuantType, info["activations"]),
+            weight_type=getattr(quantization.QuantType, info["weights"]),
+            calibrate_method=calibrate_method, extra_options=extra_options)
+    from export.onnx_export import foreign_domains, onnx_opset
+    domains = foreign_domains(out_path)
+    if domains:
+        raise EdgeError("INT8 {} model uses non-standard operator domains {}; TensorRT cannot read it".format(
+            flavour, domains))
+    return {"precision": "int8", "opset": onnx_opset(out_path), "flavour": flavour,
+            "calibration": {"method": method, "images": int(len(calibration_batch)),
+                            "activations": "int8" if info["activations"] == "QInt8" else "uint8",
+                            "weights": "int8", "per_channel": True,
+                            "symmetric_activations": info["symmetric_activations"]}}

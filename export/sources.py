@@ -1,0 +1,276 @@
+"""What `edge-export` can start from, loaded into one `ModelSource`.
+
+Accepted inputs (`detect_kind` tells them apart without importing torch):
+    bundle       a directory with manifest.json: handed to the device half (engines only)
+    onnx         an existing .onnx file; --classes and the preprocessing flags describe it
+    torchscript  a torch.jit archive; --classes (and preprocessing flags)
+    torch file   torch.load(weights_only=True) decides:
+                   our model.pt (arch, classes and preprocessing inside)
+                   a torchvision-layout state dict: --arch and --classes
+                   anything holding pickled Python objects (a full nn.Module) is refused
+                   unless --trust-pickle: loading it runs code from the file
+"""
+
+import os
+import pickle
+import zipfile
+
+from edge.bundle import MANIFEST
+from edge.errors import EdgeError
+from edge.preprocess import PreprocessSpec
+from edge.lazy import require
+
+# Preprocessing flags (argparse dest -> PreprocessSpec field).
+SPEC_FLAGS = {"size": "size", "resize": "resize", "crop_pct": "crop_pct", "mean": "mean",
+              "std": "std", "color_order": "color_order", "interpolation": "interpolation"}
+
+
+class ModelSource(object):
+    """A loaded input: a torch model (or an ONNX file) plus what the manifest needs."""
+
+    def __init__(self, kind, path, arch, classes, spec, model=None, onnx_path=None, onnx_info=None,
+                 details=None):
+        self.kind = kind            # "checkpoint", "state_dict", "pickled_module", "torchscript", "onnx"
+        self.path = path
+        self.arch = arch
+        self.classes = list(classes)
+        self.spec = spec
+        self.model = model          # torch.nn.Module in eval mode; None for "onnx"
+        self.onnx_path = onnx_path  # the given file for "onnx"
+        self.onnx_info = onnx_info  # export.onnx_export.describe_onnx of it
+        self.details = details or {}
+
+    @property
+    def has_torch_model(self):
+        return self.model is not None
+
+    def manifest_source(self):
+        """model.source in the manifest: where the weights came from."""
+        info = {"kind": self.kind, "file": os.path.basename(self.path)}
+        info.update(self.details)
+        return info
+
+
+def detect_kind(path):
+    """"bundle", "onnx", "torchscript" or "torch" (decided later by torch.load); no torch import."""
+    path = str(path)
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, MANIFEST)):
+            return "bundle"
+        raise EdgeError("{} is a directory without {}: pass a model file (model.pt, a state dict, "
+                        "TorchScript, .onnx) or a bundle folder".format(path, MANIFEST))
+    if not os.path.isfile(path):
+        raise EdgeError("input {} not found".format(path))
+    if path.lower().endswith(".onnx"):
+        return "onnx"
+    if zipfile.is_zipfile(path):
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise EdgeError("{} is a damaged archive ({})".format(path, exc))
+        # torch.jit.save archives carry code/ and constants.pkl; torch.save ones carry data.pkl only.
+        if any(name.split("/", 1)[-1] == "constants.pkl" for name in names):
+            return "torchscript"
+    return "torch"
+
+
+def parse_classes(value):
+    """--classes: a comma list or the path of a labels.txt (one class per line)."""
+    if value is None:
+        return None
+    if os.path.isfile(value):
+        with open(value, "r", encoding="utf-8") as handle:
+            classes = [line.strip() for line in handle if line.strip()]
+        where = value
+    else:
+        classes = [name.strip() for name in value.split(",")]
+        where = "--classes"
+        if any(not name for name in classes):
+            raise EdgeError("--classes {!r} has an empty name; give a comma list or a labels.txt path".format(
+                value))
+    if not classes:
+        raise EdgeError("{} lists no classes".format(where))
+    if len(set(classes)) != len(classes):
+        raise EdgeError("{} lists a class twice".format(where))
+    return classes
+
+
+def spec_overrides(args):
+    """The preprocessing flags the user actually gave, as PreprocessSpec keyword arguments."""
+    given = {}
+    for dest, field in SPEC_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            given[field] = value
+    return given
+
+
+def spec_from_flags(args, base=None):
+    """PreprocessSpec from defaults (or `base`) overridden by the flags given."""
+    values = base.to_dict() if base is not None else {}
+    values.update(spec_overrides(args))
+    return PreprocessSpec(**values)
+
+
+def load_source(path, args):
+    """Load a non-bundle input. `args` carries arch, classes, trust_pickle and the spec flags."""
+    kind = detect_kind(path)
+    if kind == "bundle":
+        raise ValueError("bundles go to export.device, not load_source")
+    if kind == "onnx":
+        return _from_onnx(path, args)
+    if kind == "torchscript":
+        return _from_torchscript(path, args)
+    return _from_torch_file(path, args)
+
+
+def _require_classes(args, what):
+    classes = parse_classes(getattr(args, "classes", None))
+    if classes is None:
+        raise EdgeError("{} does not name its classes: pass --classes a,b,c or --classes labels.txt".format(what))
+    return classes
+
+
+def _from_torch_file(path, args):
+    torch = require("torch", "exporting a PyTorch model")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # damaged or foreign bytes, not refused objects
+            raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file ({})".format(
+                path, _weights_only_reason(exc)))
+        return _from_pickled_module(path, args, exc)
+    except Exception as exc:  # foreign bytes fail in many ways (KeyError, EOFError, zip errors...)
+        raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file ({}: {})".format(
+            path, type(exc).__name__, (str(exc).splitlines() or [""])[0][:160]))
+    from train.checkpoint import FORMAT
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return _from_checkpoint(path, args)
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if isinstance(obj, dict) and obj and all(torch.is_tensor(v) for v in obj.values()):
+        return _from_state_dict(path, obj, args)
+    raise EdgeError("{} holds a {} that is neither an edge-toolkit model.pt nor a state dict of tensors".format(
+        path, type(obj).__name__))
+
+
+def _weights_only_reason(exc):
+    """The short WeightsUnpickler reason inside torch's long refusal text."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.endswith("WeightsUnpickler error:") and index + 1 < len(lines):
+            return lines[index + 1][:160]
+    return type(exc).__name__
+
+
+def _from_checkpoint(path, args):
+    from train.checkpoint import load_checkpoint, model_from_record, spec_from_record
+    given = sorted("--" + dest.replace("_", "-") for dest in spec_overrides(args))
+    if given:
+        raise EdgeError("{} carries its own preprocessing (the spec it was trained and evaluated with); "
+                        "drop {}".format(path, " ".join(given)))
+    record = load_checkpoint(path, kinds=("model",))
+    if getattr(args, "arch", None) and args.arch != record["arch"]:
+        raise EdgeError("{} is a {} checkpoint, not {}; drop --arch".format(path, record["arch"], args.arch))
+    classes = parse_classes(getattr(args, "classes", None))
+    if classes is not None and classes != record["classes"]:
+        raise EdgeError("--classes does not match the classes stored in {} ({}); drop --classes".format(
+            path, ",".join(record["classes"])))
+    details = {"epoch": record.get("epoch"), "metrics": record.get("metrics") or {}}
+    return ModelSource("checkpoint", path, record["arch"], record["classes"], spec_from_record(record),
+                       model=model_from_record(record), details=details)
+
+
+def _from_state_dict(path, state, args):
+    from train.resnet import ARCHS, build_resnet
+    if not getattr(args, "arch", None):
+        raise EdgeError("{} is a plain state dict: say which network it fits with --arch ({})".format(
+            path, ", ".join(ARCHS)))
+    classes = _require_classes(args, "{} (a plain state dict)".format(path))
+    if state and all(key.startswith("module.") for key in state):
+        state = {key[len("module."):]: value for key, value in state.items()}
+    fc = state.get("fc.weight")
+    if fc is not None and fc.ndim == 2 and fc.shape[0] != len(classes):
+        raise EdgeError("{} has a {}-class head (fc.weight {}), but --classes lists {}".format(
+            path, fc.shape[0], tuple(fc.shape), len(classes)))
+    model = build_resnet(args.arch, len(classes))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise EdgeError("{} does not fit {}: {} missing keys (e.g. {}), {} unexpected (e.g. {}); check --arch".format(
+            path, args.arch, len(missing), missing[:2], len(unexpected), unexpected[:2]))
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise EdgeError("{} does not fit {}: {} has shape {}, expected {}; check --arch".format(
+                path, args.arch, key, tuple(value.shape), tuple(own[key].shape)))
+    model.load_state_dict(state, strict=True)
+    return ModelSource("state_dict", path, args.arch, classes, spec_from_flags(args), model=model.eval())
+
+
+def _from_pickled_module(path, args, exc):
+    from train.checkpoint import unpickling_reason
+    if not getattr(args, "trust_pickle", False):
+        raise EdgeError("{} contains pickled Python objects ({}), e.g. a whole nn.Module; loading it runs "
+                        "code from the file: pass --trust-pickle only if you trust where it came from, or "
+                        "save model.state_dict() and use --arch".format(path, unpickling_reason(exc)))
+    torch = require("torch", "exporting a PyTorch model")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as load_exc:  # any error from foreign pickled code: report it as one line
+        raise EdgeError("{} could not be unpickled ({}: {})".format(
+            path, type(load_exc).__name__, (str(load_exc).splitlines() or [""])[0][:160]))
+    if not isinstance(obj, torch.nn.Module):
+        raise EdgeError("{} holds a pickled {}, not an nn.Module".format(path, type(obj).__name__))
+    classes = _require_classes(args, "{} (a pickled module)".format(path))
+    spec = spec_from_flags(args)
+    model = obj.eval()
+    _check_output_width(model, spec, classes, path)
+    return ModelSource("pickled_module", path, args.arch or type(obj).__name__, classes, spec, model=model,
+                       details={"class": type(obj).__name__})
+
+
+def _from_torchscript(path, args):
+    torch = require("torch", "exporting a TorchScript model")
+    try:
+        model = torch.jit.load(path, map_location="cpu")
+    except Exception as exc:  # damaged archives fail in many ways
+        raise EdgeError("{} is not a loadable TorchScript archive ({})".format(
+            path, (str(exc).splitlines() or [""])[0][:160]))
+    classes = _require_classes(args, "{} (TorchScript)".format(path))
+    spec = spec_from_flags(args)
+    model = model.eval()
+    _check_output_width(model, spec, classes, path)
+    return ModelSource("torchscript", path, args.arch or "torchscript", classes, spec, model=model)
+
+
+def _check_output_width(model, spec, classes, path):
+    """Run one zero input: the model must give (1, len(classes)) logits at the spec size."""
+    torch = require("torch")
+    height, width = spec.size
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, height, width))
+    except Exception as exc:  # a foreign model failing on our input shape is a user error
+        raise EdgeError("{} does not run on a 1x3x{}x{} input ({}); check --size".format(
+            path, height, width, (str(exc).splitlines() or [type(exc).__name__])[0][:160]))
+    if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] != len(classes):
+        raise EdgeError("{} gives output {} but --classes lists {} classes".format(
+            path, tuple(out.shape) if torch.is_tensor(out) else type(out).__name__, len(classes)))
+
+
+def _from_onnx(path, args):
+    from export.onnx_export import describe_onnx
+    info = describe_onnx(path)
+    classes = _require_classes(args, "{} (ONNX)".format(path))
+    if info["num_outputs"] is not None and info["num_outputs"] != len(classes):
+        raise EdgeError("{} has {} outputs per image but --classes lists {}".format(
+            path, info["num_outputs"], len(classes)))
+    spec = spec_from_flags(args)
+    if info["size"] is not None and tuple(info["size"]) != spec.size:
+        if getattr(args, "size", None) is not None:
+            raise EdgeError("{} takes {}x{} inputs but --size says {}x{}".format(
+                path, info["size"][0], info["size"][1], spec.size[0], spec.size[1]))
+        spec = PreprocessSpec(**dict(spec.to_dict(), size=list(info["size"])))
+    return ModelSource("onnx", path, getattr(args, "arch", None) or "onnx", classes, spec, onnx_path=path,
+                       onnx_info=info, details={"opset": info["opset"]})

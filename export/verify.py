@@ -1,0 +1,202 @@
+"""Parity checks at export: the same inputs through PyTorch and ONNX Runtime (CPU).
+
+FP32 is judged by the largest absolute logit difference; INT8 by top-1 agreement with FP32
+(and accuracy, when the images' labels are known). A divergence raises `VerificationFailed`
+(exit code 3) so no bundle is written.
+
+FP32 tolerance: `tolerance * max(1, max |logit|)`. Float32 rounding error grows with the size of
+the values summed (a logit of 20 has a spacing of 2e-6 and is a sum over thousands of products
+whose order differs between PyTorch and ONNX Runtime kernels), so a trained network with large
+logits gets the same *relative* allowance an untrained one gets absolutely. Logits within 1 keep
+the plain absolute tolerance.
+"""
+
+import os
+
+import numpy as np
+
+from edge.errors import EdgeError
+from edge.lazy import require
+from edge.preprocess import preprocess, read_image, resize_and_crop
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class VerificationFailed(EdgeError):
+    """An exported model disagrees with its reference beyond the tolerance: exit code 3."""
+
+    exit_code = 3
+
+
+# ----------------------------------------------------------------------------- image folders
+
+def list_images(folder, flag="--calib"):
+    """Image files in `folder`: flat, or one sub-folder per class.
+
+    Returns a sorted list of (path, label) where label is the sub-folder name (None when flat).
+    """
+    folder = str(folder)
+    if not os.path.isdir(folder):
+        raise EdgeError("{} folder {} not found".format(flag, folder))
+    found = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            for inner in sorted(os.listdir(path)):
+                if inner.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, inner)):
+                    found.append((os.path.join(path, inner), name))
+        elif name.lower().endswith(IMAGE_EXTENSIONS):
+            found.append((path, None))
+    if not found:
+        raise EdgeError("{} folder {} has no images ({}), flat or in class sub-folders".format(
+            flag, folder, " ".join(IMAGE_EXTENSIONS)))
+    return found
+
+
+def sample_entries(entries, count, seed):
+    """A seeded sample of `count` entries (all of them, shuffled, when there are fewer)."""
+    order = np.random.RandomState(seed).permutation(len(entries))[:count]
+    return [entries[i] for i in order]
+
+
+def label_indices(entries, classes):
+    """Class indices for (path, label) entries, or None unless every label is one of `classes`."""
+    labels = [label for _, label in entries]
+    if not labels or any(label is None or label not in classes for label in labels):
+        return None
+    return np.asarray([classes.index(label) for label in labels], dtype=np.int64)
+
+
+def read_images(entries, flag="--calib", log=print):
+    """Decode (path, label) entries; unreadable files are skipped and counted.
+
+    Returns (images, kept entries).
+    """
+    images, kept = [], []
+    for path, label in entries:
+        image = read_image(path)
+        if image is None:
+            continue
+        images.append(image)
+        kept.append((path, label))
+    skipped = len(entries) - len(kept)
+    if not images:
+        raise EdgeError("no image in the {} folder could be decoded ({} tried)".format(flag, len(entries)))
+    if skipped:
+        log("  skipped {} unreadable image(s) from {}".format(skipped, flag))
+    return images, kept
+
+
+def random_images(spec, count, seed):
+    """Seeded random BGR frames, a little larger than the spec, so resize and crop do real work."""
+    cv2 = require("cv2", "random verification images")
+    rng = np.random.RandomState(seed)
+    height, width = spec.resized_size()
+    images = []
+    for _ in range(count):
+        h = int(height * rng.uniform(1.0, 1.5))
+        w = int(width * rng.uniform(1.0, 1.5))
+        # Smooth blobs rather than white noise: closer to the statistics of a photograph.
+        small = rng.randint(0, 256, size=(max(2, h // 8), max(2, w // 8), 3)).astype(np.uint8)
+        images.append(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
+    return images
+
+
+def model_inputs(images, spec, fused=False):
+    """BGR frames -> the exported model's input batch (uint8 NHWC when fused, else float32 NCHW)."""
+    if fused:
+        return np.stack([np.ascontiguousarray(resize_and_crop(image, spec)) for image in images])
+    return np.stack([preprocess(image, spec) for image in images])
+
+
+# ----------------------------------------------------------------------------- runners
+
+def torch_logits(model, batch, chunk=32):
+    """Logits of a torch model for a float32 NCHW numpy batch."""
+    torch = require("torch", "verification against PyTorch")
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(batch), chunk):
+            outputs.append(model(torch.from_numpy(batch[start:start + chunk])).float().numpy())
+    return np.concatenate(outputs)
+
+
+class OnnxCpu(object):
+    """ONNX Runtime on the CPU for one file; feeds `max_batch` inputs per call."""
+
+    def __init__(self, path, max_batch=1):
+        ort = require("onnxruntime", "verification with ONNX Runtime")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types: one line for the user
+            raise EdgeError("ONNX Runtime cannot load {} ({})".format(
+                path, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]))
+        self.input_name = self.session.get_inputs()[0].name
+        self.max_batch = max(1, int(max_batch))
+
+    def __call__(self, batch):
+        outputs = []
+        for start in range(0, len(batch), self.max_batch):
+            feed = {self.input_name: batch[start:start + self.max_batch]}
+            outputs.append(self.session.run(None, feed)[0])
+        return np.concatenate(outputs).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+def compare(reference, candidate):
+    """Largest absolute difference and top-1 agreement between two logit arrays."""
+    if reference.shape != candidate.shape:
+        raise VerificationFailed("output shapes differ: {} vs {}".format(reference.shape, candidate.shape))
+    return {
+        "max_abs_diff": float(np.max(np.abs(reference - candidate))),
+        "top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
+    }
+
+
+def fp32_tolerance(reference, tolerance):
+    """The allowance for this reference (see the module docstring)."""
+    return float(tolerance * max(1.0, float(np.max(np.abs(reference)))))
+
+
+def verify_fp32(reference, candidate, tolerance, source, what="ONNX Runtime fp32 vs PyTorch"):
+    """Judge FP32 parity; returns the manifest record or raises VerificationFailed."""
+    figures = compare(reference, candidate)
+    allowed = fp32_tolerance(reference, tolerance)
+    record = {"inputs": int(len(reference)), "source": source,
+              "max_abs_diff": figures["max_abs_diff"], "top1_agreement": figures["top1_agreement"],
+              "tolerance": allowed, "tolerance_rule": "{:g} * max(1, max|logit|)".format(tolerance),
+              "max_abs_logit": float(np.max(np.abs(reference)))}
+    if not figures["max_abs_diff"] <= allowed:  # also catches NaN
+        raise VerificationFailed("{} diverge: max abs diff {:.3g} > tolerance {:.3g} on {} {} inputs; "
+                                 "no bundle written".format(what, figures["max_abs_diff"], allowed,
+                                                            len(reference), source))
+    return record
+
+
+def int8_figures(fp32_logits, int8_logits, labels=None):
+    """Top-1 agreement with FP32 and, when labels are known, accuracy of both and the delta."""
+    figures = compare(fp32_logits, int8_logits)
+    record = {"holdout_images": int(len(fp32_logits)), "top1_agreement": figures["top1_agreement"],
+              "max_abs_diff": figures["max_abs_diff"]}
+    if labels is not None:
+        acc_fp32 = float(np.mean(fp32_logits.argmax(1) == labels))
+        acc_int8 = float(np.mean(int8_logits.argmax(1) == labels))
+        record.update({"accuracy_fp32": acc_fp32, "accuracy_int8": acc_int8,
+                       "accuracy_delta": acc_int8 - acc_fp32})
+    else:
+        record.update({"accuracy_fp32": None, "accuracy_int8": None, "accuracy_delta": None})
+    return record
+
+
+def judge_int8(record, flavour, min_agreement):
+    """Raise VerificationFailed when INT8 agrees with FP32 on fewer than `min_agreement` images."""
+    record["min_agreement"] = float(min_agreement)
+    if not record["top1_agreement"] >= min_agreement:
+        raise VerificationFailed("INT8 {} agrees with FP32 on {:.1%} of {} held-out images, below "
+                                 "--int8-min-agreement {:.1%}; no bundle written (try more --calib-size or "
+                                 "another --calib-method)".format(flavour, record["top1_agreement"],
+                                                                   record["holdout_images"], min_agreement))
+    return record

@@ -1,0 +1,157 @@
+"""Fixtures for the desktop export tests: a tiny colour classifier and its image folders.
+
+Everything is small (ResNet-18 with 3 classes at 32x32, a few dozen 40x48 images) and built once
+per session, so the whole export suite runs in well under a minute on a CPU.
+"""
+
+import hashlib
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from edge.preprocess import PreprocessSpec
+
+EXPORT_CLASSES = ["blue", "green", "red"]   # dominant BGR channel 0, 1, 2
+
+
+def export_colour_image(rng, channel):
+    """A 40x48 BGR frame whose `channel` dominates, with texture so it is not trivial."""
+    image = rng.randint(0, 90, size=(40, 48, 3)).astype(np.uint8)
+    image[:, :, channel] = rng.randint(150, 256, size=(40, 48)).astype(np.uint8)
+    return image
+
+
+def write_image_folder(root, per_class, seed, classes=EXPORT_CLASSES, flat=False):
+    import cv2
+
+    rng = np.random.RandomState(seed)
+    for channel, name in enumerate(classes):
+        folder = root if flat else os.path.join(root, name)
+        os.makedirs(folder, exist_ok=True)
+        for index in range(per_class):
+            cv2.imwrite(os.path.join(folder, "{}_{:03d}.png".format(name, index)),
+                        export_colour_image(rng, channel))
+    return root
+
+
+def snapshot(folder):
+    """{file name: sha256} of every file under `folder` (to prove it did not change)."""
+    found = {}
+    for base, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, "rb") as handle:
+                found[os.path.relpath(path, folder)] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
+@pytest.fixture(scope="session")
+def export_spec():
+    return PreprocessSpec(size=32, crop_pct=0.875)
+
+
+@pytest.fixture(scope="session")
+def export_images(tmp_path_factory):
+    """Calibration/verification folder: one sub-folder per class, 12 images each."""
+    return write_image_folder(str(tmp_path_factory.mktemp("export_images")), per_class=12, seed=1)
+
+
+@pytest.fixture(scope="session")
+def export_model(export_images, export_spec):
+    """A ResNet-18 (random backbone, eval mode) whose head is fit to tell the three colours apart.
+
+    Only the classifier is trained, on pooled backbone features computed once: a second of CPU,
+    yet the logits have real margins, as a trained model's do.
+    """
+    import torch
+
+    from edge.preprocess import preprocess_batch, read_image
+    from export.verify import list_images
+    from train.resnet import build_resnet
+
+    torch.manual_seed(0)
+    entries = list_images(export_images)
+    batch = torch.from_numpy(preprocess_batch([read_image(p) for p, _ in entries], export_spec))
+    labels = torch.tensor([EXPORT_CLASSES.index(label) for _, label in entries])
+    model = build_resnet("resnet18", len(EXPORT_CLASSES)).eval()
+    head = model.fc
+    model.fc = torch.nn.Identity()
+    with torch.no_grad():
+        features = model(batch)
+    model.fc = head
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = torch.nn.functional.cross_entropy(head(features), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert (model(batch).argmax(1) == labels).float().mean() == 1.0
+    return model
+
+
+@pytest.fixture(scope="session")
+def export_checkpoint(tmp_path_factory, export_model, export_spec):
+    from train.checkpoint import model_record, save_checkpoint
+
+    path = os.path.join(str(tmp_path_factory.mktemp("export_ckpt")), "model.pt")
+    save_checkpoint(path, model_record(export_model, "resnet18", EXPORT_CLASSES, export_spec))
+    return path
+
+
+def run_export(argv, capsys):
+    """Run edge-export in-process; returns (exit code, stdout, stderr)."""
+    from export.cli import main
+
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="session")
+def export_fp32_bundle(tmp_path_factory, export_checkpoint):
+    """A bundle exported once (fp32, static batch 1, random verification images). Do not modify."""
+    from export.cli import main
+
+    out = os.path.join(str(tmp_path_factory.mktemp("export_fp32")), "bundle")
+    assert main([export_checkpoint, "-o", out]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def export_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
+    """A bundle with both INT8 flavours, calibrated on the class folders. Do not modify."""
+    from export.cli import main
+
+    out = os.path.join(str(tmp_path_factory.mktemp("export_int8")), "bundle")
+    code = main([export_checkpoint, "-o", out, "--int8", "--calib", export_images, "--calib-method", "minmax",
+                 "--holdout-fraction", "0.25"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture
+def export_bundle_copy(tmp_path, export_fp32_bundle):
+    """A private copy of the fp32 bundle that a test may try to overwrite."""
+    target = os.path.join(str(tmp_path), "bundle")
+    shutil.copytree(export_fp32_bundle, target)
+    return target
+
+
+@pytest.fixture
+def export_run(capsys):
+    """run(argv) -> (exit code, stdout, stderr), edge-export in-process."""
+    return lambda argv: run_export(argv, capsys)
+
+
+@pytest.fixture
+def export_snapshot():
+    return snapshot
+
+
+@pytest.fixture
+def export_make_images():
+    """make(root, per_class, seed, classes=..., flat=False) -> root: writes a colour image folder."""
+    return write_image_folder
