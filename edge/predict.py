@@ -1,11 +1,105 @@
-"""`edge-predict`: Classify image files with a bundle.
+"""edge-predict: classify image files with a bundle and print the top-k labels.
 
-Lands with issue 4, on-device runtime; until then the command exists (so nothing is renamed later) and says so.
+Accepts image files and folders (searched recursively). Unreadable images are reported on
+stderr and skipped; the exit code is then 1 (0 when every image was classified).
 """
 
-from edge.cli import not_implemented
+import json
+import os
+import sys
 
-main = not_implemented("edge-predict", __doc__, "issue 4, on-device runtime")
+from edge.cli import make_parser, run_main
+from edge.errors import EdgeError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+EPILOG = """examples:
+  edge-predict bundle/ photo.jpg
+  edge-predict bundle/ images/ --json --top-k 3
+  edge-predict bundle/ images/ --runtime pytorch     # the desktop reference, for comparison
+"""
+
+
+def build_parser():
+    from edge.runner_args import add_runner_arguments
+
+    parser = make_parser("edge-predict", __doc__, EPILOG)
+    parser.add_argument("bundle", help="bundle folder written by edge-export")
+    parser.add_argument("images", nargs="+", help="image files or folders")
+    parser.add_argument("--top-k", type=int, default=5, help="labels per image (default 5)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per inference call (default 8)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    add_runner_arguments(parser)
+    return parser
+
+
+def expand_images(paths):
+    """Files as given, folders walked in sorted order; missing paths are a user error."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, dirs, files in os.walk(path):
+                dirs.sort()
+                found.extend(os.path.join(folder, name) for name in sorted(files)
+                              if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise EdgeError("{} not found".format(path))
+    if not found:
+        raise EdgeError("no images found in {}".format(", ".join(paths)))
+    return found
+
+
+def predict_files(classifier, paths, batch_size):
+    """Yield (path, top-k list or None when unreadable) in input order."""
+    from edge.preprocess import read_image
+
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        images = [read_image(path) for path in chunk]
+        readable = [image for image in images if image is not None]
+        results = iter(classifier.classify(readable)[0] if readable else [])
+        for path, image in zip(chunk, images):
+            yield path, (next(results) if image is not None else None)
+
+
+def _main(argv):
+    args = build_parser().parse_args(argv)
+    if args.top_k < 1 or args.batch_size < 1:
+        raise EdgeError("--top-k and --batch-size must be at least 1")
+    from edge.bundle import Bundle
+    from edge.classifier import Classifier
+    from edge.runners.select import make_runner
+
+    bundle = Bundle.load(args.bundle)
+    paths = expand_images(args.images)
+    runner, why = make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
+                              checkpoint=args.checkpoint, build_engine=bool(args.build_engine))
+    unreadable = 0
+    with runner:
+        sys.stderr.write("runtime: {} ({})\n".format(runner.describe(), why))
+        classifier = Classifier(bundle, runner, k=args.top_k)
+        width = max(len(path) for path in paths)
+        for path, top in predict_files(classifier, paths, args.batch_size):
+            if top is None:
+                unreadable += 1
+                sys.stderr.write("edge-predict: skipped {}: cannot be decoded as an image\n".format(path))
+                continue
+            if args.json:
+                print(json.dumps({"file": path, "top": top}))
+            else:
+                print("{:<{w}}  {}".format(path, "  ".join(
+                    "{} {:.3f}".format(item["label"], item["prob"]) for item in top), w=width))
+    if unreadable:
+        sys.stderr.write("edge-predict: {} of {} images could not be read\n".format(unreadable, len(paths)))
+        return 1
+    return 0
+
+
+def main(argv=None):
+    return run_main("edge-predict", _main, argv)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

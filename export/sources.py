@@ -16,6 +16,7 @@ import pickle
 import zipfile
 
 from edge.bundle import MANIFEST
+from edge.atomic import sha256_file
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
 from edge.lazy import require
@@ -46,7 +47,10 @@ class ModelSource(object):
 
     def manifest_source(self):
         """model.source in the manifest: where the weights came from."""
-        info = {"kind": self.kind, "file": os.path.basename(self.path)}
+        # The path and hash let a desktop reference run (edge-predict/edge-bench --runtime pytorch)
+        # find the exact weights the bundle came from.
+        info = {"kind": self.kind, "file": os.path.basename(self.path), "path": os.path.abspath(self.path),
+                "sha256": sha256_file(self.path)}
         info.update(self.details)
         return info
 

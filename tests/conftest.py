@@ -4,6 +4,9 @@ import importlib
 
 import pytest
 
+# Bundle fixtures (export_checkpoint, export_int8_bundle, ...) are shared by export and runtime tests.
+pytest_plugins = ["tests.bundle_fixtures"]
+
 
 def _has(module):
     try:

@@ -1,4 +1,4 @@
-"""Fixtures for the desktop export tests: a tiny colour classifier and its image folders.
+"""Shared fixtures: a tiny colour classifier, its image folders and bundles exported from it.
 
 Everything is small (ResNet-18 with 3 classes at 32x32, a few dozen 40x48 images) and built once
 per session, so the whole export suite runs in well under a minute on a CPU.

@@ -1,0 +1,39 @@
+"""Images in, top-k labels out, through a runner, with the bundle's preprocessing and stage timings."""
+
+import time
+
+import numpy as np
+
+from edge.postprocess import softmax, top_k
+from edge.preprocess import preprocess, resize_and_crop
+
+
+class Classifier(object):
+    """Wraps an active runner. classify(images) -> (results, timings in ms)."""
+
+    def __init__(self, bundle, runner, k=5):
+        self.bundle = bundle
+        self.runner = runner
+        self.classes = bundle.classes
+        self.spec = bundle.spec
+        self.k = k
+        self.fused = bool(bundle.fused_preprocess)
+
+    def prepare(self, image):
+        """What the model's input takes for one BGR image: CHW float32, or HWC uint8 when fused."""
+        if self.fused:
+            return np.ascontiguousarray(resize_and_crop(image, self.spec))
+        return preprocess(image, self.spec)
+
+    def classify(self, images):
+        started = time.perf_counter()
+        batch = np.stack([self.prepare(image) for image in images])
+        prepared = time.perf_counter()
+        logits = self.runner.infer(batch)
+        inferred = time.perf_counter()
+        probabilities = softmax(logits)
+        results = [top_k(row, self.classes, self.k) for row in probabilities]
+        done = time.perf_counter()
+        timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
+                   "postprocess": (done - inferred) * 1000.0}
+        return results, timings

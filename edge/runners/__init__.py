@@ -1,0 +1,1 @@
+"""Runners: one protocol (activate / infer / deactivate) over TensorRT, ONNX Runtime and PyTorch."""

@@ -1,0 +1,65 @@
+"""The runner protocol (after Polygraphy's BaseRunner).
+
+Public `activate / infer / deactivate` check state and call the `_impl` methods; a runner is
+a context manager and frees only what it built. The daemon, predict and bench see only this.
+
+    with OnnxRuntimeRunner(bundle) as runner:
+        logits = runner.infer(batch)      # batch: float32 NCHW (or uint8 NHWC when fused)
+
+`infer` takes a batch (N >= 1) and returns float32 logits of shape (N, num_classes).
+`timings` holds the last call's stage split in milliseconds: {"h2d", "compute", "d2h"}
+(CPU runners report only "compute").
+"""
+
+from edge.errors import EdgeError
+
+
+class Runner(object):
+    """Base class: subclasses implement _activate_impl, _infer_impl, _deactivate_impl."""
+
+    name = "runner"          # e.g. "onnxruntime-cpu", "tensorrt", "pytorch"
+    precision = "fp32"       # what actually runs: fp32 | fp16 | int8
+
+    def __init__(self):
+        self.is_active = False
+        self.timings = {}
+
+    def activate(self):
+        if self.is_active:
+            raise EdgeError("{} is already active".format(self.name))
+        self._activate_impl()
+        self.is_active = True
+        return self
+
+    def infer(self, batch):
+        if not self.is_active:
+            raise EdgeError("{} must be activated before infer() (use it as a context manager)".format(self.name))
+        return self._infer_impl(batch)
+
+    def deactivate(self):
+        if not self.is_active:
+            return
+        try:
+            self._deactivate_impl()
+        finally:
+            self.is_active = False
+
+    def __enter__(self):
+        return self.activate()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.deactivate()
+        return False
+
+    def describe(self):
+        """One line for logs and reports: runtime, precision, provider/device."""
+        return "{} {}".format(self.name, self.precision)
+
+    def _activate_impl(self):
+        raise NotImplementedError
+
+    def _infer_impl(self, batch):
+        raise NotImplementedError
+
+    def _deactivate_impl(self):
+        raise NotImplementedError

@@ -1,0 +1,80 @@
+"""PyTorch runner: the checkpoint the bundle came from, as the desktop reference.
+
+The bundle records the checkpoint's path and sha256 (model.source); `checkpoint=` overrides
+the path. The file must still hash to what export saw, so the reference is the exact weights.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from edge.atomic import sha256_file
+from edge.errors import EdgeError
+from edge.lazy import require
+from edge.runners.base import Runner
+
+
+def checkpoint_path(bundle, override=None):
+    source = bundle.manifest["model"].get("source") or {}
+    path = override or source.get("path")
+    if not path:
+        raise EdgeError("bundle {} does not record its PyTorch checkpoint; pass --checkpoint model.pt".format(
+            bundle.path))
+    if not os.path.isfile(path):
+        raise EdgeError("the PyTorch checkpoint {} is not here (PyTorch runs on the desktop); "
+                        "pass --checkpoint PATH or choose another --runtime".format(path))
+    expected = source.get("sha256")
+    if expected and override is None and sha256_file(path) != expected:
+        raise EdgeError("{} changed since the bundle was exported (sha256 differs); re-export, or pass "
+                        "--checkpoint to use it anyway".format(path))
+    return path
+
+
+class PyTorchRunner(Runner):
+    name = "pytorch"
+
+    def __init__(self, bundle, checkpoint=None, device="cpu", threads=None):
+        super(PyTorchRunner, self).__init__()
+        self.bundle = bundle
+        self.checkpoint = checkpoint
+        self.device_name = device
+        self.threads = threads
+        self.model = None
+
+    def _activate_impl(self):
+        torch = require("torch", "the PyTorch runner")
+        if self.bundle.fused_preprocess:
+            raise EdgeError("the PyTorch runner takes normalised float input; this bundle's ONNX has "
+                            "preprocessing fused in: use --runtime onnxruntime or tensorrt")
+        from train.checkpoint import load_checkpoint, model_from_record  # desktop only
+        record = load_checkpoint(checkpoint_path(self.bundle, self.checkpoint))
+        if list(record["classes"]) != self.bundle.classes:
+            raise EdgeError("the checkpoint's classes differ from the bundle's; it is not this bundle's model")
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        self.device = torch.device(self.device_name)
+        self.model = model_from_record(record).to(self.device)
+        self.torch = torch
+
+    def _infer_impl(self, batch):
+        torch = self.torch
+        started = time.perf_counter()
+        with torch.no_grad():
+            tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+            copied = time.perf_counter()
+            logits = self.model(tensor)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            computed = time.perf_counter()
+            out = logits.float().cpu().numpy()
+        done = time.perf_counter()
+        self.timings = {"h2d": (copied - started) * 1000.0, "compute": (computed - copied) * 1000.0,
+                        "d2h": (done - computed) * 1000.0}
+        return out
+
+    def _deactivate_impl(self):
+        self.model = None
+
+    def describe(self):
+        return "pytorch fp32 ({})".format(self.device_name)

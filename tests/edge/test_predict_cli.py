@@ -1,0 +1,51 @@
+"""edge-predict end to end: agreement with PyTorch, JSON output, unreadable files, bad input."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from edge.predict import main
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_top1_agrees_with_pytorch_on_every_image(export_int8_bundle, export_images, capsys):
+    code, fp32, err = _run([export_int8_bundle, export_images, "--json", "--runtime", "onnxruntime",
+                            "--precision", "fp32"], capsys)
+    assert code == 0 and "runtime: onnxruntime-cpu fp32" in err
+    code, torch_out, _ = _run([export_int8_bundle, export_images, "--json", "--runtime", "pytorch"], capsys)
+    assert code == 0
+    ort_rows = [json.loads(line) for line in fp32.splitlines()]
+    torch_rows = [json.loads(line) for line in torch_out.splitlines()]
+    assert len(ort_rows) == len(torch_rows) == 36
+    assert [r["top"][0]["label"] for r in ort_rows] == [r["top"][0]["label"] for r in torch_rows]
+    # The labels are right too: each image sits in its class folder.
+    assert all(r["top"][0]["label"] == os.path.basename(os.path.dirname(r["file"])) for r in ort_rows)
+
+
+def test_unreadable_images_are_reported_and_skipped(export_fp32_bundle, export_images, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    shutil.copytree(os.path.join(export_images, "red"), str(folder))
+    (folder / "broken.png").write_bytes(b"not a png")
+    code, out, err = _run([export_fp32_bundle, folder, "--top-k", "2"], capsys)
+    assert code == 1
+    assert "skipped" in err and "broken.png" in err
+    assert len(out.splitlines()) == 12 and all(" red " in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["{bundle}", "missing.jpg"], "missing.jpg not found"),
+    (["{tmp}", "x.jpg"], "no manifest.json"),
+    (["{bundle}", "{tmp}"], "no images found"),
+    (["{bundle}", "{tmp}", "--top-k", "0"], "--top-k"),
+])
+def test_bad_input_is_one_line(export_fp32_bundle, tmp_path, capsys, argv, message):
+    argv = [a.format(bundle=export_fp32_bundle, tmp=tmp_path) for a in argv]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
