@@ -1,11 +1,174 @@
-"""`edge-bench`: Compare runtimes and precisions of a bundle on latency and accuracy.
+"""edge-bench: which runtime and precision to ship on this device, and what it costs in accuracy.
 
-Lands with issue 5, benchmark CLI; until then the command exists (so nothing is renamed later) and says so.
+Runs every runtime and precision available here (PyTorch eager, ONNX Runtime fp32 and INT8,
+TensorRT fp32/fp16/int8) on identical inputs. Per row: latency percentiles at batch 1,
+throughput at the batch sizes asked, the deployed path's stage breakdown, model size, memory,
+and with --data top-1/top-5 accuracy and top-1 agreement with the reference (PyTorch, else
+ONNX Runtime fp32). Rows that cannot run here say why. Every result records the environment.
 """
 
-from edge.cli import not_implemented
+import sys
 
-main = not_implemented("edge-bench", __doc__, "issue 5, benchmark CLI")
+from edge.cli import make_parser, run_main
+from edge.errors import EdgeError
+
+EPILOG = """examples:
+  edge-bench bundle/
+  edge-bench bundle/ --data data/val --batch 1,8,32 --json bench.json --plot bench.png
+  edge-bench bundle/ --compare old.json             # what changed since an earlier run
+  edge-bench bundle/ --source demo.mp4 --duration 10 # the camera pipeline end to end
+"""
+
+
+def _batch_sizes(text):
+    try:
+        sizes = sorted(set(int(part) for part in text.split(",") if part.strip()))
+    except ValueError:
+        raise EdgeError("--batch takes sizes like 1,8,32, got {!r}".format(text))
+    if not sizes or sizes[0] < 1:
+        raise EdgeError("--batch sizes must be positive integers")
+    return sizes
+
+
+def build_parser():
+    parser = make_parser("edge-bench", __doc__, EPILOG)
+    parser.add_argument("bundle", help="bundle folder written by edge-export")
+    parser.add_argument("--runtimes", default=None,
+                        help="comma list to restrict rows: pytorch,onnxruntime,tensorrt (default all)")
+    parser.add_argument("--batch", default="1,8", help="batch sizes for throughput (default 1,8)")
+    parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per measurement (default 0.5)")
+    parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds (default 2)")
+    parser.add_argument("--min-iters", type=int, default=20, help="minimum timed iterations (default 20)")
+    parser.add_argument("--data", help="labelled image folder (DIR/<class>/<images>) for accuracy")
+    parser.add_argument("--max-images", type=int, default=1000, help="--data images used at most (default 1000)")
+    parser.add_argument("--source", help="camera/video URI: measure the camera pipeline end to end instead")
+    parser.add_argument("--duration", type=float, default=10.0, help="--source: seconds to run (default 10)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime / PyTorch")
+    parser.add_argument("--checkpoint", help="model.pt for the PyTorch row (default: the one the bundle came from)")
+    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    parser.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG: latency bars with p90/p99 whiskers, accuracy")
+    parser.add_argument("--compare", metavar="OLD_JSON", help="show the change against an earlier --json result")
+    return parser
+
+
+def labelled_images(folder, classes, limit):
+    """[(BGR image, label index)] from DIR/<class>/<images>; class folders must match the bundle."""
+    import os
+
+    from edge.predict import expand_images
+    from edge.preprocess import read_image
+
+    if not os.path.isdir(folder):
+        raise EdgeError("--data {} is not a folder".format(folder))
+    names = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    unknown = [name for name in names if name not in classes]
+    if not names or unknown:
+        raise EdgeError("--data needs one sub-folder per class named like the bundle's classes ({}); {}".format(
+            ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else ""),
+            "unknown: " + ", ".join(unknown[:5]) if unknown else "found none"))
+    found = []
+    for name in names:
+        for path in expand_images([os.path.join(folder, name)]):
+            image = read_image(path)
+            if image is not None:
+                found.append((image, classes.index(name)))
+    if not found:
+        raise EdgeError("--data {} has no readable images".format(folder))
+    step = max(1, len(found) // limit)
+    return found[::step][:limit]
+
+
+def add_agreement(rows):
+    """Top-1 agreement of every row with the reference row's predictions; returns the reference label."""
+    ran = {(r["runtime"], r["precision"]): r for r in rows if r["runnable"] and "_predictions" in r}
+    reference = ran.get(("pytorch", "fp32")) or ran.get(("onnxruntime", "fp32")) or next(iter(ran.values()), None)
+    if reference is None:
+        return None
+    for row in ran.values():
+        same = sum(int(a == b) for a, b in zip(row["_predictions"], reference["_predictions"]))
+        row["accuracy"]["agreement"] = same / float(len(reference["_predictions"]))
+    for row in rows:
+        row.pop("_predictions", None)
+    return "{} {}".format(reference["runtime"], reference["precision"])
+
+
+def _main(argv):
+    args = build_parser().parse_args(argv)
+    batch_sizes = _batch_sizes(args.batch)
+    runtimes = None
+    if args.runtimes:
+        runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+        bad = [r for r in runtimes if r not in ("pytorch", "onnxruntime", "tensorrt")]
+        if bad:
+            raise EdgeError("unknown runtime(s) in --runtimes: {}".format(", ".join(bad)))
+    if args.min_time < 0 or args.warmup < 0 or args.min_iters < 1:
+        raise EdgeError("--warmup and --min-time must not be negative, --min-iters at least 1")
+
+    from edge.benchmark.candidates import candidates
+    from edge.benchmark.environment import environment
+    from edge.benchmark.measure import measure, not_runnable, sample_inputs
+    from edge.benchmark import report
+    from edge.bundle import Bundle, utc_now
+
+    bundle = Bundle.load(args.bundle)
+    old = report.load_result(args.compare) if args.compare else None
+    if args.source:
+        from edge.benchmark.pipeline import bench_pipeline
+        return bench_pipeline(bundle, args)
+    labelled = labelled_images(args.data, bundle.classes, args.max_images) if args.data else None
+    encoded = sample_inputs([image for image, _ in labelled[:8]] if labelled else None, bundle.spec)
+    log = lambda text: sys.stderr.write(text + "\n")
+    log("benchmarking {} ({} rows; batch sizes {}; {} s per measurement)".format(
+        bundle.path, "all" if not runtimes else ",".join(runtimes), args.batch, args.min_time))
+    rows = []
+    for candidate in candidates(bundle, runtimes, checkpoint=args.checkpoint, threads=args.threads, log=log):
+        if candidate.runner is None:
+            log("  {:<18} not runnable: {}".format(candidate.label, candidate.reason))
+            rows.append(not_runnable(candidate))
+            continue
+        try:
+            rows.append(measure(candidate, bundle, encoded, batch_sizes, args.warmup, args.min_time,
+                                args.min_iters, labelled, log=log))
+        except EdgeError as exc:
+            log("  {:<18} failed: {}".format(candidate.label, exc))
+            candidate.reason = "failed here: {}".format(exc)
+            rows.append(not_runnable(candidate))
+    reference = add_agreement(rows)
+    settings = {"batch_sizes": batch_sizes, "warmup_s": args.warmup, "min_time_s": args.min_time,
+                "min_iters": args.min_iters, "threads": args.threads, "data": args.data,
+                "data_images": len(labelled) if labelled else 0}
+    document = report.result_document(rows, environment(), bundle, settings, reference, utc_now())
+    print(report.table(rows, batch_sizes))
+    print("")
+    print("stage breakdown of the deployed path (median ms per frame, batch 1):")
+    print(report.stages_table(rows))
+    env = document["environment"]
+    print("\nenvironment: {} ({} cores){}; {}".format(
+        env["cpu"], env["cores"], "; GPU " + env["gpu"]["name"] if env["gpu"] else "; no GPU",
+        ", ".join("{} {}".format(k, v) for k, v in sorted(env["libraries"].items()))))
+    if reference:
+        print("agreement: top-1 agreement with {} on {} images".format(reference, settings["data_images"]))
+    if old is not None:
+        print("")
+        print(report.compare(old, document))
+    if args.json:
+        report.write_result(args.json, document)
+    if args.csv:
+        report.write_csv(args.csv, rows)
+    if args.plot:
+        report.plot(args.plot, rows)
+    for path in (args.json, args.csv, args.plot):
+        if path:
+            print("wrote {}".format(path))
+    if not any(row["runnable"] for row in rows):
+        raise EdgeError("no runtime could run this bundle here (see the reasons above)")
+    return 0
+
+
+def main(argv=None):
+    return run_main("edge-bench", _main, argv)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -19,6 +19,7 @@ class Runner(object):
 
     name = "runner"          # e.g. "onnxruntime-cpu", "tensorrt", "pytorch"
     precision = "fp32"       # what actually runs: fp32 | fp16 | int8
+    model_path = None        # the file it runs (set on activation), for reports
 
     def __init__(self):
         self.is_active = False
@@ -50,6 +51,10 @@ class Runner(object):
     def __exit__(self, exc_type, exc, tb):
         self.deactivate()
         return False
+
+    def gpu_memory_mb(self):
+        """Device memory this runner holds, in MiB, where it can be measured; else None."""
+        return None
 
     def describe(self):
         """One line for logs and reports: runtime, precision, provider/device."""

@@ -54,7 +54,7 @@ class OnnxRuntimeRunner(Runner):
 
     def _activate_impl(self):
         ort = require("onnxruntime", "the ONNX Runtime runner")
-        path = self.bundle.check(self.entry)
+        path = self.model_path = self.bundle.check(self.entry)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.threads:

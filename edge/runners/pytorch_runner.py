@@ -48,7 +48,8 @@ class PyTorchRunner(Runner):
             raise EdgeError("the PyTorch runner takes normalised float input; this bundle's ONNX has "
                             "preprocessing fused in: use --runtime onnxruntime or tensorrt")
         from train.checkpoint import load_checkpoint, model_from_record  # desktop only
-        record = load_checkpoint(checkpoint_path(self.bundle, self.checkpoint))
+        self.model_path = checkpoint_path(self.bundle, self.checkpoint)
+        record = load_checkpoint(self.model_path)
         if list(record["classes"]) != self.bundle.classes:
             raise EdgeError("the checkpoint's classes differ from the bundle's; it is not this bundle's model")
         if self.threads:
@@ -72,6 +73,11 @@ class PyTorchRunner(Runner):
         self.timings = {"h2d": (copied - started) * 1000.0, "compute": (computed - copied) * 1000.0,
                         "d2h": (done - computed) * 1000.0}
         return out
+
+    def gpu_memory_mb(self):
+        if self.model is None or self.device.type != "cuda":
+            return None
+        return self.torch.cuda.max_memory_allocated(self.device) / 2.0 ** 20
 
     def _deactivate_impl(self):
         self.model = None

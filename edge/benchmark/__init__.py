@@ -1,0 +1,1 @@
+"""edge-bench internals: candidates, timing, statistics, environment, reports."""

@@ -1,0 +1,99 @@
+"""edge-bench: statistics, the JSON document, rows that cannot run, accuracy, and --compare."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from edge.bench import main
+from edge.benchmark.stats import percentile, summarize
+from edge.benchmark import report
+
+FAST = ["--warmup", "0", "--min-time", "0.05", "--min-iters", "3", "--batch", "1,4"]
+
+
+def test_percentiles_on_known_samples():
+    samples = list(range(1, 101))  # 1..100
+    assert percentile(samples, 50) == pytest.approx(50.5)
+    assert percentile(samples, 90) == pytest.approx(90.1)
+    assert percentile(samples, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 99) == 7.0
+    for q in (0, 13, 50, 87.5, 99, 100):
+        assert percentile(np.random.RandomState(int(q)).rand(37), q) == pytest.approx(
+            np.percentile(np.random.RandomState(int(q)).rand(37), q))
+    stats = summarize([4.0, 1.0, 3.0, 2.0])
+    assert (stats["min"], stats["max"], stats["mean"], stats["p50"], stats["n"]) == (1.0, 4.0, 2.5, 2.5, 4)
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory, export_int8_bundle, export_images):
+    out = tmp_path_factory.mktemp("bench")
+    argv = [export_int8_bundle, "--data", export_images, "--json", str(out / "r.json"), "--csv", str(out / "r.csv"),
+            "--plot", str(out / "r.png")] + FAST
+    assert main(argv) == 0
+    return out, json.load(open(str(out / "r.json")))
+
+
+def test_json_document_has_rows_environment_and_figures(bench_run):
+    _, document = bench_run
+    assert document["schema"] == "edge-toolkit/bench" and document["schema_version"] == 1
+    assert document["reference"] == "pytorch fp32"
+    assert {"cpu", "cores", "libraries", "gpu", "jetson"} <= set(document["environment"])
+    rows = {(r["runtime"], r["precision"]): r for r in document["rows"]}
+    assert set(rows) == {("pytorch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
+                         ("tensorrt", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8")}
+    for key in (("pytorch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")):
+        row = rows[key]
+        assert row["runnable"] and row["iterations"] >= 3
+        lat = row["latency_ms"]
+        assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert set(row["throughput"]) == {"1", "4"} and all(v > 0 for v in row["throughput"].values())
+        assert set(row["stages_ms"]) == {"decode", "resize", "normalize", "h2d", "compute", "d2h", "postprocess"}
+        assert row["accuracy"]["images"] == 36 and row["accuracy"]["top1"] >= 0.9
+        assert row["accuracy"]["agreement"] >= 0.9 and row["model_bytes"] > 0
+        assert row["memory"]["rss_mb"] > 0
+    assert rows[("pytorch", "fp32")]["accuracy"]["agreement"] == 1.0
+    assert rows[("onnxruntime", "fp32")]["stages_ms"]["h2d"] == 0.0  # CPU runner: no copies
+
+
+def test_rows_that_cannot_run_say_why(bench_run, capsys):
+    out, document = bench_run
+    for row in document["rows"]:
+        if row["runtime"] == "tensorrt":
+            assert not row["runnable"] and "TensorRT: not installed" in row["reason"]
+    with open(str(out / "r.csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and rows[-1]["runnable"] == "False" and rows[-1]["reason"]
+    assert (out / "r.png").stat().st_size > 0
+
+
+def test_compare_shows_the_change(bench_run, export_int8_bundle, capsys):
+    out, document = bench_run
+    capsys.readouterr()
+    assert main([export_int8_bundle, "--runtimes", "onnxruntime", "--compare", str(out / "r.json")] + FAST) == 0
+    text = capsys.readouterr().out
+    assert "change against" in text
+    assert "onnxruntime fp32   p50" in text and "%" in text
+    assert "pytorch fp32       gone" in text
+
+
+def test_compare_on_synthetic_rows():
+    old = {"created": "then", "environment": {"cpu": "x"}, "rows": [
+        {"runtime": "onnxruntime", "precision": "fp32", "runnable": True, "latency_ms": {"p50": 2.0},
+         "accuracy": {"top1": 0.9}}]}
+    new = {"rows": [{"runtime": "onnxruntime", "precision": "fp32", "runnable": True, "latency_ms": {"p50": 1.0},
+                     "accuracy": {"top1": 0.95}}]}
+    assert "p50 2.000 -> 1.000 ms (-50.0%), top-1 90.00% -> 95.00%" in report.compare(old, new)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch", "0"], "positive"), (["--batch", "a,b"], "--batch"), (["--runtimes", "tflite"], "unknown runtime"),
+    (["--data", "/nonexistent"], "not a folder"), (["--compare", "/nonexistent.json"], "cannot read"),
+])
+def test_bad_options_are_one_line(export_fp32_bundle, capsys, argv, message):
+    assert main([export_fp32_bundle] + FAST + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
