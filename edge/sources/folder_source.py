@@ -1,0 +1,64 @@
+"""A Source over an image folder (sorted) or a single image: finite, optionally looped and paced."""
+
+import os
+import time
+
+from edge.preprocess import read_image
+from edge.sources.base import Frame, Source, SourceError
+from edge.sources.uri import IMAGE_EXTENSIONS
+
+
+class FolderSource(Source):
+    live = False
+
+    def __init__(self, spec):
+        super(FolderSource, self).__init__()
+        self.spec = spec
+        self.uri = spec.uri
+        self.paths = []
+        self.position = 0
+        self.index = 0
+        self.unreadable = 0
+        self.next_due = None
+
+    def open(self):
+        if self.spec.kind == "image":
+            self.paths = [self.spec.target]
+        else:
+            paths = []
+            for folder, dirs, files in os.walk(self.spec.target):
+                dirs.sort()
+                paths.extend(os.path.join(folder, name) for name in sorted(files)
+                             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
+            self.paths = paths
+        if not self.paths:
+            raise SourceError("{} has no images".format(self.uri))
+        self.position, self.ended = 0, False
+        return self
+
+    def read(self, timeout=1.0):
+        fps = self.spec.options.get("fps")
+        while True:
+            if self.position >= len(self.paths):
+                if not self.spec.options.get("loop"):
+                    self.ended = True
+                    return None
+                self.position = 0
+            path = self.paths[self.position]
+            self.position += 1
+            image = read_image(path)
+            if image is None:
+                self.unreadable += 1
+                continue
+            if fps:
+                now = time.time()
+                self.next_due = now if self.next_due is None else self.next_due
+                if self.next_due > now:
+                    time.sleep(self.next_due - now)
+                self.next_due = max(self.next_due + 1.0 / fps, time.time() - 1.0)
+            frame = Frame(image, self.index)
+            self.index += 1
+            return frame
+
+    def close(self):
+        self.paths = []

@@ -1,0 +1,108 @@
+"""A Source over cv2.VideoCapture: video files, HTTP MJPEG, RTSP, V4L2 cameras, GStreamer pipelines."""
+
+import time
+
+from edge.errors import EdgeError
+from edge.lazy import require
+from edge.sources.base import Frame, Source, SourceError
+from edge.sources.gstreamer import csi_pipeline, opencv_has_gstreamer, rtsp_pipeline
+
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 3000
+
+
+class OpenCVSource(Source):
+    def __init__(self, spec):
+        super(OpenCVSource, self).__init__()
+        self.spec = spec
+        self.uri = spec.uri
+        self.live = spec.live
+        self.capture = None
+        self.index = 0
+        self.file_fps = None
+        self.next_due = None
+
+    def _open_args(self, cv2):
+        """(target, api preference, params) for VideoCapture."""
+        spec, options = self.spec, self.spec.options
+        timeouts = []
+        if hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):  # OpenCV >= 4.5.2; JetPack 4.6 has 4.1.1
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                        READ_TIMEOUT_MS]
+        if spec.kind == "csi":
+            if not opencv_has_gstreamer():
+                raise EdgeError("csi:// needs OpenCV with GStreamer (JetPack's python3-opencv); this OpenCV "
+                                "has none (a pip opencv-python?)")
+            return csi_pipeline(spec.target, options["width"], options["height"], options["fps"],
+                                options["flip"]), cv2.CAP_GSTREAMER, []
+        if spec.kind == "rtsp" and opencv_has_gstreamer() and _is_jetson():
+            return rtsp_pipeline(spec.target, options["latency"]), cv2.CAP_GSTREAMER, []
+        if spec.kind in ("rtsp", "http", "file"):
+            return spec.target, cv2.CAP_FFMPEG, timeouts
+        return spec.target, getattr(cv2, "CAP_V4L2", cv2.CAP_ANY), []
+
+    def open(self):
+        cv2 = require("cv2", "camera sources")
+        target, api, params = self._open_args(cv2)
+        capture = cv2.VideoCapture(target, api, params) if params else cv2.VideoCapture(target, api)
+        if not capture.isOpened():
+            capture.release()
+            raise SourceError("cannot open {}".format(self.uri))
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if self.spec.kind == "v4l2":
+            options = self.spec.options
+            for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, options["width"]),
+                                (cv2.CAP_PROP_FRAME_HEIGHT, options["height"]), (cv2.CAP_PROP_FPS, options["fps"])):
+                if value:
+                    capture.set(prop, value)
+        if self.spec.kind == "file":
+            fps = capture.get(cv2.CAP_PROP_FPS)
+            self.file_fps = fps if fps and 0 < fps < 1000 else 30.0
+        self.capture = capture
+        self.ended = False
+        self.next_due = None
+        return self
+
+    def read(self, timeout=1.0):
+        if self.capture is None:
+            raise SourceError("{} is not open".format(self.uri))
+        if self.spec.kind == "file" and self.spec.options.get("realtime"):
+            self._pace()
+        ok, image = self.capture.read()
+        if not ok or image is None:
+            if self.spec.kind == "file":
+                if self.spec.options.get("loop"):
+                    self._rewind()
+                    ok, image = self.capture.read()
+                if not ok or image is None:
+                    self.ended = True
+                    return None
+            else:
+                # A live stream that stops delivering is lost: the grabber reconnects.
+                raise SourceError("{} stopped delivering frames".format(self.uri))
+        frame = Frame(image, self.index)
+        self.index += 1
+        return frame
+
+    def _pace(self):
+        """A file played like a camera: one frame per 1/fps seconds, whoever is reading."""
+        now = time.time()
+        if self.next_due is None:
+            self.next_due = now
+        if self.next_due > now:
+            time.sleep(self.next_due - now)
+        self.next_due = max(self.next_due + 1.0 / self.file_fps, time.time() - 1.0)
+
+    def _rewind(self):
+        cv2 = require("cv2", "camera sources")
+        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+
+    def close(self):
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+
+
+def _is_jetson():
+    import os
+    return os.path.exists("/etc/nv_tegra_release")
