@@ -1,11 +1,175 @@
-"""`edge-camera`: The on-device camera daemon.
+"""edge-camera: classify a camera or stream continuously and publish the results.
 
-Lands with issue 4, on-device runtime; until then the command exists (so nothing is renamed later) and says so.
+Captures with OpenCV (CSI through GStreamer, USB, RTSP, HTTP MJPEG, files, image folders),
+always on the newest frame; classifies with TensorRT, ONNX Runtime or PyTorch; publishes JSON
+lines, an HTTP server (/healthz /metrics /latest /stream.mjpg) and MQTT. A lost source is
+reopened with backoff while health reports "degraded"; SIGTERM or Ctrl-C stops it within two
+seconds with the sinks flushed. Options can come from a YAML file with the same keys (--config);
+flags win.
+
+Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file source);
+2 bad configuration or bundle; 3 the source cannot be used at all.
 """
 
-from edge.cli import not_implemented
+import sys
 
-main = not_implemented("edge-camera", __doc__, "issue 4, on-device runtime")
+from edge.cli import make_parser, run_main
+from edge.errors import EdgeError
+
+
+def build_parser():
+    from edge.runner_args import add_runner_arguments
+    from edge.sources.uri import USAGE
+
+    parser = make_parser("edge-camera", __doc__, USAGE + """
+examples:
+  edge-camera bundle/ --source csi://0 --width 1280 --height 720 --http-port 8080
+  edge-camera bundle/ --source rtsp://10.0.0.5/stream --mqtt-host 127.0.0.1 --on-change
+  edge-camera --config /etc/edge-toolkit/edge-camera.yaml
+""")
+    # Every default is None: unset flags fall through to --config, then built-in defaults.
+    parser.add_argument("bundle", nargs="?", help="bundle folder written by edge-export")
+    parser.add_argument("--config", help="YAML file with the same keys as these flags")
+    source = parser.add_argument_group("source")
+    source.add_argument("--source", help="camera/stream/file URI (see above)")
+    source.add_argument("--width", type=int, help="capture width (CSI, V4L2)")
+    source.add_argument("--height", type=int, help="capture height (CSI, V4L2)")
+    source.add_argument("--fps", type=int, help="capture rate (CSI, V4L2); pacing for image folders")
+    source.add_argument("--flip", type=int, help="CSI nvvidconv flip-method 0-7")
+    source.add_argument("--loop", action="store_const", const=True, help="repeat a file or folder")
+    source.add_argument("--realtime", action="store_const", const=True,
+                        help="play a video file at its frame rate, like a camera (frames are dropped when "
+                             "inference is slower); default for files: every frame, as fast as possible")
+    source.add_argument("--stall-timeout", type=float, help="reconnect a live source silent this long (default 5 s)")
+    add_runner_arguments(parser)
+    parser.add_argument("--top-k", type=int, help="labels per result (default 3)")
+    sinks = parser.add_argument_group("sinks")
+    sinks.add_argument("--jsonl", help="append JSON lines to this file ('-' for stdout)")
+    sinks.add_argument("--http-port", type=int, help="serve /healthz /metrics /latest /stream.mjpg (0 = any free port)")
+    sinks.add_argument("--http-host", help="address to bind (default 127.0.0.1: this machine only)")
+    sinks.add_argument("--mqtt-host", help="MQTT broker host")
+    sinks.add_argument("--mqtt-port", type=int, help="default 1883")
+    sinks.add_argument("--mqtt-topic", help="default edge/camera/results")
+    sinks.add_argument("--mqtt-qos", type=int, choices=[0, 1, 2], help="default 1 (at least once)")
+    sinks.add_argument("--mqtt-retain", action="store_const", const=True, help="retain the last result")
+    sinks.add_argument("--mqtt-client-id")
+    sinks.add_argument("--mqtt-username")
+    sinks.add_argument("--mqtt-password-file", help="file holding the MQTT password (not on the command line)")
+    sinks.add_argument("--mqtt-tls-ca", help="CA certificate: enables TLS")
+    sinks.add_argument("--mqtt-tls-cert")
+    sinks.add_argument("--mqtt-tls-key")
+    sinks.add_argument("--mqtt-tls-insecure", action="store_const", const=True, help="skip host name checks")
+    sinks.add_argument("--mqtt-queue", type=int, help="results kept while the broker is away (default 10000)")
+    sinks.add_argument("--on-change", action="store_const", const=True,
+                       help="publish (JSON lines, MQTT) only when the top-1 label changes")
+    sinks.add_argument("--min-confidence", type=float, help="publish only results whose top-1 is at least this")
+    sinks.add_argument("--heartbeat", type=float, help="with a filter: still publish at least every N seconds")
+    run = parser.add_argument_group("run control")
+    run.add_argument("--max-frames", type=int, help="stop after N results")
+    run.add_argument("--duration", type=float, help="stop after N seconds")
+    run.add_argument("--log-every", type=float, help="status line every N seconds (default 10)")
+    return parser
+
+
+FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "realtime", "stall_timeout", "runtime",
+             "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "http_port", "http_host",
+             "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain", "mqtt_client_id", "mqtt_username",
+             "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key", "mqtt_tls_insecure", "mqtt_queue",
+             "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every")
+
+
+def log(text):
+    sys.stderr.write("edge-camera: {}\n".format(text))
+    sys.stderr.flush()
+
+
+def build_sinks(config, telemetry):
+    from edge.sinks.filters import FilteredSink, PublishPolicy
+
+    sinks = []
+    if config["http_port"] is not None:
+        from edge.sinks.http import HttpSink
+        sinks.append(HttpSink(telemetry, host=config["http_host"], port=config["http_port"]))
+    filtered = []
+    if config["jsonl"]:
+        from edge.sinks.jsonl import JsonLinesSink
+        filtered.append(JsonLinesSink(config["jsonl"]))
+    if config["mqtt_host"]:
+        from edge.sinks.mqtt import MqttSink
+        password = None
+        if config["mqtt_password_file"]:
+            with open(config["mqtt_password_file"]) as handle:
+                password = handle.read().strip()
+        filtered.append(MqttSink(
+            config["mqtt_host"], config["mqtt_port"], config["mqtt_topic"], config["mqtt_qos"], config["mqtt_retain"],
+            config["mqtt_client_id"], config["mqtt_username"], password, config["mqtt_tls_ca"], config["mqtt_tls_cert"],
+            config["mqtt_tls_key"], config["mqtt_tls_insecure"], max_queue=config["mqtt_queue"], log=log))
+    for sink in filtered:
+        policy = PublishPolicy(config["on_change"], config["min_confidence"], config["heartbeat"])
+        sinks.append(FilteredSink(sink, policy) if policy.active else sink)
+    return sinks
+
+
+def _main(argv):
+    args = build_parser().parse_args(argv)
+    from edge import camera_config
+    config = camera_config.resolve(dict((key, getattr(args, key)) for key in FLAG_KEYS), args.config)
+
+    from edge.bundle import Bundle
+    from edge.classifier import Classifier
+    from edge.daemon import CameraDaemon
+    from edge.runners.select import make_runner
+    from edge.sources.factory import open_source
+    from edge.sources.grabber import LatestFrameGrabber
+    from edge.telemetry import Telemetry
+
+    bundle = Bundle.load(config["bundle"])
+    source_options = dict((key, config[key]) for key in ("width", "height", "fps", "flip", "loop", "realtime"))
+    open_source(config["source"], **source_options)  # validate the URI before starting anything
+    runner, why = make_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
+                              checkpoint=config["checkpoint"], build_engine=config["build_engine"], log=log)
+    telemetry = Telemetry()
+    sinks = build_sinks(config, telemetry)
+    telemetry.sinks = sinks
+    grabber = LatestFrameGrabber(lambda: open_source(config["source"], **source_options),
+                                 stall_timeout=config["stall_timeout"], reconnect_max=config["reconnect_max"], log=log)
+    started = []
+    try:
+        with runner:
+            log("runtime: {} ({})".format(runner.describe(), why))
+            for sink in sinks:
+                sink.start()
+                started.append(sink)
+                if getattr(sink, "url", None):
+                    log("serving {} (/healthz /metrics /latest /stream.mjpg)".format(sink.url))
+            daemon = CameraDaemon(Classifier(bundle, runner, k=config["top_k"]), grabber, sinks, telemetry,
+                                  runner.describe(), max_frames=config["max_frames"], duration=config["duration"],
+                                  log_every=config["log_every"], log=log)
+            daemon.install_signal_handlers()
+            log("reading {}".format(config["source"]))
+            grabber.start()
+            reason = daemon.run()
+            log("{}: {} frames, {} dropped, {} reconnects".format(reason, daemon.frames, grabber.frames_dropped,
+                                                                  grabber.reconnects))
+    finally:
+        grabber.stop(timeout=0.5)
+        for sink in started:
+            try:
+                sink.close(timeout=1.0)
+            except Exception as exc:  # closing must not hide why we stopped
+                log("closing {} failed: {}".format(sink.name, exc))
+    if grabber.fatal is not None:
+        raise SourceUnusable(str(grabber.fatal))
+    return 0
+
+
+class SourceUnusable(EdgeError):
+    exit_code = 3
+
+
+def main(argv=None):
+    return run_main("edge-camera", _main, argv)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -6,7 +6,12 @@
    demo/digits/train and demo/digits/val,
 2. fine-tunes a ResNet-18 on the training images with edge-train (demo/run),
 3. exports it to a verified bundle with INT8 models (demo/bundle) with edge-export, calibrating
-   on half the validation images and measuring INT8 on the other half.
+   on half the validation images and measuring INT8 on the other half,
+4. classifies every validation image with edge-predict's runtimes and checks their top-1
+   against the PyTorch evaluation of the same checkpoint,
+5. benchmarks the bundle with edge-bench (demo/bench.json, demo/bench.png),
+6. runs the camera daemon edge-camera on a video made from the validation images
+   (demo/val.mp4) for a few seconds, with its JSON lines in demo/camera.jsonl.
 """
 
 import argparse
@@ -42,10 +47,10 @@ def _main(argv):
     args = parser.parse_args(argv)
     digits, run = os.path.join(args.out, "digits"), os.path.join(args.out, "run")
 
-    step("1/3 demo dataset: scikit-learn digits as an image folder")
+    step("1/6 demo dataset: scikit-learn digits as an image folder")
     ensure_digits(digits)
 
-    step("2/3 edge-train: ResNet-18 from scratch on CPU or CUDA")
+    step("2/6 edge-train: ResNet-18 from scratch on CPU or CUDA")
     from train import cli as train_cli
     # Digits are not mirror-symmetric: no flips. Square 64x64 images: no crop.
     code = train_cli.main([os.path.join(digits, "train"), "--val", os.path.join(digits, "val"),
@@ -54,14 +59,103 @@ def _main(argv):
     if code != 0:
         raise EdgeError("training failed (exit code {})".format(code))
 
-    step("3/3 edge-export: ONNX (opset 13), verification, INT8")
+    step("3/6 edge-export: ONNX (opset 13), verification, INT8")
     from export import cli as export_cli
     code = export_cli.main([os.path.join(run, "model.pt"), "-o", os.path.join(args.out, "bundle"),
                             "--int8", "--calib", os.path.join(digits, "val"), "--holdout-fraction", "0.5"])
     if code != 0:
         raise EdgeError("export failed (exit code {})".format(code))
-    print("\ndemo done: model {}, bundle {}".format(os.path.join(run, "model.pt"), os.path.join(args.out, "bundle")))
+    bundle = os.path.join(args.out, "bundle")
+    val = os.path.join(digits, "val")
+
+    step("4/6 edge-predict: every validation image, checked against PyTorch")
+    check_agreement(bundle, val)
+
+    step("5/6 edge-bench: runtimes and precisions side by side")
+    from edge import bench
+    code = bench.main([bundle, "--data", val, "--batch", "1,8,32", "--json", os.path.join(args.out, "bench.json"),
+                       "--plot", os.path.join(args.out, "bench.png")])
+    if code != 0:
+        raise EdgeError("benchmark failed (exit code {})".format(code))
+
+    step("6/6 edge-camera: the daemon on a video of the validation images")
+    video = write_demo_video(val, os.path.join(args.out, "val.mp4"))
+    from edge import camera
+    code = camera.main([bundle, "--source", video, "--realtime", "--duration", "6",
+                        "--jsonl", os.path.join(args.out, "camera.jsonl"), "--http-port", "0", "--log-every", "2"])
+    if code != 0:
+        raise EdgeError("camera demo failed (exit code {})".format(code))
+    summarize_camera(os.path.join(args.out, "camera.jsonl"))
+    print("\ndemo done: model {}, bundle {}, benchmark {}".format(
+        os.path.join(run, "model.pt"), bundle, os.path.join(args.out, "bench.json")))
     return 0
+
+
+def check_agreement(bundle_dir, val_dir):
+    """Top-1 of each runtime on every validation image against the PyTorch evaluation."""
+    from edge.bundle import Bundle
+    from edge.classifier import Classifier
+    from edge.predict import expand_images, predict_files
+    from edge.runners.select import make_runner
+
+    bundle = Bundle.load(bundle_dir)
+    paths = expand_images([val_dir])
+    truth = [os.path.basename(os.path.dirname(path)) for path in paths]
+    tops = {}
+    for runtime, precision in (("pytorch", "fp32"), ("onnxruntime", "fp32"), ("auto", "auto")):
+        runner, why = make_runner(bundle, runtime, precision)
+        with runner:
+            labels = [top[0]["label"] for _, top in predict_files(Classifier(bundle, runner, k=1), paths, 32)]
+        tops[runner.describe()] = (runner.precision, labels)
+        if runtime == "pytorch":
+            reference = labels
+    for name, (precision, labels) in tops.items():
+        agree = sum(a == b for a, b in zip(labels, reference))
+        correct = sum(a == b for a, b in zip(labels, truth))
+        print("  {:<48} top-1 agrees with PyTorch on {}/{} images; accuracy {:.2%}".format(
+            name, agree, len(paths), correct / float(len(paths))))
+        # fp32 must agree everywhere; INT8 is held to the bar export verified it against.
+        if agree < (len(paths) if precision == "fp32" else 0.98 * len(paths)):
+            raise EdgeError("{} disagrees with PyTorch on {} validation images".format(name, len(paths) - agree))
+
+
+def write_demo_video(image_dir, path, fps=30):
+    """The validation images as an MP4 at `fps`, in a fixed shuffled order, as a camera stand-in."""
+    import random
+
+    import cv2
+
+    from edge.predict import expand_images
+    from edge.preprocess import read_image
+
+    paths = expand_images([image_dir])
+    random.Random(0).shuffle(paths)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (128, 128))
+    if not writer.isOpened():
+        raise EdgeError("OpenCV cannot write {} (no mp4v encoder)".format(path))
+    for item in paths:
+        writer.write(cv2.resize(read_image(item), (128, 128), interpolation=cv2.INTER_NEAREST))
+    writer.release()
+    print("wrote {} ({} frames at {} fps)".format(path, len(paths), fps))
+    return path
+
+
+def summarize_camera(jsonl_path):
+    import json
+
+    import numpy as np
+
+    with open(jsonl_path) as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    if len(rows) < 2:
+        raise EdgeError("the camera daemon produced {} results".format(len(rows)))
+    seconds = rows[-1]["captured"] - rows[0]["captured"]
+    print("  camera: {} results in {:.1f} s ({:.1f} results/s), {} frames dropped (newest frame only)".format(
+        len(rows), seconds, (len(rows) - 1) / max(seconds, 1e-9), rows[-1]["dropped"]))
+    for stage in ("capture_wait", "preprocess", "inference", "postprocess", "publish", "capture_to_result"):
+        values = [row["latency_ms"][stage] for row in rows]
+        print("  {:<18} p50 {:7.3f} ms   p90 {:7.3f} ms".format(stage, np.percentile(values, 50),
+                                                               np.percentile(values, 90)))
 
 
 def main(argv=None):

@@ -1,0 +1,1 @@
+"""Result sinks for the camera daemon: JSON lines, HTTP (health, metrics, latest, MJPEG), MQTT."""

@@ -1,0 +1,76 @@
+"""Publish only when asked: on a change of the top-1 label, above a confidence, with a heartbeat."""
+
+import time
+
+from edge.sinks.base import Sink
+
+
+class PublishPolicy(object):
+    def __init__(self, on_change=False, min_confidence=None, heartbeat=None):
+        self.on_change = on_change
+        self.min_confidence = min_confidence
+        self.heartbeat = heartbeat      # seconds: publish at least this often even without a change
+        self.last_label = None
+        self.last_sent = 0.0
+
+    @property
+    def active(self):
+        return self.on_change or self.min_confidence is not None
+
+    def wants(self, result):
+        top = result["top"][0]
+        now = time.time()
+        due = self.heartbeat is not None and now - self.last_sent >= self.heartbeat
+        ok = True
+        if self.min_confidence is not None and top["prob"] < self.min_confidence:
+            ok = False
+        if ok and self.on_change and top["label"] == self.last_label:
+            ok = False
+        if ok or due:
+            self.last_label = top["label"]
+            self.last_sent = now
+            return True
+        return False
+
+
+class FilteredSink(Sink):
+    """Passes results to `sink` only when the policy wants them; the preview (HTTP) is not filtered."""
+
+    def __init__(self, sink, policy):
+        self.sink, self.policy = sink, policy  # before Sink.__init__: its counters live in `sink`
+        super(FilteredSink, self).__init__()
+        self.name = sink.name
+        self.filtered = 0
+
+    def start(self):
+        self.sink.start()
+
+    def publish(self, result, frame=None):
+        if self.policy.wants(result):
+            self.sink.publish(result, frame)
+        else:
+            self.filtered += 1
+
+    @property
+    def published(self):
+        return self.sink.published
+
+    @published.setter
+    def published(self, value):
+        pass  # the wrapped sink counts
+
+    @property
+    def errors(self):
+        return self.sink.errors
+
+    @errors.setter
+    def errors(self, value):
+        self.sink.errors = value
+
+    def close(self, timeout=1.0):
+        self.sink.close(timeout)
+
+    def health(self):
+        health = dict(self.sink.health())
+        health["filtered"] = self.filtered
+        return health

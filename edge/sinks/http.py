@@ -1,0 +1,186 @@
+"""HTTP sink: /healthz, /metrics (Prometheus), /latest (JSON), /stream.mjpg (annotated preview).
+
+Binds 127.0.0.1 by default: exposing it to the network is an explicit choice (--http-host).
+The preview costs nothing while nobody watches: frames are annotated and JPEG-encoded only
+when a client is connected, at most `preview_fps` times a second, once for all clients.
+"""
+
+import json
+import socket
+import threading
+import time
+
+# Python 3.6 has no http.server.ThreadingHTTPServer: the mix-in makes one.
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
+
+from edge.errors import EdgeError
+from edge.lazy import require
+from edge.sinks.base import Sink
+
+BOUNDARY = "edgeframe"
+INDEX = """<!doctype html><title>edge-camera</title><h1>edge-camera</h1>
+<p><a href="/healthz">/healthz</a> | <a href="/metrics">/metrics</a> | <a href="/latest">/latest</a></p>
+<img src="/stream.mjpg" alt="preview">"""
+
+
+class _Server(ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class HttpSink(Sink):
+    name = "http"
+
+    def __init__(self, telemetry, host="127.0.0.1", port=8080, preview_fps=10.0):
+        super(HttpSink, self).__init__()
+        self.telemetry = telemetry
+        self.host, self.port = host, port
+        self.preview_fps = preview_fps
+        self.server = None
+        self.thread = None
+        self.latest = None
+        self.clients = 0
+        self._frame = None          # (version, frame, result) newest
+        self._jpeg = (0, None)      # (version, bytes) encoded for the preview
+        self._version = 0
+        self._cond = threading.Condition()
+        self._closing = False
+
+    def start(self):
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass  # no per-request lines in the journal
+
+            def do_GET(self):
+                sink._route(self)
+
+        try:
+            self.server = _Server((self.host, self.port), Handler)
+        except (OSError, socket.error) as exc:
+            raise EdgeError("cannot serve HTTP on {}:{} ({}); choose another --http-port".format(
+                self.host, self.port, exc))
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name="http-sink")
+        self.thread.daemon = True
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://{}:{}".format(self.host, self.port)
+
+    def publish(self, result, frame=None):
+        self.latest = result
+        self.published += 1
+        if frame is not None and self.clients > 0:
+            with self._cond:
+                self._version += 1
+                self._frame = (self._version, frame, result)
+                self._cond.notify_all()
+
+    def close(self, timeout=1.0):
+        self._closing = True
+        with self._cond:
+            self._cond.notify_all()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def health(self):
+        return {"ok": self.server is not None, "published": self.published, "errors": self.errors,
+                "url": self.url if self.server else None, "preview_clients": self.clients}
+
+    # ----- requests -------------------------------------------------------------------------------
+    def _route(self, request):
+        path = request.path.split("?", 1)[0]
+        try:
+            if path == "/healthz":
+                snapshot = self.telemetry.snapshot()
+                code = 200 if snapshot["state"] == "ok" else 503
+                self._send(request, code, "application/json", json.dumps(snapshot))
+            elif path == "/metrics":
+                self._send(request, 200, "text/plain; version=0.0.4; charset=utf-8",
+                           self.telemetry.render_prometheus())
+            elif path == "/latest":
+                if self.latest is None:
+                    self._send(request, 404, "application/json", json.dumps({"error": "no result yet"}))
+                else:
+                    self._send(request, 200, "application/json", json.dumps(self.latest))
+            elif path == "/stream.mjpg":
+                self._stream(request)
+            elif path == "/":
+                self._send(request, 200, "text/html; charset=utf-8", INDEX)
+            else:
+                self._send(request, 404, "application/json", json.dumps({"error": "not found", "path": path}))
+        except (socket.error, IOError, OSError):
+            pass  # the client went away
+
+    @staticmethod
+    def _send(request, code, content_type, body):
+        data = body.encode("utf-8")
+        request.send_response(code)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(data)))
+        request.send_header("Cache-Control", "no-store")
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _stream(self, request):
+        request.send_response(200)
+        request.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        request.send_header("Cache-Control", "no-store")
+        request.end_headers()
+        with self._cond:
+            self.clients += 1
+        try:
+            seen, next_due = 0, 0.0
+            while not self._closing:
+                with self._cond:
+                    while not self._closing and (self._frame is None or self._frame[0] == seen):
+                        self._cond.wait(0.5)
+                    if self._closing:
+                        break
+                    version, frame, result = self._frame
+                wait = next_due - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+                next_due = time.time() + 1.0 / self.preview_fps
+                seen = version
+                jpeg = self._encoded(version, frame, result)
+                request.wfile.write("--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(
+                    BOUNDARY, len(jpeg)).encode("ascii"))
+                request.wfile.write(jpeg)
+                request.wfile.write(b"\r\n")
+        finally:
+            with self._cond:
+                self.clients -= 1
+
+    def _encoded(self, version, frame, result):
+        """The preview JPEG of `version`, encoded once however many clients watch."""
+        with self._cond:
+            if self._jpeg[0] == version:
+                return self._jpeg[1]
+        data = annotate_jpeg(frame.image, result, self.telemetry.fps())
+        with self._cond:
+            self._jpeg = (version, data)
+        return data
+
+
+def annotate_jpeg(image, result, fps):
+    cv2 = require("cv2", "the MJPEG preview")
+    canvas = image.copy()
+    top = result["top"][0]
+    text = "{} {:.0%}  {:.1f} fps".format(top["label"], top["prob"], fps)
+    scale = max(0.4, canvas.shape[1] / 640.0)
+    thickness = max(1, int(round(scale * 2)))
+    cv2.putText(canvas, text, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2,
+                cv2.LINE_AA)
+    cv2.putText(canvas, text, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                cv2.LINE_AA)
+    ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return data.tobytes()

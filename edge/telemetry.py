@@ -1,0 +1,133 @@
+"""The daemon's health and metrics: thread-safe, bounded, rendered as JSON or Prometheus text.
+
+Memory stays flat over months: counters are integers and latencies live in fixed-size windows.
+"""
+
+import collections
+import threading
+import time
+
+STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "total", "capture_to_result")
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+class Window(object):
+    """The last `size` samples, with quantiles, plus an all-time count and sum (Prometheus summary)."""
+
+    def __init__(self, size=1000):
+        self.samples = collections.deque(maxlen=size)
+        self.count = 0
+        self.total = 0.0
+
+    def add(self, value):
+        self.samples.append(value)
+        self.count += 1
+        self.total += value
+
+    def quantile(self, q):
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        position = (len(ordered) - 1) * q
+        low = int(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class Telemetry(object):
+    def __init__(self, window=1000, fps_window_s=5.0):
+        self._lock = threading.Lock()
+        self.state, self.reason = "starting", ""
+        self.started = time.time()
+        self.frames_total = 0
+        self.frames_dropped_total = 0
+        self.source_up = False
+        self.source_reconnects_total = 0
+        self.latency = dict((stage, Window(window)) for stage in STAGES)
+        self._frame_times = collections.deque(maxlen=10000)
+        self._fps_window_s = fps_window_s
+        self.sinks = []  # objects with .name, .published, .errors, .health()
+
+    def set_state(self, state, reason=""):
+        with self._lock:
+            self.state, self.reason = state, reason
+
+    def set_source(self, up, reconnects):
+        with self._lock:
+            self.source_up = bool(up)
+            self.source_reconnects_total = int(reconnects)
+
+    def observe_frame(self, latency_ms, dropped_total=0):
+        now = time.time()
+        with self._lock:
+            self.frames_total += 1
+            self.frames_dropped_total = int(dropped_total)
+            for stage in STAGES:
+                if stage in latency_ms:
+                    self.latency[stage].add(float(latency_ms[stage]))
+            self._frame_times.append(now)
+
+    def fps(self):
+        now = time.time()
+        with self._lock:
+            recent = [t for t in self._frame_times if now - t <= self._fps_window_s]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
+
+    def healthy(self):
+        return self.state == "ok"
+
+    def snapshot(self):
+        fps = self.fps()
+        with self._lock:
+            return {
+                "state": self.state, "reason": self.reason, "uptime_s": round(time.time() - self.started, 1),
+                "frames": self.frames_total, "dropped": self.frames_dropped_total, "fps": round(fps, 2),
+                "source": {"up": self.source_up, "reconnects": self.source_reconnects_total},
+                "latency_ms": dict((stage, {"p50": round(w.quantile(0.5), 3), "p90": round(w.quantile(0.9), 3),
+                                            "p99": round(w.quantile(0.99), 3)})
+                                   for stage, w in self.latency.items()),
+                "sinks": dict((sink.name, sink.health()) for sink in self.sinks),
+            }
+
+    def render_prometheus(self):
+        """Prometheus text exposition format 0.0.4."""
+        fps = self.fps()
+        lines = []
+
+        def metric(name, kind, help_text, samples):
+            lines.append("# HELP edge_{} {}".format(name, help_text))
+            lines.append("# TYPE edge_{} {}".format(name, kind))
+            for labels, value in samples:
+                label_text = "{" + ",".join('{}="{}"'.format(k, v) for k, v in labels) + "}" if labels else ""
+                lines.append("edge_{}{} {}".format(name, label_text, _number(value)))
+
+        with self._lock:
+            metric("up", "gauge", "1 while the daemon is healthy (state ok)", [((), int(self.state == "ok"))])
+            metric("frames_total", "counter", "Frames classified", [((), self.frames_total)])
+            metric("frames_dropped_total", "counter", "Frames replaced by a newer one before inference",
+                   [((), self.frames_dropped_total)])
+            metric("source_up", "gauge", "1 while the source delivers frames", [((), int(self.source_up))])
+            metric("source_reconnects_total", "counter", "Times the source was reopened",
+                   [((), self.source_reconnects_total)])
+            metric("fps", "gauge", "Frames classified per second over the last seconds", [((), round(fps, 3))])
+            lines.append("# HELP edge_stage_latency_ms Per-stage latency in milliseconds (last 1000 frames)")
+            lines.append("# TYPE edge_stage_latency_ms summary")
+            for stage, window in self.latency.items():
+                for q in QUANTILES:
+                    lines.append('edge_stage_latency_ms{{stage="{}",quantile="{}"}} {}'.format(
+                        stage, q, _number(window.quantile(q))))
+                lines.append('edge_stage_latency_ms_sum{{stage="{}"}} {}'.format(stage, _number(window.total)))
+                lines.append('edge_stage_latency_ms_count{{stage="{}"}} {}'.format(stage, window.count))
+            sinks = list(self.sinks)
+        metric("sink_published_total", "counter", "Results handed to each sink",
+               [((("sink", s.name),), s.published) for s in sinks])
+        metric("sink_errors_total", "counter", "Failures of each sink", [((("sink", s.name),), s.errors) for s in sinks])
+        return "\n".join(lines) + "\n"
+
+
+def _number(value):
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    return str(value)
