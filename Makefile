@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): edge/ and export's device half.
 PY36_PATHS := edge export/device.py export/trt_compat.py export/trt_build.py export/calibrator.py
 
-.PHONY: setup demo test py36-check clean
+.PHONY: setup system-deps demo test py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/python -c "import torch; print('torch', torch.__version__)" > $(VENV)/torch-version.txt
 	sed 's/^torch /torch==/' $(VENV)/torch-version.txt > $(VENV)/constraints.txt
-	$(BIN)/pip install --quiet --constraint $(VENV)/constraints.txt -e '.[train,export,dev]'
+	$(BIN)/pip install --quiet --constraint $(VENV)/constraints.txt -e '.[edge,train,export,dev]'
 	@# pip must not have replaced the torch installed above.
 	$(BIN)/python -c "import torch, sys; want = open('$(VENV)/torch-version.txt').read().split()[1]; \
 		sys.exit(0 if torch.__version__ == want else 'torch changed to ' + torch.__version__)"
@@ -28,10 +28,22 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(BIN)/python -m train.demo
 
+# Real parts for the tests (camera streams, MQTT broker, shell and unit checks), from Debian's
+# packages. Without root the tests that need them are skipped, each with its reason.
+SYSTEM_TOOLS := ffmpeg mosquitto shellcheck
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do \
+		command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	else echo "note:$$missing not installed (needs root and apt); the tests that use them will be skipped"; fi
+
 py36-check: setup
 	$(BIN)/vermin -q -t=3.6- --no-tips --violations $(wildcard $(PY36_PATHS))
 
-test: setup py36-check
+test: setup system-deps py36-check
 	$(BIN)/python -m pytest
 
 clean:

@@ -3,6 +3,7 @@
 import json
 import sys
 
+from edge.errors import EdgeError
 from edge.sinks.base import Sink
 
 
@@ -16,7 +17,10 @@ class JsonLinesSink(Sink):
         self.last_error = None
 
     def start(self):
-        self._open()
+        try:
+            self._open()
+        except (IOError, OSError) as exc:
+            raise EdgeError("cannot open --jsonl {} ({})".format(self.path, exc.strerror or exc))
 
     def _open(self):
         if self.path == "-":
