@@ -34,7 +34,7 @@ examples:
     source.add_argument("--source", help="camera/stream/file URI (see above)")
     source.add_argument("--width", type=int, help="capture width (CSI, V4L2)")
     source.add_argument("--height", type=int, help="capture height (CSI, V4L2)")
-    source.add_argument("--fps", type=int, help="capture rate (CSI, V4L2); pacing for image folders")
+    source.add_argument("--fps", type=int, help="capture rate (CSI, V4L2); pacing for image folders and video files")
     source.add_argument("--flip", type=int, help="CSI nvvidconv flip-method 0-7")
     source.add_argument("--loop", action="store_const", const=True, help="repeat a file or folder")
     source.add_argument("--realtime", action="store_const", const=True,

@@ -1,6 +1,6 @@
 """One factory from URI to Source (jetson-utils' videoSource idea)."""
 
-from edge.sources.uri import USAGE, parse_source  # noqa: F401  (USAGE re-exported for CLI epilogs)
+from edge.sources.uri import parse_source
 
 
 def open_source(uri, **options):

@@ -57,7 +57,8 @@ class OpenCVSource(Source):
                     capture.set(prop, value)
         if self.spec.kind == "file":
             fps = capture.get(cv2.CAP_PROP_FPS)
-            self.file_fps = fps if fps and 0 < fps < 1000 else 30.0
+            # --fps replaces the file's own rate (e.g. a fast synthetic camera for benchmarks).
+            self.file_fps = self.spec.options["fps"] or (fps if fps and 0 < fps < 1000 else 30.0)
         self.capture = capture
         self.ended = False
         self.next_due = None
@@ -66,7 +67,7 @@ class OpenCVSource(Source):
     def read(self, timeout=1.0):
         if self.capture is None:
             raise SourceError("{} is not open".format(self.uri))
-        if self.spec.kind == "file" and self.spec.options.get("realtime"):
+        if self.spec.kind == "file" and (self.spec.options.get("realtime") or self.spec.options.get("fps")):
             self._pace()
         ok, image = self.capture.read()
         if not ok or image is None:

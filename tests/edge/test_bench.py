@@ -97,3 +97,17 @@ def test_bad_options_are_one_line(export_fp32_bundle, capsys, argv, message):
     assert main([export_fp32_bundle] + FAST + argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_pipeline_mode_measures_the_camera_path(export_int8_bundle, tmp_path, capsys):
+    from tests.edge.realparts import FFMPEG, make_video
+    if FFMPEG is None:
+        pytest.skip("needs Debian's ffmpeg (apt install ffmpeg)")
+    video = make_video(tmp_path / "clip.mp4", seconds=1, rate=30)
+    out = str(tmp_path / "pipeline.json")
+    assert main([export_int8_bundle, "--source", video, "--duration", "1.5", "--json", out]) == 0
+    text = capsys.readouterr().out
+    assert "pipeline: onnxruntime" in text and "capture_to_result" in text
+    document = json.load(open(out))
+    assert document["results"] >= 20 and 15 <= document["fps"] <= 45  # a 30 fps camera stand-in
+    assert document["latency_ms"]["capture_to_result"]["p50"] < 100
