@@ -28,15 +28,3 @@ def make_parser(prog, doc, epilog=None):
     return argparse.ArgumentParser(
         prog=prog, description=doc, epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def not_implemented(prog, doc, issue):
-    """main() for a command whose issue has not landed yet: --help works, running says so."""
-
-    def main(argv=None):
-        parser = make_parser(prog, doc)
-        parser.parse_known_args(argv)
-        sys.stderr.write("{}: not implemented yet ({})\n".format(prog, issue))
-        return 2
-
-    return main
