@@ -19,10 +19,11 @@ from edge.errors import EdgeError
 from edge.lazy import require
 
 FLAVOURS = {
+    # TensorRT's parser takes only int8 Q/DQ with zero points 0: biases stay float (it fuses them itself).
     "tensorrt-qdq-s8s8": {"file": "model.int8.trt.onnx", "activations": "QInt8", "weights": "QInt8",
-                          "symmetric_activations": True},
+                          "symmetric_activations": True, "quantize_bias": False},
     "ort-qdq-u8s8": {"file": "model.int8.ort.onnx", "activations": "QUInt8", "weights": "QInt8",
-                     "symmetric_activations": False},
+                     "symmetric_activations": False, "quantize_bias": True},
 }
 CALIB_METHODS = ("entropy", "minmax", "percentile")
 
@@ -91,7 +92,8 @@ def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_b
     calibrate_method = {"entropy": quantization.CalibrationMethod.Entropy,
                         "minmax": quantization.CalibrationMethod.MinMax,
                         "percentile": quantization.CalibrationMethod.Percentile}[method]
-    extra_options = {"WeightSymmetric": True, "ActivationSymmetric": info["symmetric_activations"]}
+    extra_options = {"WeightSymmetric": True, "ActivationSymmetric": info["symmetric_activations"],
+                     "QuantizeBias": info["quantize_bias"]}
     # quantize_static keeps its augmented calibration model in its own temporary directory; its
     # calibrators print progress chatter to stdout, which is kept off our progress lines.
     with contextlib.redirect_stdout(io.StringIO()):

@@ -1,10 +1,33 @@
 """TensorRT API differences between 8.2 (JetPack 4.6) and 8.5+/10.x, chosen by capability.
 
-Never by version string: each helper asks the object for the method it needs (`hasattr`), so
-8.6, which has both APIs, takes the newer one. Python 3.6 compatible, no torch.
+Never by version string: each helper asks the module or object for what it needs (`hasattr`),
+so 8.6, which has both APIs, takes the newer one and triggers no DeprecationWarning.
+Also here: which GPU this is (name, compute capability), for engine keys.
+Python 3.6 compatible, no torch.
 """
 
+import os
+import subprocess
+
+from edge.errors import EdgeError, MissingDependency
 from edge.lazy import require
+
+# Jetson modules by /proc/device-tree/model, for when no CUDA binding can be imported: the name
+# CUDA reports on that module (so the engine key is the same either way) and its compute
+# capability. Order matters ("Orin Nano" is an Orin). CUDA names: unconfirmed on hardware.
+JETSON_MODELS = (
+    ("orin", "Orin", "8.7"),
+    ("xavier", "Xavier", "7.2"),
+    ("tx2", "NVIDIA Tegra X2", "6.2"),
+    ("nano", "NVIDIA Tegra X1", "5.3"),
+    ("tx1", "NVIDIA Tegra X1", "5.3"),
+)
+DEVICE_TREE_MODEL = "/proc/device-tree/model"
+
+# Compute capabilities with fast FP16 / INT8, for a builder that no longer answers (C++ deprecated
+# platform_has_fast_* in 10.5): FP16 from sm_53 except consumer Pascal (6.1); INT8 from 6.1, not 6.2 (TX2).
+_NO_FAST_FP16 = ("6.1",)
+_NO_FAST_INT8 = ("6.0", "6.2")
 
 
 def load():
@@ -15,18 +38,100 @@ def version(trt):
     return str(getattr(trt, "__version__", "unknown"))
 
 
+def sm(compute_capability):
+    """"5.3" -> "sm_53" (for messages)."""
+    return "sm_" + str(compute_capability).replace(".", "") if compute_capability else "sm_?"
+
+
+# ----------------------------------------------------------------------------- builder
+
 def network_flags(trt):
-    """Explicit batch: required by 8.x's ONNX parser, accepted (and ignored) by 10.x."""
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "EXPLICIT_BATCH", None)
-    return 1 << int(flag) if flag is not None else 0
+    """Explicit batch: 8.x's ONNX parser needs the bit; 10.x networks always are (flag ignored), so 0."""
+    creation = trt.NetworkDefinitionCreationFlag
+    if hasattr(creation, "STRONGLY_TYPED") or not hasattr(creation, "EXPLICIT_BATCH"):
+        return 0
+    return 1 << int(creation.EXPLICIT_BATCH)
 
 
 def set_workspace(trt, config, nbytes):
-    if hasattr(config, "set_memory_pool_limit"):
+    """Builder workspace limit; returns the API used ("memory_pool_limit" or "max_workspace_size")."""
+    if hasattr(config, "set_memory_pool_limit") and hasattr(trt, "MemoryPoolType"):
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(nbytes))
-    else:
-        config.max_workspace_size = int(nbytes)
+        return "memory_pool_limit"
+    config.max_workspace_size = int(nbytes)
+    return "max_workspace_size"
 
+
+def build_serialized(builder, network, config):
+    """Serialized engine bytes, or None when the build failed (TensorRT logged why)."""
+    if hasattr(builder, "build_serialized_network"):
+        plan = builder.build_serialized_network(network, config)
+    else:   # before 8.0 only; kept so an old TensorRT fails later, with its own message
+        engine = builder.build_engine(network, config)
+        plan = engine.serialize() if engine is not None else None
+    return bytes(memoryview(plan)) if plan is not None else None
+
+
+def fast_precisions(builder, compute_capability=None):
+    """{"fp16": bool, "int8": bool}: the builder is asked first; a table of capabilities otherwise."""
+    found = {}
+    for precision in ("fp16", "int8"):
+        answer = getattr(builder, "platform_has_fast_" + precision, None)
+        if answer is None:
+            excluded = _NO_FAST_FP16 if precision == "fp16" else _NO_FAST_INT8
+            floor = (5, 3) if precision == "fp16" else (6, 1)
+            answer = _cc_tuple(compute_capability) >= floor and compute_capability not in excluded
+        found[precision] = bool(answer)
+    return found
+
+
+def _cc_tuple(compute_capability):
+    try:
+        major, minor = str(compute_capability).split(".")
+        return int(major), int(minor)
+    except ValueError:
+        return (0, 0)
+
+
+def implicit_int8(trt):
+    """True where INT8 may come from a calibrator (8.x). 10.x has strong typing, which supersedes
+    implicit quantization (its calibrators are deprecated): INT8 comes from a QDQ model there."""
+    return hasattr(trt, "IInt8EntropyCalibrator2") and not hasattr(trt.NetworkDefinitionCreationFlag,
+                                                                   "STRONGLY_TYPED")
+
+
+def set_calibrator(config, calibrator, calibration_profile=None):
+    config.int8_calibrator = calibrator
+    if calibration_profile is not None and hasattr(config, "set_calibration_profile"):
+        config.set_calibration_profile(calibration_profile)
+
+
+def parser_errors(parser):
+    """The ONNX parser's errors as one line ("node 3 (Conv): ...; ..."), from ParserError's methods."""
+    messages = []
+    for index in range(parser.num_errors):
+        error = parser.get_error(index)
+        where = ""
+        node = error.node() if hasattr(error, "node") else -1
+        if node is not None and node >= 0:
+            operator = error.node_operator() if hasattr(error, "node_operator") else ""
+            where = "node {}{}: ".format(node, " ({})".format(operator) if operator else "")
+        code = error.code() if hasattr(error, "code") else ""
+        code = str(getattr(code, "name", code)).split(".")[-1]
+        messages.append("{}{}{}".format(where, error.desc(), " [{}]".format(code) if code else ""))
+    return "; ".join(messages) or "no details from the parser"
+
+
+def network_inputs(network):
+    """[(name, [dims])] of a parsed network's inputs; -1 marks a dynamic axis."""
+    found = []
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        found.append((tensor.name, [int(d) for d in tensor.shape]))
+    return found
+
+
+# ----------------------------------------------------------------------------- engines
 
 def np_dtype(trt, data_type):
     """numpy dtype of a TensorRT DataType, without trt.nptype (8.2's fails on NumPy >= 1.24)."""
@@ -41,7 +146,7 @@ def np_dtype(trt, data_type):
 
 
 def io_tensors(trt, engine):
-    """[(name, is_input, shape tuple, numpy dtype)] for every engine input/output."""
+    """[(name, is_input, shape tuple, numpy dtype)] for every engine input/output, in engine order."""
     tensors = []
     if hasattr(engine, "num_io_tensors"):
         for index in range(engine.num_io_tensors):
@@ -55,5 +160,68 @@ def io_tensors(trt, engine):
     return tensors
 
 
-def parser_errors(parser):
-    return "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors)) or "no details"
+# ----------------------------------------------------------------------------- this device
+
+def device_description(trt):
+    """{"gpu", "compute_capability", "tensorrt_version", "source"} of this machine.
+
+    The CUDA binding (edge.cuda_memory: pycuda or cuda-python) first, as the runtime asks it;
+    then nvidia-smi; then a Jetson's device-tree model. EdgeError when none can tell.
+    """
+    info = _from_cuda() or _from_nvidia_smi() or _from_device_tree()
+    if info is None:
+        raise EdgeError("cannot tell which GPU this is: no CUDA binding (pip3 install pycuda), no nvidia-smi, "
+                        "and not a Jetson; engines are keyed by GPU, so nothing was built")
+    info["tensorrt_version"] = version(trt)
+    return info
+
+
+def _from_cuda():
+    from edge import cuda_memory
+
+    try:
+        info = cuda_memory.device_info()
+    except MissingDependency:
+        return None              # no CUDA binding here: the other sources may still tell
+    except EdgeError:
+        raise
+    except Exception as exc:     # pycuda/cudart raise their own types when the driver or device fails
+        raise EdgeError("CUDA could not be initialised ({}: {}); is the GPU driver working?".format(
+            type(exc).__name__, exc))
+    return {"gpu": info["name"], "compute_capability": info["compute_capability"], "source": "cuda"}
+
+
+def _from_nvidia_smi():
+    try:
+        out = subprocess.check_output(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+                                      stderr=subprocess.STDOUT, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    line = out.decode("utf-8", "replace").strip().splitlines()
+    parts = [part.strip() for part in line[0].split(",")] if line else []
+    if len(parts) < 2 or "." not in parts[1]:
+        return None
+    return {"gpu": parts[0], "compute_capability": parts[1], "source": "nvidia-smi"}
+
+
+def jetson_gpu(model):
+    """(CUDA device name, compute capability) for a Jetson device-tree model string, or None."""
+    lowered = (model or "").lower()
+    if "jetson" not in lowered and "orin" not in lowered:
+        return None
+    for needle, name, capability in JETSON_MODELS:
+        if needle in lowered:
+            return name, capability
+    return None
+
+
+def _from_device_tree(path=None):
+    path = path or DEVICE_TREE_MODEL
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        model = handle.read().decode("utf-8", "replace").strip("\x00").strip()
+    found = jetson_gpu(model)
+    if found is None:
+        return None
+    return {"gpu": found[0], "compute_capability": found[1], "source": "device-tree ({})".format(model)}

@@ -150,9 +150,14 @@ class TensorRTRunner(Runner):
         return getattr(self, "gpu_bytes", 0) / 2.0 ** 20 if self.is_active else None
 
     def _deactivate_impl(self):
-        for _, _, _, _, device in getattr(self, "buffers", {}).values():
+        # Free only what activate() allocated: device buffers, pinned host buffers, the stream.
+        for _, _, _, host, device in getattr(self, "buffers", {}).values():
             self.memory.free(device)
+            self.memory.free_host(host)
         self.buffers = {}
+        if getattr(self, "stream", None) is not None:
+            self.memory.free_stream(self.stream)
+            self.stream = None
         self.context = self.engine = self.runtime = None
 
     def describe(self):

@@ -151,3 +151,20 @@ def test_summary_rows_render():
     assert "99.0%" in rows[1][3] and "-1.0 points" in rows[1][3]
     table = format_table(rows).splitlines()
     assert table[0].startswith("artifact") and set(table[1]) <= {"-", " "} and len(table) == 5
+
+
+def test_tensorrt_flavour_has_only_symmetric_int8_qdq(export_int8_bundle):
+    """TensorRT's ONNX parser reads Q/DQ only as int8 with zero points 0 (no int32 bias DQ)."""
+    import os
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(os.path.join(export_int8_bundle, "model.int8.trt.onnx"))
+    initializers = dict((i.name, numpy_helper.to_array(i)) for i in model.graph.initializer)
+    qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert qdq
+    for node in qdq:
+        zero_point = initializers[node.input[2]]
+        assert zero_point.dtype == np.int8 and not zero_point.any(), node.name

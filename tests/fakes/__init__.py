@@ -1,0 +1,1 @@
+"""Test doubles: TensorRT per API generation, CUDA memory, tiny ONNX bundles (no torch)."""

@@ -1,0 +1,216 @@
+"""The one module for CUDA device memory: page-locked host arrays, device buffers, a stream, copies.
+
+TensorRT takes raw device pointers (ints) and a stream handle; something must allocate them.
+Two backends with one interface, chosen by what can be imported, pycuda first:
+
+    pycuda       JetPack 4.6 (Nano, TX2): `pip3 install pycuda`; `pycuda.autoinit` makes the context.
+    cuda-python  elsewhere: `from cuda import cudart` (`cuda.bindings.runtime` in newer releases);
+                 the runtime API works in the device's primary context, as TensorRT does.
+
+Both are imported on first use (through `edge.lazy`), so importing this module costs nothing.
+
+    memory = backend()                       # MissingDependency naming both installs if neither is here
+    host = memory.pagelocked(n, np.float32)  # 1-D page-locked numpy array
+    dev = memory.alloc(host.nbytes)          # device buffer; memory.pointer(dev) is what TensorRT takes
+    stream = memory.stream()                 # memory.stream_handle(stream): TensorRT's stream_handle
+    memory.htod(dev, host, stream)           # async on a stream; synchronous when stream is None
+    ... execute_async_v2(bindings, handle) / set_tensor_address + execute_async_v3(handle) ...
+    memory.dtoh(host, dev, stream)
+    memory.synchronize(stream)
+    memory.free(dev); memory.free_host(host); memory.free_stream(stream)
+
+Each caller frees what it allocated. `device_info()` says which GPU this is.
+Python 3.6 compatible (JetPack 4.6).
+"""
+
+import ctypes
+import importlib
+
+import numpy as np
+
+from edge.errors import EdgeError, MissingDependency
+from edge.lazy import require
+
+BACKENDS = ("pycuda", "cuda-python")
+
+_BACKEND = None   # the backend in use, made on first call to backend() (tests put a fake here)
+
+
+class CudaError(EdgeError):
+    """A CUDA call failed (no device, out of memory, driver problem)."""
+
+
+class PycudaBackend(object):
+    """pycuda: the JetPack 4.6 choice (TensorRT 8.2's samples use it)."""
+
+    name = "pycuda"
+
+    def __init__(self):
+        self.cuda = require("pycuda.driver", "CUDA device memory")
+        require("pycuda.autoinit", "a CUDA context")   # makes a context on device 0, popped at exit
+
+    def stream(self):
+        return self.cuda.Stream()
+
+    def stream_handle(self, stream):
+        return int(stream.handle)
+
+    def synchronize(self, stream):
+        if stream is None:
+            self.cuda.Context.synchronize()
+        else:
+            stream.synchronize()
+
+    def free_stream(self, stream):
+        pass   # pycuda destroys a stream with its object
+
+    def pagelocked(self, shape, dtype):
+        return self.cuda.pagelocked_empty(shape, np.dtype(dtype))
+
+    def free_host(self, array):
+        base = array.base
+        if base is not None and hasattr(base, "free"):
+            base.free()
+
+    def alloc(self, nbytes):
+        return self.cuda.mem_alloc(max(1, int(nbytes)))
+
+    def pointer(self, buffer):
+        return int(buffer)
+
+    def free(self, buffer):
+        buffer.free()
+
+    def htod(self, buffer, host, stream=None):
+        if stream is None:
+            self.cuda.memcpy_htod(buffer, host)
+        else:
+            self.cuda.memcpy_htod_async(buffer, host, stream)
+
+    def dtoh(self, host, buffer, stream=None):
+        if stream is None:
+            self.cuda.memcpy_dtoh(host, buffer)
+        else:
+            self.cuda.memcpy_dtoh_async(host, buffer, stream)
+
+    def device_info(self):
+        device = self.cuda.Device(0)
+        major, minor = device.compute_capability()
+        return {"name": str(device.name()), "compute_capability": "{}.{}".format(major, minor),
+                "memory_mb": int(device.total_memory() // 2 ** 20)}
+
+
+def _import_cudart():
+    """cuda-python's runtime module under either of its names."""
+    for name in ("cuda.bindings.runtime", "cuda.cudart"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return require("cuda.cudart", "CUDA device memory")   # raises MissingDependency with the hint
+
+
+class CudaPythonBackend(object):
+    """cuda-python's runtime API: every call returns (error, *results)."""
+
+    name = "cuda-python"
+
+    def __init__(self):
+        self.cudart = _import_cudart()
+        self._host = {}   # id of a page-locked array -> its pointer, for cudaFreeHost
+
+    def _call(self, what, result):
+        err, rest = result[0], result[1:]
+        if err != self.cudart.cudaError_t.cudaSuccess:
+            raise CudaError("CUDA {} failed: {}".format(what, err))
+        return rest[0] if len(rest) == 1 else (rest or None)
+
+    def stream(self):
+        return self._call("cudaStreamCreate", self.cudart.cudaStreamCreate())
+
+    def stream_handle(self, stream):
+        return int(stream)
+
+    def synchronize(self, stream):
+        if stream is None:
+            self._call("cudaDeviceSynchronize", self.cudart.cudaDeviceSynchronize())
+        else:
+            self._call("cudaStreamSynchronize", self.cudart.cudaStreamSynchronize(stream))
+
+    def free_stream(self, stream):
+        self._call("cudaStreamDestroy", self.cudart.cudaStreamDestroy(stream))
+
+    def pagelocked(self, shape, dtype):
+        dtype = np.dtype(dtype)
+        shape = (int(shape),) if np.isscalar(shape) else tuple(int(d) for d in shape)
+        count = int(np.prod(shape))
+        nbytes = max(1, count * dtype.itemsize)
+        ptr = int(self._call("cudaMallocHost", self.cudart.cudaMallocHost(nbytes)))
+        raw = (ctypes.c_byte * nbytes).from_address(ptr)
+        array = np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
+        self._host[id(array)] = ptr
+        return array
+
+    def free_host(self, array):
+        ptr = self._host.pop(id(array), None)
+        if ptr is not None:
+            self._call("cudaFreeHost", self.cudart.cudaFreeHost(ptr))
+
+    def alloc(self, nbytes):
+        return int(self._call("cudaMalloc", self.cudart.cudaMalloc(max(1, int(nbytes)))))
+
+    def pointer(self, buffer):
+        return int(buffer)
+
+    def free(self, buffer):
+        self._call("cudaFree", self.cudart.cudaFree(buffer))
+
+    def _copy(self, dst, src, nbytes, kind, stream):
+        if stream is None:
+            self._call("cudaMemcpy", self.cudart.cudaMemcpy(dst, src, nbytes, kind))
+        else:
+            self._call("cudaMemcpyAsync", self.cudart.cudaMemcpyAsync(dst, src, nbytes, kind, stream))
+
+    def htod(self, buffer, host, stream=None):
+        kind = self.cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        self._copy(int(buffer), host.ctypes.data, host.nbytes, kind, stream)
+
+    def dtoh(self, host, buffer, stream=None):
+        kind = self.cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self._copy(host.ctypes.data, int(buffer), host.nbytes, kind, stream)
+
+    def device_info(self):
+        props = self._call("cudaGetDeviceProperties", self.cudart.cudaGetDeviceProperties(0))
+        name = props.name
+        if isinstance(name, bytes):
+            name = name.split(b"\x00", 1)[0].decode("utf-8", "replace")
+        return {"name": str(name), "compute_capability": "{}.{}".format(props.major, props.minor),
+                "memory_mb": int(props.totalGlobalMem // 2 ** 20)}
+
+
+_CLASSES = {"pycuda": PycudaBackend, "cuda-python": CudaPythonBackend}
+
+
+def backend(name=None):
+    """The CUDA backend of this process (made once): pycuda, else cuda-python, or `name`.
+
+    Raises MissingDependency, naming both installs, when neither can be imported.
+    """
+    global _BACKEND
+    if _BACKEND is not None and (name is None or _BACKEND.name == name):
+        return _BACKEND
+    if name is not None and name not in _CLASSES:
+        raise EdgeError("unknown CUDA backend {!r}; choose from {}".format(name, ", ".join(BACKENDS)))
+    problems = []
+    for candidate in [name] if name else list(BACKENDS):
+        try:
+            _BACKEND = _CLASSES[candidate]()
+            return _BACKEND
+        except MissingDependency as exc:
+            problems.append(str(exc))
+    raise MissingDependency("CUDA device memory needs pycuda or cuda-python: " + " / ".join(problems))
+
+
+def device_info():
+    """{"name", "compute_capability" ("5.3"), "memory_mb"} of CUDA device 0, through the backend."""
+    return backend().device_info()

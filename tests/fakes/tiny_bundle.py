@@ -1,0 +1,86 @@
+"""Tiny ONNX models and bundles made with the `onnx` helper API (no torch), for the TensorRT tests.
+
+Conv(3->4, 3x3) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(4->3): input "input" N x 3 x 32 x 32,
+output "logits" N x 3. Variants: a dynamic batch axis, a QDQ INT8 model (symmetric int8, as
+TensorRT wants, or asymmetric uint8 as ONNX Runtime's u8s8 flavour), another opset.
+"""
+
+import hashlib
+import os
+
+import numpy as np
+
+from edge.bundle import artifact_entry, new_manifest, write_manifest
+from edge.preprocess import PreprocessSpec
+
+CLASSES = ["blue", "green", "red"]
+
+
+def tiny_model(dynamic=False, qdq=None, opset=13, size=32):
+    """An onnx.ModelProto. qdq: None, "s8s8" (symmetric int8) or "u8s8" (uint8 activations, zero point 128)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.RandomState(0)
+    batch = "batch" if dynamic else 1
+    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, size, size])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, len(CLASSES)])]
+    inits = [numpy_helper.from_array(rng.randn(4, 3, 3, 3).astype(np.float32) * 0.3, "conv_w"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "conv_b"),
+             numpy_helper.from_array(rng.randn(len(CLASSES), 4).astype(np.float32), "fc_w"),
+             numpy_helper.from_array(np.zeros(len(CLASSES), np.float32), "fc_b")]
+    nodes = []
+    conv_input = "input"
+    if qdq:
+        zero_type, zero = (np.int8, 0) if qdq == "s8s8" else (np.uint8, 128)
+        inits += [numpy_helper.from_array(np.array(0.02, np.float32), "act_scale"),
+                  numpy_helper.from_array(np.array(zero, zero_type), "act_zero")]
+        nodes += [helper.make_node("QuantizeLinear", ["input", "act_scale", "act_zero"], ["input_q"], name="q_in"),
+                  helper.make_node("DequantizeLinear", ["input_q", "act_scale", "act_zero"], ["input_dq"],
+                                   name="dq_in")]
+        conv_input = "input_dq"
+    nodes += [helper.make_node("Conv", [conv_input, "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1], name="conv"),
+              helper.make_node("Relu", ["conv"], ["relu"], name="relu"),
+              helper.make_node("GlobalAveragePool", ["relu"], ["pool"], name="pool"),
+              helper.make_node("Flatten", ["pool"], ["flat"], axis=1, name="flatten"),
+              helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1, name="fc")]
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    return model
+
+
+def write_tiny_bundle(folder, dynamic=False, batch=None, qdq=True, opset=13, calibration_cache=None):
+    """A bundle folder with model.onnx (+ model.int8.trt.onnx when qdq) and a manifest; returns its path.
+
+    batch: (min, opt, max) for the manifest (default (1, 1, 1), or (1, 1, 8) when dynamic).
+    calibration_cache: bytes for calibration.cache (listed with method entropy), or None.
+    """
+    import onnx
+
+    folder = str(folder)
+    os.makedirs(folder, exist_ok=True)
+    batch = batch or ((1, 1, 8) if dynamic else (1, 1, 1))
+    manifest = new_manifest("tiny-cnn", CLASSES, PreprocessSpec(size=32), "input", "logits", batch=batch)
+    onnx.save(tiny_model(dynamic=dynamic, opset=opset), os.path.join(folder, "model.onnx"))
+    manifest["artifacts"].append(artifact_entry(folder, "model.onnx", "onnx", precision="fp32", opset=opset))
+    if qdq:
+        flavour = "s8s8" if qdq is True else qdq
+        onnx.save(tiny_model(dynamic=dynamic, qdq=flavour, opset=opset), os.path.join(folder, "model.int8.trt.onnx"))
+        manifest["artifacts"].append(artifact_entry(folder, "model.int8.trt.onnx", "onnx", precision="int8",
+                                                    opset=opset, flavour="tensorrt-qdq-s8s8"))
+    if calibration_cache is not None:
+        with open(os.path.join(folder, "calibration.cache"), "wb") as handle:
+            handle.write(calibration_cache)
+        manifest["artifacts"].append(artifact_entry(folder, "calibration.cache", "calibration_cache",
+                                                    method="entropy", images=8, tensorrt_version="8.2.1.8"))
+    write_manifest(folder, manifest)
+    return folder
+
+
+def snapshot(folder):
+    """{file name: sha256} of every file in `folder` (to prove nothing changed)."""
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as handle:
+            found[name] = hashlib.sha256(handle.read()).hexdigest()
+    return found
