@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 # several GB of CUDA libraries. On a CUDA desktop: make TORCH=torch==2.13.0+cu126 ... (your build).
 TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): edge/ and export's device half.
-PY36_PATHS := edge export/device.py export/trt_compat.py export/trt_build.py export/calibrator.py
+PY36_PATHS := edge export/__init__.py export/cli.py export/sources.py export/device.py export/trt_compat.py \
+              export/trt_build.py export/calibrator.py
 
 .PHONY: setup system-deps demo test py36-check clean
 
