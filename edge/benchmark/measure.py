@@ -26,6 +26,18 @@ def rss_mb():
         return None
 
 
+def peak_rss_mb():
+    """The process's peak resident memory so far (VmHWM), in MiB (Linux)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (IOError, OSError, ValueError):
+        pass
+    return None
+
+
 def sample_inputs(images, spec, count=8, seed=0):
     """JPEG-encoded frames: the given BGR images, or generated ones 1.5x the input size."""
     cv2 = require("cv2", "benchmarking")
@@ -131,8 +143,10 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
             row["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
             row["_predictions"] = predictions
         rss_after = rss_mb()
-        row["memory"] = {"rss_mb": rss_after, "rss_delta_mb": (rss_after - rss_before)
-                         if rss_after is not None and rss_before is not None else None,
+        # Rows share one process: the peak is the process's so far (rows run in a fixed order),
+        # the delta is what this row's runner added.
+        delta = rss_after - rss_before if rss_after is not None and rss_before is not None else None
+        row["memory"] = {"rss_mb": rss_after, "peak_rss_mb": peak_rss_mb(), "rss_delta_mb": delta,
                          "gpu_mb": runner.gpu_memory_mb()}
     log("  {:<18} p50 {:.3f} ms  p99 {:.3f} ms  ({} iterations)".format(
         candidate.label, row["latency_ms"]["p50"], row["latency_ms"]["p99"], row["iterations"]))

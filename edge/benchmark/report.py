@@ -15,7 +15,7 @@ SCHEMA = "edge-toolkit/bench"
 SCHEMA_VERSION = 1
 CSV_FIELDS = ("runtime", "precision", "runnable", "reason", "runner", "model_file", "model_bytes", "iterations",
               "mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput", "top1", "top5",
-              "agreement", "rss_mb", "gpu_mb", "stages_ms")
+              "agreement", "rss_mb", "peak_rss_mb", "gpu_mb", "stages_ms")
 
 
 def result_document(rows, environment, bundle, settings, reference, created):
@@ -100,6 +100,7 @@ def write_csv(path, rows):
             "p99_ms": lat.get("p99", ""), "min_ms": lat.get("min", ""), "max_ms": lat.get("max", ""),
             "throughput": json.dumps(row.get("throughput", {})), "top1": acc.get("top1", ""),
             "top5": acc.get("top5", ""), "agreement": acc.get("agreement", ""), "rss_mb": memory.get("rss_mb", ""),
+            "peak_rss_mb": memory.get("peak_rss_mb", ""),
             "gpu_mb": memory.get("gpu_mb", ""), "stages_ms": json.dumps(row.get("stages_ms", {}))})
     write_text(path, buffer.getvalue())
 

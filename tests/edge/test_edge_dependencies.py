@@ -35,7 +35,8 @@ def test_import_edge_loads_no_heavy_library():
     assert "heavy: []" in result.stdout
 
 
-@pytest.mark.parametrize("module", ["train.cli", "export.cli", "edge.predict", "edge.camera", "edge.bench"])
+@pytest.mark.parametrize("module", ["train.cli", "export.cli", "edge.predict", "edge.camera", "edge.bench",
+                                    "edge.collect"])
 def test_help_works_without_heavy_libraries(module):
     result = run_blocked("import runpy, sys\nsys.argv = ['prog', '--help']\n"
                          "runpy.run_module({!r}, run_name='__main__')".format(module))

@@ -1,0 +1,135 @@
+"""edge-collect: capture labelled images from a camera into an image-folder dataset.
+
+Builds DATASET/<label>/<images> the way NVIDIA's Jetson course does (thumbs up / thumbs down):
+point the camera, run once per label, then train with edge-train DATASET. Two modes:
+  --interval S   save the newest frame every S seconds (hands-free, e.g. while you move the object)
+  --key          save the newest frame each time Enter is pressed; q then Enter stops
+                 (works over SSH, no display needed)
+Images are written atomically as JPEG, named <label>-<time>-<n>.jpg, so runs never overwrite.
+"""
+
+import os
+import re
+import sys
+import threading
+import time
+
+from edge.cli import make_parser, run_main
+from edge.errors import EdgeError
+
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+def build_parser():
+    from edge.sources.uri import USAGE
+
+    parser = make_parser("edge-collect", __doc__, USAGE + """
+examples:
+  edge-collect --source csi://0 --out data/thumbs --label up --interval 0.5 --count 100
+  edge-collect --source /dev/video0 --out data/thumbs --label down --key
+""")
+    parser.add_argument("--source", required=True, help="camera/stream/file URI")
+    parser.add_argument("--out", required=True, help="dataset folder (created if needed)")
+    parser.add_argument("--label", required=True, help="class name: the sub-folder the images go to")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--interval", type=float, help="seconds between saved frames (default 1)")
+    mode.add_argument("--key", action="store_true", help="save a frame per Enter key press; q + Enter stops")
+    parser.add_argument("--count", type=int, help="stop after this many images")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--fps", type=int)
+    parser.add_argument("--flip", type=int, help="CSI flip-method 0-7")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    return parser
+
+
+class Collector(object):
+    def __init__(self, grabber, folder, label, quality=95, log=print):
+        self.grabber, self.folder, self.label, self.quality, self.log = grabber, folder, label, quality, log
+        self.saved = 0
+        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+
+    def save_newest(self, timeout=2.0):
+        """Write the newest frame; False when none came (source ended or stalled)."""
+        from edge.atomic import write_bytes
+        from edge.lazy import require
+
+        cv2 = require("cv2", "edge-collect")
+        frame = self.grabber.get(timeout=timeout)
+        if frame is None:
+            return False
+        ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise EdgeError("OpenCV could not encode a JPEG")
+        name = "{}-{}-{:04d}.jpg".format(self.label, self.stamp, self.saved)
+        write_bytes(os.path.join(self.folder, name), data.tobytes())
+        self.saved += 1
+        self.log("saved {} ({} so far)".format(os.path.join(self.folder, name), self.saved))
+        return True
+
+
+def _key_presses(stop):
+    """Yield once per Enter on stdin until 'q', end of input, or `stop` is set."""
+    for line in sys.stdin:
+        if stop.is_set() or line.strip().lower() in ("q", "quit", "exit"):
+            return
+        yield
+
+
+def _main(argv):
+    args = build_parser().parse_args(argv)
+    label = args.label.strip()
+    if not LABEL.match(label):
+        raise EdgeError("--label {!r} must be a plain folder name (letters, digits, space, _ . -)".format(args.label))
+    interval = 1.0 if args.interval is None else args.interval
+    if interval <= 0 or (args.count is not None and args.count < 1) or (args.duration is not None and args.duration <= 0):
+        raise EdgeError("--interval, --count and --duration must be positive")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise EdgeError("--out {} is a file; it must be a dataset folder".format(args.out))
+
+    from edge.sources.factory import open_source
+    from edge.sources.grabber import LatestFrameGrabber
+
+    options = dict(width=args.width, height=args.height, fps=args.fps, flip=args.flip, realtime=True)
+    open_source(args.source, **options)  # validate before creating anything
+    folder = os.path.join(args.out, label)
+    os.makedirs(folder, exist_ok=True)
+    log = lambda text: sys.stderr.write("edge-collect: {}\n".format(text))
+    grabber = LatestFrameGrabber(lambda: open_source(args.source, **options), log=log).start()
+    collector = Collector(grabber, folder, label, args.quality, log=log)
+    started = time.time()
+    stop = threading.Event()
+    done = lambda: ((args.count is not None and collector.saved >= args.count)
+                    or (args.duration is not None and time.time() - started >= args.duration))
+    try:
+        if args.key:
+            log("press Enter to save a frame of {!r}, q then Enter to stop".format(label))
+            for _ in _key_presses(stop):
+                if not collector.save_newest() and grabber.state in ("ended", "failed"):
+                    break
+                if done():
+                    break
+        else:
+            next_due = time.time()
+            while not done():
+                time.sleep(max(0.0, next_due - time.time()))
+                next_due += interval
+                if not collector.save_newest() and grabber.state in ("ended", "failed"):
+                    break
+    finally:
+        stop.set()
+        grabber.stop(timeout=0.5)
+    if grabber.fatal is not None:
+        raise EdgeError(str(grabber.fatal))
+    total = len([n for n in os.listdir(folder) if n.lower().endswith(".jpg")])
+    print("saved {} image(s) of {!r} to {} ({} in that class now)".format(collector.saved, label, folder, total))
+    return 0
+
+
+def main(argv=None):
+    return run_main("edge-collect", _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

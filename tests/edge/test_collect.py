@@ -1,0 +1,54 @@
+"""edge-collect against a video file source: interval and key-press modes, labels, bad input."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edge.collect import main
+from edge.preprocess import read_image
+from tests.edge.realparts import FFMPEG, make_video
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+pytestmark = pytest.mark.skipif(FFMPEG is None, reason="needs Debian's ffmpeg (apt install ffmpeg)")
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("collect") / "cam.mp4", seconds=3, rate=30)
+
+
+def test_interval_mode_saves_distinct_frames_into_the_label_folder(video, tmp_path, capsys):
+    out = str(tmp_path / "dataset")
+    assert main(["--source", video, "--out", out, "--label", "thumbs up", "--interval", "0.2", "--count", "5"]) == 0
+    files = sorted(os.listdir(os.path.join(out, "thumbs up")))
+    assert len(files) == 5 and all(f.startswith("thumbs up-") and f.endswith(".jpg") for f in files)
+    images = [read_image(os.path.join(out, "thumbs up", f)) for f in files]
+    assert all(image is not None and image.shape == (120, 160, 3) for image in images)
+    assert images[0].tobytes() != images[-1].tobytes()  # the test pattern moves: real, later frames
+    assert "saved 5 image(s)" in capsys.readouterr().out
+    # A second run adds to the class instead of overwriting it.
+    assert main(["--source", video, "--out", out, "--label", "thumbs up", "--interval", "0.1", "--count", "2"]) == 0
+    assert len(os.listdir(os.path.join(out, "thumbs up"))) == 7
+
+
+def test_key_mode_saves_one_frame_per_enter(video, tmp_path):
+    out = str(tmp_path / "dataset")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-m", "edge.collect", "--source", video, "--out", out, "--label", "down",
+                             "--key"], input="\n\n\nq\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(os.listdir(os.path.join(out, "down"))) == 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--label", "../etc"], "plain folder name"),
+    (["--label", "ok", "--interval", "0"], "positive"),
+    (["--label", "ok", "--source", "csi://12"], "sensor id"),
+])
+def test_bad_input_is_one_line(video, tmp_path, capsys, argv, message):
+    base = ["--source", video, "--out", str(tmp_path / "d")]
+    assert main(base + argv) == 2
+    assert message in capsys.readouterr().err
