@@ -41,6 +41,7 @@ class CameraDaemon(object):
         self.stop_event = threading.Event()
         self.frames = 0
         self.last_publish_ms = 0.0
+        self._health_seen = None    # (grabber state, reconnects) last reported to telemetry
 
     def request_stop(self, signum=None, frame=None):
         if signum is not None and not self.stop_event.is_set():
@@ -106,6 +107,10 @@ class CameraDaemon(object):
 
     def update_health(self):
         state = self.grabber.state
+        seen = (state, self.grabber.reconnects, self.grabber.last_error)
+        if seen == self._health_seen:
+            return  # nothing changed: no locks taken on the per-frame path
+        self._health_seen = seen
         if state == "ok":
             self.telemetry.set_state("ok", "")
         elif state in ("degraded", "connecting"):

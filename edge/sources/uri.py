@@ -58,7 +58,7 @@ def _options(raw):
     return {
         "width": _int_option(raw, "width", 16, 8192),
         "height": _int_option(raw, "height", 16, 8192),
-        "fps": _int_option(raw, "fps", 1, 240),
+        "fps": _int_option(raw, "fps", 1, 1000),  # cameras top out near 240; files may be paced faster
         "flip": _int_option(raw, "flip", 0, 7),
         "latency": _int_option(raw, "latency", 0, 10000),
         "loop": bool(raw.get("loop")),
