@@ -11,9 +11,10 @@ import os
 import tempfile
 
 
-def _fsync_dir(directory):
+def fsync_path(path):
+    """fsync a file or a directory (a directory: so a rename in it is durable)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -53,7 +54,7 @@ def atomic_open(path, mode="wb"):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(directory)
+        fsync_path(directory)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -7,7 +7,7 @@ keys are refused, so a typo in a config file on a device is caught at start, not
 import os
 
 from edge.errors import EdgeError
-from edge.lazy import require
+from edge.options_file import load_options
 
 DEFAULTS = {
     "bundle": None,
@@ -36,20 +36,6 @@ FLOATS = ("min_confidence", "heartbeat", "duration", "stall_timeout", "reconnect
 BOOLS = ("loop", "realtime", "build_engine", "mqtt_retain", "mqtt_tls_insecure", "on_change")
 
 
-def load_yaml(path):
-    yaml = require("yaml", "reading --config")
-    if not os.path.isfile(path):
-        raise EdgeError("config file {} not found".format(path))
-    with open(path, "r") as handle:
-        try:
-            data = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as exc:
-            raise EdgeError("config file {} is not valid YAML: {}".format(path, str(exc).splitlines()[0]))
-    if not isinstance(data, dict):
-        raise EdgeError("config file {} must be a mapping of option: value".format(path))
-    return dict((str(key).replace("-", "_"), value) for key, value in data.items())
-
-
 def _coerce(key, value):
     if value is None:
         return None
@@ -76,7 +62,7 @@ def _coerce(key, value):
 def resolve(flags, config_path=None):
     """Defaults < YAML < flags (None in flags = not given); validated."""
     config = dict(DEFAULTS)
-    layers = [load_yaml(config_path)] if config_path else []
+    layers = [load_options(config_path)] if config_path else []
     layers.append(dict((k, v) for k, v in flags.items() if v is not None))
     for layer in layers:
         for key, value in layer.items():

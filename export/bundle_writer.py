@@ -11,7 +11,7 @@ import binascii
 import os
 import shutil
 
-from edge.atomic import current_umask, write_text
+from edge.atomic import current_umask, fsync_path, write_text
 from edge.bundle import MANIFEST, artifact_entry, put_artifact, write_manifest
 from edge.errors import EdgeError
 
@@ -29,19 +29,6 @@ def check_target(target):
     return target
 
 
-def _fsync_path(path, directory=False):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the rename still orders the writes
-    finally:
-        os.close(fd)
-
-
 def _settle_tree(root):
     """Readable-by-all permissions (as umask allows; atomic writes start at 0600), then fsync."""
     mask = current_umask()
@@ -49,9 +36,9 @@ def _settle_tree(root):
         for name in files:
             path = os.path.join(folder, name)
             os.chmod(path, 0o666 & ~mask)
-            _fsync_path(path)
+            fsync_path(path)
         os.chmod(folder, 0o777 & ~mask)
-        _fsync_path(folder, directory=True)
+        fsync_path(folder)
 
 
 def _make_hidden_dir(parent, stem):
@@ -101,7 +88,7 @@ class StagedBundle(object):
                 os.rename(os.path.join(old, "bundle"), self.target)
                 os.rmdir(old)
             raise
-        _fsync_path(parent, directory=True)
+        fsync_path(parent)
         self.committed = True
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -4,10 +4,9 @@ The resolved configuration is written into the run folder (config.yaml) so the r
 reproduced with `edge-train --config runs/x/config.yaml`.
 """
 
-import os
-
 from edge.errors import EdgeError
 from edge.lazy import require
+from edge.options_file import load_options
 
 DEFAULTS = {
     "data": None,
@@ -42,24 +41,10 @@ DEFAULTS = {
 AUGMENT_KEYS = tuple(DEFAULTS["augment"])
 
 
-def load_yaml(path):
-    yaml = require("yaml", "reading --config")
-    if not os.path.isfile(path):
-        raise EdgeError("config file {} not found".format(path))
-    with open(path, "r", encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as exc:
-            raise EdgeError("config file {} is not valid YAML: {}".format(path, str(exc).splitlines()[0]))
-    if not isinstance(data, dict):
-        raise EdgeError("config file {} must hold a mapping of option: value".format(path))
-    return {key.replace("-", "_"): value for key, value in data.items()}
-
-
 def resolve(flags, config_path=None):
     """Merge defaults, the YAML file and the flags that were given (None = not given)."""
     config = dict(DEFAULTS, augment=dict(DEFAULTS["augment"]))
-    layers = [load_yaml(config_path)] if config_path else []
+    layers = [load_options(config_path)] if config_path else []
     layers.append({k: v for k, v in flags.items() if v is not None})
     for layer in layers:
         for key, value in layer.items():

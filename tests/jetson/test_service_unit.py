@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from edge.camera_config import DEFAULTS, load_yaml
+from edge.camera_config import DEFAULTS
+from edge.options_file import load_options
 
 JETSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "jetson")
 UNIT = os.path.join(JETSON, "edge-camera.service")
@@ -48,6 +49,6 @@ def test_systemd_analyze_verify_is_clean():
 
 
 def test_example_config_uses_only_known_keys():
-    config = load_yaml(os.path.join(JETSON, "edge-camera.yaml"))
+    config = load_options(os.path.join(JETSON, "edge-camera.yaml"))
     assert set(config) <= set(DEFAULTS)
     assert config["source"] == "csi://0" and config["http_host"] == "127.0.0.1"
