@@ -11,8 +11,6 @@ import sys
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-
 EPILOG = """examples:
   edge-predict bundle/ photo.jpg
   edge-predict bundle/ images/ --json --top-k 3
@@ -35,13 +33,12 @@ def build_parser():
 
 def expand_images(paths):
     """Files as given, folders walked in sorted order; missing paths are a user error."""
+    from edge.preprocess import image_files
+
     found = []
     for path in paths:
         if os.path.isdir(path):
-            for folder, dirs, files in os.walk(path):
-                dirs.sort()
-                found.extend(os.path.join(folder, name) for name in sorted(files)
-                              if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
+            found.extend(image_files(path))
         elif os.path.isfile(path):
             found.append(path)
         else:

@@ -5,6 +5,8 @@ Training evaluation, INT8 calibration, export verification and the on-device run
 a validation image got. The spec travels with the model (checkpoint and bundle manifest) as JSON.
 """
 
+import os
+
 import numpy as np
 
 from edge.errors import EdgeError
@@ -111,6 +113,23 @@ def cv2_interpolation(name):
         "nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR,
         "bicubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA,
     }[name]
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def is_image_name(name):
+    """An image file name by extension (hidden files excluded)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+
+
+def image_files(folder):
+    """Image files under `folder`, recursively, in a stable order (sorted folders, then names)."""
+    found = []
+    for directory, subfolders, names in os.walk(str(folder)):
+        subfolders.sort()
+        found.extend(os.path.join(directory, name) for name in sorted(names) if is_image_name(name))
+    return found
 
 
 def read_image(path):

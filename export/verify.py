@@ -17,9 +17,8 @@ import numpy as np
 
 from edge.errors import EdgeError
 from edge.lazy import require
-from edge.preprocess import preprocess, read_image, resize_and_crop
+from edge.preprocess import IMAGE_EXTENSIONS, preprocess, read_image, resize_and_crop
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class VerificationFailed(EdgeError):

@@ -11,9 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from edge.errors import EdgeError
-from edge.preprocess import read_image
+from edge.preprocess import IMAGE_EXTENSIONS, is_image_name, read_image
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 class ImageFolder(object):
@@ -34,10 +33,6 @@ class ImageFolder(object):
 
     def subset(self, indices):
         return ImageFolder(self.root, self.classes, [self.samples[i] for i in indices], [])
-
-
-def _is_image(name):
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
 def _check_readable(path):
@@ -68,7 +63,7 @@ def scan_image_folder(root, classes=None, workers=4):
         if not os.path.isdir(folder):
             continue
         for dirpath, _, names in sorted(os.walk(folder)):
-            files.extend((os.path.join(dirpath, f), label) for f in sorted(names) if _is_image(f))
+            files.extend((os.path.join(dirpath, f), label) for f in sorted(names) if is_image_name(f))
     if not files:
         raise EdgeError("{} contains no images ({}); nothing to train on".format(
             root, "/".join(e.lstrip(".") for e in IMAGE_EXTENSIONS[:4])))

@@ -1,11 +1,9 @@
 """A Source over an image folder (sorted) or a single image: finite, optionally looped and paced."""
 
-import os
 import time
 
-from edge.preprocess import read_image
+from edge.preprocess import image_files, read_image
 from edge.sources.base import Frame, Source, SourceError
-from edge.sources.uri import IMAGE_EXTENSIONS
 
 
 class FolderSource(Source):
@@ -25,12 +23,7 @@ class FolderSource(Source):
         if self.spec.kind == "image":
             self.paths = [self.spec.target]
         else:
-            paths = []
-            for folder, dirs, files in os.walk(self.spec.target):
-                dirs.sort()
-                paths.extend(os.path.join(folder, name) for name in sorted(files)
-                             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."))
-            self.paths = paths
+            self.paths = image_files(self.spec.target)
         if not self.paths:
             raise SourceError("{} has no images".format(self.uri))
         self.position, self.ended = 0, False

@@ -8,6 +8,7 @@ import os
 import re
 
 from edge.errors import EdgeError
+from edge.preprocess import IMAGE_EXTENSIONS
 
 USAGE = """camera sources (--source):
   csi://0                      CSI camera via nvarguscamerasrc (Jetson; --width --height --fps --flip)
@@ -23,7 +24,6 @@ USAGE = """camera sources (--source):
 """
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".mjpeg", ".mjpg", ".h264", ".h265", ".ts", ".m4v")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 # Network locations: host (name, IPv4 or [IPv6]), optional port, a path of safe characters.
 _NETWORK = re.compile(r"^(?P<scheme>rtsp|rtsps|http|https)://"
                       r"(?:(?P<user>[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::(?P<password>[^@/\s!\"'`\\]*))?@)?"
