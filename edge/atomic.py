@@ -32,10 +32,27 @@ def current_umask():
     return mask
 
 
+def _publish_new(tmp, path):
+    """Give the finished temporary file the name `path`, never replacing an existing file."""
+    try:
+        os.link(tmp, path)  # atomic and fails with FileExistsError when the name is taken
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links (FAT/exFAT SD cards): check then rename; only another writer racing
+        # within that instant could still collide.
+        if os.path.lexists(path):
+            raise FileExistsError(17, "File exists", path)
+        os.rename(tmp, path)
+        return
+    os.unlink(tmp)
+
+
 @contextlib.contextmanager
-def atomic_open(path, mode="wb"):
+def atomic_open(path, mode="wb", replace=True):
     """Open a temporary file next to `path`; on clean exit it replaces `path` atomically.
 
+    With replace=False an existing `path` is never overwritten: the exit raises FileExistsError.
     On an exception the temporary file is removed and `path` is left untouched.
     """
     if mode not in ("wb", "w"):
@@ -53,7 +70,10 @@ def atomic_open(path, mode="wb"):
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
         fsync_path(directory)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -61,8 +81,8 @@ def atomic_open(path, mode="wb"):
         raise
 
 
-def write_bytes(path, data):
-    with atomic_open(path, "wb") as handle:
+def write_bytes(path, data, replace=True):
+    with atomic_open(path, "wb", replace=replace) as handle:
         handle.write(data)
 
 

@@ -48,6 +48,7 @@ class Collector(object):
     def __init__(self, grabber, folder, label, quality=95, log=print):
         self.grabber, self.folder, self.label, self.quality, self.log = grabber, folder, label, quality, log
         self.saved = 0
+        self.index = 0
         self.stamp = time.strftime("%Y%m%d-%H%M%S")
 
     def save_newest(self, timeout=2.0):
@@ -62,11 +63,23 @@ class Collector(object):
         ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise EdgeError("OpenCV could not encode a JPEG")
-        name = "{}-{}-{:04d}.jpg".format(self.label, self.stamp, self.saved)
-        write_bytes(os.path.join(self.folder, name), data.tobytes())
+        path = self._write_new(data.tobytes(), write_bytes)
         self.saved += 1
-        self.log("saved {} ({} so far)".format(os.path.join(self.folder, name), self.saved))
+        self.log("saved {} ({} so far)".format(path, self.saved))
         return True
+
+    def _write_new(self, data, write_bytes):
+        # Two runs started in the same second share a stamp: step past names already taken
+        # (by this run, an earlier one, or a second collector on the same label) instead of
+        # overwriting images someone already collected.
+        while True:
+            path = os.path.join(self.folder, "{}-{}-{:04d}.jpg".format(self.label, self.stamp, self.index))
+            self.index += 1
+            try:
+                write_bytes(path, data, replace=False)
+                return path
+            except FileExistsError:
+                continue
 
 
 def _key_presses(stop):

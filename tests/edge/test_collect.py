@@ -33,6 +33,20 @@ def test_interval_mode_saves_distinct_frames_into_the_label_folder(video, tmp_pa
     assert len(os.listdir(os.path.join(out, "thumbs up"))) == 7
 
 
+def test_runs_started_in_the_same_second_never_overwrite_earlier_images(video, tmp_path, monkeypatch):
+    # The names carry a per-second stamp; two runs sharing it once overwrote each other's images.
+    import edge.collect
+    monkeypatch.setattr(edge.collect.time, "strftime", lambda fmt, *rest: "20261124-210314")
+    out = str(tmp_path / "dataset")
+    folder = os.path.join(out, "up")
+    assert main(["--source", video, "--out", out, "--label", "up", "--interval", "0.05", "--count", "3"]) == 0
+    before = {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)}
+    assert main(["--source", video, "--out", out, "--label", "up", "--interval", "0.05", "--count", "2"]) == 0
+    after = sorted(os.listdir(folder))
+    assert after == ["up-20261124-210314-{:04d}.jpg".format(i) for i in range(5)]
+    assert all(open(os.path.join(folder, name), "rb").read() == data for name, data in before.items())
+
+
 def test_key_mode_saves_one_frame_per_enter(video, tmp_path):
     out = str(tmp_path / "dataset")
     env = dict(os.environ, PYTHONPATH=ROOT)
