@@ -23,8 +23,18 @@ def run_main(prog, body, argv=None):
         return 130
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints the whole usage block before a bad flag's message; we print one line.
+
+    The error becomes an EdgeError, so run_main reports it like every other user error.
+    """
+
+    def error(self, message):
+        raise EdgeError("{} (see {} --help)".format(message, self.prog))
+
+
 def make_parser(prog, doc, epilog=None):
     """An ArgumentParser whose description is the command's docstring."""
-    return argparse.ArgumentParser(
+    return OneLineErrorParser(
         prog=prog, description=doc, epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter)

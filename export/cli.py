@@ -74,14 +74,8 @@ _size.__name__ = "size (N or HxW)"
 _triple.__name__ = "three comma-separated numbers"
 
 
-def _usage_error(message):
-    """argparse's errors as our one-line user errors (exit code 2) instead of usage + message."""
-    raise EdgeError("{} (see {} --help)".format(message, PROG))
-
-
 def build_parser():
     parser = make_parser(PROG, __doc__)
-    parser.error = _usage_error
     parser.add_argument("input", help="model.pt, a state dict, TorchScript, an .onnx file, or a bundle folder")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="bundle folder to write (default: 'bundle' beside the input)")

@@ -14,11 +14,10 @@
    (demo/val.mp4) for a few seconds, with its JSON lines in demo/camera.jsonl.
 """
 
-import argparse
 import os
 import sys
 
-from edge.cli import run_main
+from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
 
 
@@ -40,8 +39,7 @@ def ensure_digits(folder):
 
 
 def _main(argv):
-    parser = argparse.ArgumentParser(prog="python -m train.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser("python -m train.demo", __doc__)
     parser.add_argument("--out", default="demo", help="folder for everything the demo writes (default demo)")
     parser.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
     args = parser.parse_args(argv)
@@ -159,7 +157,7 @@ def summarize_camera(jsonl_path):
 
 
 def main(argv=None):
-    return run_main("demo", _main, argv)
+    return run_main("python -m train.demo", _main, argv)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ validation, INT8 hold-out and the camera demo use images training never saw.
     python -m train.demo_data DIR [--size 64] [--val-fraction 0.2]
 """
 
-import argparse
 import os
 
 import numpy as np
 
 from edge.atomic import write_bytes
-from edge.cli import run_main
+from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
 from edge.lazy import require
 from train.data import stratified_split
@@ -56,8 +55,7 @@ def describe(counts, out_dir):
 
 
 def _main(argv):
-    parser = argparse.ArgumentParser(prog="python -m train.demo_data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser("python -m train.demo_data", __doc__)
     parser.add_argument("out", help="folder to write the image-folder dataset into")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share written to val/ (default 0.2)")

@@ -13,13 +13,12 @@
 A benchmark, not a test: it prints figures and exits 0 when the targets hold, 1 when not.
 """
 
-import argparse
 import sys
 import time
 
 import numpy as np
 
-from edge.cli import run_main
+from edge.cli import make_parser, run_main
 
 
 def unavoidable_ms(bundle, runner_factory, video, frames):
@@ -55,8 +54,7 @@ def unavoidable_ms(bundle, runner_factory, video, frames):
 
 
 def _main(argv):
-    parser = argparse.ArgumentParser(prog="python -m edge.benchmark.daemon_overhead", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser("python -m edge.benchmark.daemon_overhead", __doc__)
     parser.add_argument("bundle")
     parser.add_argument("--source", required=True, help="a video file")
     parser.add_argument("--frames", type=int, default=300, help="frames for steps 1 and 2 (default 300)")

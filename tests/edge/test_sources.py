@@ -89,8 +89,9 @@ def test_newest_frame_only_when_the_consumer_is_slower(tmp_path):
     assert grabber.state == "ended" and taken == sorted(taken)
     assert grabber.frames_captured == 60 and grabber.frames_dropped >= 30
     assert len(taken) + grabber.frames_dropped == 60
-    # No queue builds up: a frame is at most one consumer period old when taken.
-    assert max(ages) < 0.15
+    # No queue builds up. A FIFO would hand out frames ever older (about 1.3 s by the end of
+    # this clip); the newest-frame grabber's are one camera period old, with slack for a busy CI.
+    assert sorted(ages)[len(ages) // 2] < 0.1 and max(ages) < 0.5
 
 
 @needs_ffmpeg
