@@ -105,8 +105,18 @@ def _profile(builder, shapes, which):
     return profile
 
 
+# The builder flags that decide arithmetic precision, as read back into the manifest.
+PRECISION_FLAGS = ("FP16", "INT8", "TF32")
+
+
 def set_precision_flags(trt, config, precision, fast_fp16):
-    """Set the BuilderFlags for `precision` (by name, never by number); returns their names."""
+    """Set the BuilderFlags for `precision` (by name, never by number).
+
+    Returns the precision flags the build runs with, read back from the config. TensorRT turns
+    TF32 on by default, so an "fp32" engine on an Ampere GPU (Orin) would silently compute
+    convolutions with a 10-bit mantissa; fp32 means fp32 here, the precision the desktop
+    verified. Reduced-precision engines keep TF32 for the layers that fall back to fp32.
+    """
     names = []
     if precision == "fp16" or (precision == "int8" and fast_fp16):
         names.append("FP16")
@@ -114,7 +124,10 @@ def set_precision_flags(trt, config, precision, fast_fp16):
         names.append("INT8")
     for name in names:
         config.set_flag(getattr(trt.BuilderFlag, name))
-    return names
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)
+    return [name for name in PRECISION_FLAGS
+            if hasattr(trt.BuilderFlag, name) and config.get_flag(getattr(trt.BuilderFlag, name))]
 
 
 def use_timing_cache(config, serialized, log):

@@ -46,7 +46,7 @@ def test_fp16_engine_with_that_generations_api(monkeypatch, bundle, generation):
         warnings.simplefilter("error", DeprecationWarning)   # 8.6 has both APIs: the new one is taken
         entries = device.add_engines(bundle, ["fp16"], workspace_mb=128, log=lines.append)
     record = trt.builds[-1]
-    assert record["flags"] == ["FP16"]
+    assert record["flags"] == ["FP16", "TF32"]
     assert record["workspace"] == ("max_workspace_size" if generation == "8.2" else "memory_pool_limit", 128 << 20)
     entry = engines(bundle)[0]
     assert entry == entries[0]
@@ -72,7 +72,7 @@ def test_int8_on_a_nano_builds_fp16_and_says_so(monkeypatch, bundle, generation)
     assert len(warning) == 1 and "no fast INT8" in warning[0] and "building FP16 instead" in warning[0]
     entry, = engines(bundle)
     assert (entry["precision"], entry["requested_precision"]) == ("fp16", "int8")
-    assert trt.builds[-1]["flags"] == ["FP16"] and trt.builds[-1]["onnx"]["qdq"] is False
+    assert trt.builds[-1]["flags"] == ["FP16", "TF32"] and trt.builds[-1]["onnx"]["qdq"] is False
     assert device.find_engine(Bundle.load(bundle), "int8", here(trt))[0] == entry
 
 
@@ -107,7 +107,7 @@ def test_int8_on_orin_is_explicit_from_the_qdq_model(monkeypatch, bundle, genera
     trt = install(monkeypatch, generation, device="orin")
     device.add_engines(bundle, ["int8"])
     record = trt.builds[-1]
-    assert record["flags"] == ["FP16", "INT8"] and record["calibration"] is None and record["onnx"]["qdq"]
+    assert record["flags"] == ["FP16", "INT8", "TF32"] and record["calibration"] is None and record["onnx"]["qdq"]
     entry, = engines(bundle)
     assert (entry["precision"], entry["int8_mode"], entry["onnx_file"]) == ("int8", "explicit-qdq",
                                                                             "model.int8.trt.onnx")
@@ -122,7 +122,7 @@ def test_int8_from_a_calibration_cache_on_82_only(monkeypatch, tmp_path):
     write_manifest(source, manifest)
     device.add_engines(source, ["int8"])
     record = trt.builds[-1]
-    assert record["flags"] == ["FP16", "INT8"] and record["calibration"]["from"] == "cache"
+    assert record["flags"] == ["FP16", "INT8", "TF32"] and record["calibration"]["from"] == "cache"
     entry, = engines(source)
     assert entry["int8_mode"] == "implicit-calibration" and entry["onnx_file"] == "model.onnx"
     assert entry["calibration_cache_sha256"] == Bundle.load(source).artifact("calibration_cache")["sha256"]

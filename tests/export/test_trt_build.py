@@ -56,7 +56,8 @@ def test_choose_precision_strict_refuses():
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 @pytest.mark.parametrize("precision, fast_fp16, flags", [
-    ("fp32", True, []), ("fp16", True, ["FP16"]), ("int8", True, ["FP16", "INT8"]), ("int8", False, ["INT8"])])
+    ("fp32", True, []), ("fp16", True, ["FP16", "TF32"]), ("int8", True, ["FP16", "INT8", "TF32"]),
+    ("int8", False, ["INT8", "TF32"])])
 def test_flags_per_precision(tmp_path, generation, precision, fast_fp16, flags):
     trt = make_fake_tensorrt(generation)
     path = onnx_file(tmp_path, qdq="s8s8" if precision == "int8" else None)

@@ -425,7 +425,7 @@ def make_fake_tensorrt(generation, fast_fp16=True, fast_int8=True, gpu=("NVIDIA 
         __slots__ = tuple(config_slots)
 
         def __init__(self):
-            self._flags = set()
+            self._flags = {"TF32"}  # as the real builder: TF32 is on unless cleared
             self.profiles, self.calibration_profile, self._calibrator, self._timing_cache = [], None, None, None
             self.pools, self._workspace = {}, None
             self.profiling_verbosity = trt.ProfilingVerbosity.LAYER_NAMES_ONLY
