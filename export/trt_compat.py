@@ -6,23 +6,9 @@ Also here: which GPU this is (name, compute capability), for engine keys.
 Python 3.6 compatible, no torch.
 """
 
-import os
-import subprocess
-
+from edge import gpu
 from edge.errors import EdgeError, MissingDependency
 from edge.lazy import require
-
-# Jetson modules by /proc/device-tree/model, for when no CUDA binding can be imported: the name
-# CUDA reports on that module (so the engine key is the same either way) and its compute
-# capability. Order matters ("Orin Nano" is an Orin). CUDA names: unconfirmed on hardware.
-JETSON_MODELS = (
-    ("orin", "Orin", "8.7"),
-    ("xavier", "Xavier", "7.2"),
-    ("tx2", "NVIDIA Tegra X2", "6.2"),
-    ("nano", "NVIDIA Tegra X1", "5.3"),
-    ("tx1", "NVIDIA Tegra X1", "5.3"),
-)
-DEVICE_TREE_MODEL = "/proc/device-tree/model"
 
 # Compute capabilities with fast FP16 / INT8, for a builder that no longer answers (C++ deprecated
 # platform_has_fast_* in 10.5): FP16 from sm_53 except consumer Pascal (6.1); INT8 from 6.1, not 6.2 (TX2).
@@ -192,36 +178,14 @@ def _from_cuda():
 
 
 def _from_nvidia_smi():
-    try:
-        out = subprocess.check_output(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-                                      stderr=subprocess.STDOUT, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    line = out.decode("utf-8", "replace").strip().splitlines()
-    parts = [part.strip() for part in line[0].split(",")] if line else []
-    if len(parts) < 2 or "." not in parts[1]:
-        return None
-    return {"gpu": parts[0], "compute_capability": parts[1], "source": "nvidia-smi"}
-
-
-def jetson_gpu(model):
-    """(CUDA device name, compute capability) for a Jetson device-tree model string, or None."""
-    lowered = (model or "").lower()
-    if "jetson" not in lowered and "orin" not in lowered:
-        return None
-    for needle, name, capability in JETSON_MODELS:
-        if needle in lowered:
-            return name, capability
-    return None
+    return _keyed(gpu.from_nvidia_smi())
 
 
 def _from_device_tree(path=None):
-    path = path or DEVICE_TREE_MODEL
-    if not os.path.isfile(path):
-        return None
-    with open(path, "rb") as handle:
-        model = handle.read().decode("utf-8", "replace").strip("\x00").strip()
-    found = jetson_gpu(model)
+    return _keyed(gpu.from_device_tree(path))
+
+
+def _keyed(found):
     if found is None:
         return None
-    return {"gpu": found[0], "compute_capability": found[1], "source": "device-tree ({})".format(model)}
+    return {"gpu": found["name"], "compute_capability": found["compute_capability"], "source": found["source"]}

@@ -9,6 +9,8 @@ import platform
 import subprocess
 import sys
 
+from edge import gpu
+
 
 def _read(path):
     try:
@@ -49,20 +51,17 @@ def library_versions():
 
 
 def gpu_info():
-    """{"name", "compute_capability", "memory_mb"} of the first CUDA GPU, or None."""
+    """{"name", "compute_capability", "memory_mb", "source"} of the first CUDA GPU, or None.
+
+    torch first when a benchmark row already loaded it, else edge.gpu's nvidia-smi and Jetson
+    device-tree answers: the same names the engine keys use.
+    """
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         return {"name": props.name, "compute_capability": "{}.{}".format(props.major, props.minor),
-                "memory_mb": int(props.total_memory / 2 ** 20)}
-    smi = _run(["nvidia-smi", "--query-gpu=name,compute_cap,memory.total", "--format=csv,noheader,nounits"])
-    if smi and "," in smi:
-        name, capability, memory = [part.strip() for part in smi.splitlines()[0].split(",")[:3]]
-        return {"name": name, "compute_capability": capability, "memory_mb": int(float(memory))}
-    model = _read("/proc/device-tree/model")
-    if model and "jetson" in model.lower():
-        return {"name": model.strip("\x00"), "compute_capability": None, "memory_mb": None}
-    return None
+                "memory_mb": int(props.total_memory / 2 ** 20), "source": "torch"}
+    return gpu.from_nvidia_smi(timeout=5) or gpu.from_device_tree()
 
 
 def jetson_info():

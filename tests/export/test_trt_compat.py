@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import edge.cuda_memory
+import edge.gpu
 from edge.errors import EdgeError, MissingDependency
 from export import trt_build, trt_compat
 from tests.fakes.tensorrt_fake import GENERATIONS, install, make_fake_tensorrt
@@ -136,18 +137,6 @@ def test_82_parser_needs_an_explicit_batch_network(tmp_path):
 
 # ----------------------------------------------------------------------------- which GPU
 
-@pytest.mark.parametrize("model, expected", [
-    ("NVIDIA Jetson Nano Developer Kit", ("NVIDIA Tegra X1", "5.3")),
-    ("quill / NVIDIA Jetson TX2", ("NVIDIA Tegra X2", "6.2")),
-    ("NVIDIA Jetson Xavier NX Developer Kit", ("Xavier", "7.2")),
-    ("NVIDIA Jetson AGX Orin Developer Kit", ("Orin", "8.7")),
-    ("NVIDIA Jetson Orin Nano Developer Kit", ("Orin", "8.7")),
-    ("Raspberry Pi 4 Model B", None),
-])
-def test_jetson_models(model, expected):
-    assert trt_compat.jetson_gpu(model) == expected
-
-
 def test_device_description_falls_back_from_cuda_to_nvidia_smi_to_device_tree(monkeypatch, tmp_path):
     trt = make_fake_tensorrt("8.2")
 
@@ -158,7 +147,7 @@ def test_device_description_falls_back_from_cuda_to_nvidia_smi_to_device_tree(mo
     monkeypatch.setattr(trt_compat, "_from_nvidia_smi", lambda: None)
     model = tmp_path / "model"
     model.write_bytes(b"NVIDIA Jetson Nano Developer Kit\x00")
-    monkeypatch.setattr(trt_compat, "DEVICE_TREE_MODEL", str(model))
+    monkeypatch.setattr(edge.gpu, "DEVICE_TREE_MODEL", str(model))
     info = trt_compat.device_description(trt)
     assert (info["gpu"], info["compute_capability"], info["tensorrt_version"]) == ("NVIDIA Tegra X1", "5.3", "8.2.1.8")
     assert info["source"].startswith("device-tree")
