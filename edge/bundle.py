@@ -21,6 +21,8 @@ Artifact kinds and their extra keys:
     tensorrt_engine    precision (built), requested_precision, tensorrt_version, gpu,
                        compute_capability, onnx_file, onnx_sha256, batch {"min","opt","max"},
                        workspace_mb, key
+    timing_cache       tensorrt_version, gpu, compute_capability (the builder's tactic timings for
+                       that device, reused by the next engine build there; never needed to run)
     labels             (labels.txt)
 """
 
@@ -36,7 +38,7 @@ from edge.preprocess import PreprocessSpec
 SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "labels")
+ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels")
 
 
 def utc_now():

@@ -133,6 +133,11 @@ def add_engines(bundle_dir, precisions, workspace_mb=256, strict=False, dynamic=
             write_bytes(cache_path, timing)
         for entry in entries:
             put_artifact(bundle.manifest, entry)
+        if timing is not None and _inside(bundle.path, cache_path):
+            # Every file in the bundle is listed with its sha256, the timing cache included.
+            put_artifact(bundle.manifest, artifact_entry(
+                bundle.path, os.path.basename(cache_path), "timing_cache", tensorrt_version=device["tensorrt_version"],
+                gpu=device["gpu"], compute_capability=device["compute_capability"]))
         bundle.save()
     except BaseException:
         for path in created:
@@ -243,6 +248,10 @@ def _sources(trt, bundle, requested, precision):
 def _device_key(device):
     text = json.dumps([device["tensorrt_version"], device["gpu"], device["compute_capability"]])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _inside(folder, path):
+    return os.path.dirname(os.path.abspath(path)) == os.path.abspath(folder)
 
 
 def _read_bytes(path):

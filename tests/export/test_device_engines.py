@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
+from edge.atomic import sha256_file
 from edge.bundle import Bundle, read_manifest, write_manifest
 from edge.errors import EdgeError, MissingDependency
 from export import device
@@ -162,6 +163,12 @@ def test_timing_cache_written_in_the_bundle_and_reused(monkeypatch, tmp_path, bu
     device.add_engines(bundle, ["fp32"])
     caches = [name for name in os.listdir(bundle) if name.startswith("timing-")]
     assert len(caches) == 1 and trt.builds[-1]["timing_cache_hit"] is False
+    # Listed like every other file in the bundle: sha256, and the device it belongs to.
+    listed = [a for a in read_manifest(bundle)["artifacts"] if a["kind"] == "timing_cache"]
+    assert [a["file"] for a in listed] == caches
+    assert listed[0]["sha256"] == sha256_file(os.path.join(bundle, caches[0]))
+    assert (listed[0]["gpu"], listed[0]["compute_capability"], listed[0]["tensorrt_version"]) == \
+        ("NVIDIA Tegra X1", "5.3", "8.2.1.8")
     copy = str(tmp_path / "copy")
     shutil.copytree(bundle, copy)
     for entry in engines(copy):
@@ -179,6 +186,7 @@ def test_explicit_timing_cache_path(monkeypatch, tmp_path, bundle):
     path = str(tmp_path / "shared.cache")
     device.add_engines(bundle, ["fp16"], timing_cache=path)
     assert os.path.isfile(path) and not [n for n in os.listdir(bundle) if n.startswith("timing-")]
+    assert not [a for a in read_manifest(bundle)["artifacts"] if a["kind"] == "timing_cache"]
 
 
 def test_cached_engine_is_reused_and_a_damaged_one_rebuilt(monkeypatch, bundle):
