@@ -36,21 +36,14 @@ def test_written_files_get_normal_permissions_not_mkstemps_0600(tmp_path):
         os.umask(old)
 
 
-def test_no_replace_write_refuses_a_taken_name_and_leaves_no_temporary(tmp_path):
-    path = str(tmp_path / "up-0000.jpg")
-    write_bytes(path, b"first", replace=False)
-    with pytest.raises(FileExistsError):
-        write_bytes(path, b"second", replace=False)
-    assert open(path, "rb").read() == b"first"
-    assert os.listdir(str(tmp_path)) == ["up-0000.jpg"]
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_no_replace_write_refuses_a_taken_name_and_leaves_no_temporary(tmp_path, monkeypatch, hard_links):
+    if not hard_links:
+        # FAT/exFAT SD cards refuse os.link; the fallback must still never overwrite.
+        def no_links(src, dst):
+            raise PermissionError(1, "Operation not permitted")
 
-
-def test_no_replace_write_works_where_hard_links_are_not_supported(tmp_path, monkeypatch):
-    # FAT/exFAT SD cards refuse os.link; the fallback must still never overwrite.
-    def no_links(src, dst):
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(os, "link", no_links)
+        monkeypatch.setattr(os, "link", no_links)
     path = str(tmp_path / "up-0000.jpg")
     write_bytes(path, b"first", replace=False)
     with pytest.raises(FileExistsError):
