@@ -5,7 +5,6 @@ the GPU's name and compute capability; they ask here so both name a Jetson the s
 Python 3.6 compatible, standard library only.
 """
 
-import os
 import subprocess
 
 # Jetson modules by /proc/device-tree/model: the name CUDA reports on that module (so an engine
