@@ -140,13 +140,7 @@ def load_backbone_weights(model, arch, weights):
     if weights in (None, "none"):
         return model
     if weights == "imagenet":
-        try:
-            state = torch.hub.load_state_dict_from_url(IMAGENET_URLS[arch], map_location="cpu",
-                                                       progress=True, check_hash=True)
-        except Exception as exc:  # URLError, HTTPError, socket errors, hash mismatch
-            raise EdgeError("could not download ImageNet weights for {} ({}); without network, "
-                            "pass --weights PATH to a local torchvision checkpoint or --weights none".format(
-                                arch, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        state = imagenet_state_dict(arch)
     else:
         state = load_state_dict_file(weights)
     own = model.state_dict()
@@ -165,6 +159,29 @@ def load_backbone_weights(model, arch, weights):
                 weights, arch, key, tuple(value.shape), tuple(own[key].shape)))
     model.load_state_dict(backbone, strict=False)
     return model
+
+
+def imagenet_state_dict(arch):
+    """torchvision's ImageNet checkpoint for `arch`, through torch.hub's download cache.
+
+    Loaded with weights_only=True: torch.hub skips the hash check for a file already in its
+    cache, so a replaced cache file must not be able to run code.
+    """
+    import os
+    import pickle
+
+    url = IMAGENET_URLS[arch]
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True, check_hash=True,
+                                                  weights_only=True)
+    except pickle.UnpicklingError:
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+        raise EdgeError("the cached ImageNet checkpoint {} holds pickled objects, not plain weights; refused "
+                        "for safety (delete it to download it again)".format(cached))
+    except Exception as exc:  # URLError, HTTPError, socket errors, hash mismatch
+        raise EdgeError("could not download ImageNet weights for {} ({}); without network, "
+                        "pass --weights PATH to a local torchvision checkpoint or --weights none".format(
+                            arch, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
 
 
 def load_state_dict_file(path):

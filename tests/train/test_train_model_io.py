@@ -47,6 +47,30 @@ def test_imagenet_weights_offline_is_a_clear_error(monkeypatch):
         load_backbone_weights(build_resnet("resnet18", 3), "resnet18", "imagenet")
 
 
+def test_imagenet_weights_from_the_hub_cache_load_with_a_new_head(hub_cache):
+    # What a user with network gets after the first download: torchvision's file in the cache.
+    donor = build_resnet("resnet18", 1000)
+    torch.save(donor.state_dict(), str(hub_cache / "resnet18-f37072fd.pth"))
+    model = load_backbone_weights(build_resnet("resnet18", 3), "resnet18", "imagenet")
+    assert torch.equal(model.conv1.weight, donor.conv1.weight)
+    assert torch.equal(model.layer4[1].bn2.running_var, donor.layer4[1].bn2.running_var)
+    assert model.fc.out_features == 3
+
+
+class _Payload(object):
+    def __reduce__(self):
+        return (os.mkdir, (_Payload.marker,))
+
+
+def test_a_tampered_hub_cache_file_is_refused_without_running_it(hub_cache, tmp_path):
+    # torch.hub checks the hash only when it downloads; a replaced cache file must not run code.
+    _Payload.marker = str(tmp_path / "pwned")
+    torch.save({"conv1.weight": _Payload()}, str(hub_cache / "resnet18-f37072fd.pth"))
+    with pytest.raises(EdgeError, match="holds pickled objects.*refused for safety"):
+        load_backbone_weights(build_resnet("resnet18", 3), "resnet18", "imagenet")
+    assert not os.path.exists(_Payload.marker)
+
+
 def _record():
     torch.manual_seed(0)
     model = build_resnet("resnet18", 3).eval()

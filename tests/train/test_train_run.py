@@ -129,3 +129,21 @@ def test_lr_finder_writes_plot_and_suggestion(data, tmp_path, capsys):
     assert len(found["lrs"]) == len(found["losses"]) > 5
     assert os.path.getsize(os.path.join(run, "lr_find.png")) > 0
     assert not os.path.exists(os.path.join(run, "model.pt"))
+
+
+def test_imagenet_weights_train_the_head_first_then_everything(data, tmp_path, hub_cache):
+    from train.resnet import build_resnet
+
+    torch.manual_seed(1)
+    donor = build_resnet("resnet18", 1000)
+    torch.save(donor.state_dict(), str(hub_cache / "resnet18-f37072fd.pth"))
+    run = str(tmp_path / "run")
+    assert train([data, "--out", run, "--epochs", "2", "--weights", "imagenet"] + TINY) == 0
+    assert [row["phase"] for row in history(run)] == ["head", "full"]  # freeze epochs "auto": 1
+    first = load_checkpoint(os.path.join(run, "checkpoints", "epoch-001.pt"))["state_dict"]
+    second = load_checkpoint(os.path.join(run, "checkpoints", "epoch-002.pt"))["state_dict"]
+    # The head phase leaves the pretrained convolutions as they were; the full phase tunes them.
+    for key in ("conv1.weight", "layer2.0.conv1.weight", "layer4.1.conv2.weight"):
+        assert torch.equal(first[key], donor.state_dict()[key]), key
+        assert not torch.equal(second[key], donor.state_dict()[key]), key
+    assert first["fc.weight"].shape == (2, 512) and not torch.equal(first["fc.weight"], second["fc.weight"])
