@@ -45,6 +45,9 @@ examples:
     parser.add_argument("--top-k", type=int, help="labels per result (default 3)")
     sinks = parser.add_argument_group("sinks")
     sinks.add_argument("--jsonl", help="append JSON lines to this file ('-' for stdout)")
+    sinks.add_argument("--jsonl-max-mb", type=float,
+                       help="rotate the JSON lines file at this size (default 100; 0 = never)")
+    sinks.add_argument("--jsonl-keep", type=int, help="rotated JSON lines files kept as FILE.1 ... FILE.N (default 5)")
     sinks.add_argument("--http-port", type=int, help="serve /healthz /metrics /latest /stream.mjpg (0 = any free port)")
     sinks.add_argument("--http-host", help="address to bind (default 127.0.0.1: this machine only)")
     sinks.add_argument("--mqtt-host", help="MQTT broker host")
@@ -72,10 +75,11 @@ examples:
 
 
 FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "realtime", "stall_timeout", "runtime",
-             "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "http_port", "http_host",
-             "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain", "mqtt_client_id", "mqtt_username",
-             "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key", "mqtt_tls_insecure", "mqtt_queue",
-             "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every")
+             "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "jsonl_max_mb", "jsonl_keep",
+             "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
+             "mqtt_client_id", "mqtt_username", "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key",
+             "mqtt_tls_insecure", "mqtt_queue", "on_change", "min_confidence", "heartbeat", "max_frames", "duration",
+             "log_every")
 
 
 def log(text):
@@ -93,7 +97,8 @@ def build_sinks(config, telemetry):
     filtered = []
     if config["jsonl"]:
         from edge.sinks.jsonl import JsonLinesSink
-        filtered.append(JsonLinesSink(config["jsonl"]))
+        filtered.append(JsonLinesSink(config["jsonl"], max_bytes=int(config["jsonl_max_mb"] * 2 ** 20),
+                                      keep=config["jsonl_keep"]))
     if config["mqtt_host"]:
         from edge.sinks.mqtt import MqttSink
         password = None

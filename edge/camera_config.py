@@ -18,7 +18,7 @@ DEFAULTS = {
     "runtime": "auto", "precision": "auto", "threads": None, "checkpoint": None, "build_engine": False,
     "top_k": 3,
     # sinks
-    "jsonl": None,
+    "jsonl": None, "jsonl_max_mb": 100.0, "jsonl_keep": 5,
     "http_port": None, "http_host": "127.0.0.1",
     "mqtt_host": None, "mqtt_port": 1883, "mqtt_topic": "edge/camera/results", "mqtt_qos": 1,
     "mqtt_retain": False, "mqtt_client_id": None, "mqtt_username": None, "mqtt_password_file": None,
@@ -31,8 +31,9 @@ DEFAULTS = {
 }
 
 INTS = ("width", "height", "fps", "flip", "threads", "top_k", "http_port", "mqtt_port", "mqtt_qos", "mqtt_queue",
-        "max_frames")
-FLOATS = ("min_confidence", "heartbeat", "duration", "stall_timeout", "reconnect_max", "log_every")
+        "max_frames", "jsonl_keep")
+FLOATS = ("jsonl_max_mb", "min_confidence", "heartbeat", "duration", "stall_timeout", "reconnect_max",
+          "log_every")
 BOOLS = ("loop", "realtime", "build_engine", "mqtt_retain", "mqtt_tls_insecure", "on_change")
 
 
@@ -88,6 +89,8 @@ def validate(config):
     for key in ("top_k", "mqtt_queue"):
         if config[key] < 1:
             raise EdgeError("{} must be at least 1".format(key.replace("_", "-")))
+    if config["jsonl_max_mb"] < 0 or config["jsonl_keep"] < 0:
+        raise EdgeError("jsonl-max-mb and jsonl-keep cannot be negative (jsonl-max-mb 0 turns rotation off)")
     for key in ("max_frames", "duration"):
         if config[key] is not None and config[key] <= 0:
             raise EdgeError("{} must be positive".format(key.replace("_", "-")))
