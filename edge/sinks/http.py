@@ -32,11 +32,17 @@ class _Server(ThreadingMixIn, HTTPServer):
 class HttpSink(Sink):
     name = "http"
 
-    def __init__(self, telemetry, host="127.0.0.1", port=8080, preview_fps=10.0):
+    def __init__(self, telemetry, host="127.0.0.1", port=8080, preview_fps=10.0, max_preview_clients=8,
+                 request_timeout=10.0):
+        """max_preview_clients: /stream.mjpg viewers at once (one thread each; more get 503).
+        request_timeout: seconds a client may stall (not sending its request, not reading the
+        stream) before its connection is dropped, so stuck clients cannot pile up threads."""
         super(HttpSink, self).__init__()
         self.telemetry = telemetry
         self.host, self.port = host, port
         self.preview_fps = preview_fps
+        self.max_preview_clients = max_preview_clients
+        self.request_timeout = request_timeout
         self.server = None
         self.thread = None
         self.latest = None
@@ -51,6 +57,8 @@ class HttpSink(Sink):
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = self.request_timeout  # applied to the client socket: reads and writes
+
             def log_message(self, *args):
                 pass  # no per-request lines in the journal
 
@@ -131,13 +139,19 @@ class HttpSink(Sink):
         request.wfile.write(data)
 
     def _stream(self, request):
-        request.send_response(200)
-        request.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
-        request.send_header("Cache-Control", "no-store")
-        request.end_headers()
         with self._cond:
-            self.clients += 1
+            full = self.clients >= self.max_preview_clients
+            if not full:
+                self.clients += 1
+        if full:
+            self._send(request, 503, "application/json", json.dumps(
+                {"error": "preview busy", "max_preview_clients": self.max_preview_clients}))
+            return
         try:
+            request.send_response(200)
+            request.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
+            request.send_header("Cache-Control", "no-store")
+            request.end_headers()
             seen, next_due = 0, 0.0
             while not self._closing:
                 with self._cond:
