@@ -2,6 +2,10 @@
 
 Accepts image files and folders (searched recursively). Unreadable images are reported on
 stderr and skipped; the exit code is then 1 (0 when every image was classified).
+
+Images whose folder is named after a class (a copy of the validation set, say) are scored: the
+run ends with top-1 accuracy on them beside the validation accuracy training measured, so the
+device's figure can be checked against the desktop's.
 """
 
 import json
@@ -15,6 +19,7 @@ EPILOG = """examples:
   edge-predict bundle/ photo.jpg
   edge-predict bundle/ images/ --json --top-k 3
   edge-predict bundle/ images/ --runtime pytorch     # the desktop reference, for comparison
+  edge-predict bundle/ data/val/                      # class-named folders: prints top-1 accuracy
 """
 
 
@@ -61,6 +66,32 @@ def predict_files(classifier, paths, batch_size):
             yield path, (next(results) if image is not None else None)
 
 
+class Score(object):
+    """Top-1 accuracy on images that sit in a folder named after one of the classes."""
+
+    def __init__(self, classes):
+        self.classes = set(classes)
+        self.correct = 0
+        self.total = 0
+
+    def add(self, path, top):
+        truth = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        if truth not in self.classes:
+            return None
+        self.total += 1
+        self.correct += int(top[0]["label"] == truth)
+        return truth
+
+    def summary(self, bundle):
+        text = "top-1 accuracy {:.2%} ({} of {} images in class-named folders)".format(
+            self.correct / float(self.total), self.correct, self.total)
+        trained = ((bundle.manifest["model"].get("source") or {}).get("metrics") or {}).get("val") or {}
+        if trained.get("accuracy") is not None:
+            text += "; training measured {:.2%} on {} validation images".format(
+                trained["accuracy"], trained.get("images", "its"))
+        return text
+
+
 def _main(argv):
     args = build_parser().parse_args(argv)
     if args.top_k < 1 or args.batch_size < 1:
@@ -74,6 +105,7 @@ def _main(argv):
     runner, why = make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
                               checkpoint=args.checkpoint, build_engine=bool(args.build_engine))
     unreadable = 0
+    score = Score(bundle.classes)
     with runner:
         sys.stderr.write("runtime: {} ({})\n".format(runner.describe(), why))
         classifier = Classifier(bundle, runner, k=args.top_k)
@@ -83,11 +115,18 @@ def _main(argv):
                 unreadable += 1
                 sys.stderr.write("edge-predict: skipped {}: cannot be decoded as an image\n".format(path))
                 continue
+            truth = score.add(path, top)
             if args.json:
-                print(json.dumps({"file": path, "top": top}))
+                row = {"file": path, "top": top}
+                if truth is not None:
+                    row["label"] = truth
+                print(json.dumps(row))
             else:
                 print("{:<{w}}  {}".format(path, "  ".join(
                     "{} {:.3f}".format(item["label"], item["prob"]) for item in top), w=width))
+    if score.total:
+        # On stderr with --json, so stdout stays one JSON object per line.
+        (sys.stderr if args.json else sys.stdout).write(score.summary(bundle) + "\n")
     if unreadable:
         sys.stderr.write("edge-predict: {} of {} images could not be read\n".format(unreadable, len(paths)))
         return 1

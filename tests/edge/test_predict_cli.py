@@ -25,8 +25,30 @@ def test_top1_agrees_with_pytorch_on_every_image(export_int8_bundle, export_imag
     torch_rows = [json.loads(line) for line in torch_out.splitlines()]
     assert len(ort_rows) == len(torch_rows) == 36
     assert [r["top"][0]["label"] for r in ort_rows] == [r["top"][0]["label"] for r in torch_rows]
-    # The labels are right too: each image sits in its class folder.
-    assert all(r["top"][0]["label"] == os.path.basename(os.path.dirname(r["file"])) for r in ort_rows)
+    # The labels are right too: each image sits in its class folder, which predict reads as truth.
+    assert all(r["top"][0]["label"] == r["label"] == os.path.basename(os.path.dirname(r["file"]))
+               for r in ort_rows)
+    assert "top-1 accuracy 100.00% (36 of 36 images in class-named folders)" in err
+
+
+def test_class_named_folders_are_scored_against_the_training_figure(export_fp32_bundle, export_images, tmp_path,
+                                                                     capsys):
+    from edge.bundle import read_manifest, write_manifest
+
+    bundle = str(tmp_path / "bundle")
+    shutil.copytree(export_fp32_bundle, bundle)
+    manifest = read_manifest(bundle)
+    manifest["model"]["source"]["metrics"] = {"val": {"accuracy": 0.975, "images": 40}}
+    write_manifest(bundle, manifest)
+    # Two images filed under the wrong class: the device must count them as misses.
+    folder = tmp_path / "val"
+    shutil.copytree(export_images, str(folder))
+    for name in sorted(os.listdir(str(folder / "red")))[:2]:
+        os.rename(str(folder / "red" / name), str(folder / "blue" / ("moved-" + name)))
+    code, out, _ = _run([bundle, folder, "--top-k", "1"], capsys)
+    assert code == 0
+    assert out.splitlines()[-1] == ("top-1 accuracy 94.44% (34 of 36 images in class-named folders); "
+                                    "training measured 97.50% on 40 validation images")
 
 
 def test_unreadable_images_are_reported_and_skipped(export_fp32_bundle, export_images, tmp_path, capsys):
@@ -36,6 +58,7 @@ def test_unreadable_images_are_reported_and_skipped(export_fp32_bundle, export_i
     code, out, err = _run([export_fp32_bundle, folder, "--top-k", "2"], capsys)
     assert code == 1
     assert "skipped" in err and "broken.png" in err
+    # "imgs" is no class name: nothing to score, so no accuracy line.
     assert len(out.splitlines()) == 12 and all(" red " in line for line in out.splitlines())
 
 
