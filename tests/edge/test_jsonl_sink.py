@@ -23,13 +23,18 @@ def frames(path):
         return [json.loads(line)["frame"] for line in handle]
 
 
-def test_rotation_keeps_the_newest_results_within_the_size_budget(tmp_path):
-    path = str(tmp_path / "r.jsonl")
-    sink = JsonLinesSink(path, max_bytes=500, keep=2)
+def publish_all(path, count, **options):
+    sink = JsonLinesSink(path, **options)
     sink.start()
-    for frame in range(200):
+    for frame in range(count):
         sink.publish(result(frame))
     sink.close()
+    return sink
+
+
+def test_rotation_keeps_the_newest_results_within_the_size_budget(tmp_path):
+    path = str(tmp_path / "r.jsonl")
+    sink = publish_all(path, 200, max_bytes=500, keep=2)
     assert sorted(os.listdir(str(tmp_path))) == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]
     line = len(json.dumps(result(100), separators=(",", ":"))) + 1
     assert all(os.path.getsize(p) < 500 + line for p in (path + ".2", path + ".1", path))
@@ -40,22 +45,14 @@ def test_rotation_keeps_the_newest_results_within_the_size_budget(tmp_path):
 
 def test_keep_zero_starts_the_file_again(tmp_path):
     path = str(tmp_path / "r.jsonl")
-    sink = JsonLinesSink(path, max_bytes=300, keep=0)
-    sink.start()
-    for frame in range(50):
-        sink.publish(result(frame))
-    sink.close()
+    publish_all(path, 50, max_bytes=300, keep=0)
     assert os.listdir(str(tmp_path)) == ["r.jsonl"] and os.path.getsize(path) < 300
     assert frames(path)[-1] == 49
 
 
 def test_no_rotation_without_a_size(tmp_path):
     path = str(tmp_path / "r.jsonl")
-    sink = JsonLinesSink(path, max_bytes=0)
-    sink.start()
-    for frame in range(100):
-        sink.publish(result(frame))
-    sink.close()
+    publish_all(path, 100, max_bytes=0)
     assert os.listdir(str(tmp_path)) == ["r.jsonl"] and frames(path) == list(range(100))
 
 

@@ -254,7 +254,6 @@ def test_parse_failure_is_clear_and_leaves_the_bundle(monkeypatch, bundle):
     with open(os.path.join(bundle, "model.onnx"), "wb") as handle:
         handle.write(b"not onnx at all")
     manifest = read_manifest(bundle)
-    from edge.atomic import sha256_file
     manifest["artifacts"][0]["sha256"] = sha256_file(os.path.join(bundle, "model.onnx"))
     write_manifest(bundle, manifest)
     before = snapshot(bundle)
