@@ -19,6 +19,14 @@ from tests.fakes.tensorrt_fake import GENERATIONS, install
 from tests.fakes.tiny_bundle import snapshot, write_tiny_bundle
 
 
+def refused_unchanged(bundle, precisions, match, **options):
+    """add_engines refuses with `match`, and the bundle is byte for byte as it was."""
+    before = snapshot(bundle)
+    with pytest.raises(EdgeError, match=match):
+        device.add_engines(bundle, precisions, **options)
+    assert snapshot(bundle) == before
+
+
 @pytest.fixture
 def bundle(tmp_path):
     return write_tiny_bundle(tmp_path / "bundle")
@@ -80,10 +88,8 @@ def test_int8_on_a_nano_builds_fp16_and_says_so(monkeypatch, bundle, generation)
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_strict_refuses_before_anything_is_written(monkeypatch, bundle, generation):
     trt = install(monkeypatch, generation, device="nano")
-    before = snapshot(bundle)
-    with pytest.raises(EdgeError, match="no fast INT8.*--strict"):
-        device.add_engines(bundle, ["fp16", "int8"], strict=True)
-    assert snapshot(bundle) == before and trt.builds == []
+    refused_unchanged(bundle, ["fp16", "int8"], "no fast INT8.*--strict", strict=True)
+    assert trt.builds == []
 
 
 def test_fp16_without_fast_fp16_builds_fp32(monkeypatch, bundle):
@@ -131,10 +137,7 @@ def test_int8_from_a_calibration_cache_on_82_only(monkeypatch, tmp_path):
     other = str(tmp_path / "other")
     shutil.copytree(source, other)
     install(monkeypatch, "10.3", device="orin")
-    before = snapshot(other)
-    with pytest.raises(EdgeError, match="INT8 from a QDQ model only.*--int8-flavours tensorrt-qdq-s8s8"):
-        device.add_engines(other, ["int8"])
-    assert snapshot(other) == before
+    refused_unchanged(other, ["int8"], "INT8 from a QDQ model only.*--int8-flavours tensorrt-qdq-s8s8")
 
 
 def test_int8_needs_a_qdq_model_or_cache(monkeypatch, tmp_path):
@@ -256,29 +259,21 @@ def test_parse_failure_is_clear_and_leaves_the_bundle(monkeypatch, bundle):
     manifest = read_manifest(bundle)
     manifest["artifacts"][0]["sha256"] = sha256_file(os.path.join(bundle, "model.onnx"))
     write_manifest(bundle, manifest)
-    before = snapshot(bundle)
-    with pytest.raises(EdgeError, match="cannot parse model.onnx \\(opset 13\\): .*Failed to parse ONNX model"):
-        device.add_engines(bundle, ["fp16"])
-    assert snapshot(bundle) == before
+    refused_unchanged(bundle, ["fp16"], "cannot parse model.onnx \\(opset 13\\): .*Failed to parse ONNX model")
 
 
 def test_a_failure_on_the_second_engine_removes_the_first(monkeypatch, tmp_path):
     install(monkeypatch, "8.6", device="orin")
     bad = write_tiny_bundle(tmp_path / "u8", qdq="u8s8")   # listed as the TensorRT flavour, but asymmetric
-    before = snapshot(bad)
-    with pytest.raises(EdgeError, match="symmetric INT8"):
-        device.add_engines(bad, ["fp16", "int8"])
-    assert snapshot(bad) == before
+    refused_unchanged(bad, ["fp16", "int8"], "symmetric INT8")
 
 
 def test_a_tampered_onnx_is_refused_before_building(monkeypatch, bundle):
     trt = install(monkeypatch, "8.2", device="nano")
     with open(os.path.join(bundle, "model.onnx"), "ab") as handle:
         handle.write(b"\0")
-    before = snapshot(bundle)
-    with pytest.raises(EdgeError, match="does not match its sha256"):
-        device.add_engines(bundle, ["fp16"])
-    assert snapshot(bundle) == before and trt.builds == []
+    refused_unchanged(bundle, ["fp16"], "does not match its sha256")
+    assert trt.builds == []
 
 
 def test_without_tensorrt_nothing_is_read_or_written(monkeypatch, bundle):
@@ -306,10 +301,7 @@ def test_no_way_to_tell_the_gpu_builds_nothing(monkeypatch, bundle):
     monkeypatch.setattr(trt_compat, "_from_cuda", lambda: None)
     monkeypatch.setattr(trt_compat, "_from_nvidia_smi", lambda: None)
     monkeypatch.setattr(trt_compat, "_from_device_tree", lambda path=None: None)
-    before = snapshot(bundle)
-    with pytest.raises(EdgeError, match="cannot tell which GPU"):
-        device.add_engines(bundle, ["fp16"])
-    assert snapshot(bundle) == before
+    refused_unchanged(bundle, ["fp16"], "cannot tell which GPU")
 
 
 def test_fused_uint8_input_needs_tensorrt_85(monkeypatch, bundle):
