@@ -36,6 +36,7 @@ examples:
     source.add_argument("--height", type=int, help="capture height (CSI, V4L2)")
     source.add_argument("--fps", type=int, help="capture rate (CSI, V4L2); pacing for image folders and video files")
     source.add_argument("--flip", type=int, help="CSI nvvidconv flip-method 0-7")
+    source.add_argument("--codec", help="RTSP codec on a Jetson: auto (h264, then h265), h264 or h265")
     source.add_argument("--loop", action="store_const", const=True, help="repeat a file or folder")
     source.add_argument("--realtime", action="store_const", const=True,
                         help="play a video file at its frame rate, like a camera (frames are dropped when "
@@ -79,7 +80,7 @@ FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "real
              "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
              "mqtt_client_id", "mqtt_username", "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key",
              "mqtt_tls_insecure", "mqtt_queue", "on_change", "min_confidence", "heartbeat", "max_frames", "duration",
-             "log_every")
+             "log_every", "codec")
 
 
 def log(text):
@@ -129,7 +130,7 @@ def _main(argv):
     from edge.telemetry import Telemetry
 
     bundle = Bundle.load(config["bundle"])
-    source_options = dict((key, config[key]) for key in ("width", "height", "fps", "flip", "loop", "realtime"))
+    source_options = dict((key, config[key]) for key in ("width", "height", "fps", "flip", "codec", "loop", "realtime"))
     open_source(config["source"], **source_options)  # validate the URI before starting anything
     runner, why = make_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
                               checkpoint=config["checkpoint"], build_engine=config["build_engine"], log=log)

@@ -13,7 +13,7 @@ DEFAULTS = {
     "bundle": None,
     "source": None,
     # source options
-    "width": None, "height": None, "fps": None, "flip": None, "loop": False, "realtime": None,
+    "width": None, "height": None, "fps": None, "flip": None, "codec": "auto", "loop": False, "realtime": None,
     # runtime
     "runtime": "auto", "precision": "auto", "threads": None, "checkpoint": None, "build_engine": False,
     "top_k": 3,

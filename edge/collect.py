@@ -40,6 +40,7 @@ examples:
     parser.add_argument("--height", type=int)
     parser.add_argument("--fps", type=int)
     parser.add_argument("--flip", type=int, help="CSI flip-method 0-7")
+    parser.add_argument("--codec", help="RTSP codec on a Jetson: auto (h264, then h265), h264 or h265")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     return parser
 
@@ -104,7 +105,8 @@ def _main(argv):
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
 
-    options = dict(width=args.width, height=args.height, fps=args.fps, flip=args.flip, realtime=True)
+    options = dict(width=args.width, height=args.height, fps=args.fps, flip=args.flip, codec=args.codec,
+                   realtime=True)
     open_source(args.source, **options)  # validate before creating anything
     folder = os.path.join(args.out, label)
     os.makedirs(folder, exist_ok=True)

@@ -9,13 +9,15 @@ import re
 
 from edge.errors import EdgeError
 from edge.preprocess import IMAGE_EXTENSIONS
+from edge.sources.gstreamer import RTSP_CODECS
 
 USAGE = """camera sources (--source):
   csi://0                      CSI camera via nvarguscamerasrc (Jetson; --width --height --fps --flip)
   v4l2:///dev/video0, /dev/video0, 0
                                USB (V4L2) camera by device path or index
   rtsp://[user:pass@]host[:port]/path
-                               RTSP stream (hardware decode on a Jetson, FFmpeg elsewhere)
+                               RTSP stream (hardware decode on a Jetson, FFmpeg elsewhere;
+                               --codec h264|h265, default auto: h264, then h265)
   http://host[:port]/path      HTTP MJPEG stream (e.g. an IP camera, ffmpeg -f mpjpeg)
   file:///path/video.mp4, video.mp4
                                video file (--loop to repeat, --realtime to pace at its fps)
@@ -54,6 +56,16 @@ def _int_option(options, key, low, high):
     return number
 
 
+def _choice_option(options, key, choices):
+    """One of `choices` (the first is the default)."""
+    value = options.get(key)
+    if value is None:
+        return choices[0]
+    if str(value).lower() not in choices:
+        raise EdgeError("--{} must be one of {}, got {!r}".format(key, ", ".join(choices), value))
+    return str(value).lower()
+
+
 def _options(raw):
     return {
         "width": _int_option(raw, "width", 16, 8192),
@@ -61,6 +73,7 @@ def _options(raw):
         "fps": _int_option(raw, "fps", 1, 1000),  # cameras top out near 240; files may be paced faster
         "flip": _int_option(raw, "flip", 0, 7),
         "latency": _int_option(raw, "latency", 0, 10000),
+        "codec": _choice_option(raw, "codec", ("auto",) + RTSP_CODECS),
         "loop": bool(raw.get("loop")),
         "realtime": raw.get("realtime"),
     }

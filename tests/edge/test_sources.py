@@ -117,3 +117,181 @@ def test_mjpeg_stream_that_dies_and_comes_back(tmp_path):
     finally:
         grabber.stop()
         server.stop()
+
+
+# --- Jetson paths without a Jetson: pipelines, the build-information probe, a fake cv2 ---
+
+OPENCV_4_GSTREAMER = """
+General configuration for OpenCV 4.1.1 =====================================
+  Video I/O:
+    FFMPEG:                      YES
+      avcodec:                   YES (57.107.100)
+      avformat:                  YES (57.83.100)
+    GStreamer:                   {state}
+    v4l/v4l2:                    linux/videodev2.h
+
+  Parallel framework:            TBB (ver 2017.0 interface 9107)
+"""
+
+OPENCV_3_GSTREAMER = """
+General configuration for OpenCV 3.2.0 =====================================
+  Video I/O:
+    DC1394 2.x:                  YES (ver 2.2.5)
+    FFMPEG:                      YES
+      avcodec:                   YES (ver 57.107.100)
+      avformat:                  YES (ver 57.83.100)
+    GStreamer:                   {state}
+{parts}    OpenNI:                      NO
+    V4L/V4L2:                    Using libv4l1 (ver 1.14.2) / libv4l2 (ver 1.14.2)
+
+  Parallel framework:            TBB (ver 2017.0 interface 9107)
+"""
+
+
+def _opencv3_text(base="YES", app="YES"):
+    parts = "".join("      {:<27}{}\n".format(name + ":", state + " (ver 1.14.5)" if state == "YES" else state)
+                    for name, state in (("base", base), ("video", "YES"), ("app", app), ("riff", "YES"),
+                                        ("pbutils", "YES")))
+    return OPENCV_3_GSTREAMER.format(state="", parts=parts)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (OPENCV_4_GSTREAMER.format(state="YES (1.14.5)"), True),
+    (OPENCV_4_GSTREAMER.format(state="NO"), False),
+    (_opencv3_text(), True),
+    (_opencv3_text(app="NO"), False),
+    (_opencv3_text(base="NO", app="NO"), False),
+    (OPENCV_3_GSTREAMER.format(state="NO", parts=""), False),
+    ("", False),
+])
+def test_gstreamer_read_from_opencv_3_and_4_build_information(text, expected):
+    from edge.sources.gstreamer import gstreamer_in_build_information
+    assert gstreamer_in_build_information(text) is expected
+
+
+@pytest.mark.parametrize("codec, depay", [("h264", "rtph264depay ! h264parse"), ("h265", "rtph265depay ! h265parse")])
+def test_rtsp_pipeline_per_codec_decodes_at_full_clocks(codec, depay):
+    pipeline = rtsp_pipeline("rtsp://10.0.0.2/cam", codec=codec)
+    assert " ! {} ! nvv4l2decoder enable-max-performance=1 ! nvvidconv ! ".format(depay) in pipeline
+
+
+def test_codec_option_is_validated_before_opening():
+    assert parse_source("rtsp://10.0.0.2/cam").options["codec"] == "auto"
+    assert parse_source("rtsp://10.0.0.2/cam", codec="h265").options["codec"] == "h265"
+    with pytest.raises(EdgeError, match="--codec must be one of auto, h264, h265, got 'mpeg4'"):
+        parse_source("rtsp://10.0.0.2/cam", codec="mpeg4")
+
+
+class FakeCapture(object):
+    """cv2.VideoCapture as documented: VideoCapture(filename|index, apiPreference[, params]), isOpened(),
+    read() -> (retval, image), set(propId, value) -> bool, get(propId) -> float, release().
+    `works(target)` says whether a target opens and whether it yields frames ("open", "frames", or None)."""
+
+    works = staticmethod(lambda target: "frames")
+    opened = []   # (target, apiPreference) per construction, in order
+    sets = []     # (propId, value) per set() call, in order
+
+    def __init__(self, target, api_preference, params=None):
+        assert isinstance(target, (str, int)) and isinstance(api_preference, int)
+        assert params is None or (isinstance(params, list) and len(params) % 2 == 0)
+        FakeCapture.opened.append((target, api_preference))
+        self.state = FakeCapture.works(target)
+        self.released = False
+
+    def isOpened(self):
+        return self.state is not None and not self.released
+
+    def read(self):
+        import numpy as np
+        if self.isOpened() and self.state == "frames":
+            return True, np.zeros((4, 4, 3), np.uint8)
+        return False, None
+
+    def set(self, prop, value):
+        assert isinstance(prop, int)
+        FakeCapture.sets.append((prop, value))
+        return True
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        self.released = True
+
+
+@pytest.fixture
+def fake_cv2(monkeypatch):
+    import sys
+    import types
+    from edge.sources import opencv_source
+
+    cv2 = types.ModuleType("cv2")
+    # OpenCV 4.1.1's values (JetPack 4.6); 4.1.1 has no CAP_PROP_OPEN_TIMEOUT_MSEC.
+    for name, value in (("CAP_ANY", 0), ("CAP_V4L2", 200), ("CAP_FFMPEG", 1900), ("CAP_GSTREAMER", 1800),
+                        ("CAP_PROP_POS_FRAMES", 1), ("CAP_PROP_FRAME_WIDTH", 3), ("CAP_PROP_FRAME_HEIGHT", 4),
+                        ("CAP_PROP_FPS", 5), ("CAP_PROP_FOURCC", 6), ("CAP_PROP_BUFFERSIZE", 38)):
+        setattr(cv2, name, value)
+    cv2.VideoCapture = FakeCapture
+    cv2.VideoWriter_fourcc = lambda c1, c2, c3, c4: ord(c1) | ord(c2) << 8 | ord(c3) << 16 | ord(c4) << 24
+    cv2.getBuildInformation = lambda: OPENCV_4_GSTREAMER.format(state="YES (1.14.5)")
+    monkeypatch.setitem(sys.modules, "cv2", cv2)
+    monkeypatch.setattr(opencv_source, "_is_jetson", lambda: True)
+    monkeypatch.setattr(opencv_source, "opencv_has_gstreamer", lambda: True)
+    monkeypatch.setattr(FakeCapture, "opened", [])
+    monkeypatch.setattr(FakeCapture, "sets", [])
+    return cv2
+
+
+def _decoders(opened):
+    return [target.split(" ! ")[1] for target, api in opened]
+
+
+def test_rtsp_auto_falls_back_to_h265_when_h264_does_not_open(fake_cv2, monkeypatch):
+    monkeypatch.setattr(FakeCapture, "works", staticmethod(lambda target: "frames" if "h265" in target else None))
+    source = open_source("rtsp://10.0.0.2/cam").open()
+    assert _decoders(FakeCapture.opened) == ["rtph264depay", "rtph265depay"]
+    assert set(api for _, api in FakeCapture.opened) == {fake_cv2.CAP_GSTREAMER}
+    assert source.read().index == 0 and source.read().index == 1
+    source.close()
+
+
+def test_rtsp_auto_falls_back_when_h264_opens_but_yields_no_frame(fake_cv2, monkeypatch):
+    monkeypatch.setattr(FakeCapture, "works", staticmethod(lambda target: "frames" if "h265" in target else "open"))
+    source = open_source("rtsp://10.0.0.2/cam").open()
+    assert _decoders(FakeCapture.opened) == ["rtph264depay", "rtph265depay"]
+    assert source.read() is not None
+    source.close()
+
+
+def test_rtsp_auto_says_which_codecs_it_tried(fake_cv2, monkeypatch):
+    from edge.sources.base import SourceError
+    monkeypatch.setattr(FakeCapture, "works", staticmethod(lambda target: None))
+    with pytest.raises(SourceError, match=r"^cannot open rtsp://10.0.0.2/cam \(tried h264, h265\)"):
+        open_source("rtsp://10.0.0.2/cam").open()
+
+
+def test_rtsp_named_codec_tries_only_that_one(fake_cv2):
+    source = open_source("rtsp://10.0.0.2/cam", codec="h265").open()
+    assert _decoders(FakeCapture.opened) == ["rtph265depay"]
+    source.close()
+
+
+def test_v4l2_asks_for_mjpeg_before_the_size(fake_cv2):
+    source = open_source("/dev/video0", width=1280, height=720, fps=30).open()
+    cv2 = fake_cv2
+    order = [(prop, value) for prop, value in FakeCapture.sets if prop != cv2.CAP_PROP_BUFFERSIZE]
+    assert order == [(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")), (cv2.CAP_PROP_FRAME_WIDTH, 1280),
+                     (cv2.CAP_PROP_FRAME_HEIGHT, 720), (cv2.CAP_PROP_FPS, 30)]
+    assert FakeCapture.opened == [("/dev/video0", cv2.CAP_V4L2)]
+    source.close()
+
+
+def test_codec_reaches_the_source_from_flags_and_yaml(tmp_path):
+    from edge import camera, camera_config, collect
+    assert camera.build_parser().parse_args(["b", "--codec", "h265"]).codec == "h265"
+    argv = ["--source", "rtsp://h/x", "--out", "o", "--label", "a", "--codec", "h265"]
+    assert collect.build_parser().parse_args(argv).codec == "h265"
+    config_file = tmp_path / "edge-camera.yaml"
+    config_file.write_text("bundle: b\nsource: rtsp://h/x\ncodec: h265\n")
+    assert camera_config.resolve({"codec": None}, str(config_file))["codec"] == "h265"
+    assert camera_config.resolve({"bundle": "b", "source": "rtsp://h/x"})["codec"] == "auto"
