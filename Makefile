@@ -6,11 +6,9 @@ BIN := $(VENV)/bin
 # torch goes in first and pinned: a package that lets pip choose would pull a newer torch with
 # several GB of CUDA libraries. On a CUDA desktop: make TORCH=torch==2.13.0+cu126 ... (your build).
 TORCH ?= torch==2.13.0
-# The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): edge/ and export's device half.
-PY36_PATHS := edge export/__init__.py export/cli.py export/sources.py export/device.py export/trt_compat.py \
-              export/trt_build.py export/calibrator.py
+# The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): everything that runs there is edge/.
 
-.PHONY: setup system-deps demo test py36-check clean
+.PHONY: setup system-deps demo test test-device py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -42,10 +40,35 @@ system-deps:
 	else echo "note:$$missing not installed (needs root and apt); the tests that use them will be skipped"; fi
 
 py36-check: setup
-	$(BIN)/vermin -q -t=3.6- --no-tips --violations $(wildcard $(PY36_PATHS))
+	$(BIN)/vermin -q -t=3.6- --no-tips --violations edge
 
+# On a Jetson the suite runs in JetPack's own python3, with its TensorRT, OpenCV and pycuda (a
+# venv that sees the system packages), so the `tensorrt` and `jetson` tests run for real; the
+# desktop-only tests (training, export: torch, onnx, onnxruntime) skip with their reason.
+ON_JETSON := $(wildcard /etc/nv_tegra_release)
+DEVICE_VENV := .venv-device
+DEVICE_PYTHON ?= /usr/bin/python3
+# The runtime's own floor plus the test runner; pytest 7.0 is the last for Python 3.6 (JetPack 4.6).
+DEVICE_TEST_PACKAGES := "pytest<7.1; python_version<'3.7'" "pytest; python_version>='3.7'" PyYAML numpy
+
+$(DEVICE_VENV)/.installed: Makefile
+	$(DEVICE_PYTHON) -m venv --system-site-packages $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet $(DEVICE_TEST_PACKAGES)
+	touch $@
+
+ifeq ($(ON_JETSON),)
 test: setup system-deps py36-check
 	$(BIN)/python -m pytest
+else
+test: $(DEVICE_VENV)/.installed system-deps
+	$(DEVICE_VENV)/bin/python -m pytest
+endif
+
+# The same device-side run anywhere, under another interpreter: `make test-device
+# DEVICE_PYTHON=python3.6` is JetPack 4.6's Python with no torch (what a Nano runs the suite with).
+test-device: $(DEVICE_VENV)/.installed system-deps
+	$(DEVICE_VENV)/bin/python -m pip install --quiet "opencv-python-headless<4.7" "paho-mqtt<2"
+	$(DEVICE_VENV)/bin/python -m pytest
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) $(DEVICE_VENV) demo .pytest_cache

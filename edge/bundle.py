@@ -16,11 +16,14 @@
 
 Artifact kinds and their extra keys:
     onnx               precision ("fp32" | "int8"), opset, flavour (int8 only: "tensorrt-qdq-s8s8"
-                       or "ort-qdq-u8s8"), calibration {...} (int8 only)
+                       or "ort-qdq-u8s8"), calibration {...} (int8 only), input_format
+                       ("float32-nchw" | "uint8-nhwc-bgr"; absent in older bundles: the bundle's)
     calibration_cache  method, images, tensorrt_version
     tensorrt_engine    precision (built), requested_precision, tensorrt_version, gpu,
                        compute_capability, onnx_file, onnx_sha256, batch {"min","opt","max"},
-                       workspace_mb, key
+                       workspace_mb, key, input_format (what the engine takes: a fused bundle's
+                       engine for TensorRT 8.2, which has no uint8, takes float32-nchw and its
+                       runner normalises on the host)
     timing_cache       tensorrt_version, gpu, compute_capability (the builder's tactic timings for
                        that device, reused by the next engine build there; never needed to run)
     labels             (labels.txt)
@@ -39,6 +42,15 @@ SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels")
+# What a model file takes: the normalised float tensor edge.preprocess makes, or (--fuse-preprocess)
+# the resized uint8 BGR frame, normalised inside the graph.
+INPUT_FLOAT = "float32-nchw"
+INPUT_UINT8 = "uint8-nhwc-bgr"
+# The INT8 QDQ flavours a bundle may carry: symmetric int8 as TensorRT reads it, and uint8
+# activations, ONNX Runtime's fast x86 path (export.quantize makes both).
+TENSORRT_INT8 = "tensorrt-qdq-s8s8"
+ORT_INT8 = "ort-qdq-u8s8"
+INT8_FLAVOURS = (TENSORRT_INT8, ORT_INT8)
 
 
 def utc_now():
@@ -147,6 +159,25 @@ class Bundle(object):
     @property
     def fused_preprocess(self):
         return self.manifest["input"].get("fused_preprocess") or False
+
+    @property
+    def input_format(self):
+        """What callers feed this bundle's runners: INPUT_UINT8 for a fused bundle, else INPUT_FLOAT."""
+        return INPUT_UINT8 if self.fused_preprocess else INPUT_FLOAT
+
+    def model_input_format(self, entry):
+        """What the model file or engine of `entry` takes (older bundles: the bundle's format)."""
+        return entry.get("input_format") or self.input_format
+
+    def onnx(self, precision, flavour=None, input_format=None):
+        """The ONNX artifact of `precision` (and `flavour`) taking `input_format` (default the bundle's), or None."""
+        wanted = input_format or self.input_format
+        for entry in self.artifacts("onnx", precision=precision):
+            if flavour is not None and entry.get("flavour") != flavour:
+                continue
+            if self.model_input_format(entry) == wanted:
+                return entry
+        return None
 
     @property
     def batch_range(self):

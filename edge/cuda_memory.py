@@ -64,8 +64,15 @@ class PycudaBackend(object):
     def free_stream(self, stream):
         pass   # pycuda destroys a stream with its object
 
+    def _call(self, what, function, *args):
+        # pycuda raises its own hierarchy (pycuda.driver.Error: MemoryError, LogicError, ...).
+        try:
+            return function(*args)
+        except self.cuda.Error as exc:
+            raise CudaError("CUDA {} failed: {}".format(what, exc))
+
     def pagelocked(self, shape, dtype):
-        return self.cuda.pagelocked_empty(shape, np.dtype(dtype))
+        return self._call("pagelocked_empty", self.cuda.pagelocked_empty, shape, np.dtype(dtype))
 
     def free_host(self, array):
         base = array.base
@@ -73,7 +80,7 @@ class PycudaBackend(object):
             base.free()
 
     def alloc(self, nbytes):
-        return self.cuda.mem_alloc(max(1, int(nbytes)))
+        return self._call("mem_alloc", self.cuda.mem_alloc, max(1, int(nbytes)))
 
     def pointer(self, buffer):
         return int(buffer)

@@ -1,32 +1,81 @@
-"""Which NVIDIA GPU this is, asked without a CUDA binding: nvidia-smi, then a Jetson's device tree.
+"""Which NVIDIA GPU this is: the one answer for engine keys, the TensorRT runner and benchmark records.
 
-Engine keys (export.trt_compat) and benchmark records (edge.benchmark.environment) both need
-the GPU's name and compute capability; they ask here so both name a Jetson the same way.
-Python 3.6 compatible, standard library only.
+`identify()` asks the CUDA binding (edge.cuda_memory: pycuda or cuda-python) first, then
+nvidia-smi, then a Jetson's device tree, and names the GPU the way CUDA does whichever source
+answered: JetPack 6's nvidia-smi says "Orin (nvgpu)" where CUDA says "Orin", and a Nano has no
+nvidia-smi at all. An engine built with one source is therefore accepted when another answers.
+Python 3.6 compatible; the CUDA binding is imported only when identify() asks it.
 """
 
+import re
 import subprocess
+
+from edge.errors import EdgeError, MissingDependency
 
 # Jetson modules by /proc/device-tree/model: the name CUDA reports on that module (so an engine
 # key is the same whichever source answered) and its compute capability. Order matters ("Orin
-# Nano" is an Orin, not a Nano). CUDA names: unconfirmed on hardware.
+# Nano" is an Orin, not a Nano). L4T 32.x names some boards by codename: a TX2 says "quill", an
+# AGX Xavier "Jetson-AGX". CUDA names: unconfirmed on hardware.
 JETSON_MODELS = (
     ("orin", "Orin", "8.7"),
     ("xavier", "Xavier", "7.2"),
+    ("jetson-agx", "Xavier", "7.2"),
     ("tx2", "NVIDIA Tegra X2", "6.2"),
+    ("quill", "NVIDIA Tegra X2", "6.2"),
     ("nano", "NVIDIA Tegra X1", "5.3"),
     ("tx1", "NVIDIA Tegra X1", "5.3"),
 )
 DEVICE_TREE_MODEL = "/proc/device-tree/model"
 
 
+# nvidia-smi on Jetson (JetPack 6) appends the driver in brackets: "Orin (nvgpu)".
+_DRIVER_SUFFIX = re.compile(r"\s*\(nvgpu\)\s*$", re.IGNORECASE)
+
+
+def canonical_name(name):
+    """A GPU name as CUDA reports it: driver suffixes dropped, whitespace collapsed."""
+    return " ".join(_DRIVER_SUFFIX.sub("", str(name or "")).split())
+
+
+def same_gpu(name_a, capability_a, name_b, capability_b):
+    """True when two (name, compute capability) pairs, from any source, are the same GPU model."""
+    return (canonical_name(name_a) == canonical_name(name_b)
+            and str(capability_a) == str(capability_b))
+
+
+def identify():
+    """{"name" (canonical), "compute_capability", "memory_mb", "source"} of GPU 0, or None.
+
+    Sources in order: CUDA (as the TensorRT runtime sees the device), nvidia-smi, the Jetson
+    device tree. EdgeError when a CUDA binding is installed but the driver fails.
+    """
+    found = _from_cuda() or from_nvidia_smi() or from_device_tree()
+    if found is not None:
+        found = dict(found, name=canonical_name(found["name"]))
+    return found
+
+
+def _from_cuda():
+    from edge import cuda_memory
+
+    try:
+        info = cuda_memory.device_info()
+    except MissingDependency:
+        return None              # no CUDA binding here: the other sources may still tell
+    except EdgeError:
+        raise
+    except Exception as exc:     # pycuda/cudart raise their own types when the driver or device fails
+        raise EdgeError("CUDA could not be initialised ({}: {}); is the GPU driver working?".format(
+            type(exc).__name__, exc))
+    return {"name": info["name"], "compute_capability": info["compute_capability"],
+            "memory_mb": info.get("memory_mb"), "source": "cuda"}
+
+
 def jetson_gpu(model):
     """(CUDA device name, compute capability) for a Jetson device-tree model string, or None."""
     lowered = (model or "").lower()
-    if "jetson" not in lowered and "orin" not in lowered:
-        return None
     for needle, name, capability in JETSON_MODELS:
-        if needle in lowered:
+        if needle in lowered and ("jetson" in lowered or needle in ("orin", "quill")):
             return name, capability
     return None
 

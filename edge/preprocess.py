@@ -169,12 +169,20 @@ def resize_and_crop(image, spec):
 
 def normalize(image, spec):
     """Photometric part: BGR uint8 HxWx3 of spec.size in, float32 CxHxW out (colour order, mean/std)."""
+    return normalize_batch(image[None], spec)[0]
+
+
+def normalize_batch(frames, spec):
+    """`normalize` over a batch: BGR uint8 NxHxWx3 in, float32 NxCxHxW out.
+
+    The same float32 arithmetic, (x - mean*255) / (std*255), as a fused graph does in-graph.
+    """
     if spec.color_order == "RGB":
-        image = image[:, :, ::-1]
+        frames = frames[..., ::-1]
     scale = np.asarray(spec.std, dtype=np.float32) * 255.0
     offset = np.asarray(spec.mean, dtype=np.float32) * 255.0
-    chw = (image.astype(np.float32) - offset) / scale
-    return np.ascontiguousarray(chw.transpose(2, 0, 1))
+    nchw = (frames.astype(np.float32) - offset) / scale
+    return np.ascontiguousarray(nchw.transpose(0, 3, 1, 2))
 
 
 def preprocess(image, spec):

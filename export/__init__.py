@@ -1,5 +1,5 @@
-"""Checkpoint -> ONNX -> INT8 -> TensorRT engine, into a verified deployment bundle.
+"""Checkpoint -> ONNX -> INT8 QDQ -> golden set, into a verified deployment bundle (the desktop).
 
-The ONNX/torch half runs on the desktop; the TensorRT half (`export.device` and the engine
-modules) also runs on the Jetson, so it imports no torch and stays Python 3.6 compatible.
+Needs torch, onnx and onnxruntime. TensorRT engines are built on the device by edge.tensorrt;
+given a bundle, edge-export hands over to it.
 """

@@ -16,22 +16,19 @@ their own spec (state dicts, TorchScript, ONNX); model.pt carries the spec it wa
 Exit codes: 0 done; 2 user error (one line, nothing written); 3 verification failed (nothing written).
 """
 
-import importlib
 import os
-import shutil
 import sys
 
-from edge.bundle import new_manifest, read_manifest
+from edge.bundle import INT8_FLAVOURS, new_manifest, read_manifest
+from edge.bundle_summary import format_table, summary_rows
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
-from edge.lazy import available, require
+from edge.lazy import require
 from edge.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
+from edge.tensorrt import cli as engine_cli
 
-PROG = "edge-export"
-PRECISIONS = ("fp32", "fp16", "int8")
-FLAVOUR_NAMES = ("tensorrt-qdq-s8s8", "ort-qdq-u8s8")   # export.quantize.FLAVOURS, without importing it
+PROG = engine_cli.PROG
 CALIB_METHODS = ("entropy", "minmax", "percentile")
-FP32_FILE = "model.onnx"
 
 # Flags that only mean something when exporting from a model on the desktop (dest names).
 DESKTOP_FLAGS = ("output", "arch", "classes", "trust_pickle", "size", "resize", "crop_pct", "mean", "std",
@@ -112,8 +109,8 @@ def build_parser():
 
     q = parser.add_argument_group("INT8 (QDQ ONNX with ONNX Runtime quantization)")
     q.add_argument("--int8", action="store_true", help="also write INT8 QDQ models (needs --calib)")
-    q.add_argument("--int8-flavours", type=_comma_list(FLAVOUR_NAMES), default=list(FLAVOUR_NAMES), metavar="LIST",
-                   help="comma list of {} (default both)".format(", ".join(FLAVOUR_NAMES)))
+    q.add_argument("--int8-flavours", type=_comma_list(INT8_FLAVOURS), default=list(INT8_FLAVOURS), metavar="LIST",
+                   help="comma list of {} (default both)".format(", ".join(INT8_FLAVOURS)))
     q.add_argument("--calib", metavar="DIR", help="calibration images: flat folder or class sub-folders")
     q.add_argument("--calib-size", type=int, default=500, metavar="N", help="images sampled from --calib (default 500)")
     q.add_argument("--calib-method", choices=CALIB_METHODS, default="entropy",
@@ -123,13 +120,7 @@ def build_parser():
     q.add_argument("--int8-min-agreement", type=float, default=0.98, metavar="F",
                    help="least INT8-vs-FP32 top-1 agreement on the hold-out (default 0.98)")
 
-    trt = parser.add_argument_group("TensorRT (on the machine that will run the engine)")
-    trt.add_argument("--engine", type=_comma_list(PRECISIONS), action="append", metavar="PRECISIONS",
-                     help="build engines of these precisions: fp32, fp16, int8 (comma list; repeatable)")
-    trt.add_argument("--workspace-mb", type=int, default=256, metavar="MB", help="builder workspace (default 256 MB)")
-    trt.add_argument("--strict", action="store_true",
-                     help="refuse instead of building fp16 when the GPU has no fast INT8")
-    trt.add_argument("--timing-cache", metavar="PATH", help="TensorRT timing cache file to reuse")
+    engine_cli.add_engine_arguments(parser)
     return parser
 
 
@@ -137,17 +128,6 @@ def build_parser():
 
 def _given(parser, args, dests):
     return ["--" + dest.replace("_", "-") for dest in dests if getattr(args, dest) != parser.get_default(dest)]
-
-
-def _engine_precisions(args):
-    if not args.engine:
-        return []
-    seen = []
-    for group in args.engine:
-        for precision in group:
-            if precision not in seen:
-                seen.append(precision)
-    return seen
 
 
 def check_flags(parser, args, kind):
@@ -203,11 +183,6 @@ def _require_tensorrt():
     require("tensorrt", "building TensorRT engines (--engine)")
 
 
-def _device():
-    """The device half (TensorRT, no torch), imported only when needed."""
-    return importlib.import_module("export.device")
-
-
 def default_output(input_path):
     return os.path.join(os.path.dirname(os.path.abspath(input_path)), "bundle")
 
@@ -220,7 +195,7 @@ class Plan(object):
     def __init__(self, args):
         self.args = args
         self.output = os.path.abspath(args.output or default_output(args.input))
-        self.engines = _engine_precisions(args)
+        self.engines = engine_cli.engine_precisions(args.engine)
         self.calib_entries = None
         self.verify_entries = None
 
@@ -231,6 +206,7 @@ def _log(line):
 
 def export_bundle(args, log=_log):
     """The desktop export: everything into a staging folder, swapped in at the end."""
+    from export import bundle_models as models
     from export import bundle_writer, verify
     from export.onnx_export import check_opset
     from export.sources import detect_kind, load_source
@@ -270,17 +246,24 @@ def export_bundle(args, log=_log):
 
     with bundle_writer.StagedBundle(plan.output) as stage:
         manifest = _new_manifest(plan, source)
-        _write_fp32(plan, source, stage.path, manifest, log)
-        manifest["verification"]["fp32"] = _verify_fp32(plan, source, stage.path, manifest, images, log)
+        graphs, float_graphs = models.graph_families(args)
+        models.write_fp32(plan, source, stage.path, manifest, log, graphs)
+        manifest["verification"]["fp32"] = models.verify_fp32(plan, source, stage.path, manifest, images, log,
+                                                              graphs)
+        if float_graphs is not None:
+            manifest["verification"]["float_input"] = models.write_float_input_models(
+                plan, source, stage.path, manifest, images, log, float_graphs)
         if args.int8:
-            manifest["verification"]["int8"] = _write_int8(plan, source, stage.path, manifest, images, log)
-            _write_calibration_cache(plan, source, stage.path, manifest, images, log)
+            manifest["verification"]["int8"] = models.write_int8(plan, source, stage.path, manifest, images, log,
+                                                                 graphs, args.int8_flavours)
+            models.write_calibration_cache(plan, source, stage.path, manifest, images, log, float_graphs or graphs)
         bundle_writer.write_labels(stage.path, source.classes, manifest)
         bundle_writer.finish(stage.path, manifest)
         if plan.engines:
             log("building TensorRT engines: {}".format(", ".join(plan.engines)))
-            _device().add_engines(stage.path, plan.engines, workspace_mb=args.workspace_mb, strict=args.strict,
-                                  timing_cache=args.timing_cache, log=log)
+            from edge.tensorrt.engines import add_engines
+            add_engines(stage.path, plan.engines, workspace_mb=args.workspace_mb, strict=args.strict,
+                        timing_cache=args.timing_cache, log=log)
         manifest = read_manifest(stage.path)
         stage.commit()
     log("wrote {}".format(plan.output))
@@ -355,174 +338,7 @@ def _new_manifest(plan, source):
     return manifest
 
 
-def _write_fp32(plan, source, bundle_dir, manifest, log):
-    from export import bundle_writer
-    from export.fuse import example_input, fused_module
-    from export.onnx_export import export_onnx, onnx_opset
-
-    args = plan.args
-    path = os.path.join(bundle_dir, FP32_FILE)
-    if source.kind == "onnx":
-        log("copying {} (opset {})".format(source.onnx_path, source.details.get("opset")))
-        shutil.copyfile(source.onnx_path, path)
-    else:
-        batch = manifest["input"]["batch"]
-        log("exporting ONNX fp32 (opset {}, batch {}{})".format(
-            args.opset, "1..{} dynamic".format(batch["max"]) if args.dynamic_batch else "1 static",
-            ", fused uint8 preprocessing" if args.fuse_preprocess else ""))
-        model = fused_module(source.model, source.spec) if args.fuse_preprocess else source.model
-        export_onnx(model, path, example_input(source.spec, fused=args.fuse_preprocess), opset=args.opset,
-                    dynamic_batch=args.dynamic_batch is not None,
-                    input_name=manifest["input"]["name"], output_name=manifest["output"]["name"])
-    return bundle_writer.add_file(bundle_dir, manifest, FP32_FILE, "onnx", precision="fp32",
-                                  opset=onnx_opset(path))
-
-
-def _verify_fp32(plan, source, bundle_dir, manifest, images, log):
-    from export import verify
-
-    args = plan.args
-    fused = bool(args.fuse_preprocess)
-    runner = verify.OnnxCpu(os.path.join(bundle_dir, FP32_FILE), max_batch=manifest["input"]["batch"]["max"])
-    candidate = runner(verify.model_inputs(images.verify, source.spec, fused=fused))
-    if candidate.ndim != 2 or candidate.shape[1] != len(source.classes):
-        raise EdgeError("the ONNX model gives outputs of shape {} for {} classes".format(
-            candidate.shape, len(source.classes)))
-    if not source.has_torch_model:
-        log("verifying fp32: skipped (input is an ONNX file, no PyTorch reference); runs in ONNX Runtime")
-        return {"inputs": len(images.verify), "source": images.verify_source, "skipped": True,
-                "reason": "input was an ONNX file: no PyTorch reference"}
-    log("verifying fp32: ONNX Runtime vs PyTorch{} on {} inputs ({})".format(
-        " (unfused)" if fused else "", len(images.verify), images.verify_source))
-    reference = verify.torch_logits(source.model, verify.model_inputs(images.verify, source.spec))
-    record = verify.verify_fp32(reference, candidate, args.fp32_tolerance, images.verify_source)
-    if fused:
-        record["reference"] = "unfused PyTorch model on edge.preprocess output"
-    log("  max abs diff {:.2e} (tolerance {:.1e}), top-1 agreement {:.1%}".format(
-        record["max_abs_diff"], record["tolerance"], record["top1_agreement"]))
-    return record
-
-
-def _write_int8(plan, source, bundle_dir, manifest, images, log):
-    import tempfile
-
-    from export import bundle_writer, quantize, verify
-
-    args = plan.args
-    fused = bool(args.fuse_preprocess)
-    input_name = manifest["input"]["name"]
-    calib_batch = verify.model_inputs(images.calibration, source.spec, fused=fused)
-    holdout_batch = verify.model_inputs(images.holdout, source.spec, fused=fused)
-    max_batch = manifest["input"]["batch"]["max"]
-    fp32_logits = verify.OnnxCpu(os.path.join(bundle_dir, FP32_FILE), max_batch)(holdout_batch)
-    records = {}
-    with tempfile.TemporaryDirectory(prefix="edge-export-int8-") as scratch:
-        prepared = quantize.preprocess_for_quantization(os.path.join(bundle_dir, FP32_FILE),
-                                                        os.path.join(scratch, "prepared.onnx"))
-        for flavour in args.int8_flavours:
-            file_name = quantize.FLAVOURS[flavour]["file"]
-            log("quantizing INT8 {} ({} calibration, {} images)".format(flavour, args.calib_method,
-                                                                      len(calib_batch)))
-            extra = quantize.quantize_flavour(prepared, os.path.join(bundle_dir, file_name), flavour, input_name,
-                                              calib_batch, method=args.calib_method)
-            int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
-            record = verify.int8_figures(fp32_logits, int8_logits, images.holdout_labels)
-            record["source"] = "calibration hold-out"
-            log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
-                record["top1_agreement"], record["holdout_images"], _accuracy_text(record)))
-            records[flavour] = verify.judge_int8(record, flavour, args.int8_min_agreement)
-            bundle_writer.add_file(bundle_dir, manifest, file_name, "onnx", **extra)
-    return records
-
-
-def _accuracy_text(record):
-    if record.get("accuracy_fp32") is None:
-        return ""
-    return "; accuracy fp32 {:.1%} -> int8 {:.1%} ({:+.1f} points)".format(
-        record["accuracy_fp32"], record["accuracy_int8"], 100 * record["accuracy_delta"])
-
-
-def _write_calibration_cache(plan, source, bundle_dir, manifest, images, log):
-    """A TensorRT calibration cache for model.onnx, when TensorRT is here (else the device makes one)."""
-    from edge.bundle import put_artifact
-    from export import verify
-
-    if plan.args.fuse_preprocess:
-        log("calibration cache: skipped (fused uint8 input; TensorRT uses the QDQ model's scales)")
-        return None
-    if not available("tensorrt"):
-        log("calibration cache: skipped (TensorRT is not installed here; the QDQ models carry the scales)")
-        return None
-    batches = [batch[None] for batch in verify.model_inputs(images.calibration, source.spec)]
-    log("writing TensorRT calibration cache ({} images)".format(len(batches)))
-    entry = _device().write_calibration_cache(bundle_dir, FP32_FILE, batches, plan.args.calib_method, log=log)
-    return put_artifact(manifest, entry)
-
-
-# ----------------------------------------------------------------------------- the summary
-
-def _size_text(num_bytes):
-    for unit in ("B", "KB", "MB", "GB"):
-        if num_bytes < 1024 or unit == "GB":
-            return "{:.1f} {}".format(num_bytes, unit) if unit != "B" else "{} B".format(num_bytes)
-        num_bytes /= 1024.0
-    return ""
-
-
-def summary_rows(manifest):
-    """One row per artifact: (file, size, precision, verification), as data."""
-    checks = manifest.get("verification") or {}
-    rows = []
-    for entry in manifest["artifacts"]:
-        kind = entry["kind"]
-        precision, figures = "", ""
-        if kind == "onnx" and entry.get("precision") == "fp32":
-            precision = "fp32 onnx opset {}".format(entry.get("opset"))
-            fp32 = checks.get("fp32") or {}
-            if fp32.get("skipped"):
-                figures = "not compared: " + fp32.get("reason", "")
-            elif fp32:
-                figures = "max|diff| {:.1e}, top-1 {:.1%} ({} {})".format(
-                    fp32["max_abs_diff"], fp32["top1_agreement"], fp32["inputs"], fp32["source"])
-        elif kind == "onnx":
-            precision = "int8 {} opset {}".format(entry.get("flavour"), entry.get("opset"))
-            record = (checks.get("int8") or {}).get(entry.get("flavour")) or {}
-            if record:
-                figures = "top-1 vs fp32 {:.1%} ({} held-out){}".format(
-                    record["top1_agreement"], record["holdout_images"], _accuracy_text(record))
-        elif kind == "calibration_cache":
-            precision = "int8 cache ({})".format(entry.get("method"))
-        elif kind == "tensorrt_engine":
-            precision = "{} engine".format(entry.get("precision"))
-            if entry.get("requested_precision") not in (None, entry.get("precision")):
-                precision += " (asked {})".format(entry.get("requested_precision"))
-            figures = "{} TRT {}".format(entry.get("gpu", ""), entry.get("tensorrt_version", "")).strip()
-        elif kind == "labels":
-            precision = "{} classes".format(manifest["model"]["num_classes"])
-        rows.append((entry["file"], _size_text(entry["bytes"]), precision, figures))
-    return rows
-
-
-def format_table(rows, headers=("artifact", "size", "precision", "verification")):
-    table = [headers] + [tuple(str(cell) for cell in row) for row in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------- entry points
-
-def add_engines_to_bundle(args, log=_log):
-    """A bundle as input: only the device half runs (TensorRT, no torch)."""
-    _require_tensorrt()
-    read_manifest(args.input)
-    precisions = _engine_precisions(args)
-    log("building TensorRT engines for {}: {}".format(args.input, ", ".join(precisions)))
-    _device().add_engines(args.input, precisions, workspace_mb=args.workspace_mb, strict=args.strict,
-                          timing_cache=args.timing_cache, log=log)
-    return read_manifest(args.input)
-
 
 def _main(argv):
     parser = build_parser()
@@ -531,7 +347,8 @@ def _main(argv):
     kind = detect_kind(args.input)
     check_flags(parser, args, kind)
     if kind == "bundle":
-        manifest = add_engines_to_bundle(args)
+        manifest = engine_cli.add_engines_to_bundle(args.input, engine_cli.engine_precisions(args.engine),
+                                                    args.workspace_mb, args.strict, args.timing_cache)
     else:
         manifest = export_bundle(args)
     print()

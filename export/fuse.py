@@ -5,15 +5,16 @@ size, as NHWC; the graph does the layout change, colour swap, /255 and mean/std 
 float32 arithmetic as `edge.preprocess.normalize` (x - mean*255) / (std*255). Resizing and
 cropping stay on the host (`edge.preprocess.resize_and_crop`): they depend on the frame size.
 
-TensorRT 8.2 (JetPack 4.6) has no uint8 network inputs; a fused bundle needs TensorRT 8.5+
-or ONNX Runtime.
+TensorRT 8.2 (JetPack 4.6) has no uint8 network inputs: a fused bundle also carries the unfused
+float-input models, from which the device builds its 8.2 engines (the runner then normalises on
+the host).
 """
 
 from edge.lazy import require
 
 FUSED_INPUT = {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}
 TENSORRT_NOTE = ("--fuse-preprocess gives a uint8 input, which TensorRT 8.2 (JetPack 4.6, Nano/TX2) "
-                 "cannot take: such a bundle runs on TensorRT 8.5+ and ONNX Runtime")
+                 "cannot take: the bundle also carries float-input models for TensorRT 8.2 engines")
 
 
 def fused_module(model, spec):
@@ -29,7 +30,9 @@ def fused_module(model, spec):
             self.register_buffer("scale", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
 
         def forward(self, frames):
-            x = frames.permute(0, 3, 1, 2).to(torch.float32)
+            # Cast first: TensorRT 8.5+ takes a uint8 input only straight into a Cast (no uint8
+            # intermediate tensors, not even a Transpose's output).
+            x = frames.to(torch.float32).permute(0, 3, 1, 2)
             if self.swap_to_rgb:
                 x = x[:, [2, 1, 0], :, :]
             return self.inner((x - self.offset) / self.scale)

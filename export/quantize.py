@@ -15,15 +15,18 @@ import io
 
 import numpy as np
 
+from edge.bundle import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError
 from edge.lazy import require
 
 FLAVOURS = {
     # TensorRT's parser takes only int8 Q/DQ with zero points 0: biases stay float (it fuses them itself).
-    "tensorrt-qdq-s8s8": {"file": "model.int8.trt.onnx", "activations": "QInt8", "weights": "QInt8",
-                          "symmetric_activations": True, "quantize_bias": False},
-    "ort-qdq-u8s8": {"file": "model.int8.ort.onnx", "activations": "QUInt8", "weights": "QInt8",
-                     "symmetric_activations": False, "quantize_bias": True},
+    # Weights stay float initializers behind a Q/DQ pair: the 8.0/8.2 parser rejects an int8
+    # initializer read by a DequantizeLinear ("invalid weights type of Int8").
+    TENSORRT_INT8: {"file": "model.int8.trt.onnx", "activations": "QInt8", "weights": "QInt8",
+                          "symmetric_activations": True, "quantize_bias": False, "float_weights": True},
+    ORT_INT8: {"file": "model.int8.ort.onnx", "activations": "QUInt8", "weights": "QInt8",
+                     "symmetric_activations": False, "quantize_bias": True, "float_weights": False},
 }
 CALIB_METHODS = ("entropy", "minmax", "percentile")
 
@@ -93,7 +96,7 @@ def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_b
                         "minmax": quantization.CalibrationMethod.MinMax,
                         "percentile": quantization.CalibrationMethod.Percentile}[method]
     extra_options = {"WeightSymmetric": True, "ActivationSymmetric": info["symmetric_activations"],
-                     "QuantizeBias": info["quantize_bias"]}
+                     "QuantizeBias": info["quantize_bias"], "AddQDQPairToWeight": info["float_weights"]}
     # quantize_static keeps its augmented calibration model in its own temporary directory; its
     # calibrators print progress chatter to stdout, which is kept off our progress lines.
     with contextlib.redirect_stdout(io.StringIO()):

@@ -120,7 +120,7 @@ def load_source(path, args):
     """Load a non-bundle input. `args` carries arch, classes, trust_pickle and the spec flags."""
     kind = detect_kind(path)
     if kind == "bundle":
-        raise ValueError("bundles go to export.device, not load_source")
+        raise ValueError("bundles go to edge.tensorrt (engines), not load_source")
     if kind == "onnx":
         return _from_onnx(path, args)
     if kind == "torchscript":

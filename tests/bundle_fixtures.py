@@ -63,9 +63,12 @@ def export_model(export_images, export_spec):
     """A ResNet-18 (random backbone, eval mode) whose head is fit to tell the three colours apart.
 
     Only the classifier is trained, on pooled backbone features computed once: a second of CPU,
-    yet the logits have real margins, as a trained model's do.
+    yet the logits have real margins, as a trained model's do. Without torch, onnx and onnxruntime
+    (a Jetson) the tests that need an exported bundle skip.
     """
-    import torch
+    for module in ("onnx", "onnxruntime"):
+        pytest.importorskip(module, reason="exporting a bundle needs {} (desktop)".format(module))
+    torch = pytest.importorskip("torch", reason="exporting a bundle needs PyTorch (desktop)")
 
     from edge.preprocess import preprocess_batch, read_image
     from export.verify import list_images
@@ -128,6 +131,18 @@ def export_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
     out = os.path.join(str(tmp_path_factory.mktemp("export_int8")), "bundle")
     code = main([export_checkpoint, "-o", out, "--int8", "--calib", export_images, "--calib-method", "minmax",
                  "--holdout-fraction", "0.25"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def export_fused_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
+    """--fuse-preprocess (uint8 input) with both INT8 flavours and a dynamic batch of 1..4. Do not modify."""
+    from export.cli import main
+
+    out = os.path.join(str(tmp_path_factory.mktemp("export_fused")), "bundle")
+    code = main([export_checkpoint, "-o", out, "--fuse-preprocess", "--dynamic-batch", "4", "--int8", "--calib",
+                 export_images, "--calib-method", "minmax", "--holdout-fraction", "0.25"])
     assert code == 0
     return out
 

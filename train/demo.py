@@ -58,9 +58,9 @@ def _main(argv):
         raise EdgeError("training failed (exit code {})".format(code))
 
     step("3/6 edge-export: ONNX (opset 13), verification, INT8")
-    from export import cli as export_cli
-    code = export_cli.main([os.path.join(run, "model.pt"), "-o", os.path.join(args.out, "bundle"),
-                            "--int8", "--calib", os.path.join(digits, "val"), "--holdout-fraction", "0.5"])
+    # The command, as a user runs it (train/ does not import export/).
+    code = run_command("edge-export", [os.path.join(run, "model.pt"), "-o", os.path.join(args.out, "bundle"),
+                                       "--int8", "--calib", os.path.join(digits, "val"), "--holdout-fraction", "0.5"])
     if code != 0:
         raise EdgeError("export failed (exit code {})".format(code))
     bundle = os.path.join(args.out, "bundle")
@@ -87,6 +87,19 @@ def _main(argv):
     print("\ndemo done: model {}, bundle {}, benchmark {}".format(
         os.path.join(run, "model.pt"), bundle, os.path.join(args.out, "bench.json")))
     return 0
+
+
+def run_command(name, argv):
+    """Run an installed edge-* command (the one beside this Python first); its exit code."""
+    import shutil
+    import subprocess
+
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    command = beside if os.path.isfile(beside) else shutil.which(name)
+    if command is None:
+        raise EdgeError("{} is not installed: run make setup (or pip install -e '.[train,export]')".format(name))
+    sys.stdout.flush()
+    return subprocess.call([command] + list(argv))
 
 
 def check_agreement(bundle_dir, val_dir):

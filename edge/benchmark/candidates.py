@@ -25,9 +25,9 @@ class Candidate(object):
 def _pytorch(bundle, checkpoint, threads):
     if not available("torch"):
         return None, "PyTorch: not installed (a desktop reference)"
-    from edge.runners.pytorch_runner import PyTorchRunner, checkpoint_path
-    checkpoint_path(bundle, checkpoint)  # raises with the reason when the checkpoint is not here
-    return PyTorchRunner(bundle, checkpoint=checkpoint, threads=threads), None
+    from edge.runners.plugins import plugin_runner
+    # The runner checks its checkpoint when made: the reason comes back when it is not here.
+    return plugin_runner("pytorch")(bundle, checkpoint=checkpoint, threads=threads), None
 
 
 def _onnxruntime(bundle, precision, threads):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from edge import gpu
+from edge.errors import EdgeError
 
 
 def _read(path):
@@ -51,17 +52,14 @@ def library_versions():
 
 
 def gpu_info():
-    """{"name", "compute_capability", "memory_mb", "source"} of the first CUDA GPU, or None.
+    """{"name", "compute_capability", "memory_mb", "source"} of the first GPU, or None.
 
-    torch first when a benchmark row already loaded it, else edge.gpu's nvidia-smi and Jetson
-    device-tree answers: the same names the engine keys use.
+    edge.gpu.identify, the same answer the engine keys and the TensorRT runner get.
     """
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        return {"name": props.name, "compute_capability": "{}.{}".format(props.major, props.minor),
-                "memory_mb": int(props.total_memory / 2 ** 20), "source": "torch"}
-    return gpu.from_nvidia_smi(timeout=5) or gpu.from_device_tree()
+    try:
+        return gpu.identify()
+    except EdgeError:   # a CUDA binding whose driver fails: the TensorRT rows say why
+        return None
 
 
 def jetson_info():

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from edge.bundle import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError
 from edge.lazy import require
 from edge.runners.base import Runner
@@ -11,7 +12,7 @@ from edge.runners.base import Runner
 # Execution providers in order of preference, when this onnxruntime build has them.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 # INT8 flavours in order of preference for ONNX Runtime (uint8 activations are its fast x86 path).
-ORT_INT8_FLAVOURS = ("ort-qdq-u8s8", "tensorrt-qdq-s8s8")
+ORT_INT8_FLAVOURS = (ORT_INT8, TENSORRT_INT8)
 
 
 def onnx_artifact(bundle, precision):

@@ -1,12 +1,16 @@
 """Choose and build the runner for a bundle: --runtime auto|tensorrt|onnxruntime|pytorch.
 
 auto picks the fastest this machine can run and says why: a TensorRT engine built for this GPU
-and TensorRT version when TensorRT is installed, else ONNX Runtime (INT8 when the bundle has a
-verified INT8 model, which is the fast path on CPUs), never PyTorch (a desktop reference).
+and TensorRT version when there is one (or --build-engine will build it), else ONNX Runtime
+(INT8 when the bundle has a verified INT8 model, which is the fast path on CPUs), never PyTorch
+(a desktop reference, provided by the training package). A Jetson has no ONNX Runtime: with no
+engine for it, auto answers with the command that builds one.
 """
 
 from edge.errors import EdgeError
 from edge.lazy import available
+from edge.runners.onnxruntime_runner import ORT_INT8_FLAVOURS
+from edge.runners.plugins import plugin_runner
 
 RUNTIMES = ("auto", "tensorrt", "onnxruntime", "pytorch")
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
@@ -15,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "int8")
 def int8_verified(bundle):
     """True when export measured the ONNX Runtime INT8 model and it passed its agreement bar."""
     figures = (bundle.manifest.get("verification") or {}).get("int8") or {}
-    for flavour in ("ort-qdq-u8s8", "tensorrt-qdq-s8s8"):
+    for flavour in ORT_INT8_FLAVOURS:
         entry = figures.get(flavour)
         if entry and bundle.artifact("onnx", precision="int8", flavour=flavour):
             return entry.get("top1_agreement", 0.0) >= entry.get("min_agreement", 0.98)
@@ -30,7 +34,7 @@ def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoi
     if precision not in PRECISIONS:
         raise EdgeError("unknown --precision {!r}; choose from {}".format(precision, ", ".join(PRECISIONS)))
     if runtime == "auto":
-        runtime, why = auto_runtime(bundle)
+        runtime, why = auto_runtime(bundle, precision, build_engine)
     else:
         why = "asked for"
     if runtime == "tensorrt":
@@ -49,16 +53,22 @@ def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoi
         return OnnxRuntimeRunner(bundle, precision=precision, threads=threads), why
     if precision not in ("auto", "fp32"):
         raise EdgeError("the PyTorch runner is the fp32 desktop reference; use --precision fp32")
-    from edge.runners.pytorch_runner import PyTorchRunner
-    return PyTorchRunner(bundle, checkpoint=checkpoint, threads=threads), why
+    return plugin_runner("pytorch")(bundle, checkpoint=checkpoint, threads=threads), why
 
 
-def auto_runtime(bundle):
+def auto_runtime(bundle, precision="auto", build_engine=False):
+    """(runtime, why): TensorRT when an engine fits this device, else ONNX Runtime, else one clear error."""
     if available("tensorrt"):
-        if bundle.artifacts("tensorrt_engine"):
-            return "tensorrt", "TensorRT is installed and the bundle has engines"
-        return "onnxruntime", ("TensorRT is installed but the bundle has no engine: build one with "
-                               "edge-export {} --engine fp16".format(bundle.path))
+        from edge.runners.tensorrt_runner import engine_for_this_device
+
+        entry, why = engine_for_this_device(bundle, precision)
+        if entry is not None:
+            return "tensorrt", "{} fits this GPU and TensorRT".format(entry["file"])
+        if build_engine:
+            return "tensorrt", "no engine fits this device yet; --build-engine builds it"
+        if available("onnxruntime"):
+            return "onnxruntime", "no TensorRT engine for this device ({})".format(why)
+        raise EdgeError("{} (or run with --build-engine; ONNX Runtime is not installed to fall back to)".format(why))
     if available("onnxruntime"):
         return "onnxruntime", "TensorRT is not installed"
     raise EdgeError("no runtime available: install onnxruntime, or TensorRT (comes with JetPack)")

@@ -3,41 +3,58 @@
 Both API generations, by capability: 8.2's bindings with execute_async_v2, and 8.5+/10.x's named
 tensors with set_tensor_address and execute_async_v3. An engine built for another GPU or
 TensorRT version is refused with the command that rebuilds it, or rebuilt once and cached when
-build_engine is set. Python 3.6 compatible.
+build_engine is set. Every call TensorRT answers with None or False is checked: a 4 GB Nano that
+cannot fit an execution context gets one line, not an AttributeError later. Python 3.6 compatible.
+
+A batch larger than the engine's maximum runs in chunks; a chunk smaller than the engine takes
+(a static batch, or a profile minimum above 1) is padded and the padding's outputs dropped. An
+engine built from a fused bundle's float-input model (TensorRT 8.2 has no uint8) still takes the
+bundle's uint8 frames: the runner normalises them on the host first.
 """
 
 import time
 
 import numpy as np
 
+from edge.bundle import INPUT_FLOAT, INPUT_UINT8
 from edge.errors import EdgeError
+from edge.lazy import require
+from edge.preprocess import normalize_batch
 from edge.runners.base import Runner
+from edge.tensorrt import compat
+from edge.tensorrt.matching import find_engine
 
 
-def _device(trt):
-    from edge.cuda_memory import device_info
-    info = device_info()
-    return {"gpu": info["name"], "compute_capability": info["compute_capability"],
-            "tensorrt_version": str(getattr(trt, "__version__", "unknown"))}
+def engine_for_this_device(bundle, precision):
+    """(engine entry, None) that runs here at `precision` ("auto": the fastest), or (None, why)."""
+    trt = require("tensorrt", "the TensorRT runner")
+    return find_engine(bundle, precision, compat.device_description(trt))
 
 
 def unavailable_reason(bundle, precision):
     """Why `precision` cannot run with TensorRT here (None when it can): for edge-bench's rows."""
-    from edge.lazy import require
-    from export.device import find_engine, platform_capabilities
-
     trt = require("tensorrt", "TensorRT")
     try:
-        device = _device(trt)
+        device = compat.device_description(trt)
     except EdgeError as exc:
         return str(exc)
-    capabilities = platform_capabilities(trt)
+    capabilities = compat.platform_capabilities(trt, device["compute_capability"])
     if precision in ("int8", "fp16") and not capabilities[precision]:
         return "{}: no fast {} on this GPU ({})".format(precision.upper(), precision.upper(), device["gpu"])
     entry, why = find_engine(bundle, precision, device)
     if entry is not None and entry.get("precision") != precision:
         return "{} engine was built as {} here".format(precision, entry.get("precision"))
     return why
+
+
+class _Tensor(object):
+    """One engine input or output: its shape without the batch axis, dtype and the two buffers."""
+
+    def __init__(self, name, is_input, shape, dtype):
+        self.name, self.is_input, self.dtype = name, is_input, dtype
+        self.batch_dim = shape[0]                  # -1 when the batch axis is dynamic
+        self.item = [int(d) for d in shape[1:]]
+        self.host = self.device = None
 
 
 class TensorRTRunner(Runner):
@@ -52,17 +69,20 @@ class TensorRTRunner(Runner):
         self.log = log or (lambda text: None)
         self.entry = None
         self.memory = None
+        self.stream = None
+        self.tensors = []
+        self.context = self.engine = self.runtime = None
 
     def _find_or_build(self, trt):
-        from export.device import add_engines, find_engine
-
-        device = _device(trt)
+        device = compat.device_description(trt)
         entry, why = find_engine(self.bundle, self.requested, device)
         if entry is None and self.build_engine:
+            from edge.bundle import Bundle
+            from edge.tensorrt.engines import add_engines
+
             precision = "fp16" if self.requested == "auto" else self.requested
             self.log("no {} engine for this device yet: building it (cached for the next run)".format(precision))
             add_engines(self.bundle.path, [precision], log=self.log)
-            from edge.bundle import Bundle
             self.bundle = Bundle.load(self.bundle.path)
             entry, why = find_engine(self.bundle, self.requested, device)
         if entry is None:
@@ -70,15 +90,19 @@ class TensorRTRunner(Runner):
         return entry
 
     def _activate_impl(self):
-        from edge.cuda_memory import backend
-        from edge.lazy import require
-        from export import trt_compat
-
         trt = require("tensorrt", "the TensorRT runner")
-        self.trt = trt
         self.entry = self._find_or_build(trt)
         self.precision = self.entry["precision"]
         self.model_path = self.bundle.check(self.entry)
+        try:
+            self._load(trt)
+        except BaseException:
+            self._release()   # whatever was allocated before the failure
+            raise
+
+    def _load(self, trt):
+        from edge.cuda_memory import backend
+
         with open(self.model_path, "rb") as handle:
             plan = handle.read()
         self.logger = trt.Logger(trt.Logger.WARNING)
@@ -88,80 +112,126 @@ class TensorRTRunner(Runner):
             raise EdgeError("TensorRT could not load {}; rebuild it: edge-export {} --engine {}".format(
                 self.model_path, self.bundle.path, self.precision))
         self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise EdgeError("TensorRT could not create an execution context for {} (it needs {:.0f} MB of GPU "
+                            "memory for activations, besides its I/O buffers): free GPU memory (other GPU "
+                            "processes; on a Nano stop the desktop: sudo systemctl isolate multi-user.target) or "
+                            "rebuild with a smaller batch range".format(
+                                self.entry["file"], self._activation_bytes() / 2.0 ** 20))
         self.named = hasattr(self.engine, "num_io_tensors")  # 8.5+/10.x named tensors, else 8.2 bindings
-        self.tensors = trt_compat.io_tensors(trt, self.engine)
+        self.tensors = [_Tensor(*io) for io in compat.io_tensors(trt, self.engine)]
+        self.input = [t for t in self.tensors if t.is_input][0]
+        self.output = [t for t in self.tensors if not t.is_input][0]
+        batch = self.entry.get("batch") or {}
+        if self.input.batch_dim > 0:   # a static batch: the engine always computes exactly that many
+            self.min_batch = self.max_batch = self.input.batch_dim
+        else:
+            self.min_batch, self.max_batch = int(batch.get("min", 1)), int(batch.get("max", 1))
+        self.host_normalises = (self.bundle.input_format == INPUT_UINT8 and
+                                self.bundle.model_input_format(self.entry) == INPUT_FLOAT)
         self.memory = backend()
         self.stream = self.memory.stream()
-        self.max_batch = int(self.entry.get("batch", {}).get("max", 1))
-        self.buffers = {}
-        for name, is_input, shape, dtype in self.tensors:
-            item = [d for d in shape[1:]]
-            size = self.max_batch * int(np.prod(item))
-            host = self.memory.pagelocked(size, dtype)
-            device = self.memory.alloc(host.nbytes)
-            self.buffers[name] = (is_input, item, dtype, host, device)
-        self.input_name = [n for n, (inp, _, _, _, _) in self.buffers.items() if inp][0]
-        self.output_name = [n for n, (inp, _, _, _, _) in self.buffers.items() if not inp][0]
-        self.gpu_bytes = sum(host.nbytes for _, _, _, host, _ in self.buffers.values())
+        for tensor in self.tensors:
+            tensor.host = self.memory.pagelocked(self.max_batch * int(np.prod(tensor.item)), tensor.dtype)
+            tensor.device = self.memory.alloc(tensor.host.nbytes)
+        if self.named:
+            for tensor in self.tensors:
+                if not self.context.set_tensor_address(tensor.name, self.memory.pointer(tensor.device)):
+                    raise EdgeError("TensorRT refused the address of tensor {!r}".format(tensor.name))
+        else:
+            self.bindings = [0] * self.engine.num_bindings
+            for tensor in self.tensors:
+                self.bindings[self.engine.get_binding_index(tensor.name)] = self.memory.pointer(tensor.device)
+        self.shape_set = None
+
+    def _activation_bytes(self):
+        # 10.x renamed it (device_memory_size warns there); 8.x has only the first name.
+        if hasattr(self.engine, "device_memory_size_v2"):
+            return int(self.engine.device_memory_size_v2)
+        return int(getattr(self.engine, "device_memory_size", 0) or 0)
 
     def _infer_impl(self, batch):
-        outputs = []
+        if self.host_normalises:
+            batch = normalize_batch(batch, self.bundle.spec)
+        outputs, timings = [], {"h2d": 0.0, "compute": 0.0, "d2h": 0.0}
         for start in range(0, batch.shape[0], self.max_batch):
             outputs.append(self._infer_chunk(batch[start:start + self.max_batch]))
+            for stage, value in self.timings.items():
+                timings[stage] += value
+        self.timings = timings
         return np.concatenate(outputs)
+
+    def _set_batch(self, count):
+        """Tell TensorRT the batch of this run (dynamic engines only); EdgeError when it refuses."""
+        shape = [count] + self.input.item
+        if self.input.batch_dim > 0 or self.shape_set == shape:
+            return
+        if self.named:
+            accepted = self.context.set_input_shape(self.input.name, shape)
+        else:
+            index = self.engine.get_binding_index(self.input.name)
+            accepted = self.context.set_binding_shape(index, shape) and self.context.all_binding_shapes_specified
+        if not accepted:
+            raise EdgeError("TensorRT refused input shape {} for {}: the engine's profile takes batch {}..{}".format(
+                shape, self.entry["file"], self.min_batch, self.max_batch))
+        self.shape_set = shape
 
     def _infer_chunk(self, batch):
         memory, stream = self.memory, self.stream
-        _, in_item, in_dtype, in_host, in_device = self.buffers[self.input_name]
-        _, out_item, out_dtype, out_host, out_device = self.buffers[self.output_name]
         count = batch.shape[0]
-        shape = [count] + in_item
+        run = max(count, self.min_batch)
         started = time.perf_counter()
-        flat = np.ascontiguousarray(batch, dtype=in_dtype).ravel()
-        in_host[:flat.size] = flat
-        memory.htod(in_device, in_host, stream)
+        flat = np.ascontiguousarray(batch, dtype=self.input.dtype).ravel()
+        self.input.host[:flat.size] = flat
+        self.input.host[flat.size:run * int(np.prod(self.input.item))] = 0   # padding rows, if any
+        memory.htod(self.input.device, self.input.host, stream)
         memory.synchronize(stream)
         copied = time.perf_counter()
+        self._set_batch(run)
+        handle = memory.stream_handle(stream)
         if self.named:
-            self.context.set_input_shape(self.input_name, shape)
-            for name, (_, _, _, _, device) in self.buffers.items():
-                self.context.set_tensor_address(name, memory.pointer(device))
-            ok = self.context.execute_async_v3(memory.stream_handle(stream))
+            ok = self.context.execute_async_v3(handle)
         else:
-            index = self.engine.get_binding_index(self.input_name)
-            self.context.set_binding_shape(index, shape)
-            bindings = [0] * self.engine.num_bindings
-            for name, (_, _, _, _, device) in self.buffers.items():
-                bindings[self.engine.get_binding_index(name)] = memory.pointer(device)
-            ok = self.context.execute_async_v2(bindings, memory.stream_handle(stream))
+            ok = self.context.execute_async_v2(self.bindings, handle)
         if not ok:
-            raise EdgeError("TensorRT execution failed")
+            raise EdgeError("TensorRT execution failed on {} (see its messages above)".format(self.entry["file"]))
         memory.synchronize(stream)
         computed = time.perf_counter()
-        memory.dtoh(out_host, out_device, stream)
+        memory.dtoh(self.output.host, self.output.device, stream)
         memory.synchronize(stream)
         done = time.perf_counter()
         self.timings = {"h2d": (copied - started) * 1000.0, "compute": (computed - copied) * 1000.0,
                         "d2h": (done - computed) * 1000.0}
-        size = count * int(np.prod(out_item))
-        return np.array(out_host[:size], dtype=np.float32).reshape([count] + out_item)
+        size = count * int(np.prod(self.output.item))
+        return np.array(self.output.host[:size], dtype=np.float32).reshape([count] + self.output.item)
 
     def gpu_memory_mb(self):
-        return getattr(self, "gpu_bytes", 0) / 2.0 ** 20 if self.is_active else None
+        """The engine's activation memory plus the device I/O buffers (pinned host memory is not GPU memory)."""
+        if not self.is_active:
+            return None
+        io_bytes = sum(t.host.nbytes for t in self.tensors)
+        return (self._activation_bytes() + io_bytes) / 2.0 ** 20
 
     def _deactivate_impl(self):
-        # Free only what activate() allocated: device buffers, pinned host buffers, the stream.
-        for _, _, _, host, device in getattr(self, "buffers", {}).values():
-            self.memory.free(device)
-            self.memory.free_host(host)
-        self.buffers = {}
-        if getattr(self, "stream", None) is not None:
+        self._release()
+
+    def _release(self):
+        # Free only what activation allocated, the context before the memory it points into.
+        self.context = self.engine = self.runtime = None
+        for tensor in self.tensors:
+            if tensor.device is not None:
+                self.memory.free(tensor.device)
+            if tensor.host is not None:
+                self.memory.free_host(tensor.host)
+            tensor.host = tensor.device = None
+        self.tensors = []
+        if self.stream is not None:
             self.memory.free_stream(self.stream)
             self.stream = None
-        self.context = self.engine = self.runtime = None
 
     def describe(self):
         if self.entry is None:
             return "tensorrt {}".format(self.precision)
-        return "tensorrt {} ({}, TensorRT {})".format(self.precision, self.entry["file"],
-                                                       self.entry.get("tensorrt_version"))
+        return "tensorrt {} ({}, TensorRT {}{})".format(
+            self.precision, self.entry["file"], self.entry.get("tensorrt_version"),
+            ", normalised on the host" if getattr(self, "host_normalises", False) else "")

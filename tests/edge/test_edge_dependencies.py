@@ -23,7 +23,8 @@ sys.meta_path.insert(0, Blocker())
 
 
 def run_blocked(code):
-    return subprocess.run([sys.executable, "-c", BLOCKER + code], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", BLOCKER + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
 
 
 def test_import_edge_loads_no_heavy_library():
@@ -36,7 +37,7 @@ def test_import_edge_loads_no_heavy_library():
 
 
 @pytest.mark.parametrize("module", ["train.cli", "export.cli", "edge.predict", "edge.camera", "edge.bench",
-                                    "edge.collect"])
+                                    "edge.collect", "edge.tensorrt.cli"])
 def test_help_works_without_heavy_libraries(module):
     result = run_blocked("import runpy, sys\nsys.argv = ['prog', '--help']\n"
                          "runpy.run_module({!r}, run_name='__main__')".format(module))

@@ -15,6 +15,8 @@ from edge.benchmark import environment
     ("NVIDIA Jetson Xavier NX Developer Kit", ("Xavier", "7.2")),
     ("NVIDIA Jetson AGX Orin Developer Kit", ("Orin", "8.7")),
     ("NVIDIA Jetson Orin Nano Developer Kit", ("Orin", "8.7")),
+    ("quill", ("NVIDIA Tegra X2", "6.2")),              # a TX2 on L4T 32.x
+    ("Jetson-AGX", ("Xavier", "7.2")),                  # an AGX Xavier on L4T 32.x
     ("Raspberry Pi 4 Model B", None),
 ])
 def test_jetson_models(model, expected):
@@ -67,3 +69,33 @@ def test_no_gpu_anywhere(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu, "DEVICE_TREE_MODEL", str(tmp_path / "absent"))
     monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
     assert environment.gpu_info() is None
+
+
+@pytest.mark.parametrize("name, canonical", [
+    ("Orin (nvgpu)", "Orin"), ("Orin", "Orin"), ("  NVIDIA Tegra X1 ", "NVIDIA Tegra X1"),
+    ("NVIDIA GeForce RTX 3060", "NVIDIA GeForce RTX 3060"), ("NVIDIA A100-SXM4-40GB", "NVIDIA A100-SXM4-40GB"),
+])
+def test_canonical_names_are_what_cuda_reports(name, canonical):
+    assert gpu.canonical_name(name) == canonical
+    assert gpu.same_gpu(name, "8.7", canonical, "8.7") and not gpu.same_gpu(name, "8.7", canonical, "7.2")
+
+
+def test_identify_names_an_orin_alike_from_nvidia_smi_and_from_cuda(tmp_path, monkeypatch):
+    import edge.cuda_memory
+
+    class Cuda(object):
+        name = "fake"
+
+        def device_info(self):
+            return {"name": "Orin", "compute_capability": "8.7", "memory_mb": 7620}
+
+    fake_nvidia_smi(tmp_path, monkeypatch, "Orin (nvgpu), 8.7, [N/A]\n")
+    monkeypatch.setattr(edge.cuda_memory, "_BACKEND", None)
+    monkeypatch.setattr(edge.cuda_memory, "backend", lambda name=None: (_ for _ in ()).throw(
+        gpu.MissingDependency("no CUDA binding")))
+    from_smi = gpu.identify()
+    monkeypatch.setattr(edge.cuda_memory, "backend", lambda name=None: Cuda())
+    from_cuda = gpu.identify()
+    assert (from_smi["source"], from_cuda["source"]) == ("nvidia-smi", "cuda")
+    assert from_smi["name"] == from_cuda["name"] == "Orin"
+    assert from_smi["compute_capability"] == from_cuda["compute_capability"] == "8.7"

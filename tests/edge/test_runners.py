@@ -1,5 +1,7 @@
 """Runners on a real exported bundle: the protocol, runtime choice, and PyTorch/ORT agreement."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from edge.classifier import Classifier
 from edge.errors import EdgeError
 from edge.preprocess import preprocess_batch, read_image
 from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
-from edge.runners.pytorch_runner import PyTorchRunner
+from train.reference_runner import PyTorchRunner
 from edge.runners.select import make_runner
 from export.verify import list_images
 
@@ -43,7 +45,9 @@ def test_onnxruntime_and_pytorch_agree_on_real_images(export_int8_bundle, export
         assert set(reference.timings) == {"h2d", "compute", "d2h"} and "compute" in fp32.timings
 
 
-def test_auto_picks_verified_int8_on_onnxruntime_without_tensorrt(export_int8_bundle, export_fp32_bundle):
+def test_auto_picks_verified_int8_on_onnxruntime_without_tensorrt(export_int8_bundle, export_fp32_bundle,
+                                                                  monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)   # as on a desktop, even where TensorRT is installed
     runner, why = make_runner(Bundle.load(export_int8_bundle))
     assert isinstance(runner, OnnxRuntimeRunner) and runner.precision == "int8"
     assert "TensorRT is not installed" in why

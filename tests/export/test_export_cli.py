@@ -264,7 +264,7 @@ def export_no_tensorrt(monkeypatch):
 
 @pytest.fixture
 def export_fake_device(monkeypatch):
-    """A stand-in export.device plus an importable 'tensorrt'; records the calls it gets."""
+    """Stand-ins for edge.tensorrt's engines and calibration cache, an importable 'tensorrt'; records the calls."""
     calls = []
 
     def add_engines(bundle_dir, precisions, workspace_mb=256, strict=False, dynamic=None, timing_cache=None,
@@ -290,10 +290,12 @@ def export_fake_device(monkeypatch):
         return artifact_entry(bundle_dir, "calibration.cache", "calibration_cache", method=method,
                               images=len(batches), tensorrt_version="8.2.1")
 
-    device = types.ModuleType("export.device")
-    device.add_engines = add_engines
-    device.write_calibration_cache = write_calibration_cache
-    monkeypatch.setitem(sys.modules, "export.device", device)
+    engines = types.ModuleType("edge.tensorrt.engines")
+    engines.add_engines = add_engines
+    calibration = types.ModuleType("edge.tensorrt.calibration_cache")
+    calibration.write_calibration_cache = write_calibration_cache
+    monkeypatch.setitem(sys.modules, "edge.tensorrt.engines", engines)
+    monkeypatch.setitem(sys.modules, "edge.tensorrt.calibration_cache", calibration)
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
     return calls
 
@@ -371,7 +373,7 @@ def test_engine_failure_leaves_previous_bundle(export_run, export_checkpoint, ex
     def broken(*args, **kwargs):
         raise EdgeError("TensorRT could not parse model.onnx")
 
-    monkeypatch.setattr(sys.modules["export.device"], "add_engines", broken)
+    monkeypatch.setattr(sys.modules["edge.tensorrt.engines"], "add_engines", broken)
     before = export_snapshot(export_bundle_copy)
     code, out, err = export_run([export_checkpoint, "-o", export_bundle_copy, "--engine", "fp16",
                                  "--verify-count", "2"])
@@ -401,15 +403,16 @@ class Blocker(object):
         return None
 sys.meta_path.insert(0, Blocker())
 calls = []
-device = types.ModuleType('export.device')
-device.add_engines = lambda bundle_dir, precisions, **kw: calls.append((bundle_dir, precisions)) or []
-sys.modules['export.device'] = device
+engines = types.ModuleType('edge.tensorrt.engines')
+engines.add_engines = lambda bundle_dir, precisions, **kw: calls.append((bundle_dir, precisions)) or []
+sys.modules['edge.tensorrt.engines'] = engines
 sys.modules['tensorrt'] = types.ModuleType('tensorrt')
 from export.cli import main
 status = main([sys.argv[1], '--engine', 'fp16'])
 print('status', status, 'calls', calls)
 """
-    result = subprocess.run([sys.executable, "-c", code, export_bundle_copy], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", code, export_bundle_copy], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "status 0 calls [({!r}, ['fp16'])]".format(export_bundle_copy) in result.stdout

@@ -130,7 +130,7 @@ def test_staged_bundle_swaps_in(tmp_path):
 
 
 def test_summary_rows_render():
-    from export.cli import format_table, summary_rows
+    from edge.bundle_summary import format_table, summary_rows
 
     manifest = {
         "model": {"num_classes": 2},

@@ -18,6 +18,9 @@ CLASSES = ["blue", "green", "red"]
 
 def tiny_model(dynamic=False, qdq=None, opset=13, size=32):
     """An onnx.ModelProto. qdq: None, "s8s8" (symmetric int8) or "u8s8" (uint8 activations, zero point 128)."""
+    import pytest
+
+    pytest.importorskip("onnx", reason="the tiny test models are written with the onnx package")
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.RandomState(0)
@@ -47,6 +50,29 @@ def tiny_model(dynamic=False, qdq=None, opset=13, size=32):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 7
     return model
+
+
+def _tiny_weights():
+    """The weights tiny_model draws, in its order (rng seeded 0)."""
+    rng = np.random.RandomState(0)
+    conv_w = rng.randn(4, 3, 3, 3).astype(np.float32) * 0.3
+    fc_w = rng.randn(len(CLASSES), 4).astype(np.float32)
+    return conv_w, fc_w
+
+
+def tiny_logits(batch):
+    """tiny_model's float logits computed with numpy alone (a reference where onnxruntime is absent)."""
+    conv_w, fc_w = _tiny_weights()
+    batch = np.asarray(batch, np.float32)
+    padded = np.pad(batch, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    height, width = batch.shape[2:]
+    conv = np.zeros((batch.shape[0], 4, height, width), np.float32)
+    for dy in range(3):
+        for dx in range(3):
+            window = padded[:, :, dy:dy + height, dx:dx + width]
+            conv += np.einsum("nchw,oc->nohw", window, conv_w[:, :, dy, dx])
+    pooled = np.maximum(conv, 0).mean(axis=(2, 3))
+    return pooled @ fc_w.T
 
 
 def write_tiny_bundle(folder, dynamic=False, batch=None, qdq=True, opset=13, calibration_cache=None):

@@ -1,7 +1,8 @@
-"""Fixtures shared by the trainer tests."""
+"""Fixtures shared by the trainer tests. Training is desktop work: without torch (a Jetson) they skip."""
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="training needs PyTorch (a desktop install; a Jetson has none)")
 
 
 @pytest.fixture

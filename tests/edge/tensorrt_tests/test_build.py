@@ -2,14 +2,15 @@
 
 import contextlib
 import os
+import warnings
 
 import numpy as np
 import pytest
 
 from edge.errors import EdgeError
-from export import trt_build
-from export.calibrator import make_calibrator, regroup, resolve_method
-from tests.fakes.tensorrt_fake import GENERATIONS, FakeCudaMemory, make_fake_tensorrt
+from edge.tensorrt import build as trt_build
+from edge.tensorrt.calibrator import make_calibrator, regroup, resolve_method
+from tests.fakes.trt import GENERATIONS, FakeCudaMemory, make_fake_tensorrt
 from tests.fakes.tiny_bundle import tiny_model
 
 FAST = {"fp16": True, "int8": True}
@@ -199,3 +200,30 @@ def test_calibrator_must_call_the_base_init(tmp_path):
     with pytest.raises(TypeError, match="__init__"):
         build(trt, onnx_file(tmp_path), "int8", calibrator=Forgetful())
     assert os.path.exists(str(tmp_path / "tiny.onnx"))
+
+
+class _DeviceLost(FakeCudaMemory):
+    """Device memory whose copies fail (a GPU reset mid-calibration), as an exception from the backend."""
+
+    def htod(self, buffer, host, stream=None):
+        raise RuntimeError("cudaErrorLaunchFailure: unspecified launch failure")
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_a_calibrator_error_never_escapes_into_tensorrt(tmp_path, generation):
+    """8.2 calls get_batch through a noexcept C++ trampoline: an escaping exception ends the process.
+
+    The calibrator keeps the error, answers "no more batches", and the build re-raises it as one
+    line; the device buffers it allocated are freed either way.
+    """
+    memory = _DeviceLost()
+    trt = make_fake_tensorrt(generation, memory=memory)
+    calibrator = make_calibrator(trt, "entropy", [np.ones((1, 3, 32, 32), np.float32)], memory=memory)
+    try:
+        with pytest.raises(EdgeError, match="INT8 calibration failed.*unspecified launch failure"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                build(trt, onnx_file(tmp_path), "int8", calibrator=calibrator)
+    finally:
+        calibrator.release()
+    assert memory.live() == []

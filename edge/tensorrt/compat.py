@@ -2,12 +2,12 @@
 
 Never by version string: each helper asks the module or object for what it needs (`hasattr`),
 so 8.6, which has both APIs, takes the newer one and triggers no DeprecationWarning.
-Also here: which GPU this is (name, compute capability), for engine keys.
+Also here: this device's description for engine keys (the GPU as edge.gpu.identify names it).
 Python 3.6 compatible, no torch.
 """
 
 from edge import gpu
-from edge.errors import EdgeError, MissingDependency
+from edge.errors import EdgeError
 from edge.lazy import require
 
 # Compute capabilities with fast FP16 / INT8, for a builder that no longer answers (C++ deprecated
@@ -77,6 +77,17 @@ def _cc_tuple(compute_capability):
         return int(major), int(minor)
     except ValueError:
         return (0, 0)
+
+
+def platform_capabilities(trt, compute_capability=None):
+    """{"fp16", "int8"}: does this GPU have fast FP16 / INT8 (a builder is asked)."""
+    builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
+    return fast_precisions(builder, compute_capability)
+
+
+def takes_uint8(trt):
+    """True where networks may take uint8 inputs (8.5+); 8.2 has no DataType.UINT8 at all."""
+    return hasattr(trt.DataType, "UINT8")
 
 
 def implicit_int8(trt):
@@ -149,43 +160,13 @@ def io_tensors(trt, engine):
 # ----------------------------------------------------------------------------- this device
 
 def device_description(trt):
-    """{"gpu", "compute_capability", "tensorrt_version", "source"} of this machine.
+    """{"gpu", "compute_capability", "tensorrt_version", "source"} of this machine (edge.gpu.identify).
 
-    The CUDA binding (edge.cuda_memory: pycuda or cuda-python) first, as the runtime asks it;
-    then nvidia-smi; then a Jetson's device-tree model. EdgeError when none can tell.
+    EdgeError when nothing can tell which GPU this is: engines are keyed by it.
     """
-    info = _from_cuda() or _from_nvidia_smi() or _from_device_tree()
-    if info is None:
+    found = gpu.identify()
+    if found is None:
         raise EdgeError("cannot tell which GPU this is: no CUDA binding (pip3 install pycuda), no nvidia-smi, "
                         "and not a Jetson; engines are keyed by GPU, so nothing was built")
-    info["tensorrt_version"] = version(trt)
-    return info
-
-
-def _from_cuda():
-    from edge import cuda_memory
-
-    try:
-        info = cuda_memory.device_info()
-    except MissingDependency:
-        return None              # no CUDA binding here: the other sources may still tell
-    except EdgeError:
-        raise
-    except Exception as exc:     # pycuda/cudart raise their own types when the driver or device fails
-        raise EdgeError("CUDA could not be initialised ({}: {}); is the GPU driver working?".format(
-            type(exc).__name__, exc))
-    return {"gpu": info["name"], "compute_capability": info["compute_capability"], "source": "cuda"}
-
-
-def _from_nvidia_smi():
-    return _keyed(gpu.from_nvidia_smi())
-
-
-def _from_device_tree(path=None):
-    return _keyed(gpu.from_device_tree(path))
-
-
-def _keyed(found):
-    if found is None:
-        return None
-    return {"gpu": found["name"], "compute_capability": found["compute_capability"], "source": found["source"]}
+    return {"gpu": found["name"], "compute_capability": found["compute_capability"],
+            "tensorrt_version": version(trt), "source": found["source"]}

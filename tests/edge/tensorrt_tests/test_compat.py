@@ -9,8 +9,8 @@ import pytest
 import edge.cuda_memory
 import edge.gpu
 from edge.errors import EdgeError, MissingDependency
-from export import trt_build, trt_compat
-from tests.fakes.tensorrt_fake import GENERATIONS, install, make_fake_tensorrt
+from edge.tensorrt import build as trt_build, compat as trt_compat
+from tests.fakes.trt import GENERATIONS, install, make_fake_tensorrt
 from tests.fakes.tiny_bundle import tiny_model
 
 
@@ -144,14 +144,14 @@ def test_device_description_falls_back_from_cuda_to_nvidia_smi_to_device_tree(mo
         raise MissingDependency("CUDA device memory needs pycuda or cuda-python")
 
     monkeypatch.setattr(edge.cuda_memory, "device_info", no_cuda)
-    monkeypatch.setattr(trt_compat, "_from_nvidia_smi", lambda: None)
+    monkeypatch.setattr(edge.gpu, "from_nvidia_smi", lambda timeout=10: None)
     model = tmp_path / "model"
     model.write_bytes(b"NVIDIA Jetson Nano Developer Kit\x00")
     monkeypatch.setattr(edge.gpu, "DEVICE_TREE_MODEL", str(model))
     info = trt_compat.device_description(trt)
     assert (info["gpu"], info["compute_capability"], info["tensorrt_version"]) == ("NVIDIA Tegra X1", "5.3", "8.2.1.8")
     assert info["source"].startswith("device-tree")
-    monkeypatch.setattr(trt_compat, "_from_device_tree", lambda path=None: None)
+    monkeypatch.setattr(edge.gpu, "from_device_tree", lambda path=None: None)
     with pytest.raises(EdgeError, match="cannot tell which GPU"):
         trt_compat.device_description(trt)
 
@@ -230,8 +230,8 @@ def test_cuda_python_backend_calls(monkeypatch):
 def test_device_tree_agrees_with_cuda_on_this_jetson():
     """On a Jetson with pycuda or cuda-python: the fallback table names the GPU as CUDA does."""
     cuda = edge.cuda_memory.device_info()
-    tree = trt_compat._from_device_tree()
-    assert tree is not None and (tree["gpu"], tree["compute_capability"]) == (cuda["name"], cuda["compute_capability"])
+    tree = edge.gpu.from_device_tree()
+    assert tree is not None and (tree["name"], tree["compute_capability"]) == (cuda["name"], cuda["compute_capability"])
 
 
 def test_a_broken_cuda_driver_is_one_clear_error(monkeypatch):

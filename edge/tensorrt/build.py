@@ -9,7 +9,7 @@ that reads a calibration cache). The precision policy lives here too. Python 3.6
 import os
 
 from edge.errors import EdgeError
-from export import trt_compat
+from edge.tensorrt import compat
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MB = 256   # Nano-sized: 4 GB shared by CPU and GPU
@@ -62,15 +62,15 @@ class BuildResult(object):
 
 def parse(trt, builder, logger, onnx_path, opset=None):
     """(network, parser) for `onnx_path`; EdgeError with the parser's errors when it fails."""
-    network = builder.create_network(trt_compat.network_flags(trt))
+    network = builder.create_network(compat.network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(onnx_path):
         hint = ""
         if opset is not None and int(opset) > 13:
             hint = "; TensorRT 8.2 (JetPack 4.6) reads ONNX opsets up to 13: re-export with --opset 13"
         raise EdgeError("TensorRT {} cannot parse {}{}: {}{}".format(
-            trt_compat.version(trt), os.path.basename(onnx_path),
-            " (opset {})".format(opset) if opset is not None else "", trt_compat.parser_errors(parser), hint))
+            compat.version(trt), os.path.basename(onnx_path),
+            " (opset {})".format(opset) if opset is not None else "", compat.parser_errors(parser), hint))
     return network, parser
 
 
@@ -151,18 +151,20 @@ def build(trt, request, log):
     builder = trt.Builder(logger)
     name = os.path.basename(request.onnx_path)
     network, parser = parse(trt, builder, logger, request.onnx_path, request.opset)
-    inputs = trt_compat.network_inputs(network)
+    inputs = compat.network_inputs(network)
     shapes = profile_shapes(inputs, request.batch, name)
     config = builder.create_builder_config()
-    workspace_api = trt_compat.set_workspace(trt, config, request.workspace_mb * 2 ** 20)
+    workspace_api = compat.set_workspace(trt, config, request.workspace_mb * 2 ** 20)
     flags = set_precision_flags(trt, config, request.precision, request.fast_fp16)
     if shapes:
         config.add_optimization_profile(_profile(builder, shapes, "range"))
     if request.calibrator is not None:
-        trt_compat.set_calibrator(config, request.calibrator, _profile(builder, shapes, "opt") if shapes else None)
+        compat.set_calibrator(config, request.calibrator, _profile(builder, shapes, "opt") if shapes else None)
     timing_status = use_timing_cache(config, request.timing_cache, log)
-    plan = trt_compat.build_serialized(builder, network, config)
+    plan = compat.build_serialized(builder, network, config)
     del parser   # the parser owns the network's weights: kept alive until the build is done
+    if request.calibrator is not None:
+        request.calibrator.raise_error()
     if plan is None:
         raise EdgeError("TensorRT could not build the {} engine from {} (see its messages above); a larger "
                         "--workspace-mb may help".format(request.precision, name))

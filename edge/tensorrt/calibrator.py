@@ -65,13 +65,35 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
             self.method = method
             self.index = 0
             self.cache = None     # what TensorRT wrote, as bytes
+            self.error = None     # an exception raised inside a callback, re-raised after the build
             self.host = self.device = self.stream = None
 
         def get_batch_size(self):
             return int(batches[0].shape[0]) if batches else 1
 
         def get_batch(self, names):
-            if self.index >= len(batches):
+            return self._guarded(self._next_batch, None)
+
+        def read_calibration_cache(self):
+            return self._guarded(lambda: cache if cache else None, None)
+
+        def write_calibration_cache(self, data):
+            def keep():
+                self.cache = bytes(memoryview(data))
+            self._guarded(keep, None)
+
+        def _guarded(self, callback, failed):
+            # TensorRT 8.2 calls these from C++ through a noexcept trampoline: an exception escaping
+            # them ends the process in std::terminate. Keep the first one; the build re-raises it.
+            try:
+                return callback()
+            except BaseException as exc:   # KeyboardInterrupt too: it would terminate as well
+                if self.error is None:
+                    self.error = exc
+                return failed
+
+        def _next_batch(self):
+            if self.error is not None or self.index >= len(batches):
                 return None
             batch = batches[self.index]
             if self.device is None:
@@ -84,11 +106,14 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
             self.index += 1
             return [memory.pointer(self.device)]
 
-        def read_calibration_cache(self):
-            return cache if cache else None
-
-        def write_calibration_cache(self, data):
-            self.cache = bytes(memoryview(data))
+        def raise_error(self):
+            """Re-raise what a callback raised during the build (a failed build says only 'None')."""
+            if self.error is not None:
+                error, self.error = self.error, None
+                if isinstance(error, EdgeError) or not isinstance(error, Exception):
+                    raise error
+                raise EdgeError("INT8 calibration failed while feeding batch {}: {}: {}".format(
+                    self.index + 1, type(error).__name__, error))
 
         def release(self):
             if self.device is not None:

@@ -2,6 +2,8 @@
 
 The bundle records the checkpoint's path and sha256 (model.source); `checkpoint=` overrides
 the path. The file must still hash to what export saw, so the reference is the exact weights.
+edge/ finds this runner through the "edge_toolkit.runners" entry point (edge.runners.plugins):
+it lives here, with the model definitions, so that edge/ never imports the training package.
 """
 
 import os
@@ -12,6 +14,7 @@ import numpy as np
 from edge.atomic import sha256_file
 from edge.errors import EdgeError
 from edge.lazy import require
+from edge.preprocess import normalize_batch
 from edge.runners.base import Runner
 
 
@@ -41,14 +44,12 @@ class PyTorchRunner(Runner):
         self.device_name = device
         self.threads = threads
         self.model = None
+        self.model_path = checkpoint_path(bundle, checkpoint)   # the reason, before any work, when it is not here
 
     def _activate_impl(self):
         torch = require("torch", "the PyTorch runner")
-        if self.bundle.fused_preprocess:
-            raise EdgeError("the PyTorch runner takes normalised float input; this bundle's ONNX has "
-                            "preprocessing fused in: use --runtime onnxruntime or tensorrt")
-        from train.checkpoint import load_checkpoint, model_from_record  # desktop only
-        self.model_path = checkpoint_path(self.bundle, self.checkpoint)
+        from train.checkpoint import load_checkpoint, model_from_record
+
         record = load_checkpoint(self.model_path)
         if list(record["classes"]) != self.bundle.classes:
             raise EdgeError("the checkpoint's classes differ from the bundle's; it is not this bundle's model")
@@ -61,6 +62,8 @@ class PyTorchRunner(Runner):
     def _infer_impl(self, batch):
         torch = self.torch
         started = time.perf_counter()
+        if self.bundle.fused_preprocess:   # callers feed a fused bundle uint8 frames; the checkpoint takes floats
+            batch = normalize_batch(batch, self.bundle.spec)
         with torch.no_grad():
             tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             copied = time.perf_counter()

@@ -1,0 +1,97 @@
+"""`edge-export BUNDLE --engine fp16` on the device: TensorRT engines for this GPU, added to a bundle.
+
+    edge-export bundle/ --engine fp16            FP16 engine (Nano, TX2, Xavier, Orin)
+    edge-export bundle/ --engine fp16,int8       several precisions; INT8 on a Nano says so, builds FP16
+    edge-export bundle/ --engine int8 --strict   refuse instead of building another precision
+
+A Jetson needs `edge/` only (no torch): this is the entry point its install runs. On the desktop,
+edge-export takes a model and makes the bundle; given a bundle it hands over to this module.
+"""
+
+import os
+import sys
+
+from edge.bundle import MANIFEST, read_manifest
+from edge.bundle_summary import format_table, summary_rows
+from edge.cli import make_parser, run_main
+from edge.errors import EdgeError
+from edge.lazy import require
+
+PROG = "edge-export"
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def precision_list(text):
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or any(item not in PRECISIONS for item in items):
+        raise ValueError(text)
+    return items
+
+
+precision_list.__name__ = "list of " + "/".join(PRECISIONS)
+
+
+def add_engine_arguments(parser):
+    """The TensorRT flags, shared with the desktop edge-export."""
+    group = parser.add_argument_group("TensorRT (on the machine that will run the engine)")
+    group.add_argument("--engine", type=precision_list, action="append", metavar="PRECISIONS",
+                       help="build engines of these precisions: fp32, fp16, int8 (comma list; repeatable)")
+    group.add_argument("--workspace-mb", type=int, default=256, metavar="MB", help="builder workspace (default 256 MB)")
+    group.add_argument("--strict", action="store_true",
+                       help="refuse instead of building fp16 when the GPU has no fast INT8")
+    group.add_argument("--timing-cache", metavar="PATH", help="TensorRT timing cache file to reuse")
+    return group
+
+
+def engine_precisions(groups):
+    """The --engine values, flattened, each once, in the order given."""
+    seen = []
+    for group in groups or []:
+        for precision in group:
+            if precision not in seen:
+                seen.append(precision)
+    return seen
+
+
+def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=256, strict=False, timing_cache=None, log=None):
+    """Build (or reuse) the engines; returns the bundle's manifest after the build."""
+    log = log or _log
+    require("tensorrt", "building TensorRT engines (--engine)")
+    read_manifest(bundle_dir)
+    if workspace_mb < 1:
+        raise EdgeError("--workspace-mb must be positive")
+    from edge.tensorrt.engines import add_engines
+
+    log("building TensorRT engines for {}: {}".format(bundle_dir, ", ".join(precisions)))
+    add_engines(bundle_dir, precisions, workspace_mb=workspace_mb, strict=strict, timing_cache=timing_cache, log=log)
+    return read_manifest(bundle_dir)
+
+
+def _log(line):
+    print(line, flush=True)
+
+
+def _main(argv):
+    parser = make_parser(PROG, __doc__)
+    parser.add_argument("bundle", help="bundle folder (with manifest.json) copied from the desktop")
+    add_engine_arguments(parser)
+    args = parser.parse_args(argv)
+    if not os.path.isfile(os.path.join(args.bundle, MANIFEST)):
+        raise EdgeError("{} is not a bundle folder; on the device edge-export adds engines to a bundle that "
+                        "edge-export made on the desktop (edge-export model.pt -o bundle/)".format(args.bundle))
+    if not args.engine:
+        raise EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16".format(args.bundle))
+    manifest = add_engines_to_bundle(args.bundle, engine_precisions(args.engine), args.workspace_mb, args.strict,
+                                     args.timing_cache)
+    print()
+    print(format_table(summary_rows(manifest)))
+    sys.stdout.flush()
+    return 0
+
+
+def main(argv=None):
+    return run_main(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""The models edge-export writes into a bundle, one phase per function: fp32 ONNX, its check
+against PyTorch, the INT8 QDQ flavours, and a fused bundle's float-input family for TensorRT 8.2.
+
+Each phase writes into the staging folder and adds its manifest entries, `input_format` included.
+"""
+
+import os
+import shutil
+import tempfile
+
+from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, put_artifact
+from edge.bundle_summary import accuracy_text
+from edge.errors import EdgeError
+from edge.lazy import available
+from export import bundle_writer, quantize, verify
+from export.fuse import example_input, fused_module
+from export.onnx_export import export_onnx, onnx_opset
+
+FP32_FILE = "model.onnx"
+
+
+class Graphs(object):
+    """One family of models the bundle carries: its fp32 file and what its input is."""
+
+    def __init__(self, fused, suffix=""):
+        self.fused = fused
+        self.input_format = INPUT_UINT8 if fused else INPUT_FLOAT
+        self.suffix = suffix
+
+    def file(self, name):
+        """`name` for this family: model.onnx, or model.float.onnx for a fused bundle's float-input family."""
+        return name[:-len(".onnx")] + self.suffix + ".onnx" if self.suffix else name
+
+
+def graph_families(args):
+    """The bundle's own models, then (fused bundles) the float-input ones TensorRT 8.2 builds from."""
+    if not args.fuse_preprocess:
+        return Graphs(fused=False), None
+    return Graphs(fused=True), Graphs(fused=False, suffix=".float")
+
+
+def write_fp32(plan, source, bundle_dir, manifest, log, graphs):
+    """This family's fp32 ONNX: exported from PyTorch (fused or not), or the ONNX input copied."""
+    args = plan.args
+    name = graphs.file(FP32_FILE)
+    path = os.path.join(bundle_dir, name)
+    if source.kind == "onnx":
+        log("copying {} (opset {})".format(source.onnx_path, source.details.get("opset")))
+        shutil.copyfile(source.onnx_path, path)
+    else:
+        batch = manifest["input"]["batch"]
+        log("exporting ONNX fp32 (opset {}, batch {}{})".format(
+            args.opset, "1..{} dynamic".format(batch["max"]) if args.dynamic_batch else "1 static",
+            ", fused uint8 preprocessing" if graphs.fused else
+            ", float input for TensorRT 8.2" if graphs.suffix else ""))
+        model = fused_module(source.model, source.spec) if graphs.fused else source.model
+        export_onnx(model, path, example_input(source.spec, fused=graphs.fused), opset=args.opset,
+                    dynamic_batch=args.dynamic_batch is not None,
+                    input_name=manifest["input"]["name"], output_name=manifest["output"]["name"])
+    return bundle_writer.add_file(bundle_dir, manifest, name, "onnx", precision="fp32", opset=onnx_opset(path),
+                                  input_format=graphs.input_format)
+
+
+def verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs):
+    """ONNX Runtime vs PyTorch on the verification images: the manifest record, or VerificationFailed."""
+    args = plan.args
+    runner = verify.OnnxCpu(os.path.join(bundle_dir, graphs.file(FP32_FILE)),
+                            max_batch=manifest["input"]["batch"]["max"])
+    candidate = runner(verify.model_inputs(images.verify, source.spec, fused=graphs.fused))
+    if candidate.ndim != 2 or candidate.shape[1] != len(source.classes):
+        raise EdgeError("the ONNX model gives outputs of shape {} for {} classes".format(
+            candidate.shape, len(source.classes)))
+    if not source.has_torch_model:
+        log("verifying fp32: skipped (input is an ONNX file, no PyTorch reference); runs in ONNX Runtime")
+        return {"inputs": len(images.verify), "source": images.verify_source, "skipped": True,
+                "reason": "input was an ONNX file: no PyTorch reference"}
+    log("verifying fp32{}: ONNX Runtime vs PyTorch{} on {} inputs ({})".format(
+        " (float input)" if graphs.suffix else "", " (unfused)" if graphs.fused else "", len(images.verify),
+        images.verify_source))
+    reference = verify.torch_logits(source.model, verify.model_inputs(images.verify, source.spec))
+    record = verify.verify_fp32(reference, candidate, args.fp32_tolerance, images.verify_source)
+    if graphs.fused:
+        record["reference"] = "unfused PyTorch model on edge.preprocess output"
+    log("  max abs diff {:.2e} (tolerance {:.1e}), top-1 agreement {:.1%}".format(
+        record["max_abs_diff"], record["tolerance"], record["top1_agreement"]))
+    return record
+
+
+def write_int8(plan, source, bundle_dir, manifest, images, log, graphs, flavours):
+    """The INT8 QDQ `flavours` of this family, each judged against its fp32 model on the hold-out."""
+    args = plan.args
+    input_name = manifest["input"]["name"]
+    calib_batch = verify.model_inputs(images.calibration, source.spec, fused=graphs.fused)
+    holdout_batch = verify.model_inputs(images.holdout, source.spec, fused=graphs.fused)
+    max_batch = manifest["input"]["batch"]["max"]
+    fp32_path = os.path.join(bundle_dir, graphs.file(FP32_FILE))
+    fp32_logits = verify.OnnxCpu(fp32_path, max_batch)(holdout_batch)
+    records = {}
+    with tempfile.TemporaryDirectory(prefix="edge-export-int8-") as scratch:
+        prepared = quantize.preprocess_for_quantization(fp32_path, os.path.join(scratch, "prepared.onnx"))
+        for flavour in flavours:
+            file_name = graphs.file(quantize.FLAVOURS[flavour]["file"])
+            log("quantizing INT8 {}{} ({} calibration, {} images)".format(
+                flavour, " (float input)" if graphs.suffix else "", args.calib_method, len(calib_batch)))
+            extra = quantize.quantize_flavour(prepared, os.path.join(bundle_dir, file_name), flavour, input_name,
+                                              calib_batch, method=args.calib_method)
+            int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
+            record = verify.int8_figures(fp32_logits, int8_logits, images.holdout_labels)
+            record["source"] = "calibration hold-out"
+            log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
+                record["top1_agreement"], record["holdout_images"], accuracy_text(record)))
+            records[flavour] = verify.judge_int8(record, flavour, args.int8_min_agreement)
+            bundle_writer.add_file(bundle_dir, manifest, file_name, "onnx", input_format=graphs.input_format, **extra)
+    return records
+
+
+def write_float_input_models(plan, source, bundle_dir, manifest, images, log, graphs):
+    """A fused bundle's float-input models (fp32, TensorRT INT8): what TensorRT 8.2, without uint8, builds from."""
+    write_fp32(plan, source, bundle_dir, manifest, log, graphs)
+    figures = {"fp32": verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs), "int8": {}}
+    if plan.args.int8 and TENSORRT_INT8 in plan.args.int8_flavours:
+        figures["int8"] = write_int8(plan, source, bundle_dir, manifest, images, log, graphs, [TENSORRT_INT8])
+    return figures
+
+
+def write_calibration_cache(plan, source, bundle_dir, manifest, images, log, graphs):
+    """A TensorRT calibration cache for the float-input fp32 model, when TensorRT is here (else the device can)."""
+    if not available("tensorrt"):
+        log("calibration cache: skipped (TensorRT is not installed here; the QDQ models carry the scales)")
+        return None
+    batches = [batch[None] for batch in verify.model_inputs(images.calibration, source.spec)]
+    log("writing TensorRT calibration cache ({} images)".format(len(batches)))
+    from edge.tensorrt.calibration_cache import write_calibration_cache as calibrate  # only when TensorRT is here
+    entry = calibrate(bundle_dir, graphs.file(FP32_FILE), batches, plan.args.calib_method, log=log)
+    return put_artifact(manifest, entry)

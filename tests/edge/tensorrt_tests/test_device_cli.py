@@ -1,0 +1,62 @@
+"""edge-export on the device (edge.tensorrt.cli): a bundle in, engines for this GPU out, with edge/ alone."""
+
+import os
+import subprocess
+import sys
+
+from edge.bundle import Bundle
+from edge.tensorrt.cli import main
+from tests.fakes.tiny_bundle import write_tiny_bundle
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_builds_the_engines_and_prints_the_bundle_table(monkeypatch, tmp_path, capsys):
+    from tests.fakes.trt import install
+
+    folder = write_tiny_bundle(tmp_path / "b")
+    install(monkeypatch, "8.2", device="nano")
+    assert main([folder, "--engine", "fp16,int8", "--workspace-mb", "64"]) == 0
+    out = capsys.readouterr().out
+    entry, = Bundle.load(folder).artifacts("tensorrt_engine")
+    assert entry["file"] in out and "fp16 engine" in out and "NVIDIA Tegra X1" in out
+    assert "no fast INT8" in out and entry["workspace_mb"] == 64
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not a bundle")
+    assert main([str(model), "--engine", "fp16"]) == 2
+    err = capsys.readouterr().err
+    assert "not a bundle folder" in err and "on the desktop" in err and err.count("\n") == 1
+    folder = write_tiny_bundle(tmp_path / "b")
+    assert main([folder]) == 2
+    assert "--engine fp16" in capsys.readouterr().err
+    assert main([folder, "--engine", "fp8"]) == 2
+    assert "--engine" in capsys.readouterr().err
+
+
+def test_runs_with_edge_alone(tmp_path):
+    """As installed on a Jetson: train/, export/, torch, onnx and onnxruntime cannot be imported."""
+    folder = write_tiny_bundle(tmp_path / "b")
+    code = """
+import sys, types
+class Blocker(object):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'onnx', 'onnxruntime', 'train', 'export'):
+            raise ImportError('blocked for this test: ' + name)
+        return None
+sys.meta_path.insert(0, Blocker())
+calls = []
+engines = types.ModuleType('edge.tensorrt.engines')
+engines.add_engines = lambda bundle_dir, precisions, **kw: calls.append((bundle_dir, precisions)) or []
+sys.modules['edge.tensorrt.engines'] = engines
+sys.modules['tensorrt'] = types.ModuleType('tensorrt')
+from edge.tensorrt.cli import main
+status = main([sys.argv[1], '--engine', 'fp16'])
+print('status', status, 'calls', calls)
+"""
+    result = subprocess.run([sys.executable, "-c", code, folder], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "status 0 calls [({!r}, ['fp16'])]".format(folder) in result.stdout
