@@ -3,13 +3,18 @@
 #
 #   sudo jetson/install.sh [--dry-run] [--service] [--uninstall-service] [--user NAME] [--prefix DIR] [--force]
 #
-# Supported: JetPack 4.6.x (L4T R32.6/R32.7: Ubuntu 18.04, Python 3.6, TensorRT 8.2, CUDA 10.2) and
-# JetPack 6.x (L4T R36: Python 3.10, TensorRT 10.3, CUDA 12.6). Idempotent: what is present is left alone.
-# The runtime is copied to PREFIX/lib and run through small wrappers in /usr/local/bin, so no pip build
-# backend is needed on Python 3.6 and nothing pulls a pip OpenCV or TensorRT over JetPack's.
+# Supported: JetPack 4.6.1+ (L4T R32.7.x: Ubuntu 18.04, Python 3.6, TensorRT 8.2.1, CUDA 10.2) and
+# JetPack 6 on Orin (L4T R36, Python 3.10): 6.0 is R36.2/R36.3 with TensorRT 8.6.2 and CUDA 12.2,
+# 6.1/6.2 are R36.4 with TensorRT 10.3 and CUDA 12.6. cuda-python is pinned to the CUDA found in
+# /usr/local/cuda. L4T R32.6.1 (the first JetPack 4.6) ships TensorRT 8.0.1: refused unless --force.
+# Idempotent: what is present is left alone.
+# The device runtime (edge/ only) is copied to PREFIX/lib and run through small wrappers in
+# /usr/local/bin, so no pip build backend is needed on Python 3.6 and nothing pulls a pip OpenCV
+# or TensorRT over JetPack's. /var/lib/edge-toolkit (bundles, results) is made root:video, mode
+# 2775; the login user (SUDO_USER) and the service user join video, and render where it exists.
 #
-# For tests: EDGE_INSTALL_ROOT points at a fake filesystem root (etc/nv_tegra_release), EDGE_PYTHON at
-# the interpreter used for the probes.
+# For tests: EDGE_INSTALL_ROOT points at a fake filesystem root (etc/nv_tegra_release, etc/group,
+# usr/local/cuda/version.json or version.txt), EDGE_PYTHON at the interpreter used for the probes.
 set -euo pipefail
 
 ROOT="${EDGE_INSTALL_ROOT:-}"
@@ -17,17 +22,20 @@ PYTHON="${EDGE_PYTHON:-python3}"
 SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="/opt/edge-toolkit"
 CONFIG_DIR="/etc/edge-toolkit"
+DATA_DIR="/var/lib/edge-toolkit"
 UNIT_PATH="/etc/systemd/system/edge-camera.service"
 SERVICE_USER="edge"
 DRY_RUN=0
 WITH_SERVICE=0
 UNINSTALL_SERVICE=0
 FORCE=0
+# The device needs edge/ only: edge-export BUNDLE --engine is edge.tensorrt.cli there.
 COMMANDS=("edge-camera:edge.camera" "edge-predict:edge.predict" "edge-bench:edge.bench"
-          "edge-export:export.cli" "edge-collect:edge.collect")
+          "edge-export:edge.tensorrt.cli" "edge-collect:edge.collect")
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    # The comment block at the top of this file, without the shebang.
+    awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
 }
 
 die() {
@@ -71,9 +79,10 @@ parse_args() {
     esac
 }
 
-# Sets L4T (e.g. 32.7.1), JETPACK (4.6 | 6) and EXPECTED_PYTHON from /etc/nv_tegra_release.
+# Sets L4T (e.g. 32.7.1), JETPACK (4.6 | 5 | 6), JETPACK_NAME (what the release is called and
+# ships) and EXPECTED_PYTHON from /etc/nv_tegra_release.
 detect_release() {
-    local file="$ROOT/etc/nv_tegra_release" line major revision
+    local file="$ROOT/etc/nv_tegra_release" line major revision minor
     if [ ! -f "$file" ]; then
         die "this is not a Jetson (no /etc/nv_tegra_release). On a desktop, install with: make setup (see README.md)"
     fi
@@ -85,29 +94,103 @@ detect_release() {
         die "cannot read the L4T release from $file: '$line'"
     fi
     L4T="$major.$revision"
+    minor="${revision%%.*}"
     case "$major" in
         32)
-            if [ "${revision%%.*}" -lt 6 ]; then
-                die "L4T R$L4T is JetPack 4.5 or older (TensorRT 7): upgrade to JetPack 4.6.x (L4T R32.6+)"
+            if [ "$minor" -lt 6 ]; then
+                die "L4T R$L4T is JetPack 4.5 or older (TensorRT 7): upgrade to JetPack 4.6.1+ (L4T R32.7)"
+            elif [ "$minor" -eq 6 ]; then
+                # R32.6.1 is the first JetPack 4.6, with TensorRT 8.0.1; the toolkit is written for 8.2.
+                if [ "$FORCE" -ne 1 ]; then
+                    die "L4T R$L4T (JetPack 4.6) ships TensorRT 8.0.1, this toolkit needs 8.2.1: upgrade to L4T R32.7 (JetPack 4.6.1+), or pass --force"
+                fi
+                WARNINGS+=("L4T R$L4T ships TensorRT 8.0.1, not 8.2.1 (installed anyway with --force): upgrade to L4T R32.7 (JetPack 4.6.1+)")
+                JETPACK_NAME="JetPack 4.6: TensorRT 8.0.1, CUDA 10.2"
+            else
+                JETPACK_NAME="JetPack 4.6.1+: TensorRT 8.2.1, CUDA 10.2"
             fi
             JETPACK="4.6"; EXPECTED_PYTHON="3.6" ;;
         36)
+            # JetPack 6 is Orin-only. 6.0 (R36.2/R36.3) and 6.1/6.2 (R36.4) ship different TensorRT and CUDA.
+            if [ "$minor" -lt 4 ]; then
+                JETPACK_NAME="JetPack 6.0: TensorRT 8.6.2, CUDA 12.2"
+            else
+                JETPACK_NAME="JetPack 6.1/6.2: TensorRT 10.3, CUDA 12.6"
+            fi
             JETPACK="6"; EXPECTED_PYTHON="3.10" ;;
         35)
             if [ "$FORCE" -ne 1 ]; then
                 die "L4T R$L4T is JetPack 5, which this toolkit does not test; pass --force to install anyway"
             fi
+            JETPACK_NAME="JetPack 5"
             JETPACK="5"; EXPECTED_PYTHON="3.8" ;;
         *)
-            die "L4T R$L4T is not a supported release (JetPack 4.6.x = R32.6/R32.7, JetPack 6.x = R36)" ;;
+            die "L4T R$L4T is not a supported release (JetPack 4.6.1+ = R32.7, JetPack 6.x = R36)" ;;
     esac
 }
 
-# Fills PROBE_<name> with what the Python in use can import (version, "none", or for cv2_gstreamer yes/no).
+# Sets CUDA_VERSION (major.minor, e.g. 12.2) from the CUDA toolkit installed in /usr/local/cuda:
+# version.json (CUDA 11.1 and later), else version.txt ("CUDA Version 10.2.300").
+detect_cuda() {
+    local json="$ROOT/usr/local/cuda/version.json" text="$ROOT/usr/local/cuda/version.txt" found=""
+    if [ -f "$json" ]; then
+        # { "cuda" : { "name" : "CUDA SDK", "version" : "12.2.140" }, "cuda_cccl" : { ... }, ... }
+        found="$(tr -d '\r\n' < "$json" | sed -n \
+            's/.*"cuda"[[:space:]]*:[[:space:]]*{[^}]*"version"[[:space:]]*:[[:space:]]*"\([0-9][0-9]*\.[0-9][0-9]*\)[0-9.]*".*/\1/p')"
+    fi
+    if [ -z "$found" ] && [ -f "$text" ]; then
+        found="$(sed -n 's/^CUDA Version \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' "$text" | head -n 1)"
+    fi
+    if [ -z "$found" ]; then
+        die "no CUDA version in $json or $text: install JetPack's CUDA with: sudo apt-get install nvidia-jetpack"
+    fi
+    CUDA_VERSION="$found"
+}
+
+# "name:x:gid:members" for an existing group: getent on this machine, or with EDGE_INSTALL_ROOT
+# that root's etc/group. Prints nothing for a missing group.
+group_entry() {
+    if [ -n "$ROOT" ]; then
+        grep "^$1:" "$ROOT/etc/group" 2>/dev/null | head -n 1 || true
+    else
+        getent group "$1" || true
+    fi
+}
+
+# Whether user $1 is in group $2 (primary or supplementary).
+in_group() {
+    local members
+    if [ -z "$ROOT" ] && id -nG "$1" 2>/dev/null | tr ' ' '\n' | grep -qx "$2"; then
+        return 0
+    fi
+    members="$(group_entry "$2" | cut -d: -f4)"
+    case ",$members," in
+        *",$1,"*) return 0 ;;
+    esac
+    return 1
+}
+
+# Sets HAS_RENDER and DEVICE_GROUPS: non-root CUDA on Orin (JetPack 6) needs video and render;
+# Ubuntu 18.04 (JetPack 4.6) may have no render group, and naming a missing group fails useradd,
+# usermod and a systemd unit's SupplementaryGroups alike.
+detect_groups() {
+    if [ -n "$(group_entry render)" ]; then
+        HAS_RENDER=1; DEVICE_GROUPS="video,render"
+    else
+        HAS_RENDER=0; DEVICE_GROUPS="video"
+    fi
+}
+
+# Fills PROBE_<name> with what the Python in use can import (version, "none", or for cv2_gstreamer
+# yes/no). Whether OpenCV has GStreamer is decided by edge.sources.gstreamer from the checkout
+# being installed, which reads both OpenCV 4.x's and 3.x's build information; "no" if it cannot.
 probe_python() {
     local output key value
-    output="$("$PYTHON" - <<'EOF' 2>/dev/null || true
+    output="$("$PYTHON" - "$SOURCE_DIR" <<'EOF' 2>/dev/null || true
 import platform
+import sys
+# What JetPack's python3 imports, not what the current folder holds; edge/ comes from argv[1].
+sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]
 print("python=" + platform.python_version())
 def version(name):
     try:
@@ -129,12 +212,19 @@ except Exception:
     print("paho=none")
 try:
     import cv2
-    info = cv2.getBuildInformation()
-    gst = [l for l in info.splitlines() if "GStreamer" in l]
-    print("cv2_gstreamer=" + ("yes" if gst and "YES" in gst[0] else "no"))
     print("cv2_path=" + cv2.__file__)
+    info = cv2.getBuildInformation()
 except Exception:
-    print("cv2_gstreamer=no")
+    info = None
+gstreamer = "no"
+if info is not None:
+    try:
+        sys.path.insert(0, sys.argv[1])
+        from edge.sources.gstreamer import gstreamer_in_build_information
+        gstreamer = "yes" if gstreamer_in_build_information(info) else "no"
+    except Exception:
+        pass
+print("cv2_gstreamer=" + gstreamer)
 EOF
 )"
     [ -n "$output" ] || die "cannot run $PYTHON: JetPack's python3 is needed"
@@ -155,7 +245,7 @@ plan() {
 }
 
 make_plan() {
-    local apt_packages=()
+    local apt_packages=() major minor
     if [ "${PROBE_python%.*}" != "$EXPECTED_PYTHON" ] && [ "$PROBE_python" != "$EXPECTED_PYTHON" ]; then
         die "JetPack $JETPACK comes with Python $EXPECTED_PYTHON, but $PYTHON is $PROBE_python; run with JetPack's python3"
     fi
@@ -179,7 +269,11 @@ make_plan() {
     else
         if [ "$PROBE_pycuda" = none ] && [ "$PROBE_cuda_python" = none ]; then
             apt_packages+=(python3-pip)
-            plan "cuda-python for CUDA 12.6" "python3 -m pip install cuda-python>=12.6,<12.7"
+            # The bindings must match the CUDA this machine has: JetPack 6.0 is 12.2, 6.1/6.2 are 12.6.
+            major="${CUDA_VERSION%%.*}"
+            minor="${CUDA_VERSION#*.}"
+            plan "cuda-python for CUDA $CUDA_VERSION" \
+                 "python3 -m pip install cuda-python>=$major.$minor,<$major.$((minor + 1))"
         fi
         [ "$PROBE_paho" != none ] || plan "paho-mqtt" "python3 -m pip install paho-mqtt"
     fi
@@ -204,10 +298,10 @@ execute_plan() {
 
 install_runtime() {
     local entry name module wrapper
-    say "installing the runtime into $PREFIX/lib"
+    say "installing the runtime (edge/) into $PREFIX/lib"
     run rm -rf "$PREFIX/lib.new"
     run mkdir -p "$PREFIX/lib.new"
-    run cp -r "$SOURCE_DIR/edge" "$SOURCE_DIR/export" "$PREFIX/lib.new/"
+    run cp -r "$SOURCE_DIR/edge" "$PREFIX/lib.new/"
     # Swap whole folders so a half-copied runtime is never what runs.
     run rm -rf "$PREFIX/lib.old"
     if [ -d "$PREFIX/lib" ] || [ "$DRY_RUN" -eq 1 ]; then
@@ -236,20 +330,59 @@ install_runtime() {
     fi
 }
 
-install_service() {
-    say "installing the edge-camera service (user $SERVICE_USER, group video)"
-    if ! id "$SERVICE_USER" >/dev/null 2>&1; then
-        run useradd --system --create-home --home-dir /var/lib/edge-toolkit --shell /usr/sbin/nologin \
-            --groups video "$SERVICE_USER"
-    else
-        run usermod -a -G video "$SERVICE_USER"
+# DATA_DIR and DATA_DIR/bundle: root:video, mode 2775. The login user (in video) copies bundles
+# in and builds engines there with edge-export; the service user (in video) reads them, writes
+# results, and may add an engine and timing cache itself (build-engine: true). setgid keeps
+# everything created inside in group video, whoever creates it.
+prepare_data_dir() {
+    local login="${SUDO_USER:-}" group wanted=() missing=()
+    say "preparing $DATA_DIR and $DATA_DIR/bundle (owner root, group video, mode 2775)"
+    run install -d -o root -g video -m 2775 "$DATA_DIR" "$DATA_DIR/bundle"
+    if [ -z "$login" ] && [ "$(id -u)" -ne 0 ]; then
+        login="$(id -un)"  # --dry-run without sudo: the user running it
     fi
-    run install -d -o "$SERVICE_USER" -g video /var/lib/edge-toolkit
-    if [ "$DRY_RUN" -eq 1 ]; then
-        echo "+ write $UNIT_PATH (User=$SERVICE_USER, PYTHONPATH=$PREFIX/lib)"
+    if [ -z "$login" ] || [ "$login" = root ]; then
+        return 0
+    fi
+    IFS=, read -r -a wanted <<< "$DEVICE_GROUPS"
+    for group in "${wanted[@]}"; do
+        in_group "$login" "$group" || missing+=("$group")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        group="$(IFS=,; echo "${missing[*]}")"
+        run usermod -a -G "$group" "$login"
+        WARNINGS+=("$login was added to $group (CUDA and $DATA_DIR need it): log out and in again before using the GPU or copying a bundle")
+    fi
+}
+
+# The unit as installed: the user and prefix from the options, and render among the
+# SupplementaryGroups only where the group exists (systemd fails a unit that names a missing group).
+render_unit() {
+    local unit_groups="video"
+    if [ "$HAS_RENDER" -eq 1 ]; then
+        unit_groups="video render"
+    fi
+    sed -e "s|^User=edge$|User=$SERVICE_USER|" -e "s|^SupplementaryGroups=video$|SupplementaryGroups=$unit_groups|" \
+        -e "s|/opt/edge-toolkit|$PREFIX|g" "$SOURCE_DIR/jetson/edge-camera.service"
+}
+
+install_service() {
+    local line
+    say "installing the edge-camera service (user $SERVICE_USER, groups $DEVICE_GROUPS)"
+    if ! id "$SERVICE_USER" >/dev/null 2>&1; then
+        # Its home is DATA_DIR, which prepare_data_dir made (root:video): not created nor chowned here.
+        run useradd --system --no-create-home --home-dir "$DATA_DIR" --shell /usr/sbin/nologin \
+            --groups "$DEVICE_GROUPS" "$SERVICE_USER"
     else
-        sed -e "s|^User=edge$|User=$SERVICE_USER|" -e "s|/opt/edge-toolkit|$PREFIX|g" \
-            "$SOURCE_DIR/jetson/edge-camera.service" > "$UNIT_PATH"
+        run usermod -a -G "$DEVICE_GROUPS" "$SERVICE_USER"
+    fi
+    if [ "$DRY_RUN" -eq 1 ]; then
+        echo "+ write $UNIT_PATH (User=$SERVICE_USER, PYTHONPATH=$PREFIX/lib):"
+        while IFS= read -r line; do
+            echo "    $line"
+        done < <(render_unit)
+    else
+        render_unit > "$UNIT_PATH"
         chmod 644 "$UNIT_PATH"
     fi
     run systemctl daemon-reload
@@ -265,10 +398,14 @@ uninstall_service() {
 
 summary() {
     say ""
-    say "Jetson Edge Toolkit install check (L4T R$L4T, JetPack $JETPACK)"
+    say "Jetson Edge Toolkit install check (L4T R$L4T, $JETPACK_NAME)"
     printf '  %-14s %s\n' python "$PROBE_python" numpy "$PROBE_numpy" \
         opencv "$PROBE_cv2 (GStreamer: $PROBE_cv2_gstreamer)" tensorrt "$PROBE_tensorrt" \
         pycuda "$PROBE_pycuda" cuda-python "$PROBE_cuda_python" pyyaml "$PROBE_yaml" paho-mqtt "$PROBE_paho"
+    if [ -n "${CUDA_VERSION:-}" ]; then
+        printf '  %-14s %s\n' cuda "$CUDA_VERSION (/usr/local/cuda)"
+    fi
+    printf '  %-14s %s\n' groups "$DEVICE_GROUPS$( [ "$HAS_RENDER" -eq 1 ] || echo ' (no render group here)')"
     if [ ${#PLAN[@]} -eq 0 ]; then
         say "  dependencies: all present, nothing to install"
     else
@@ -278,12 +415,14 @@ summary() {
     for warning in "${WARNINGS[@]+"${WARNINGS[@]}"}"; do
         say "  warning: $warning"
     done
-    say "next: edge-export BUNDLE --engine fp16   (build the engine on this device)"
-    say "      edge-camera BUNDLE --source csi://0 --http-port 8080"
+    say "next: scp -r DESKTOP:PROJECT/bundle/* $DATA_DIR/bundle/   (from the desktop, as the login user)"
+    say "      edge-export $DATA_DIR/bundle --engine fp16   (build the engine on this device)"
+    say "      edge-camera $DATA_DIR/bundle --source csi://0 --http-port 8080"
 }
 
 main() {
     WARNINGS=()
+    CUDA_VERSION=""
     parse_args "$@"
     detect_release
     if [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
@@ -293,10 +432,15 @@ main() {
         uninstall_service
         exit 0
     fi
+    if [ "$JETPACK" != "4.6" ]; then
+        detect_cuda
+    fi
+    detect_groups
     probe_python
     make_plan
     execute_plan
     install_runtime
+    prepare_data_dir
     if [ "$WITH_SERVICE" -eq 1 ]; then
         install_service
     fi
