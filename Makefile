@@ -53,6 +53,7 @@ DEVICE_TEST_PACKAGES := "pytest<7.1; python_version<'3.7'" "pytest; python_versi
 
 $(DEVICE_VENV)/.installed: Makefile
 	$(DEVICE_PYTHON) -m venv --system-site-packages $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install --quiet --upgrade "pip<22; python_version<'3.7'"   # 18.1 (Ubuntu 18.04) takes no manylinux2014 wheels
 	$(DEVICE_VENV)/bin/python -m pip install --quiet $(DEVICE_TEST_PACKAGES)
 	touch $@
 

@@ -36,6 +36,29 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+# Desktop-only test folders and what they need: a Jetson (edge/ only, no torch) leaves them out.
+DESKTOP_ONLY = {"train": ("torch",), "export": ("torch", "onnx", "onnxruntime")}
+
+
+def _desktop_only_missing(folder):
+    return [module for module in DESKTOP_ONLY.get(folder, ()) if not _has(module)]
+
+
+def pytest_ignore_collect(collection_path, config):
+    parent = collection_path.parent
+    if parent.name == "tests" and parent.parent == config.rootpath:
+        return bool(_desktop_only_missing(collection_path.name)) or None
+    return None
+
+
+def pytest_report_header(config):
+    left_out = ["tests/{} (needs {})".format(folder, ", ".join(_desktop_only_missing(folder)))
+                for folder in sorted(DESKTOP_ONLY) if _desktop_only_missing(folder)]
+    if left_out:
+        return "desktop-only tests left out on this machine: " + "; ".join(left_out)
+    return None
+
+
 def _has_jetson():
     import os
     return os.path.exists("/etc/nv_tegra_release")

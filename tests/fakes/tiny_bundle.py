@@ -3,9 +3,13 @@
 Conv(3->4, 3x3) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(4->3): input "input" N x 3 x 32 x 32,
 output "logits" N x 3. Variants: a dynamic batch axis, a QDQ INT8 model (symmetric int8, as
 TensorRT wants, or asymmetric uint8 as ONNX Runtime's u8s8 flavour), another opset.
+
+A Jetson has no `onnx` package: the opset-13 variants are also kept as files in tests/fixtures
+(made by tiny_model; a test checks they still match), so the real-hardware tests run there too.
 """
 
 import hashlib
+import importlib.util
 import os
 
 import numpy as np
@@ -14,6 +18,7 @@ from edge.bundle import artifact_entry, new_manifest, write_manifest
 from edge.preprocess import PreprocessSpec
 
 CLASSES = ["blue", "green", "red"]
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
 
 def tiny_model(dynamic=False, qdq=None, opset=13, size=32):
@@ -75,23 +80,44 @@ def tiny_logits(batch):
     return pooled @ fc_w.T
 
 
+def fixture_path(dynamic=False, qdq=None, opset=13):
+    return os.path.join(FIXTURES, "tiny-{}-{}-opset{}.onnx".format("dynamic" if dynamic else "static",
+                                                                   qdq or "fp32", opset))
+
+
+def tiny_model_bytes(dynamic=False, qdq=None, opset=13):
+    """tiny_model serialized: made with `onnx` where it is installed, else read from tests/fixtures."""
+    if importlib.util.find_spec("onnx") is None:
+        path = fixture_path(dynamic, qdq, opset)
+        if not os.path.isfile(path):
+            import pytest
+            pytest.skip("the onnx package is not installed and {} is not a stored fixture".format(
+                os.path.basename(path)))
+        with open(path, "rb") as handle:
+            return handle.read()
+    return tiny_model(dynamic=dynamic, qdq=qdq, opset=opset).SerializeToString()
+
+
+def _write(folder, name, data):
+    with open(os.path.join(folder, name), "wb") as handle:
+        handle.write(data)
+
+
 def write_tiny_bundle(folder, dynamic=False, batch=None, qdq=True, opset=13, calibration_cache=None):
     """A bundle folder with model.onnx (+ model.int8.trt.onnx when qdq) and a manifest; returns its path.
 
     batch: (min, opt, max) for the manifest (default (1, 1, 1), or (1, 1, 8) when dynamic).
     calibration_cache: bytes for calibration.cache (listed with method entropy), or None.
     """
-    import onnx
-
     folder = str(folder)
     os.makedirs(folder, exist_ok=True)
     batch = batch or ((1, 1, 8) if dynamic else (1, 1, 1))
     manifest = new_manifest("tiny-cnn", CLASSES, PreprocessSpec(size=32), "input", "logits", batch=batch)
-    onnx.save(tiny_model(dynamic=dynamic, opset=opset), os.path.join(folder, "model.onnx"))
+    _write(folder, "model.onnx", tiny_model_bytes(dynamic=dynamic, opset=opset))
     manifest["artifacts"].append(artifact_entry(folder, "model.onnx", "onnx", precision="fp32", opset=opset))
     if qdq:
         flavour = "s8s8" if qdq is True else qdq
-        onnx.save(tiny_model(dynamic=dynamic, qdq=flavour, opset=opset), os.path.join(folder, "model.int8.trt.onnx"))
+        _write(folder, "model.int8.trt.onnx", tiny_model_bytes(dynamic=dynamic, qdq=flavour, opset=opset))
         manifest["artifacts"].append(artifact_entry(folder, "model.int8.trt.onnx", "onnx", precision="int8",
                                                     opset=opset, flavour="tensorrt-qdq-s8s8"))
     if calibration_cache is not None:

@@ -1,8 +1,7 @@
-"""Fixtures shared by the trainer tests. Training is desktop work: without torch (a Jetson) they skip."""
+"""Fixtures shared by the trainer tests."""
 
 import pytest
-
-torch = pytest.importorskip("torch", reason="training needs PyTorch (a desktop install; a Jetson has none)")
+import torch
 
 
 @pytest.fixture

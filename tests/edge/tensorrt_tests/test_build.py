@@ -11,7 +11,7 @@ from edge.errors import EdgeError
 from edge.tensorrt import build as trt_build
 from edge.tensorrt.calibrator import make_calibrator, regroup, resolve_method
 from tests.fakes.trt import GENERATIONS, FakeCudaMemory, make_fake_tensorrt
-from tests.fakes.tiny_bundle import tiny_model
+from tests.fakes.tiny_bundle import tiny_model_bytes
 
 FAST = {"fp16": True, "int8": True}
 NANO = {"fp16": True, "int8": False}
@@ -19,10 +19,9 @@ PASCAL = {"fp16": False, "int8": True}
 
 
 def onnx_file(tmp_path, name="tiny.onnx", **kwargs):
-    import onnx
-
     path = str(tmp_path / name)
-    onnx.save(tiny_model(**kwargs), path)
+    with open(path, "wb") as handle:
+        handle.write(tiny_model_bytes(**kwargs))
     return path
 
 

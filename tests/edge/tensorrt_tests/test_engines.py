@@ -393,7 +393,6 @@ def test_an_engine_built_here_runs_in_the_tensorrt_runner(monkeypatch, dynamic_b
 @pytest.mark.tensorrt
 def test_real_tensorrt_builds_an_engine_that_loads(tmp_path):
     """On a machine with TensorRT and a GPU (a Jetson): build for real, reuse, deserialize, list I/O."""
-    pytest.importorskip("onnx")   # to write the tiny model (pip3 install onnx on the Jetson)
     import tensorrt as trt
 
     from edge.tensorrt import compat as trt_compat
@@ -414,7 +413,6 @@ def test_real_tensorrt_builds_an_engine_that_loads(tmp_path):
 @pytest.mark.jetson
 def test_real_int8_request_on_this_jetson_follows_the_platform(tmp_path):
     """Nano/TX2: int8 becomes fp16 (strict refuses); Xavier/Orin: an explicit INT8 engine."""
-    pytest.importorskip("onnx")
     import tensorrt as trt
 
     from edge.tensorrt.compat import platform_capabilities
@@ -432,7 +430,6 @@ def test_real_int8_request_on_this_jetson_follows_the_platform(tmp_path):
 @pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-4), ("fp16", 2e-2)])
 def test_real_engine_in_the_runner_matches_the_model_computed_with_numpy(tmp_path, precision, tolerance):
     """On real TensorRT and CUDA: chunked and padded batches through the runner give the tiny model's logits."""
-    pytest.importorskip("onnx")
     from edge.runners.tensorrt_runner import TensorRTRunner
     from tests.fakes.tiny_bundle import tiny_logits
 
@@ -444,3 +441,14 @@ def test_real_engine_in_the_runner_matches_the_model_computed_with_numpy(tmp_pat
         assert runner.gpu_memory_mb() > 0
     want = tiny_logits(batch)
     assert np.abs(got - want).max() <= tolerance * max(1.0, float(np.abs(want).max()))
+
+
+def test_the_stored_tiny_models_are_what_tiny_model_makes():
+    """tests/fixtures keeps them for machines without the onnx package (a Jetson's real-hardware tests)."""
+    pytest.importorskip("onnx")
+    from tests.fakes.tiny_bundle import fixture_path, tiny_model
+
+    for dynamic in (False, True):
+        for qdq in (None, "s8s8"):
+            with open(fixture_path(dynamic, qdq), "rb") as handle:
+                assert handle.read() == tiny_model(dynamic=dynamic, qdq=qdq).SerializeToString()

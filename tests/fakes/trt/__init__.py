@@ -104,6 +104,14 @@ def _calibrator_classes(trt, state):
     trt.IInt8Calibrator = base
 
 
+def _require_onnx_runtime():
+    """The fakes parse with `onnx` and compute with onnxruntime: without them (a Jetson) a test skips."""
+    import pytest
+
+    for module in ("onnx", "onnxruntime"):
+        pytest.importorskip(module, reason="the TensorRT fakes need {} (desktop test dependency)".format(module))
+
+
 def make_fake_tensorrt(generation_name, fast_fp16=True, fast_int8=True, gpu=("NVIDIA Tegra X1", "5.3"), memory=None,
                        max_opset=None):
     """A module object standing in for `import tensorrt` of `generation_name` ("8.0", "8.2", "8.6", "10.3").
@@ -112,6 +120,7 @@ def make_fake_tensorrt(generation_name, fast_fp16=True, fast_int8=True, gpu=("NV
     memory: the FakeCudaMemory that calibrators and execution contexts read and write (a new one
     for `gpu` when None). max_opset overrides the parser's.
     """
+    _require_onnx_runtime()
     table = generation(generation_name)
     if max_opset:
         table["max_opset"] = int(max_opset)
