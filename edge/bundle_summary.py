@@ -3,6 +3,8 @@
 Shared by the desktop export and the device's engine build (edge.tensorrt.cli).
 """
 
+import sys
+
 from edge.bundle import INPUT_FLOAT
 
 
@@ -68,3 +70,10 @@ def format_table(rows, headers=("artifact", "size", "precision", "verification")
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def print_summary(manifest):
+    """The table on stdout after a blank line, flushed (the last thing edge-export prints)."""
+    print()
+    print(format_table(summary_rows(manifest)))
+    sys.stdout.flush()

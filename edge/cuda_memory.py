@@ -129,7 +129,8 @@ class CudaPythonBackend(object):
     def _call(self, what, result):
         err, rest = result[0], result[1:]
         if err != self.cudart.cudaError_t.cudaSuccess:
-            raise CudaError("CUDA {} failed: {}".format(what, err))
+            # An IntEnum: its name says what happened (str() of it is only the number on Python 3.11+).
+            raise CudaError("CUDA {} failed: {}".format(what, getattr(err, "name", err)))
         return rest[0] if len(rest) == 1 else (rest or None)
 
     def stream(self):

@@ -17,10 +17,9 @@ Exit codes: 0 done; 2 user error (one line, nothing written); 3 verification fai
 """
 
 import os
-import sys
 
 from edge.bundle import INT8_FLAVOURS, new_manifest, read_manifest
-from edge.bundle_summary import format_table, summary_rows
+from edge.bundle_summary import print_summary
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
 from edge.lazy import require
@@ -351,9 +350,7 @@ def _main(argv):
                                                     args.workspace_mb, args.strict, args.timing_cache)
     else:
         manifest = export_bundle(args)
-    print()
-    print(format_table(summary_rows(manifest)))
-    sys.stdout.flush()
+    print_summary(manifest)
     return 0
 
 

@@ -1,8 +1,12 @@
 """Small data makers shared by the tests (no network, no hub: generated or scikit-learn data)."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write_png(path, image):
@@ -24,3 +28,31 @@ def make_shapes_folder(root, per_class=12, size=32, classes=("dark", "light"), s
             image = np.clip(rng.normal(level, 20, size=(size, size, 3)), 0, 255).astype(np.uint8)
             write_png(os.path.join(str(root), name, "{:03d}.png".format(item)), image)
     return str(root)
+
+
+# Prepended to code run by run_blocked: importing any of `blocked` fails, as where it is not installed.
+BLOCKER = """
+import sys
+class Blocker(object):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {blocked!r}:
+            raise ImportError('blocked for this test: ' + name)
+        return None
+sys.meta_path.insert(0, Blocker())
+"""
+# Prepended after the blocker: edge.tensorrt.engines replaced by a recorder, and an importable 'tensorrt'.
+STAND_IN_ENGINES = """
+import types
+calls = []
+engines = types.ModuleType('edge.tensorrt.engines')
+engines.add_engines = lambda bundle_dir, precisions, **kw: calls.append((bundle_dir, precisions)) or []
+sys.modules['edge.tensorrt.engines'] = engines
+sys.modules['tensorrt'] = types.ModuleType('tensorrt')
+"""
+
+
+def run_blocked(code, blocked, args=(), timeout=120):
+    """Run `code` in a fresh interpreter (in the checkout) where `blocked` modules cannot be imported."""
+    return subprocess.run([sys.executable, "-c", BLOCKER.format(blocked=tuple(blocked)) + code] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
+                          cwd=ROOT)

@@ -61,7 +61,10 @@ def auto_runtime(bundle, precision="auto", build_engine=False):
     if available("tensorrt"):
         from edge.runners.tensorrt_runner import engine_for_this_device
 
-        entry, why = engine_for_this_device(bundle, precision)
+        try:
+            entry, why = engine_for_this_device(bundle, precision)
+        except EdgeError as exc:   # the GPU cannot be told (no binding, no nvidia-smi) or CUDA fails
+            entry, why = None, str(exc)
         if entry is not None:
             return "tensorrt", "{} fits this GPU and TensorRT".format(entry["file"])
         if build_engine:

@@ -9,10 +9,9 @@ edge-export takes a model and makes the bundle; given a bundle it hands over to 
 """
 
 import os
-import sys
 
 from edge.bundle import MANIFEST, read_manifest
-from edge.bundle_summary import format_table, summary_rows
+from edge.bundle_summary import print_summary
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
 from edge.lazy import require
@@ -83,9 +82,7 @@ def _main(argv):
         raise EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16".format(args.bundle))
     manifest = add_engines_to_bundle(args.bundle, engine_precisions(args.engine), args.workspace_mb, args.strict,
                                      args.timing_cache)
-    print()
-    print(format_table(summary_rows(manifest)))
-    sys.stdout.flush()
+    print_summary(manifest)
     return 0
 
 

@@ -4,27 +4,14 @@ Each check runs in a fresh interpreter where importing those modules fails, as o
 that has only the runtime installed.
 """
 
-import subprocess
-import sys
-
 import pytest
+
+from tests import helpers
 
 BLOCKED = ("torch", "tensorrt", "pycuda", "onnxruntime", "onnx", "paho", "sklearn", "matplotlib")
 
-BLOCKER = """
-import sys
-class Blocker(object):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {blocked!r}:
-            raise ImportError('blocked for this test: ' + name)
-        return None
-sys.meta_path.insert(0, Blocker())
-""".format(blocked=BLOCKED)
-
-
 def run_blocked(code):
-    return subprocess.run([sys.executable, "-c", BLOCKER + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=120)
+    return helpers.run_blocked(code, BLOCKED)
 
 
 def test_import_edge_loads_no_heavy_library():

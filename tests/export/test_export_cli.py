@@ -10,6 +10,7 @@ import pytest
 
 from edge.bundle import Bundle, artifact_entry, put_artifact, read_manifest, write_manifest
 from edge.preprocess import preprocess, read_image
+from tests.helpers import STAND_IN_ENGINES, run_blocked
 
 
 def _one_error_line(err):
@@ -392,27 +393,11 @@ def test_manifest_is_plain_json(export_int8_bundle):
 
 def test_bundle_dispatch_in_an_interpreter_without_torch(export_bundle_copy):
     """As on a Jetson: torch, onnx and onnxruntime cannot be imported; the device half still runs."""
-    import subprocess
-
-    code = """
-import sys, types
-class Blocker(object):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'onnx', 'onnxruntime', 'onnxscript', 'train'):
-            raise ImportError('blocked for this test: ' + name)
-        return None
-sys.meta_path.insert(0, Blocker())
-calls = []
-engines = types.ModuleType('edge.tensorrt.engines')
-engines.add_engines = lambda bundle_dir, precisions, **kw: calls.append((bundle_dir, precisions)) or []
-sys.modules['edge.tensorrt.engines'] = engines
-sys.modules['tensorrt'] = types.ModuleType('tensorrt')
+    code = STAND_IN_ENGINES + """
 from export.cli import main
 status = main([sys.argv[1], '--engine', 'fp16'])
 print('status', status, 'calls', calls)
 """
-    result = subprocess.run([sys.executable, "-c", code, export_bundle_copy], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True,
-                            timeout=120)
+    result = run_blocked(code, ("torch", "onnx", "onnxruntime", "onnxscript", "train"), [export_bundle_copy])
     assert result.returncode == 0, result.stderr
     assert "status 0 calls [({!r}, ['fp16'])]".format(export_bundle_copy) in result.stdout

@@ -175,55 +175,13 @@ def test_cuda_memory_without_pycuda_or_cuda_python(monkeypatch):
         edge.cuda_memory.backend("opencl")
 
 
-def test_cuda_python_backend_calls(monkeypatch):
-    """The cuda-python backend against a stand-in `cudart` that checks the (err, result) protocol."""
-    import types
-
-    ok = "cudaSuccess"
-    calls = []
-    host_memory = {}
-
-    def record(name, result=None):
-        def call(*args):
-            calls.append((name,) + args)
-            return (ok,) if result is None else (ok, result(*args))
-        return call
-
-    def malloc_host(nbytes):
-        import ctypes
-        buffer = ctypes.create_string_buffer(nbytes)
-        host_memory[ctypes.addressof(buffer)] = buffer
-        return ctypes.addressof(buffer)
-
-    props = types.SimpleNamespace(name=b"Orin\x00\x00", major=8, minor=7, totalGlobalMem=8 << 30)
-    cudart = types.SimpleNamespace(
-        cudaError_t=types.SimpleNamespace(cudaSuccess=ok),
-        cudaMemcpyKind=types.SimpleNamespace(cudaMemcpyHostToDevice="H2D", cudaMemcpyDeviceToHost="D2H"),
-        cudaMalloc=record("cudaMalloc", lambda n: 0xD000), cudaFree=record("cudaFree"),
-        cudaMallocHost=record("cudaMallocHost", malloc_host), cudaFreeHost=record("cudaFreeHost"),
-        cudaStreamCreate=record("cudaStreamCreate", lambda: 77), cudaStreamDestroy=record("cudaStreamDestroy"),
-        cudaMemcpyAsync=record("cudaMemcpyAsync"), cudaStreamSynchronize=record("cudaStreamSynchronize"),
-        cudaGetDeviceProperties=record("cudaGetDeviceProperties", lambda index: props))
-    monkeypatch.setattr(edge.cuda_memory, "_import_cudart", lambda: cudart)
-    memory = edge.cuda_memory.CudaPythonBackend()
-    host = memory.pagelocked((2, 3), np.float32)
-    host[:] = 1.5
-    device = memory.alloc(host.nbytes)
-    stream = memory.stream()
-    memory.htod(device, host, stream)
-    memory.synchronize(stream)
-    assert memory.stream_handle(stream) == 77 and memory.pointer(device) == 0xD000
-    memory.free(device)
-    memory.free_host(host)
-    memory.free_stream(stream)
-    names = [call[0] for call in calls]
-    assert names == ["cudaMallocHost", "cudaMalloc", "cudaStreamCreate", "cudaMemcpyAsync", "cudaStreamSynchronize",
-                     "cudaFree", "cudaFreeHost", "cudaStreamDestroy"]
-    assert calls[3][1:] == (0xD000, host.ctypes.data, 24, "H2D", 77)
-    assert memory.device_info() == {"name": "Orin", "compute_capability": "8.7", "memory_mb": 8192}
-    cudart.cudaMalloc = lambda n: ("cudaErrorMemoryAllocation", 0)
-    with pytest.raises(edge.cuda_memory.CudaError, match="cudaMalloc failed"):
-        memory.alloc(1 << 40)
+@pytest.mark.parametrize("binding", ["pycuda", "cuda-python"])
+def test_cuda_failures_are_one_clear_error_with_either_binding(monkeypatch, binding):
+    """Out of GPU memory: pycuda's MemoryError and cudart's error code both become a CudaError (one line)."""
+    install(monkeypatch, "8.6", device="orin", cuda=binding, free_bytes=1 << 20)
+    memory = edge.cuda_memory.backend()
+    with pytest.raises(edge.cuda_memory.CudaError, match="(?i)failed.*memory"):
+        memory.alloc(1 << 30)
 
 
 @pytest.mark.jetson

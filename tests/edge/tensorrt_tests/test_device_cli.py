@@ -1,14 +1,9 @@
 """edge-export on the device (edge.tensorrt.cli): a bundle in, engines for this GPU out, with edge/ alone."""
 
-import os
-import subprocess
-import sys
-
 from edge.bundle import Bundle
 from edge.tensorrt.cli import main
 from tests.fakes.tiny_bundle import write_tiny_bundle
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.helpers import STAND_IN_ENGINES, run_blocked
 
 
 def test_builds_the_engines_and_prints_the_bundle_table(monkeypatch, tmp_path, capsys):
@@ -39,24 +34,11 @@ def test_bad_input_is_one_line(tmp_path, capsys):
 def test_runs_with_edge_alone(tmp_path):
     """As installed on a Jetson: train/, export/, torch, onnx and onnxruntime cannot be imported."""
     folder = write_tiny_bundle(tmp_path / "b")
-    code = """
-import sys, types
-class Blocker(object):
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'onnx', 'onnxruntime', 'train', 'export'):
-            raise ImportError('blocked for this test: ' + name)
-        return None
-sys.meta_path.insert(0, Blocker())
-calls = []
-engines = types.ModuleType('edge.tensorrt.engines')
-engines.add_engines = lambda bundle_dir, precisions, **kw: calls.append((bundle_dir, precisions)) or []
-sys.modules['edge.tensorrt.engines'] = engines
-sys.modules['tensorrt'] = types.ModuleType('tensorrt')
+    code = STAND_IN_ENGINES + """
 from edge.tensorrt.cli import main
 status = main([sys.argv[1], '--engine', 'fp16'])
 print('status', status, 'calls', calls)
 """
-    result = subprocess.run([sys.executable, "-c", code, folder], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=120, cwd=ROOT)
+    result = run_blocked(code, ("torch", "onnx", "onnxruntime", "train", "export"), [folder])
     assert result.returncode == 0, result.stderr
     assert "status 0 calls [({!r}, ['fp16'])]".format(folder) in result.stdout

@@ -1,4 +1,4 @@
-"""The fakes themselves (tests/fakes/trt, tests/fakes/cuda.py): each rule the real libraries enforce.
+"""The fakes themselves (tests/fakes/trt, tests/fakes/cuda/): each rule the real libraries enforce.
 
 Every model here is a few nodes made with onnx.helper; every CUDA sequence is the documented one
 (TENSORRT_API.md's samples, pycuda's doc/driver.rst, cuda-python's (err, *results) calls).

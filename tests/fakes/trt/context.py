@@ -1,5 +1,5 @@
 """IExecutionContext: input shapes against the active profile, tensor addresses, and runs queued on
-CUDA streams of the fake GPU (rules: runtime.py's docstring; memory semantics: tests/fakes/cuda.py).
+CUDA streams of the fake GPU (rules: runtime.py's docstring; memory semantics: tests/fakes/cuda/).
 """
 
 import numpy as np

@@ -12,7 +12,7 @@ Rules (TENSORRT_API.md "Rules the real library enforces" and the 8.2 / 10.x infe
 - execute_async_v2(bindings, stream_handle) reads exactly num_bindings pointers; execute_async_v3
   needs every I/O tensor's address. The run is queued on the stream whose handle was given (an
   unknown handle fails) and reads and writes device memory when that stream is synchronized,
-  through the allocations' bounds (tests/fakes/cuda.py). execute_v2 runs at once (synchronous).
+  through the allocations' bounds (tests/fakes/cuda/). execute_v2 runs at once (synchronous).
 With more than one profile, 8.x bindings repeat per profile: index k * n + i, named "x [profile k]".
 """
 
