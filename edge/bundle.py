@@ -27,6 +27,8 @@ Artifact kinds and their extra keys:
     timing_cache       tensorrt_version, gpu, compute_capability (the builder's tactic timings for
                        that device, reused by the next engine build there; never needed to run)
     labels             (labels.txt)
+    golden             (golden.npz: edge.golden) count, reference ("pytorch" | "onnxruntime-fp32"),
+                       source ("images" | "random"), frames_shape, reference_shape, inputs_sha256
 """
 
 import datetime
@@ -41,7 +43,7 @@ from edge.preprocess import PreprocessSpec
 SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels")
+ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels", "golden")
 # What a model file takes: the normalised float tensor edge.preprocess makes, or (--fuse-preprocess)
 # the resized uint8 BGR frame, normalised inside the graph.
 INPUT_FLOAT = "float32-nchw"

@@ -5,6 +5,7 @@ Shared by the desktop export and the device's engine build (edge.tensorrt.cli).
 
 import sys
 
+from edge import text_table
 from edge.bundle import INPUT_FLOAT
 
 
@@ -58,6 +59,9 @@ def summary_rows(manifest):
             if entry.get("requested_precision") not in (None, entry.get("precision")):
                 precision += " (asked {})".format(entry.get("requested_precision"))
             figures = "{} TRT {}".format(entry.get("gpu", ""), entry.get("tensorrt_version", "")).strip()
+        elif kind == "golden":
+            precision = "golden set, {} {} frames".format(entry.get("count"), entry.get("source"))
+            figures = "{} outputs, for edge-doctor".format(entry.get("reference"))
         elif kind == "labels":
             precision = "{} classes".format(manifest["model"]["num_classes"])
         rows.append((entry["file"], _size_text(entry["bytes"]), precision, figures))
@@ -65,11 +69,7 @@ def summary_rows(manifest):
 
 
 def format_table(rows, headers=("artifact", "size", "precision", "verification")):
-    table = [headers] + [tuple(str(cell) for cell in row) for row in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return text_table.format_table(rows, headers)
 
 
 def print_summary(manifest):

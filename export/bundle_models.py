@@ -11,6 +11,7 @@ import tempfile
 from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, put_artifact
 from edge.bundle_summary import accuracy_text
 from edge.errors import EdgeError
+from edge.golden import FILE as GOLDEN_FILE
 from edge.lazy import available
 from export import bundle_writer, quantize, verify
 from export.fuse import example_input, fused_module
@@ -62,28 +63,43 @@ def write_fp32(plan, source, bundle_dir, manifest, log, graphs):
 
 
 def verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs):
-    """ONNX Runtime vs PyTorch on the verification images: the manifest record, or VerificationFailed."""
-    args = plan.args
+    """ONNX Runtime vs PyTorch on the golden frames: the manifest record, or VerificationFailed.
+
+    The reference outputs computed here are the golden set's (PyTorch's; ONNX Runtime fp32's for
+    an ONNX input, which has no other reference).
+    """
+    args, golden = plan.args, images.golden
     runner = verify.OnnxCpu(os.path.join(bundle_dir, graphs.file(FP32_FILE)),
                             max_batch=manifest["input"]["batch"]["max"])
-    candidate = runner(verify.model_inputs(images.verify, source.spec, fused=graphs.fused))
+    candidate = runner(golden.frames if graphs.fused else golden.inputs(source.spec))
     if candidate.ndim != 2 or candidate.shape[1] != len(source.classes):
         raise EdgeError("the ONNX model gives outputs of shape {} for {} classes".format(
             candidate.shape, len(source.classes)))
     if not source.has_torch_model:
+        golden.reference, golden.reference_name = candidate, "onnxruntime-fp32"
         log("verifying fp32: skipped (input is an ONNX file, no PyTorch reference); runs in ONNX Runtime")
-        return {"inputs": len(images.verify), "source": images.verify_source, "skipped": True,
+        return {"inputs": len(golden), "source": golden.source, "skipped": True,
                 "reason": "input was an ONNX file: no PyTorch reference"}
     log("verifying fp32{}: ONNX Runtime vs PyTorch{} on {} inputs ({})".format(
-        " (float input)" if graphs.suffix else "", " (unfused)" if graphs.fused else "", len(images.verify),
-        images.verify_source))
-    reference = verify.torch_logits(source.model, verify.model_inputs(images.verify, source.spec))
-    record = verify.verify_fp32(reference, candidate, args.fp32_tolerance, images.verify_source)
+        " (float input)" if graphs.suffix else "", " (unfused)" if graphs.fused else "", len(golden),
+        golden.source))
+    if golden.reference is None:
+        golden.reference = verify.torch_logits(source.model, golden.inputs(source.spec))
+    record = verify.verify_fp32(golden.reference, candidate, args.fp32_tolerance, golden.source)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.preprocess output"
     log("  max abs diff {:.2e} (tolerance {:.1e}), top-1 agreement {:.1%}".format(
         record["max_abs_diff"], record["tolerance"], record["top1_agreement"]))
     return record
+
+
+def write_golden(bundle_dir, manifest, golden, spec, log):
+    """golden.npz: the verification frames and their reference outputs, for edge-doctor on the device."""
+    extra = golden.save(bundle_dir, spec)
+    entry = bundle_writer.add_file(bundle_dir, manifest, GOLDEN_FILE, "golden", **extra)
+    log("golden set: {} {} frames and {} outputs ({:.1f} MB)".format(
+        len(golden), golden.source, golden.reference_name, entry["bytes"] / 2.0 ** 20))
+    return entry
 
 
 def write_int8(plan, source, bundle_dir, manifest, images, log, graphs, flavours):

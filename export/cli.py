@@ -22,6 +22,7 @@ from edge.bundle import INT8_FLAVOURS, new_manifest, read_manifest
 from edge.bundle_summary import print_summary
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
+from edge.golden import GoldenSet
 from edge.lazy import require
 from edge.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
 from edge.tensorrt import cli as engine_cli
@@ -252,6 +253,7 @@ def export_bundle(args, log=_log):
         if float_graphs is not None:
             manifest["verification"]["float_input"] = models.write_float_input_models(
                 plan, source, stage.path, manifest, images, log, float_graphs)
+        models.write_golden(stage.path, manifest, images.golden, source.spec, log)
         if args.int8:
             manifest["verification"]["int8"] = models.write_int8(plan, source, stage.path, manifest, images, log,
                                                                  graphs, args.int8_flavours)
@@ -273,8 +275,7 @@ class Images(object):
     """Decoded images for verification and INT8, with labels when class folders name the classes."""
 
     def __init__(self):
-        self.verify = None        # list of BGR frames
-        self.verify_source = "random"
+        self.golden = None        # edge.golden.GoldenSet: the verification frames; reference outputs added later
         self.calibration = None
         self.holdout = None
         self.holdout_labels = None
@@ -296,13 +297,12 @@ def _load_images(plan, source, log):
             "labelled by class folder" if images.holdout_labels is not None else "no labels"))
     if plan.verify_entries is not None:
         chosen = verify.sample_entries(plan.verify_entries, args.verify_count, args.seed)
-        images.verify, _ = verify.read_images(chosen, "--verify", log)
-        images.verify_source = "images"
+        frames, origin = verify.read_images(chosen, "--verify", log)[0], "images"
     elif images.holdout is not None:
-        images.verify = images.holdout[:args.verify_count]
-        images.verify_source = "images"
+        frames, origin = images.holdout[:args.verify_count], "images"
     else:
-        images.verify = verify.random_images(source.spec, args.verify_count, args.seed)
+        frames, origin = verify.random_images(source.spec, args.verify_count, args.seed), "random"
+    images.golden = GoldenSet(verify.model_inputs(frames, source.spec, fused=True), source=origin)
     return images
 
 

@@ -31,7 +31,7 @@ UNINSTALL_SERVICE=0
 FORCE=0
 # The device needs edge/ only: edge-export BUNDLE --engine is edge.tensorrt.cli there.
 COMMANDS=("edge-camera:edge.camera" "edge-predict:edge.predict" "edge-bench:edge.bench"
-          "edge-export:edge.tensorrt.cli" "edge-collect:edge.collect")
+          "edge-export:edge.tensorrt.cli" "edge-collect:edge.collect" "edge-doctor:edge.doctor.cli")
 
 usage() {
     # The comment block at the top of this file, without the shebang.
@@ -416,6 +416,7 @@ summary() {
         say "  warning: $warning"
     done
     say "next: scp -r DESKTOP:PROJECT/bundle/* $DATA_DIR/bundle/   (from the desktop, as the login user)"
+    say "      edge-doctor $DATA_DIR/bundle   (this machine and the bundle against the desktop's numbers)"
     say "      edge-export $DATA_DIR/bundle --engine fp16   (build the engine on this device)"
     say "      edge-camera $DATA_DIR/bundle --source csi://0 --http-port 8080"
 }
@@ -445,6 +446,27 @@ main() {
         install_service
     fi
     summary
+    run_doctor
+}
+
+# The last word: edge-doctor on this machine (and on the bundle, when one is in place), its
+# verdict printed. A failing check does not undo the install; the table says what to do.
+run_doctor() {
+    local target="" code=0
+    if [ -f "$DATA_DIR/bundle/manifest.json" ]; then
+        target="$DATA_DIR/bundle"
+    fi
+    say ""
+    if [ "$DRY_RUN" -eq 1 ]; then
+        echo "+ PYTHONPATH=$PREFIX/lib python3 -m edge.doctor.cli${target:+ $target}"
+        return 0
+    fi
+    PYTHONPATH="$PREFIX/lib" "$PYTHON" -m edge.doctor.cli ${target:+"$target"} || code=$?
+    if [ "$code" -eq 0 ]; then
+        say "edge-doctor: every check that could run passed"
+    else
+        say "edge-doctor: a check failed (exit $code): see the table above; run edge-doctor again after fixing it"
+    fi
 }
 
 main "$@"

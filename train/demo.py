@@ -7,10 +7,11 @@
 2. fine-tunes a ResNet-18 on the training images with edge-train (demo/run),
 3. exports it to a verified bundle with INT8 models (demo/bundle) with edge-export, calibrating
    on half the validation images and measuring INT8 on the other half,
-4. classifies every validation image with edge-predict's runtimes and checks their top-1
+4. checks this machine against the bundle's golden set with edge-doctor (demo/doctor.json),
+5. classifies every validation image with edge-predict's runtimes and checks their top-1
    against the PyTorch evaluation of the same checkpoint,
-5. benchmarks the bundle with edge-bench (demo/bench.json, demo/bench.png),
-6. runs the camera daemon edge-camera on a video made from the validation images
+6. benchmarks the bundle with edge-bench (demo/bench.json, demo/bench.png),
+7. runs the camera daemon edge-camera on a video made from the validation images
    (demo/val.mp4) for a few seconds, with its JSON lines in demo/camera.jsonl.
 """
 
@@ -45,10 +46,10 @@ def _main(argv):
     args = parser.parse_args(argv)
     digits, run = os.path.join(args.out, "digits"), os.path.join(args.out, "run")
 
-    step("1/6 demo dataset: scikit-learn digits as an image folder")
+    step("1/7 demo dataset: scikit-learn digits as an image folder")
     ensure_digits(digits)
 
-    step("2/6 edge-train: ResNet-18 from scratch on CPU or CUDA")
+    step("2/7 edge-train: ResNet-18 from scratch on CPU or CUDA")
     from train import cli as train_cli
     # Digits are not mirror-symmetric: no flips. Square 64x64 images: no crop.
     code = train_cli.main([os.path.join(digits, "train"), "--val", os.path.join(digits, "val"),
@@ -57,7 +58,7 @@ def _main(argv):
     if code != 0:
         raise EdgeError("training failed (exit code {})".format(code))
 
-    step("3/6 edge-export: ONNX (opset 13), verification, INT8")
+    step("3/7 edge-export: ONNX (opset 13), verification, INT8")
     # The command, as a user runs it (train/ does not import export/).
     code = run_command("edge-export", [os.path.join(run, "model.pt"), "-o", os.path.join(args.out, "bundle"),
                                        "--int8", "--calib", os.path.join(digits, "val"), "--holdout-fraction", "0.5"])
@@ -66,17 +67,23 @@ def _main(argv):
     bundle = os.path.join(args.out, "bundle")
     val = os.path.join(digits, "val")
 
-    step("4/6 edge-predict: every validation image, checked against PyTorch")
+    step("4/7 edge-doctor: this machine against the bundle's golden set")
+    from edge.doctor import cli as doctor
+    code = doctor.main([bundle, "--json", os.path.join(args.out, "doctor.json")])
+    if code != 0:
+        raise EdgeError("edge-doctor found a failing check (exit code {})".format(code))
+
+    step("5/7 edge-predict: every validation image, checked against PyTorch")
     check_agreement(bundle, val)
 
-    step("5/6 edge-bench: runtimes and precisions side by side")
+    step("6/7 edge-bench: runtimes and precisions side by side")
     from edge import bench
     code = bench.main([bundle, "--data", val, "--batch", "1,8,32", "--json", os.path.join(args.out, "bench.json"),
                        "--plot", os.path.join(args.out, "bench.png")])
     if code != 0:
         raise EdgeError("benchmark failed (exit code {})".format(code))
 
-    step("6/6 edge-camera: the daemon on a video of the validation images")
+    step("7/7 edge-camera: the daemon on a video of the validation images")
     video = write_demo_video(val, os.path.join(args.out, "val.mp4"))
     from edge import camera
     code = camera.main([bundle, "--source", video, "--realtime", "--duration", "6",

@@ -13,7 +13,8 @@ from edge import gpu
 from edge.errors import EdgeError
 
 
-def _read(path):
+def read_text(path):
+    """A small text file stripped, or None when it cannot be read."""
     try:
         with open(path, "r") as handle:
             return handle.read().strip()
@@ -22,7 +23,7 @@ def _read(path):
 
 
 def cpu_model():
-    text = _read("/proc/cpuinfo") or ""
+    text = read_text("/proc/cpuinfo") or ""
     for line in text.splitlines():
         if line.lower().startswith(("model name", "hardware")):
             return line.split(":", 1)[1].strip()
@@ -64,20 +65,12 @@ def gpu_info():
 
 def jetson_info():
     """Power mode, clocks and temperatures on a Jetson; None elsewhere."""
-    release = _read("/etc/nv_tegra_release")
+    release = read_text("/etc/nv_tegra_release")
     if release is None:
         return None
     info = {"l4t_release": release.splitlines()[0]}
-    nvpmodel = _run(["nvpmodel", "-q"])
-    info["power_mode"] = nvpmodel.splitlines()[0] if nvpmodel else None
-    # jetson_clocks --show needs root; compare current and maximum GPU/CPU frequencies instead.
-    locked = []
-    for cur in glob.glob("/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"):
-        maximum = _read(os.path.join(os.path.dirname(cur), "scaling_max_freq"))
-        current = _read(cur)
-        if current and maximum:
-            locked.append(current == maximum)
-    info["clocks_at_max"] = all(locked) if locked else None
+    info["power_mode"] = power_mode()
+    info["clocks_at_max"] = clocks_at_max()
     info["temperatures_c"] = temperatures()
     try:
         from jtop import jtop  # optional: jetson-stats
@@ -88,10 +81,32 @@ def jetson_info():
     return info
 
 
+def power_mode():
+    """The "NV Power Mode: MAXN" line of `nvpmodel -q` (Xavier prints a fan mode line first), or None."""
+    lines = (_run(["nvpmodel", "-q"]) or "").splitlines()
+    chosen = [line for line in lines if line.startswith("NV Power Mode")] or lines
+    return chosen[0] if chosen else None
+
+
+def clocks_at_max(root=""):
+    """True when every CPU runs at its maximum frequency (as after jetson_clocks), None when unknown.
+
+    jetson_clocks --show needs root; the current and maximum frequencies can be read without.
+    `root` prefixes the /sys paths (a fake filesystem in tests).
+    """
+    locked = []
+    for cur in glob.glob(glob.escape(root) + "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq"):
+        maximum = read_text(os.path.join(os.path.dirname(cur), "scaling_max_freq"))
+        current = read_text(cur)
+        if current and maximum:
+            locked.append(current == maximum)
+    return all(locked) if locked else None
+
+
 def temperatures():
     found = {}
     for zone in sorted(glob.glob("/sys/class/thermal/thermal_zone*")):
-        kind, temp = _read(os.path.join(zone, "type")), _read(os.path.join(zone, "temp"))
+        kind, temp = read_text(os.path.join(zone, "type")), read_text(os.path.join(zone, "temp"))
         if kind and temp and temp.lstrip("-").isdigit():
             found[kind] = int(temp) / 1000.0
     return found

@@ -9,6 +9,7 @@ import json
 
 from edge.atomic import write_bytes, write_json, write_text
 from edge.errors import EdgeError
+from edge.text_table import format_table
 from edge.lazy import require
 
 SCHEMA = "edge-toolkit/bench"
@@ -63,11 +64,7 @@ def table(rows, batch_sizes):
                       _fmt(row["model_bytes"] / 2.0 ** 20 if row.get("model_bytes") else None, "{:.1f}"),
                       _fmt(row["memory"]["rss_mb"], "{:.0f}"), row.get("note") or ""]
         lines.append(cells)
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)]
-    render = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    out = [render(header), render(["-" * w for w in widths])]
-    out.extend(render(cells) for cells in lines)
-    return "\n".join(out)
+    return format_table(lines, header)
 
 
 def stages_table(rows):
@@ -79,9 +76,7 @@ def stages_table(rows):
             stages = row["stages_ms"]
             lines.append([row["runtime"], row["precision"]] + [_fmt(stages[n]) for n in names]
                          + [_fmt(sum(stages[n] for n in names))])
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *lines)] if lines else []
-    render = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([render(header)] + [render(cells) for cells in lines])
+    return format_table(lines, header, rule=False)
 
 
 def write_csv(path, rows):

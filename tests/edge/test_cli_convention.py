@@ -10,6 +10,8 @@ COMMANDS = [
     ("edge.bench", "edge-bench"),
     ("edge.collect", "edge-collect"),
     ("export.cli", "edge-export"),
+    ("edge.tensorrt.cli", "edge-export"),
+    ("edge.doctor.cli", "edge-doctor"),
     ("train.cli", "edge-train"),
     ("train.demo", "python -m train.demo"),
 ]

@@ -30,7 +30,7 @@ def _leftovers(parent):
 def test_fp32_bundle_is_complete_and_hashed(export_fp32_bundle):
     bundle = Bundle.load(export_fp32_bundle)
     files = sorted(entry["file"] for entry in bundle.manifest["artifacts"])
-    assert files == ["labels.txt", "model.onnx"]
+    assert files == ["golden.npz", "labels.txt", "model.onnx"]
     for entry in bundle.manifest["artifacts"]:
         bundle.check(entry)  # exists and sha256 matches
     onnx_entry = bundle.artifact("onnx", precision="fp32")

@@ -353,7 +353,8 @@ def test_device_install_copies_edge_only_and_edge_export_is_edge_tensorrt_cli(tm
     assert copies == ["cp -r {}/edge /opt/edge-toolkit/lib.new/".format(CHECKOUT)]
     assert "+ write /usr/local/bin/edge-export (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.tensorrt.cli)" in out
     modules = [line.rsplit(" -m ", 1)[1].rstrip(")") for line in commands(out) if line.startswith("write /usr/local/bin/")]
-    assert len(modules) == 5 and all(module.startswith("edge.") for module in modules)
+    assert len(modules) == 6 and all(module.startswith("edge.") for module in modules)
+    assert "+ write /usr/local/bin/edge-doctor (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.doctor.cli)" in out
     for module in modules:  # every wrapper runs a module that the copied edge/ has
         assert os.path.isfile(os.path.join(CHECKOUT, *module.split(".")) + ".py"), module
 
@@ -404,3 +405,10 @@ def test_shellcheck_clean():
 
 def test_bash_syntax():
     assert subprocess.run(["bash", "-n", SCRIPT]).returncode == 0
+
+
+def test_the_install_ends_with_edge_doctor(tmp_path):
+    """The last thing the install does is check the machine (and a bundle already in place)."""
+    code, out, err = run(tmp_path, "jp46", FULL_46)
+    assert code == 0, err
+    assert out.rstrip().splitlines()[-1] == "+ PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.doctor.cli"

@@ -1,0 +1,147 @@
+"""The bundle on this machine: every runtime and precision that runs here, on the golden inputs,
+against the golden outputs the desktop measured.
+
+Rows come from edge.benchmark.candidates (ONNX Runtime fp32/INT8, TensorRT fp32/fp16/INT8 engines
+for this GPU): a row that cannot run here is skipped with its reason (TensorRT not installed, an
+engine built for another GPU with the command that rebuilds it). Thresholds per precision, written
+into each row of the report:
+
+    fp32   max |output - golden| <= 1e-3 * max(1, max |golden|)
+    fp16   top-1 agreement 100% and max |output - golden| <= 2e-2 * max(1, max |golden|)
+    int8   top-1 agreement >= 98%
+"""
+
+import time
+
+import numpy as np
+
+from edge.benchmark.candidates import candidates
+from edge.benchmark.stats import percentile
+from edge.doctor.checks import FAIL, PASS, SKIP, Check
+from edge.errors import EdgeError
+from edge.golden import GoldenSet, inputs_sha256
+
+THRESHOLDS = {
+    "fp32": {"max_abs_diff_relative": 1e-3},
+    "fp16": {"top1_agreement": 1.0, "max_abs_diff_relative": 2e-2},
+    "int8": {"top1_agreement": 0.98},
+}
+RUNTIMES = ("onnxruntime", "tensorrt")
+TIMING_SECONDS = 0.5
+TIMING_MIN_RUNS = 5
+
+
+def bundle_checks(bundle, build_engine=False, log=None):
+    """[Check]: the golden set, this machine's preprocessing, then one row per runtime and precision."""
+    try:
+        golden, entry = GoldenSet.load(bundle)
+    except EdgeError as exc:
+        return [Check("golden set", FAIL, str(exc), fix="re-export the bundle with this edge-export")]
+    origin = "real images" if golden.source == "images" else "generated frames"
+    checks = [Check("golden set", PASS, "{} {} with the desktop's {} outputs".format(len(golden), origin,
+                                                                                   entry.get("reference")),
+                    data={"count": len(golden), "reference": entry.get("reference")})]
+    checks.append(_preprocessing(bundle, golden, entry))
+    if build_engine:
+        checks.extend(_build_missing_engines(bundle, log))
+    rows = [_row(bundle, golden, candidate) for candidate in candidates(bundle, runtimes=RUNTIMES, log=log)]
+    checks.extend(rows)
+    if not any(row.status in (PASS, FAIL) for row in rows):
+        checks.append(Check("runtimes", FAIL, "no runtime could run the golden set here",
+                            fix="install TensorRT (JetPack) and build an engine: edge-export {} --engine fp16".format(
+                                bundle.path)))
+    return checks
+
+
+def _preprocessing(bundle, golden, entry):
+    """The float inputs this machine makes from the golden frames, against the desktop's (sha256)."""
+    digest = inputs_sha256(golden.inputs(bundle.spec))
+    if digest == entry.get("inputs_sha256"):
+        return Check("preprocessing", PASS, "normalising the golden frames here gives the desktop's float inputs "
+                                            "bit for bit")
+    return Check("preprocessing", FAIL, "the float inputs made here differ from the desktop's (sha256 {} vs {})".format(
+        digest[:12], str(entry.get("inputs_sha256"))[:12]),
+        fix="numpy or edge/ differs from the desktop's: reinstall edge/ from the same checkout")
+
+
+def _build_missing_engines(bundle, log):
+    """--build-engine: the engines this GPU can run, built where missing (reused where present)."""
+    from edge.lazy import available
+
+    if not available("tensorrt"):
+        return [Check("build engines", SKIP, "TensorRT is not installed: nothing to build")]
+    from edge.bundle import Bundle
+    from edge.tensorrt.engines import add_engines
+
+    try:
+        entries = add_engines(bundle.path, ["fp32", "fp16", "int8"], log=log or (lambda text: None))
+    except EdgeError as exc:
+        return [Check("build engines", FAIL, str(exc), fix="see jetson/README.md, Build the engine on the device")]
+    bundle.manifest = Bundle.load(bundle.path).manifest
+    return [Check("build engines", PASS, ", ".join(sorted(set("{} ({})".format(e["precision"], e["file"])
+                                                              for e in entries))))]
+
+
+def _row(bundle, golden, candidate):
+    name = candidate.label
+    if candidate.runner is None:
+        return Check(name, SKIP, candidate.reason, fix=_skip_fix(candidate))
+    try:
+        with candidate.runner as runner:
+            outputs = runner.infer(golden.model_inputs(bundle))
+            p50 = _p50_ms(runner, golden.model_inputs(bundle)[:1])
+            described = runner.describe()
+    except EdgeError as exc:
+        return Check(name, FAIL, str(exc), fix="see the message; jetson/README.md covers engines and memory")
+    return judge(name, runner.precision, outputs, golden.reference, p50, described)
+
+
+def judge(name, precision, outputs, reference, p50_ms=None, described=""):
+    """PASS or FAIL for `outputs` against the golden `reference`, by the precision's threshold."""
+    rule = THRESHOLDS[precision]
+    figures = {"max_abs_diff": float(np.max(np.abs(outputs - reference))),
+               "top1_agreement": float(np.mean(outputs.argmax(1) == reference.argmax(1))),
+               "max_abs_golden": float(np.max(np.abs(reference))), "p50_ms": p50_ms, "images": int(len(reference))}
+    allowed = rule.get("max_abs_diff_relative", 0) * max(1.0, figures["max_abs_golden"])
+    failures = []
+    if "max_abs_diff_relative" in rule and not figures["max_abs_diff"] <= allowed:   # NaN fails too
+        failures.append("max |diff| {:.2e} > {:.2e}".format(figures["max_abs_diff"], allowed))
+    if "top1_agreement" in rule and figures["top1_agreement"] < rule["top1_agreement"]:
+        failures.append("top-1 agreement {:.1%} < {:.0%}".format(figures["top1_agreement"], rule["top1_agreement"]))
+    detail = "top-1 {:.1%}, max |diff| {:.2e} on {} golden inputs; p50 {} ms; {}".format(
+        figures["top1_agreement"], figures["max_abs_diff"], figures["images"],
+        "-" if p50_ms is None else "{:.2f}".format(p50_ms), _rule_text(precision))
+    data = dict(figures, threshold=dict(rule, max_abs_diff=allowed if "max_abs_diff_relative" in rule else None),
+                runner=described)
+    if failures:
+        return Check(name, FAIL, "; ".join(failures) + " (" + detail + ")", data=data,
+                     fix="this path disagrees with the desktop: attach the --json report to an issue")
+    return Check(name, PASS, detail, data=data)
+
+
+def _rule_text(precision):
+    rule = THRESHOLDS[precision]
+    parts = []
+    if "top1_agreement" in rule:
+        parts.append("top-1 >= {:.0%}".format(rule["top1_agreement"]))
+    if "max_abs_diff_relative" in rule:
+        parts.append("max |diff| <= {:g} x max(1, max |golden|)".format(rule["max_abs_diff_relative"]))
+    return "threshold " + " and ".join(parts)
+
+
+def _p50_ms(runner, one):
+    """Median milliseconds of a batch-1 inference, over half a second (a slow path shows)."""
+    samples, deadline = [], time.perf_counter() + TIMING_SECONDS
+    while len(samples) < TIMING_MIN_RUNS or time.perf_counter() < deadline:
+        started = time.perf_counter()
+        runner.infer(one)
+        samples.append((time.perf_counter() - started) * 1000.0)
+    return percentile(samples, 50)
+
+
+def _skip_fix(candidate):
+    if candidate.runtime == "tensorrt" and "edge-export" in (candidate.reason or ""):
+        return "build it on this device (the command above), or run edge-doctor with --build-engine"
+    if candidate.runtime == "tensorrt" and "not installed" in (candidate.reason or ""):
+        return "on a Jetson TensorRT comes with JetPack (jetson/install.sh)"
+    return None
