@@ -19,6 +19,8 @@ import signal
 import threading
 import time
 
+from edge.postprocess import result_fields
+
 POLL_S = 0.25  # longest the loop waits for a frame before checking the stop flag
 
 
@@ -89,9 +91,10 @@ class CameraDaemon(object):
                    "publish": self.last_publish_ms}
         latency["total"] = timings["preprocess"] + timings["inference"] + timings["postprocess"]
         latency["capture_to_result"] = (now - frame.captured) * 1000.0
-        result = {"ts": iso_utc(now), "frame": frame.index, "captured": round(frame.captured, 6),
-                  "top": results[0], "latency_ms": dict((k, round(v, 3)) for k, v in latency.items()),
-                  "runtime": self.runtime_label, "dropped": self.grabber.frames_dropped}
+        result = {"ts": iso_utc(now), "frame": frame.index, "captured": round(frame.captured, 6)}
+        result.update(result_fields(results[0]))
+        result.update({"latency_ms": dict((k, round(v, 3)) for k, v in latency.items()),
+                       "runtime": self.runtime_label, "dropped": self.grabber.frames_dropped})
         publish_from = time.perf_counter()
         for sink in self.sinks:
             try:

@@ -14,6 +14,7 @@ import sys
 
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
+from edge.postprocess import result_fields
 
 EPILOG = """examples:
   edge-predict bundle/ photo.jpg
@@ -117,13 +118,13 @@ def _main(argv):
                 continue
             truth = score.add(path, top)
             if args.json:
-                row = {"file": path, "top": top}
+                row = dict(result_fields(top), file=path)
                 if truth is not None:
-                    row["label"] = truth
+                    row["truth"] = truth
                 print(json.dumps(row))
             else:
                 print("{:<{w}}  {}".format(path, "  ".join(
-                    "{} {:.3f}".format(item["label"], item["prob"]) for item in top), w=width))
+                    "{} {:.3f}".format(item["label"], item["confidence"]) for item in top), w=width))
     if score.total:
         # On stderr with --json, so stdout stays one JSON object per line.
         (sys.stderr if args.json else sys.stdout).write(score.summary(bundle) + "\n")

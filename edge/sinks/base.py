@@ -6,7 +6,8 @@
 
 `result` is the JSON-ready dict of one classified frame:
     {"ts": ISO-8601 UTC, "frame": int, "captured": epoch seconds,
-     "top": [{"label": str, "index": int, "prob": float}, ...],
+     "prediction": str, "confidence": float (top-1; the vocabulary of edge.postprocess),
+     "top": [{"label": str, "index": int, "confidence": float}, ...],
      "latency_ms": {"capture_wait", "preprocess", "inference", "postprocess", "publish", "total",
                     "capture_to_result"},
      "runtime": "onnxruntime-cpu fp32", "dropped": int}

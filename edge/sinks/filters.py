@@ -18,16 +18,15 @@ class PublishPolicy(object):
         return self.on_change or self.min_confidence is not None
 
     def wants(self, result):
-        top = result["top"][0]
         now = time.time()
         due = self.heartbeat is not None and now - self.last_sent >= self.heartbeat
         ok = True
-        if self.min_confidence is not None and top["prob"] < self.min_confidence:
+        if self.min_confidence is not None and result["confidence"] < self.min_confidence:
             ok = False
-        if ok and self.on_change and top["label"] == self.last_label:
+        if ok and self.on_change and result["prediction"] == self.last_label:
             ok = False
         if ok or due:
-            self.last_label = top["label"]
+            self.last_label = result["prediction"]
             self.last_sent = now
             return True
         return False

@@ -188,8 +188,7 @@ class HttpSink(Sink):
 def annotate_jpeg(image, result, fps):
     cv2 = require("cv2", "the MJPEG preview")
     canvas = image.copy()
-    top = result["top"][0]
-    text = "{} {:.0%}  {:.1f} fps".format(top["label"], top["prob"], fps)
+    text = "{} {:.0%}  {:.1f} fps".format(result["prediction"], result["confidence"], fps)
     scale = max(0.4, canvas.shape[1] / 640.0)
     thickness = max(1, int(round(scale * 2)))
     cv2.putText(canvas, text, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2,

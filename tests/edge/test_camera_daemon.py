@@ -105,7 +105,8 @@ def test_daemon_serves_health_metrics_latest_and_preview_while_running(export_in
     assert daemon.returncode == 0, err
     rows = read_jsonl(jsonl)
     assert [r["frame"] for r in rows] == sorted(r["frame"] for r in rows)
-    assert all(r["top"][0]["prob"] >= r["top"][1]["prob"] for r in rows)
+    assert all(r["top"][0]["confidence"] >= r["top"][1]["confidence"] for r in rows)
+    assert all((r["prediction"], r["confidence"]) == (r["top"][0]["label"], r["top"][0]["confidence"]) for r in rows)
 
 
 @needs_ffmpeg
@@ -219,7 +220,7 @@ def test_mqtt_results_survive_a_broker_restart_at_qos1():
         assert subscriber.connected.wait(10)
         time.sleep(0.3)  # the subscription is in place
         sink.start()
-        result = {"top": [{"label": "x", "index": 0, "prob": 1.0}]}
+        result = {"prediction": "x", "confidence": 1.0, "top": [{"label": "x", "index": 0, "confidence": 1.0}]}
         for frame in range(60):
             if frame == 20:
                 assert wait_until(lambda: subscriber.frames() >= set(range(20)), 10)
@@ -259,7 +260,7 @@ def test_daemon_publishes_to_mqtt_on_change(export_int8_bundle, tmp_path):
         assert "source ended: 30 frames" in err, err
         assert wait_until(lambda: len(subscriber.messages) >= 3, 10)
         time.sleep(0.3)
-        labels = [m["top"][0]["label"] for m in subscriber.messages]
+        labels = [m["prediction"] for m in subscriber.messages]
         assert labels == ["blue", "green", "red"]
     finally:
         subscriber.close()
@@ -269,8 +270,9 @@ def test_daemon_publishes_to_mqtt_on_change(export_int8_bundle, tmp_path):
 def test_publish_policy():
     from edge.sinks.filters import PublishPolicy
 
-    def result(label, prob):
-        return {"top": [{"label": label, "prob": prob}]}
+    def result(label, confidence):
+        return {"prediction": label, "confidence": confidence,
+                "top": [{"label": label, "index": 0, "confidence": confidence}]}
 
     change = PublishPolicy(on_change=True)
     assert [change.wants(result(l, 0.9)) for l in "aabba"] == [True, False, True, False, True]

@@ -24,7 +24,8 @@ def sink():
         index = 0
         while not stop.is_set():
             image = np.full((48, 64, 3), index % 255, np.uint8)
-            sink.publish({"frame": index, "top": [{"label": "cat", "index": 0, "prob": 0.9}]},
+            sink.publish({"frame": index, "prediction": "cat", "confidence": 0.9,
+                          "top": [{"label": "cat", "index": 0, "confidence": 0.9}]},
                          Frame(image, index))
             index += 1
             time.sleep(0.02)

@@ -15,7 +15,8 @@ class Clock(object):
 
 
 def result(frame):
-    return {"frame": frame, "top": [{"label": "cat", "index": 0, "prob": 0.9}]}
+    return {"frame": frame, "prediction": "cat", "confidence": 0.9,
+            "top": [{"label": "cat", "index": 0, "confidence": 0.9}]}
 
 
 def frames(path):

@@ -24,10 +24,11 @@ def test_top1_agrees_with_pytorch_on_every_image(export_int8_bundle, export_imag
     ort_rows = [json.loads(line) for line in fp32.splitlines()]
     torch_rows = [json.loads(line) for line in torch_out.splitlines()]
     assert len(ort_rows) == len(torch_rows) == 36
-    assert [r["top"][0]["label"] for r in ort_rows] == [r["top"][0]["label"] for r in torch_rows]
-    # The labels are right too: each image sits in its class folder, which predict reads as truth.
-    assert all(r["top"][0]["label"] == r["label"] == os.path.basename(os.path.dirname(r["file"]))
+    assert [r["prediction"] for r in ort_rows] == [r["prediction"] for r in torch_rows]
+    # The predictions are right too: each image sits in its class folder, which predict reads as truth.
+    assert all(r["prediction"] == r["top"][0]["label"] == r["truth"] == os.path.basename(os.path.dirname(r["file"]))
                for r in ort_rows)
+    assert all(r["confidence"] == r["top"][0]["confidence"] for r in ort_rows) and "label" not in ort_rows[0]
     assert "top-1 accuracy 100.00% (36 of 36 images in class-named folders)" in err
 
 

@@ -87,6 +87,6 @@ def test_classifier_returns_top_k_and_stage_timings(export_fp32_bundle, export_i
         results, timings = Classifier(bundle, runner, k=2).classify(images)
         everything, _ = Classifier(bundle, runner, k=10).classify(images[:1])
     assert len(results) == 3 and all(len(top) == 2 for top in results)
-    assert results[0][0]["prob"] >= results[0][1]["prob"]
-    assert len(everything[0]) == 3 and sum(item["prob"] for item in everything[0]) == pytest.approx(1, abs=1e-4)
+    assert results[0][0]["confidence"] >= results[0][1]["confidence"]
+    assert len(everything[0]) == 3 and sum(item["confidence"] for item in everything[0]) == pytest.approx(1, abs=1e-4)
     assert set(timings) == {"preprocess", "inference", "postprocess"}
