@@ -6,6 +6,7 @@ import json
 import os
 
 from edge.atomic import write_json, write_text
+from train.metrics import interval_text, small_set_warning
 from train.plots import plot_confusion, plot_history
 
 HISTORY_FIELDS = ("epoch", "phase", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -31,6 +32,7 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds):
     metrics = {
         "best_epoch": record["epoch"],
         "accuracy": report["accuracy"],
+        "accuracy_ci95": report.get("accuracy_ci95"),
         "macro_f1": report["macro_f1"],
         "val_loss": record["metrics"]["val_loss"],
         "per_class": report["per_class"],
@@ -51,15 +53,20 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds):
 
 
 def render_report(record, metrics):
+    report = record["metrics"]["val"]
     lines = [
         "# Training report",
         "",
         "- architecture: {} ({} classes), input {}x{}".format(
             record["arch"], record["num_classes"], *record["preprocess"]["size"]),
-        "- best epoch: {} of {}; validation accuracy {:.4f}, macro F1 {:.4f}, loss {:.4f}".format(
-            metrics["best_epoch"], record["config"].get("epochs"), metrics["accuracy"], metrics["macro_f1"],
-            metrics["val_loss"]),
+        "- best epoch: {} of {}; validation accuracy {:.4f} ({} on {} images), macro F1 {:.4f}, loss {:.4f}".format(
+            metrics["best_epoch"], record["config"].get("epochs"), metrics["accuracy"], interval_text(report),
+            report["images"], metrics["macro_f1"], metrics["val_loss"]),
         "- dataset: {}".format(json.dumps(metrics["dataset"])),
+    ]
+    if small_set_warning(report):
+        lines.append("- " + small_set_warning(report))
+    lines += [
         "- training time: {:.1f} s".format(metrics["train_seconds"]),
         "",
         "| class | precision | recall | F1 | support |",
