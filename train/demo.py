@@ -85,12 +85,15 @@ def _main(argv):
 
     step("7/7 edge-camera: the daemon on a video of the validation images")
     video = write_demo_video(val, os.path.join(args.out, "val.mp4"))
+    jsonl = os.path.join(args.out, "camera.jsonl")
+    if os.path.exists(jsonl):   # the daemon appends: this run's results only
+        os.unlink(jsonl)
     from edge import camera
     code = camera.main([bundle, "--source", video, "--realtime", "--duration", "6",
-                        "--jsonl", os.path.join(args.out, "camera.jsonl"), "--http-port", "0", "--log-every", "2"])
+                        "--jsonl", jsonl, "--http-port", "0", "--log-every", "2"])
     if code != 0:
         raise EdgeError("camera demo failed (exit code {})".format(code))
-    summarize_camera(os.path.join(args.out, "camera.jsonl"))
+    summarize_camera(jsonl)
     print("\ndemo done: model {}, bundle {}, benchmark {}".format(
         os.path.join(run, "model.pt"), bundle, os.path.join(args.out, "bench.json")))
     return 0
