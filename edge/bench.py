@@ -25,9 +25,10 @@ def _batch_sizes(text):
         sizes = sorted(set(int(part) for part in text.split(",") if part.strip()))
     except ValueError:
         raise EdgeError("--batch takes sizes like 1,8,32, got {!r}".format(text))
-    if not sizes or sizes[0] < 1:
-        raise EdgeError("--batch sizes must be positive integers")
-    return sizes
+    if not sizes:
+        raise EdgeError("--batch takes sizes like 1,8,32, got {!r}".format(text))
+    from edge.option_ranges import check
+    return [check("batch_size", size, "--batch") for size in sizes]
 
 
 def build_parser():
@@ -102,8 +103,8 @@ def _main(argv):
         bad = [r for r in runtimes if r not in ("pytorch", "onnxruntime", "tensorrt")]
         if bad:
             raise EdgeError("unknown runtime(s) in --runtimes: {}".format(", ".join(bad)))
-    if args.min_time < 0 or args.warmup < 0 or args.min_iters < 1:
-        raise EdgeError("--warmup and --min-time must not be negative, --min-iters at least 1")
+    from edge.option_ranges import check_args
+    check_args(args, ("warmup", "min_time", "min_iters", "max_images", "duration", "threads"))
 
     from edge.benchmark.candidates import candidates
     from edge.benchmark.environment import environment

@@ -102,11 +102,35 @@ def write_manifest(bundle_dir, manifest):
     write_json(os.path.join(bundle_dir, MANIFEST), manifest)
 
 
+def moved_aside(bundle_dir):
+    """The previous bundle an interrupted edge-export left in `.NAME.old-XXXXXXXX/bundle` beside `bundle_dir`."""
+    parent, name = os.path.split(os.path.abspath(str(bundle_dir)))
+    prefix = "." + name + ".old-"
+    try:
+        names = sorted(n for n in os.listdir(parent) if n.startswith(prefix))
+    except OSError:
+        return None
+    found = [os.path.join(parent, n, "bundle") for n in names
+             if os.path.isfile(os.path.join(parent, n, "bundle", MANIFEST))]
+    return max(found, key=lambda path: os.path.getmtime(os.path.join(path, MANIFEST))) if found else None
+
+
+def interrupted_export(bundle_dir):
+    """For a bundle path that is gone because an export was killed mid-swap: the EdgeError that says where the
+    previous bundle is. None otherwise."""
+    previous = None if os.path.isdir(str(bundle_dir)) else moved_aside(bundle_dir)
+    if previous is None:
+        return None
+    return EdgeError("{} is missing, but the previous bundle is in {}: an export was interrupted; re-run "
+                     "edge-export, or rename it back (mv {} {})".format(bundle_dir, previous, previous, bundle_dir))
+
+
 def read_manifest(bundle_dir):
     """Read and check a bundle's manifest; one clear EdgeError for anything wrong."""
     path = os.path.join(str(bundle_dir), MANIFEST)
     if not os.path.isdir(str(bundle_dir)):
-        raise EdgeError("{} is not a directory; pass the bundle folder edge-export wrote".format(bundle_dir))
+        raise interrupted_export(bundle_dir) or EdgeError(
+            "{} is not a directory; pass the bundle folder edge-export wrote".format(bundle_dir))
     if not os.path.isfile(path):
         raise EdgeError("{} has no {}: not a bundle (make one with edge-export model.pt -o {})".format(
             bundle_dir, MANIFEST, bundle_dir))

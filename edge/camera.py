@@ -3,8 +3,9 @@
 Captures with OpenCV (CSI through GStreamer, USB, RTSP, HTTP MJPEG, files, image folders),
 always on the newest frame; classifies with TensorRT, ONNX Runtime or PyTorch; publishes JSON
 lines, an HTTP server (/healthz /metrics /latest /stream.mjpg) and MQTT. A lost source is
-reopened with backoff while health reports "degraded"; SIGTERM or Ctrl-C stops it within two
-seconds with the sinks flushed. Options can come from a YAML file with the same keys (--config);
+reopened with backoff while health reports "degraded"; SIGTERM, SIGHUP or Ctrl-C stops it within
+two seconds with the sinks flushed (MQTT results not yet acknowledged stay in the outbox on disk
+and go first at the next start). Options can come from a YAML file with the same keys (--config);
 flags win.
 
 Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file source);
@@ -63,7 +64,15 @@ examples:
     sinks.add_argument("--mqtt-tls-cert")
     sinks.add_argument("--mqtt-tls-key")
     sinks.add_argument("--mqtt-tls-insecure", action="store_const", const=True, help="skip host name checks")
-    sinks.add_argument("--mqtt-queue", type=int, help="results kept while the broker is away (default 10000)")
+    sinks.add_argument("--mqtt-queue", type=int,
+                       help="results kept in the outbox while the broker is away, at most (default 200000)")
+    sinks.add_argument("--mqtt-outbox",
+                       help="SQLite file holding MQTT results until the broker acknowledges them, across "
+                            "restarts and reboots (default mqtt-outbox.db in the current folder)")
+    sinks.add_argument("--mqtt-outbox-max-mb", type=float,
+                       help="outbox size bound: the oldest results are dropped beyond it (default 100)")
+    sinks.add_argument("--mqtt-outbox-max-age-h", type=float,
+                       help="results older than this many hours are dropped from the outbox (default 24)")
     sinks.add_argument("--on-change", action="store_const", const=True,
                        help="publish (JSON lines, MQTT) only when the top-1 label changes")
     sinks.add_argument("--min-confidence", type=float, help="publish only results whose top-1 is at least this")
@@ -79,8 +88,8 @@ FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "real
              "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "jsonl_max_mb", "jsonl_keep",
              "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
              "mqtt_client_id", "mqtt_username", "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key",
-             "mqtt_tls_insecure", "mqtt_queue", "on_change", "min_confidence", "heartbeat", "max_frames", "duration",
-             "log_every", "codec")
+             "mqtt_tls_insecure", "mqtt_queue", "mqtt_outbox", "mqtt_outbox_max_mb", "mqtt_outbox_max_age_h",
+             "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every", "codec")
 
 
 def log(text):
@@ -102,6 +111,9 @@ def build_sinks(config, telemetry):
                                       keep=config["jsonl_keep"]))
     if config["mqtt_host"]:
         from edge.sinks.mqtt import MqttSink
+        from edge.sinks.outbox import Outbox
+        outbox = Outbox(config["mqtt_outbox"], max_bytes=int(config["mqtt_outbox_max_mb"] * 2 ** 20),
+                        max_age_s=config["mqtt_outbox_max_age_h"] * 3600.0, max_rows=config["mqtt_queue"], log=log)
         password = None
         if config["mqtt_password_file"]:
             with open(config["mqtt_password_file"]) as handle:
@@ -109,7 +121,7 @@ def build_sinks(config, telemetry):
         filtered.append(MqttSink(
             config["mqtt_host"], config["mqtt_port"], config["mqtt_topic"], config["mqtt_qos"], config["mqtt_retain"],
             config["mqtt_client_id"], config["mqtt_username"], password, config["mqtt_tls_ca"], config["mqtt_tls_cert"],
-            config["mqtt_tls_key"], config["mqtt_tls_insecure"], max_queue=config["mqtt_queue"], log=log))
+            config["mqtt_tls_key"], config["mqtt_tls_insecure"], outbox=outbox, log=log))
     for sink in filtered:
         policy = PublishPolicy(config["on_change"], config["min_confidence"], config["heartbeat"])
         sinks.append(FilteredSink(sink, policy) if policy.active else sink)

@@ -96,9 +96,9 @@ def _main(argv):
     label = args.label.strip()
     if not LABEL.match(label):
         raise EdgeError("--label {!r} must be a plain folder name (letters, digits, space, _ . -)".format(args.label))
+    from edge.option_ranges import check_args
+    check_args(args, ("interval", "count", "duration", "width", "height", "fps", "flip", "quality"))
     interval = 1.0 if args.interval is None else args.interval
-    if interval <= 0 or (args.count is not None and args.count < 1) or (args.duration is not None and args.duration <= 0):
-        raise EdgeError("--interval, --count and --duration must be positive")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise EdgeError("--out {} is a file; it must be a dataset folder".format(args.out))
 

@@ -5,7 +5,11 @@ Runs for months under systemd, so:
 - a lost source turns health "degraded" while the grabber reconnects; the loop keeps going;
 - a sink failing never stops inference (its error is counted);
 - SIGTERM/SIGINT stop it within two seconds: the loop checks the stop flag at least every
-  0.25 s, then the grabber and sinks are closed with short timeouts (sinks flush);
+  0.25 s, then the grabber and sinks are closed with short timeouts (sinks flush); SIGHUP (a
+  closed terminal or ssh session) is the same clean stop, exit code 0 (there is no reload: a
+  changed config takes a restart, as `systemctl restart` does);
+- a sink that cannot deliver (broker away, file not writable) turns health "degraded" and the
+  status line names it (edge.telemetry);
 - nothing grows with the run: counters and bounded windows only.
 
 Each result carries per-stage latency: capture_wait (waiting for a new frame), preprocess,
@@ -51,8 +55,9 @@ class CameraDaemon(object):
         self.stop_event.set()
 
     def install_signal_handlers(self):
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.request_stop)
+        for name in ("SIGTERM", "SIGINT", "SIGHUP"):  # no SIGHUP on Windows
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), self.request_stop)
 
     def run(self):
         """Process frames until stopped, the source ends, or a limit is reached. Returns the reason."""
@@ -123,8 +128,11 @@ class CameraDaemon(object):
 
     def log_status(self):
         snap = self.telemetry.snapshot()
-        self.log("frames {} | {:.1f} fps | dropped {} | state {} | inference p50 {:.2f} ms | "
-                 "capture-to-result p50 {:.2f} ms".format(
-                     self.frames, snap.get("fps", 0.0), self.grabber.frames_dropped, snap.get("state"),
+        state = snap.get("state")
+        if state != "ok" and snap.get("reason"):
+            state = "{} ({})".format(state, snap["reason"])
+        self.log("frames {} | {:.1f} fps | dropped {} | inference p50 {:.2f} ms | "
+                 "capture-to-result p50 {:.2f} ms | state {}".format(
+                     self.frames, snap.get("fps", 0.0), self.grabber.frames_dropped,
                      snap.get("latency_ms", {}).get("inference", {}).get("p50", 0.0),
-                     snap.get("latency_ms", {}).get("capture_to_result", {}).get("p50", 0.0)))
+                     snap.get("latency_ms", {}).get("capture_to_result", {}).get("p50", 0.0), state))

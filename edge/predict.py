@@ -95,8 +95,9 @@ class Score(object):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    if args.top_k < 1 or args.batch_size < 1:
-        raise EdgeError("--top-k and --batch-size must be at least 1")
+    from edge.option_ranges import check_args
+    from edge.runner_args import RUNNER_NUMBERS
+    check_args(args, ("top_k", "batch_size") + RUNNER_NUMBERS)
     from edge.bundle import Bundle
     from edge.classifier import Classifier
     from edge.runners.select import make_runner

@@ -1,6 +1,10 @@
 """Command-line options shared by edge-predict, edge-camera and edge-bench for choosing a runner."""
 
+from edge.option_ranges import help_text
 from edge.runners.select import PRECISIONS, RUNTIMES
+
+# The numbers these flags take, checked against edge.option_ranges (edge-camera checks them with its YAML).
+RUNNER_NUMBERS = ("threads",)
 
 
 def add_runner_arguments(parser):
@@ -9,7 +13,8 @@ def add_runner_arguments(parser):
                        help="auto (default): TensorRT engine for this GPU if any, else ONNX Runtime")
     group.add_argument("--precision", default=None, choices=PRECISIONS,
                        help="auto (default): the fastest verified precision the runtime has")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime / PyTorch")
+    group.add_argument("--threads", type=int, default=None,
+                       help=help_text("threads", "CPU threads for ONNX Runtime / PyTorch; default: the runtime's"))
     group.add_argument("--checkpoint", default=None,
                        help="PyTorch runtime: the model.pt (default: the one the bundle was exported from)")
     group.add_argument("--build-engine", action="store_true", default=None,

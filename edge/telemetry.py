@@ -1,6 +1,11 @@
 """The daemon's health and metrics: thread-safe, bounded, rendered as JSON or Prometheus text.
 
 Memory stays flat over months: counters are integers and latencies live in fixed-size windows.
+
+The state the daemon reports combines the source's (set by the daemon loop: starting, ok,
+degraded, stopping) with its sinks': a running daemon whose sink cannot deliver (health() "ok"
+false: a broker away, a file that cannot be written) is "degraded", and the reason names the
+sink ("mqtt: broker 10.0.0.2:1883 away for 12 s; 340 results queued, 0 dropped").
 """
 
 import collections
@@ -76,24 +81,41 @@ class Telemetry(object):
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9)
 
     def healthy(self):
-        return self.state == "ok"
+        return self.overall(self._sink_health())[0] == "ok"
+
+    def _sink_health(self):
+        return [(sink.name, sink.health()) for sink in list(self.sinks)]
+
+    def overall(self, sink_health):
+        """(state, reason): the source's state, "degraded" while running with a failing sink."""
+        with self._lock:
+            state, reason = self.state, self.reason
+        failing = ["{}: {}".format(name, health.get("reason", "not delivering"))
+                   for name, health in sink_health if not health.get("ok", True)]
+        if failing and state in ("ok", "degraded"):
+            return "degraded", "; ".join(([reason] if reason else []) + failing)
+        return state, reason
 
     def snapshot(self):
         fps = self.fps()
+        sink_health = self._sink_health()
+        state, reason = self.overall(sink_health)
         with self._lock:
             return {
-                "state": self.state, "reason": self.reason, "uptime_s": round(time.time() - self.started, 1),
+                "state": state, "reason": reason, "uptime_s": round(time.time() - self.started, 1),
                 "frames": self.frames_total, "dropped": self.frames_dropped_total, "fps": round(fps, 2),
                 "source": {"up": self.source_up, "reconnects": self.source_reconnects_total},
                 "latency_ms": dict((stage, {"p50": round(w.quantile(0.5), 3), "p90": round(w.quantile(0.9), 3),
                                             "p99": round(w.quantile(0.99), 3)})
                                    for stage, w in self.latency.items()),
-                "sinks": dict((sink.name, sink.health()) for sink in self.sinks),
+                "sinks": dict(sink_health),
             }
 
     def render_prometheus(self):
         """Prometheus text exposition format 0.0.4."""
         fps = self.fps()
+        sink_health = self._sink_health()
+        state = self.overall(sink_health)[0]
         lines = []
 
         def metric(name, kind, help_text, samples):
@@ -104,7 +126,7 @@ class Telemetry(object):
                 lines.append("edge_{}{} {}".format(name, label_text, _number(value)))
 
         with self._lock:
-            metric("up", "gauge", "1 while the daemon is healthy (state ok)", [((), int(self.state == "ok"))])
+            metric("up", "gauge", "1 while the daemon is healthy (state ok)", [((), int(state == "ok"))])
             metric("frames_total", "counter", "Frames classified", [((), self.frames_total)])
             metric("frames_dropped_total", "counter", "Frames replaced by a newer one before inference",
                    [((), self.frames_dropped_total)])
@@ -124,7 +146,21 @@ class Telemetry(object):
         metric("sink_published_total", "counter", "Results handed to each sink",
                [((("sink", s.name),), s.published) for s in sinks])
         metric("sink_errors_total", "counter", "Failures of each sink", [((("sink", s.name),), s.errors) for s in sinks])
+
+        def per_sink(key, default):
+            return [((("sink", name),), _plain(health.get(key, default))) for name, health in sink_health]
+        metric("sink_connected", "gauge", "1 while the sink reaches its destination (broker connected, file writable)",
+               per_sink("connected", True))
+        metric("sink_queued", "gauge", "Results accepted by the sink and not yet delivered", per_sink("queued", 0))
+        metric("sink_dropped_total", "counter", "Results a sink threw away undelivered (bounds, write failures)",
+               per_sink("dropped", 0))
+        metric("sink_delivered_total", "counter", "Results delivered (written, or acknowledged by the broker)",
+               per_sink("delivered", 0))
         return "\n".join(lines) + "\n"
+
+
+def _plain(value):
+    return int(value) if isinstance(value, bool) else value
 
 
 def _number(value):

@@ -10,7 +10,8 @@ On the device (TensorRT; no torch needed):
     edge-export bundle/ --engine fp16                             add a TensorRT engine to a bundle
 
 The bundle is written to a staging folder and swapped in only when every check passed, so a failed
-export leaves the previous bundle untouched. Preprocessing flags describe inputs that do not carry
+export leaves the previous bundle untouched; what a killed export left beside it is tidied (and a
+previous bundle moved aside renamed back) by the next export. Preprocessing flags describe inputs that do not carry
 their own spec (state dicts, TorchScript, ONNX); model.pt carries the spec it was trained with.
 
 Exit codes: 0 done; 2 user error (one line, nothing written); 3 verification failed (nothing written).
@@ -221,7 +222,7 @@ def export_bundle(args, log=_log):
         warning = check_opset(args.opset, int8=args.int8)
     if args.engine:
         _require_tensorrt()
-    bundle_writer.check_target(plan.output)
+    bundle_writer.prepare_target(plan.output, log)  # also tidies what interrupted exports left there
     if args.int8:
         plan.calib_entries = verify.list_images(args.calib, "--calib")
     if args.verify:
@@ -244,7 +245,7 @@ def export_bundle(args, log=_log):
         source.spec.color_order))
     images = _load_images(plan, source, log)
 
-    with bundle_writer.StagedBundle(plan.output) as stage:
+    with bundle_writer.StagedBundle(plan.output, log=log) as stage:
         manifest = _new_manifest(plan, source)
         graphs, float_graphs = models.graph_families(args)
         models.write_fp32(plan, source, stage.path, manifest, log, graphs)
@@ -342,7 +343,11 @@ def _new_manifest(plan, source):
 def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from edge.bundle import interrupted_export
     from export.sources import detect_kind
+    lost = interrupted_export(args.input)  # a bundle input gone because an export was killed: say where it is
+    if lost is not None:
+        raise lost
     kind = detect_kind(args.input)
     check_flags(parser, args, kind)
     if kind == "bundle":

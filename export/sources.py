@@ -8,7 +8,8 @@ Accepted inputs (`detect_kind` tells them apart without importing torch):
                    our model.pt (arch, classes and preprocessing inside)
                    a torchvision-layout state dict: --arch and --classes
                    anything holding pickled Python objects (a full nn.Module) is refused
-                   unless --trust-pickle: loading it runs code from the file
+                   unless --trust-pickle: loading it runs code from the file; a file that
+                   would call os/sys functions is refused even then (no model needs them)
 """
 
 import os
@@ -137,16 +138,17 @@ def _require_classes(args, what):
 
 def _from_torch_file(path, args):
     torch = require("torch", "exporting a PyTorch model")
+    from train.checkpoint import library_reason, refused_code
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):  # damaged or foreign bytes, not refused objects
-            raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file ({})".format(
-                path, _weights_only_reason(exc)))
+        if refused_code(exc) is None:  # damaged or foreign bytes, not refused objects
+            raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file: it is damaged "
+                            "or another kind of file".format(path))
         return _from_pickled_module(path, args, exc)
     except Exception as exc:  # foreign bytes fail in many ways (KeyError, EOFError, zip errors...)
-        raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file ({}: {})".format(
-            path, type(exc).__name__, (str(exc).splitlines() or [""])[0][:160]))
+        raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file ({})".format(
+            path, library_reason(exc)))
     from train.checkpoint import FORMAT
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         return _from_checkpoint(path, args)
@@ -156,15 +158,6 @@ def _from_torch_file(path, args):
         return _from_state_dict(path, obj, args)
     raise EdgeError("{} holds a {} that is neither an edge-toolkit model.pt nor a state dict of tensors".format(
         path, type(obj).__name__))
-
-
-def _weights_only_reason(exc):
-    """The short WeightsUnpickler reason inside torch's long refusal text."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for index, line in enumerate(lines):
-        if line.endswith("WeightsUnpickler error:") and index + 1 < len(lines):
-            return lines[index + 1][:160]
-    return type(exc).__name__
 
 
 def _from_checkpoint(path, args):
@@ -212,18 +205,22 @@ def _from_state_dict(path, state, args):
     return ModelSource("state_dict", path, args.arch, classes, spec_from_flags(args), model=model.eval())
 
 
+PLAIN_WEIGHTS = ("save a plain state dict instead (torch.save(model.state_dict(), PATH)) and export it with "
+                 "--arch and --classes")
+
+
 def _from_pickled_module(path, args, exc):
-    from train.checkpoint import unpickling_reason
+    from train.checkpoint import library_reason, refused_code, refused_for_safety
+    if refused_code(exc)[1]:  # os/sys calls: never a model, --trust-pickle or not
+        raise EdgeError(refused_for_safety(path, exc, "it is not loaded even with --trust-pickle; " + PLAIN_WEIGHTS))
     if not getattr(args, "trust_pickle", False):
-        raise EdgeError("{} contains pickled Python objects ({}), e.g. a whole nn.Module; loading it runs "
-                        "code from the file: pass --trust-pickle only if you trust where it came from, or "
-                        "save model.state_dict() and use --arch".format(path, unpickling_reason(exc)))
+        raise EdgeError(refused_for_safety(path, exc, "if it is a whole nn.Module from a source you trust, pass "
+                                           "--trust-pickle to load it anyway; otherwise " + PLAIN_WEIGHTS))
     torch = require("torch", "exporting a PyTorch model")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as load_exc:  # any error from foreign pickled code: report it as one line
-        raise EdgeError("{} could not be unpickled ({}: {})".format(
-            path, type(load_exc).__name__, (str(load_exc).splitlines() or [""])[0][:160]))
+        raise EdgeError("{} could not be unpickled ({})".format(path, library_reason(load_exc)))
     if not isinstance(obj, torch.nn.Module):
         raise EdgeError("{} holds a pickled {}, not an nn.Module".format(path, type(obj).__name__))
     classes = _require_classes(args, "{} (a pickled module)".format(path))

@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import platform
+import re
 
 import torch
 
@@ -36,13 +37,48 @@ def versions():
             "python": platform.python_version()}
 
 
-def unpickling_reason(exc):
-    """The informative part of torch's long weights_only refusal."""
+# What torch's weights_only loader says when it refuses a pickled object, and the object it names.
+_REFUSED = (
+    (re.compile(r"unsupported GLOBAL (\S+) whose module \S+ is blocked"), True),
+    (re.compile(r"GLOBAL (\S+) was not an allowed global"), False),
+    (re.compile(r"reduce for unrecognized function (\S+)"), False),
+    (re.compile(r"new object for .* but got <class '([^']+)'>"), False),
+)
+
+
+def refused_code(exc):
+    """(name, blocked) of the Python object a weights_only refusal names, or None when it names none.
+
+    `blocked` is true for what torch never loads from weights (os, sys: `posix.system`, say): no
+    model needs those, so the file was tampered with or is not a model. None means the bytes were
+    not refused for holding code: a damaged or foreign file.
+    """
     text = str(exc)
-    marker = "Unsupported global:"
-    if marker in text:
-        return text[text.index(marker):].split(" was not")[0]
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+    for pattern, blocked in _REFUSED:
+        match = pattern.search(text)
+        if match:
+            return match.group(1).rstrip(".,;"), blocked
+    return None
+
+
+def refused_for_safety(path, exc, remedy):
+    """One whole sentence for a file refused because it holds pickled code, ending with `remedy`."""
+    name, blocked = refused_code(exc) or ("an unknown object", False)
+    if blocked:
+        what = "it holds pickled code that would call {} while loading, which no model needs".format(name)
+    else:
+        what = "it holds pickled Python code ({}), not only weights, and loading it would run that code".format(
+            name)
+    return "{} was refused for safety: {}; {}".format(path, what, remedy)
+
+
+def library_reason(exc, limit=200):
+    """A library error as a whole phrase: its first line, cut only at a sentence end, else its type."""
+    text = (str(exc).strip().splitlines() or [""])[0].strip()
+    if len(text) > limit:
+        end = text.rfind(". ", 0, limit)
+        text = text[:end + 1] if end > 0 else ""
+    return "{}: {}".format(type(exc).__name__, text) if text else type(exc).__name__
 
 
 def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=None):
@@ -80,12 +116,13 @@ def load_checkpoint(path, kinds=KINDS):
         record = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         # weights_only refuses anything that would run code (pickled classes, functions).
-        raise EdgeError("{} contains objects that are not plain weights and was refused for safety "
-                        "({}); only edge-toolkit checkpoints or plain state dicts are accepted".format(
-                            path, unpickling_reason(exc)))
+        if refused_code(exc) is None:
+            raise EdgeError("{} is not a PyTorch checkpoint: it is damaged or another kind of file".format(path))
+        raise EdgeError(refused_for_safety(path, exc, "only edge-toolkit checkpoints are loaded here; for a model "
+                                           "from elsewhere save a plain state dict (torch.save(model.state_dict(), "
+                                           "PATH)) and give it to edge-export with --arch and --classes"))
     except Exception as exc:  # foreign bytes fail in many ways (KeyError, EOFError, zip errors...)
-        raise EdgeError("{} is not a PyTorch checkpoint ({}: {})".format(
-            path, type(exc).__name__, (str(exc).splitlines() or [""])[0][:160]))
+        raise EdgeError("{} is not a PyTorch checkpoint ({})".format(path, library_reason(exc)))
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise EdgeError("{} is not an edge-toolkit model checkpoint (for a plain torchvision state dict "
                         "use edge-export with --arch and --classes)".format(path))

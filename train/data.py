@@ -1,10 +1,12 @@
 """Image-folder datasets: scanning, validation of files, a seeded stratified split, loaders.
 
 Layout: DATA/<class name>/<image files>. Classes are the sub-folder names in sorted order (the
-order is the model's output index). Files OpenCV cannot decode are skipped and listed, never a
-crash; a dataset that cannot train (no images, one class, an empty class) is refused up front.
+order is the model's output index). Files OpenCV cannot decode are skipped and listed with what
+is wrong (empty, truncated, damaged, not an image, unreadable), never a crash; a dataset that
+cannot train (no images, one class, an empty class) is refused up front.
 """
 
+import codecs
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +14,6 @@ import numpy as np
 
 from edge.errors import EdgeError
 from edge.preprocess import IMAGE_EXTENSIONS, is_image_name, read_image
-
 
 
 class ImageFolder(object):
@@ -35,8 +36,60 @@ class ImageFolder(object):
         return ImageFolder(self.root, self.classes, [self.samples[i] for i in indices], [])
 
 
-def _check_readable(path):
-    return read_image(path) is not None
+# Leading bytes of the formats OpenCV reads, and how each one ends when the file is whole.
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+               (b"MM\x00*", "TIFF"), (b"GIF8", "GIF"))
+_ENDINGS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
+
+
+def _image_format(head):
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
+    return None
+
+
+def _looks_like_text(head):
+    try:  # incremental: the head may end inside a character
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(char.isprintable() or char in "\t\r\n" for char in text)
+
+
+def _undecodable_reason(path, head):
+    """Why a non-empty file OpenCV could not decode is no image: truncated, damaged, or another kind of file."""
+    kind = _image_format(head)
+    if kind is None:
+        if _looks_like_text(head):
+            return "not an image: the file holds text"
+        return "not an image: its contents match no image format"
+    ending = _ENDINGS.get(kind)
+    if ending is not None:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - 64))
+            if ending not in handle.read():
+                return "truncated {}: the file ends before the image does".format(kind)
+    return "damaged {} data: OpenCV cannot decode it".format(kind)
+
+
+def _problem(path):
+    """None for an image OpenCV decodes, else what is wrong with the file, as far as it can be told."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        return "unreadable: {}".format((exc.strerror or type(exc).__name__).lower())
+    if not head:
+        return "empty file (0 bytes)"
+    if read_image(path) is not None:
+        return None
+    try:
+        return _undecodable_reason(path, head)
+    except OSError as exc:
+        return "unreadable: {}".format((exc.strerror or type(exc).__name__).lower())
 
 
 def scan_image_folder(root, classes=None, workers=4):
@@ -69,10 +122,10 @@ def scan_image_folder(root, classes=None, workers=4):
             root, "/".join(e.lstrip(".") for e in IMAGE_EXTENSIONS[:4])))
     # OpenCV releases the GIL while decoding, so threads use every core here.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        readable = list(pool.map(_check_readable, [path for path, _ in files]))
-    samples = [item for item, ok in zip(files, readable) if ok]
-    skipped = [{"file": os.path.relpath(path, root), "reason": "cannot be decoded as an image"}
-               for (path, _), ok in zip(files, readable) if not ok]
+        problems = list(pool.map(_problem, [path for path, _ in files]))
+    samples = [item for item, problem in zip(files, problems) if problem is None]
+    skipped = [{"file": os.path.relpath(path, root), "reason": problem}
+               for (path, _), problem in zip(files, problems) if problem is not None]
     return ImageFolder(root, list(classes), samples, skipped)
 
 

@@ -54,9 +54,8 @@ def run_checks(args):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    if not args.seconds > 0:
-        from edge.errors import EdgeError
-        raise EdgeError("--seconds must be positive")
+    from edge.option_ranges import check_args
+    check_args(args, ("seconds",))
     checks, bundle = run_checks(args)
     print(report.table(checks))
     print()

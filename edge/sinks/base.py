@@ -3,6 +3,7 @@
     sink.start()                    # bind sockets, connect; EdgeError on bad options
     sink.publish(result, frame)     # never blocks the inference loop for long, never raises
     sink.close(timeout=1.0)         # flush what is queued, then stop
+    sink.health()                   # for /healthz, /metrics and the console (below)
 
 `result` is the JSON-ready dict of one classified frame:
     {"ts": ISO-8601 UTC, "frame": int, "captured": epoch seconds,
@@ -14,7 +15,18 @@
 `frame` is the source Frame (for the MJPEG preview), or None.
 
 A sink that fails (disk full, broker away) counts the failure in `errors` and keeps the daemon
-running: a sink failing never stops inference.
+running: a sink failing never stops inference. It says so in health(): "ok" False and a
+"reason", which turns the daemon's state "degraded" (edge.telemetry).
+
+health() returns at least:
+    ok         bool: the sink delivers what it is given
+    reason     str, when not ok: what is wrong, in words ("broker 10.0.0.2:1883 away for 12 s; ...")
+    connected  bool: its destination is reachable (a file is open, a broker connected)
+    queued     results accepted and not yet delivered
+    dropped    results thrown away undelivered (bounds), all-time
+    delivered  results delivered (written, acknowledged), all-time
+    published  results handed to the sink, all-time
+    errors     failures, all-time
 """
 
 
@@ -35,5 +47,5 @@ class Sink(object):
         pass
 
     def health(self):
-        """A small dict for /healthz: at least {"ok": bool}."""
-        return {"ok": True, "published": self.published, "errors": self.errors}
+        return {"ok": True, "connected": True, "queued": 0, "dropped": 0, "delivered": self.published,
+                "published": self.published, "errors": self.errors}

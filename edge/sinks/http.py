@@ -3,46 +3,59 @@
 Binds 127.0.0.1 by default: exposing it to the network is an explicit choice (--http-host).
 The preview costs nothing while nobody watches: frames are annotated and JPEG-encoded only
 when a client is connected, at most `preview_fps` times a second, once for all clients.
+HEAD answers like GET, without the body (health checkers use it).
+
+Bounded under bursts and unfriendly clients (edge.sinks.pool):
+- a fixed pool of threads serves the connections (max_preview_clients for viewers plus
+  REQUEST_WORKERS), behind a listen backlog of 256 and a queue of 256 accepted connections;
+  beyond that a connection gets an immediate 503. 200 concurrent /healthz are all answered.
+- a client that does not send its request within `request_timeout` is dropped;
+- a preview viewer gets the newest frame each time it has taken the last one (a slow viewer
+  skips frames; nothing queues up for it), through a small send buffer (PREVIEW_SNDBUF), and is
+  dropped when a frame has waited `max_lag_s` to go out. A viewer that stops reading frees its
+  place within about 10 s: what the kernel buffers (our send buffer and the viewer's receive
+  buffer, a few hundred KB, a second or three of preview), then max_lag_s (5 s).
 """
 
 import json
 import socket
+import struct
 import threading
 import time
-
-# Python 3.6 has no http.server.ThreadingHTTPServer: the mix-in makes one.
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from socketserver import ThreadingMixIn
 
 from edge.errors import EdgeError
 from edge.lazy import require
 from edge.sinks.base import Sink
+from edge.sinks.pool import PooledHTTPServer, RequestHandler
 
 BOUNDARY = "edgeframe"
+REQUEST_WORKERS = 16            # threads for the short requests, beside one per preview viewer
+PREVIEW_SNDBUF = 64 * 1024      # per-viewer send buffer (the kernel doubles it)
+SEND_SLICE_S = 0.25             # a blocked preview write looks at the clock and the stop flag this often
 INDEX = """<!doctype html><title>edge-camera</title><h1>edge-camera</h1>
 <p><a href="/healthz">/healthz</a> | <a href="/metrics">/metrics</a> | <a href="/latest">/latest</a></p>
 <img src="/stream.mjpg" alt="preview">"""
-
-
-class _Server(ThreadingMixIn, HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 class HttpSink(Sink):
     name = "http"
 
     def __init__(self, telemetry, host="127.0.0.1", port=8080, preview_fps=10.0, max_preview_clients=8,
-                 request_timeout=10.0):
-        """max_preview_clients: /stream.mjpg viewers at once (one thread each; more get 503).
-        request_timeout: seconds a client may stall (not sending its request, not reading the
-        stream) before its connection is dropped, so stuck clients cannot pile up threads."""
+                 request_timeout=10.0, max_lag_s=5.0):
+        """max_preview_clients: /stream.mjpg viewers at once (one pool thread each; more get 503).
+        request_timeout: seconds a client may take to send its request (or to read a response)
+        before its connection is dropped. max_lag_s: seconds one preview frame may wait to go out
+        to a viewer before the viewer is dropped."""
         super(HttpSink, self).__init__()
         self.telemetry = telemetry
         self.host, self.port = host, port
         self.preview_fps = preview_fps
         self.max_preview_clients = max_preview_clients
         self.request_timeout = request_timeout
+        self.max_lag_s = max_lag_s
+        self.workers = max_preview_clients + REQUEST_WORKERS
+        self.max_threads = self.workers + 1  # the pool, and the accepting thread
+        self.evicted = 0                     # preview viewers dropped for falling behind
         self.server = None
         self.thread = None
         self.latest = None
@@ -56,17 +69,17 @@ class HttpSink(Sink):
     def start(self):
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(RequestHandler):
             timeout = self.request_timeout  # applied to the client socket: reads and writes
-
-            def log_message(self, *args):
-                pass  # no per-request lines in the journal
 
             def do_GET(self):
                 sink._route(self)
 
+            def do_HEAD(self):
+                sink._route(self, head=True)
+
         try:
-            self.server = _Server((self.host, self.port), Handler)
+            self.server = PooledHTTPServer((self.host, self.port), Handler, workers=self.workers)
         except (OSError, socket.error) as exc:
             raise EdgeError("cannot serve HTTP on {}:{} ({}); choose another --http-port".format(
                 self.host, self.port, exc))
@@ -100,43 +113,62 @@ class HttpSink(Sink):
             self.thread.join(timeout)
 
     def health(self):
-        return {"ok": self.server is not None, "published": self.published, "errors": self.errors,
-                "url": self.url if self.server else None, "preview_clients": self.clients}
+        serving = self.server is not None
+        health = {"ok": serving, "connected": serving, "queued": 0, "dropped": 0, "delivered": self.published,
+                  "published": self.published, "errors": self.errors, "url": self.url if serving else None,
+                  "preview_clients": self.clients, "preview_evicted": self.evicted,
+                  "busy_refused": self.server.refused if serving else 0}
+        if not serving:
+            health["reason"] = "not serving"
+        return health
 
     # ----- requests -------------------------------------------------------------------------------
-    def _route(self, request):
+    def _route(self, request, head=False):
+        """One request; `head`: HEAD, the same status and headers as GET, no body."""
         path = request.path.split("?", 1)[0]
         try:
             if path == "/healthz":
                 snapshot = self.telemetry.snapshot()
                 code = 200 if snapshot["state"] == "ok" else 503
-                self._send(request, code, "application/json", json.dumps(snapshot))
+                self._send(request, code, "application/json", json.dumps(snapshot), head)
             elif path == "/metrics":
                 self._send(request, 200, "text/plain; version=0.0.4; charset=utf-8",
-                           self.telemetry.render_prometheus())
+                           self.telemetry.render_prometheus(), head)
             elif path == "/latest":
                 if self.latest is None:
-                    self._send(request, 404, "application/json", json.dumps({"error": "no result yet"}))
+                    self._send(request, 404, "application/json", json.dumps({"error": "no result yet"}), head)
                 else:
-                    self._send(request, 200, "application/json", json.dumps(self.latest))
+                    self._send(request, 200, "application/json", json.dumps(self.latest), head)
             elif path == "/stream.mjpg":
-                self._stream(request)
+                if head:
+                    self._stream_headers(request)
+                else:
+                    self._stream(request)
             elif path == "/":
-                self._send(request, 200, "text/html; charset=utf-8", INDEX)
+                self._send(request, 200, "text/html; charset=utf-8", INDEX, head)
             else:
-                self._send(request, 404, "application/json", json.dumps({"error": "not found", "path": path}))
+                self._send(request, 404, "application/json", json.dumps({"error": "not found", "path": path}),
+                           head)
         except (socket.error, IOError, OSError):
             pass  # the client went away
 
     @staticmethod
-    def _send(request, code, content_type, body):
+    def _send(request, code, content_type, body, head=False):
         data = body.encode("utf-8")
         request.send_response(code)
         request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(data)))
         request.send_header("Cache-Control", "no-store")
         request.end_headers()
-        request.wfile.write(data)
+        if not head:
+            request.wfile.write(data)
+
+    @staticmethod
+    def _stream_headers(request):
+        request.send_response(200)
+        request.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        request.send_header("Cache-Control", "no-store")
+        request.end_headers()
 
     def _stream(self, request):
         with self._cond:
@@ -148,10 +180,10 @@ class HttpSink(Sink):
                 {"error": "preview busy", "max_preview_clients": self.max_preview_clients}))
             return
         try:
-            request.send_response(200)
-            request.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
-            request.send_header("Cache-Control", "no-store")
-            request.end_headers()
+            connection = request.connection
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PREVIEW_SNDBUF)
+            self._stream_headers(request)
+            request.wfile.flush()
             seen, next_due = 0, 0.0
             while not self._closing:
                 with self._cond:
@@ -166,13 +198,31 @@ class HttpSink(Sink):
                 next_due = time.time() + 1.0 / self.preview_fps
                 seen = version
                 jpeg = self._encoded(version, frame, result)
-                request.wfile.write("--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(
-                    BOUNDARY, len(jpeg)).encode("ascii"))
-                request.wfile.write(jpeg)
-                request.wfile.write(b"\r\n")
+                part = "--{}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n".format(
+                    BOUNDARY, len(jpeg)).encode("ascii") + jpeg + b"\r\n"
+                if not self._send_part(connection, part):
+                    break
         finally:
             with self._cond:
                 self.clients -= 1
+
+    def _send_part(self, connection, data):
+        """Write one preview part; False when the viewer is dropped (max_lag_s behind) or we stop."""
+        connection.settimeout(SEND_SLICE_S)
+        deadline = time.time() + self.max_lag_s
+        view = memoryview(data)
+        while view:
+            if self._closing:
+                return False
+            try:
+                view = view[connection.send(view):]
+            except socket.timeout:
+                if time.time() >= deadline:
+                    self.evicted += 1
+                    # Reset rather than close: what the viewer never read is thrown away at once.
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return False
+        return True
 
     def _encoded(self, version, frame, result):
         """The preview JPEG of `version`, encoded once however many clients watch."""

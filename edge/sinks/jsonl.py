@@ -34,6 +34,7 @@ class JsonLinesSink(Sink):
         self.handle = None
         self.last_error = None
         self.rotations = 0
+        self.dropped = 0        # results whose line could not be written
         self._checked = 0.0
 
     def start(self):
@@ -50,6 +51,7 @@ class JsonLinesSink(Sink):
             self._checked = self.clock()
 
     def publish(self, result, frame=None):
+        written = False
         try:
             if self.handle is not None and self.handle is not sys.stdout:
                 self._reopen_if_moved()
@@ -57,11 +59,15 @@ class JsonLinesSink(Sink):
                 self._open()  # reopen after a failure (disk was full, file rotated away)
             self.handle.write(json.dumps(result, separators=(",", ":")) + "\n")
             self.handle.flush()
+            written = True
             self.published += 1
+            self.last_error = None
             if self.max_bytes and self.handle is not sys.stdout and self.handle.tell() >= self.max_bytes:
                 self._rotate()
         except (IOError, OSError, ValueError) as exc:
             self.errors += 1
+            if not written:
+                self.dropped += 1
             self.last_error = str(exc)
             self._close_handle()
 
@@ -105,5 +111,12 @@ class JsonLinesSink(Sink):
         self._close_handle()
 
     def health(self):
-        return {"ok": self.last_error is None or self.handle is not None, "published": self.published,
-                "errors": self.errors, "path": self.path, "rotations": self.rotations}
+        """Not ok while the last write failed (a full disk, a missing folder), until one succeeds."""
+        health = {"ok": self.last_error is None, "connected": self.last_error is None, "queued": 0,
+                  "dropped": self.dropped,
+                  "delivered": self.published, "published": self.published, "errors": self.errors,
+                  "path": self.path, "rotations": self.rotations}
+        if self.last_error is not None:
+            health["reason"] = "cannot write {}: {} ({} failed writes)".format(self.path, self.last_error,
+                                                                               self.errors)
+        return health

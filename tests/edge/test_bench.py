@@ -94,7 +94,7 @@ def test_compare_on_synthetic_rows():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--batch", "0"], "positive"), (["--batch", "a,b"], "--batch"), (["--runtimes", "tflite"], "unknown runtime"),
+    (["--batch", "0"], "--batch must be a whole number from 1"), (["--batch", "a,b"], "--batch"), (["--runtimes", "tflite"], "unknown runtime"),
     (["--data", "/nonexistent"], "not a folder"), (["--compare", "/nonexistent.json"], "cannot read"),
 ])
 def test_bad_options_are_one_line(export_fp32_bundle, capsys, argv, message):

@@ -1,0 +1,190 @@
+"""Health that tells the truth: a sink that cannot deliver makes the daemon `degraded`, with the
+reason, in /healthz, /metrics and the console; a real mosquitto that is down from the start, and
+one that goes away mid-run."""
+
+import json
+import os
+import re
+import signal
+
+import pytest
+
+from edge.telemetry import Telemetry
+from tests.edge.realparts import Broker, free_port, make_video, needs_ffmpeg, needs_mosquitto
+from tests.edge.test_camera_daemon import get, start_daemon, wait_until
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Prometheus text format 0.0.4 -> ({(name, labels): value}, {name: type}). Strict: every line
+    is a HELP, a TYPE or a sample, and every sample's family has a TYPE."""
+    try:  # the real parser, where it is installed
+        from prometheus_client.parser import text_string_to_metric_families
+        list(text_string_to_metric_families(text))
+    except ImportError:
+        pass
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "summary", "histogram", "untyped"), line
+            types[name] = kind
+            continue
+        match = SAMPLE.match(line)
+        assert match, "not a sample line: {!r}".format(line)
+        name, labels = match.group(1), tuple(sorted(LABEL.findall(match.group(3) or "")))
+        family = re.sub(r"_(sum|count)$", "", name)
+        assert name in types or family in types, "no TYPE for {}".format(name)
+        samples[(name, labels)] = float(match.group(4))
+    return samples, types
+
+
+def sink_metric(samples, name, sink):
+    return samples.get((name, (("sink", sink),)))
+
+
+class FakeSink(object):
+    def __init__(self, name, health):
+        self.name, self._health = name, health
+        self.published, self.errors = health.get("delivered", 0), 0
+
+    def health(self):
+        return dict(self._health)
+
+
+def test_a_sink_that_cannot_deliver_makes_the_state_degraded_with_the_reason():
+    telemetry = Telemetry()
+    telemetry.set_state("ok")
+    telemetry.sinks = [
+        FakeSink("jsonl", {"ok": True, "connected": True, "queued": 0, "dropped": 0, "delivered": 7}),
+        FakeSink("mqtt", {"ok": False, "reason": "not connected to 127.0.0.1:1883", "connected": False,
+                          "queued": 12, "dropped": 3, "delivered": 5}),
+    ]
+    snapshot = telemetry.snapshot()
+    assert snapshot["state"] == "degraded" and "mqtt" in snapshot["reason"] and "1883" in snapshot["reason"]
+    assert not telemetry.healthy()
+    samples, types = parse_metrics(telemetry.render_prometheus())
+    assert types["edge_sink_connected"] == "gauge" and types["edge_sink_queued"] == "gauge"
+    assert types["edge_sink_dropped_total"] == "counter" and types["edge_sink_delivered_total"] == "counter"
+    assert sink_metric(samples, "edge_sink_connected", "mqtt") == 0
+    assert sink_metric(samples, "edge_sink_connected", "jsonl") == 1
+    assert sink_metric(samples, "edge_sink_queued", "mqtt") == 12
+    assert sink_metric(samples, "edge_sink_dropped_total", "mqtt") == 3
+    assert sink_metric(samples, "edge_sink_delivered_total", "mqtt") == 5
+    assert sink_metric(samples, "edge_sink_delivered_total", "jsonl") == 7
+    assert samples[("edge_up", ())] == 0
+
+    telemetry.sinks[1]._health.update(ok=True, connected=True, queued=0)
+    assert telemetry.snapshot()["state"] == "ok" and telemetry.healthy()
+    # A lost source stays the first reason; a failing sink is added to it.
+    telemetry.set_state("degraded", "source stalled")
+    telemetry.sinks[1]._health.update(ok=False)
+    reason = telemetry.snapshot()["reason"]
+    assert reason.startswith("source stalled") and "mqtt" in reason
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to simulate a full disk")
+def test_a_json_lines_file_that_fails_reports_it_until_a_write_succeeds(tmp_path):
+    from edge.sinks.jsonl import JsonLinesSink
+
+    sink = JsonLinesSink("/dev/full")
+    sink.start()
+    for frame in range(3):
+        sink.publish({"frame": frame})
+    health = sink.health()
+    assert health["ok"] is False and "/dev/full" in health["reason"] and sink.errors == 3
+    sink.path = str(tmp_path / "ok.jsonl")  # the disk has room again (here: another file)
+    sink.publish({"frame": 3})
+    assert sink.health()["ok"] is True
+    sink.close()
+
+
+# ----- with a real daemon and a real broker --------------------------------------------------------
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    from tests.edge.realparts import FFMPEG
+    if FFMPEG is None:
+        pytest.skip("needs Debian's ffmpeg (apt install ffmpeg)")
+    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=3, rate=30)
+
+
+def _health(port):
+    status, _, body = get("http://127.0.0.1:{}/healthz".format(port))
+    return status, (json.loads(body.decode()) if status else {})
+
+
+def _metrics(port):
+    status, _, body = get("http://127.0.0.1:{}/metrics".format(port))
+    return parse_metrics(body.decode())[0] if status == 200 else {}
+
+
+def _daemon(bundle, video, http_port, mqtt_port, outbox):
+    return start_daemon([bundle, "--source", video, "--realtime", "--loop", "--http-port", http_port,
+                         "--mqtt-host", "127.0.0.1", "--mqtt-port", mqtt_port, "--mqtt-outbox", outbox,
+                         "--log-every", "1"])
+
+
+def _stop(daemon):
+    daemon.send_signal(signal.SIGTERM)
+    out, err = daemon.communicate(timeout=20)
+    return err
+
+
+@needs_ffmpeg
+@needs_mosquitto
+def test_a_broker_down_from_the_start_is_reported_as_degraded(export_int8_bundle, video, tmp_path):
+    http_port, mqtt_port = free_port(), free_port()  # nothing listens on mqtt_port
+    daemon = _daemon(export_int8_bundle, video, http_port, mqtt_port, tmp_path / "outbox.db")
+    try:
+        assert wait_until(lambda: _health(http_port)[1].get("frames", 0) >= 10, 30), "the daemon did not start"
+        status, health = _health(http_port)
+        assert status == 503 and health["state"] == "degraded", health
+        assert "mqtt" in health["reason"] and str(mqtt_port) in health["reason"], health["reason"]
+        samples = _metrics(http_port)
+        assert sink_metric(samples, "edge_sink_connected", "mqtt") == 0
+        assert sink_metric(samples, "edge_sink_queued", "mqtt") > 0
+        assert sink_metric(samples, "edge_sink_delivered_total", "mqtt") == 0
+        assert sink_metric(samples, "edge_sink_connected", "http") == 1
+        assert samples[("edge_up", ())] == 0
+        assert wait_until(lambda: False, 1.5) is False  # one status line at least (--log-every 1)
+    finally:
+        err = _stop(daemon)
+    assert daemon.returncode == 0, err
+    status_lines = [line for line in err.splitlines() if "| state " in line]
+    assert status_lines and all("state degraded" in line and "mqtt" in line for line in status_lines[1:]), \
+        status_lines
+    assert re.search(r"\d+ results kept in the outbox", err.strip().splitlines()[-1]), err
+
+
+@needs_ffmpeg
+@needs_mosquitto
+def test_a_broker_that_goes_away_mid_run_is_reported_and_recovers(export_int8_bundle, video, tmp_path):
+    http_port, mqtt_port = free_port(), free_port()
+    broker = Broker(mqtt_port).start()
+    daemon = _daemon(export_int8_bundle, video, http_port, mqtt_port, tmp_path / "outbox.db")
+    try:
+        assert wait_until(lambda: (sink_metric(_metrics(http_port), "edge_sink_delivered_total", "mqtt") or 0) >= 10,
+                          30), "nothing delivered"
+        assert wait_until(lambda: _health(http_port)[1].get("state") == "ok", 10), _health(http_port)
+        assert sink_metric(_metrics(http_port), "edge_sink_connected", "mqtt") == 1
+
+        broker.stop()                   # the broker goes away...
+        assert wait_until(lambda: _health(http_port)[1].get("state") == "degraded", 20), _health(http_port)
+        assert "mqtt" in _health(http_port)[1]["reason"]
+        assert wait_until(lambda: (sink_metric(_metrics(http_port), "edge_sink_queued", "mqtt") or 0) > 0, 10)
+
+        broker.start()                  # ...and comes back: everything queued goes out
+        assert wait_until(lambda: _health(http_port)[1].get("state") == "ok", 30), _health(http_port)
+        assert wait_until(lambda: sink_metric(_metrics(http_port), "edge_sink_queued", "mqtt") == 0, 30)
+        assert sink_metric(_metrics(http_port), "edge_sink_dropped_total", "mqtt") == 0
+    finally:
+        err = _stop(daemon)
+        broker.cleanup()
+    assert daemon.returncode == 0, err
+    assert any("state degraded" in line and "mqtt" in line for line in err.splitlines()), err
+    last = err.strip().splitlines()[-1]
+    assert "went away" not in last and "stopped" in "\n".join(err.strip().splitlines()[-3:]), err
