@@ -144,8 +144,10 @@ def _main(argv):
     bundle = Bundle.load(config["bundle"])
     source_options = dict((key, config[key]) for key in ("width", "height", "fps", "flip", "codec", "loop", "realtime"))
     open_source(config["source"], **source_options)  # validate the URI before starting anything
+    # A camera delivers frames far apart: idle worker threads sleep instead of spinning (CPU per result).
     runner, why = make_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
-                              checkpoint=config["checkpoint"], build_engine=config["build_engine"], log=log)
+                              checkpoint=config["checkpoint"], build_engine=config["build_engine"], log=log,
+                              spinning=False)
     telemetry = Telemetry()
     sinks = build_sinks(config, telemetry)
     telemetry.sinks = sinks

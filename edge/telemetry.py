@@ -12,6 +12,8 @@ import collections
 import threading
 import time
 
+from edge.cpu import process_cpu_seconds
+
 STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "total", "capture_to_result")
 QUANTILES = (0.5, 0.9, 0.99)
 
@@ -51,6 +53,8 @@ class Telemetry(object):
         self.latency = dict((stage, Window(window)) for stage in STAGES)
         self._frame_times = collections.deque(maxlen=10000)
         self._fps_window_s = fps_window_s
+        # (wall, process CPU seconds), one a second: CPU percent over the fps window.
+        self._cpu_samples = collections.deque([(self.started, process_cpu_seconds())], maxlen=64)
         self.sinks = []  # objects with .name, .published, .errors, .health()
 
     def set_state(self, state, reason=""):
@@ -71,6 +75,17 @@ class Telemetry(object):
                 if stage in latency_ms:
                     self.latency[stage].add(float(latency_ms[stage]))
             self._frame_times.append(now)
+            if now - self._cpu_samples[-1][0] >= 1.0:
+                self._cpu_samples.append((now, process_cpu_seconds()))
+
+    def cpu_percent(self):
+        """Percent of one core this process used over the last seconds (as top shows it)."""
+        now, cpu = time.time(), process_cpu_seconds()
+        with self._lock:
+            recent = [sample for sample in self._cpu_samples if now - sample[0] <= self._fps_window_s]
+            start = recent[0] if recent else self._cpu_samples[-1]
+        elapsed = now - start[0]
+        return 100.0 * (cpu - start[1]) / elapsed if elapsed > 0 else 0.0
 
     def fps(self):
         now = time.time()
@@ -97,12 +112,13 @@ class Telemetry(object):
         return state, reason
 
     def snapshot(self):
-        fps = self.fps()
+        fps, cpu = self.fps(), self.cpu_percent()
         sink_health = self._sink_health()
         state, reason = self.overall(sink_health)
         with self._lock:
             return {
                 "state": state, "reason": reason, "uptime_s": round(time.time() - self.started, 1),
+                "cpu_percent": round(cpu, 1),
                 "frames": self.frames_total, "dropped": self.frames_dropped_total, "fps": round(fps, 2),
                 "source": {"up": self.source_up, "reconnects": self.source_reconnects_total},
                 "latency_ms": dict((stage, {"p50": round(w.quantile(0.5), 3), "p90": round(w.quantile(0.9), 3),
@@ -134,6 +150,8 @@ class Telemetry(object):
             metric("source_reconnects_total", "counter", "Times the source was reopened",
                    [((), self.source_reconnects_total)])
             metric("fps", "gauge", "Frames classified per second over the last seconds", [((), round(fps, 3))])
+            metric("process_cpu_seconds_total", "counter", "CPU seconds this process used, all threads",
+                   [((), round(process_cpu_seconds(), 3))])
             lines.append("# HELP edge_stage_latency_ms Per-stage latency in milliseconds (last 1000 frames)")
             lines.append("# TYPE edge_stage_latency_ms summary")
             for stage, window in self.latency.items():
@@ -156,6 +174,8 @@ class Telemetry(object):
                per_sink("dropped", 0))
         metric("sink_delivered_total", "counter", "Results delivered (written, or acknowledged by the broker)",
                per_sink("delivered", 0))
+        metric("cpu_percent", "gauge", "Percent of one core used over the last seconds (200 = two busy cores)",
+               [((), round(self.cpu_percent(), 1))])
         return "\n".join(lines) + "\n"
 
 

@@ -78,7 +78,7 @@ def _main(argv):
     print("unavoidable work per frame: decode {decode:.3f} + preprocess {preprocess:.3f} + inference "
           "{inference:.3f} ms".format(**base) + " = {:.3f} ms ({:.1f} fps)".format(floor, 1000.0 / floor))
 
-    results, wall, grabber = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True),
+    results, wall, grabber, _ = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True),
                                         frames=args.frames)
     per_frame = wall * 1000.0 / len(results)
     overhead = per_frame / floor - 1.0
@@ -86,7 +86,7 @@ def _main(argv):
           "unavoidable work".format(per_frame, 1000.0 / per_frame, len(results), overhead))
 
     # A camera faster than inference: the video looped as fast as it decodes (pacing cap 1000 fps).
-    fast, seconds, fast_grabber = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True, fps=1000),
+    fast, seconds, fast_grabber, _ = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True, fps=1000),
                                              duration=args.seconds)
     latencies = [r["latency_ms"]["capture_to_result"] for r in fast]
     third = max(1, len(latencies) // 3)

@@ -6,12 +6,12 @@ with the per-stage split, for the runtime --runtime/auto picks.
 
 import time
 
-
 from edge.benchmark.stats import summarize
+from edge.cpu import CpuMeter
 
 
 def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
-    """(results, wall seconds) of the real daemon loop over `source`, with a null sink."""
+    """(results, wall seconds, grabber, process CPU seconds) of the real daemon loop over `source`, null sink."""
     from edge.classifier import Classifier
     from edge.daemon import CameraDaemon
     from edge.sinks.base import Sink
@@ -37,10 +37,12 @@ def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
                               max_frames=frames, duration=duration, log_every=1e9, log=lambda text: None)
         started = time.perf_counter()
         grabber.start()
+        meter = CpuMeter()
         daemon.run()
         wall = time.perf_counter() - started
+        cpu_seconds = meter.since_start()[0]
         grabber.stop()
-    return sink.results, wall, grabber
+    return sink.results, wall, grabber, cpu_seconds
 
 
 def bench_pipeline(bundle, args):
@@ -55,8 +57,10 @@ def bench_pipeline(bundle, args):
     runtime = "auto"
     if args.runtimes:
         runtime = args.runtimes.split(",")[0].strip()
-    factory = lambda: make_runner(bundle, runtime, "auto", threads=args.threads, checkpoint=args.checkpoint)[0]
-    results, wall, grabber = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True, realtime=True),
+    # As the daemon runs it: ONNX Runtime's idle threads sleep between camera frames.
+    factory = lambda: make_runner(bundle, runtime, "auto", threads=args.threads, checkpoint=args.checkpoint,
+                                  spinning=False)[0]
+    results, wall, grabber, cpu_seconds = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True, realtime=True),
                                         duration=args.duration)
     if len(results) < 2:
         from edge.errors import EdgeError
@@ -66,9 +70,12 @@ def bench_pipeline(bundle, args):
     document = {"schema": "edge-toolkit/bench-pipeline", "schema_version": 1, "created": utc_now(),
                 "source": args.source, "runtime": results[0]["runtime"], "seconds": wall, "results": len(results),
                 "fps": len(results) / wall, "dropped": grabber.frames_dropped, "reconnects": grabber.reconnects,
-                "latency_ms": latency, "environment": environment()}
+                "latency_ms": latency, "cpu_percent": 100.0 * cpu_seconds / wall,
+                "cpu_ms_per_result": 1000.0 * cpu_seconds / len(results), "environment": environment()}
     print("pipeline: {} on {}: {} results in {:.1f} s = {:.1f} fps, {} frames dropped (newest frame only)".format(
         document["runtime"], args.source, len(results), wall, document["fps"], grabber.frames_dropped))
+    print("cpu: {:.0f}% of one core, {:.2f} ms of CPU per result".format(document["cpu_percent"],
+                                                                       document["cpu_ms_per_result"]))
     print("{:<18} {:>9} {:>9} {:>9} {:>9}".format("stage", "p50 ms", "p90 ms", "p99 ms", "max ms"))
     for stage in stages:
         row = latency[stage]

@@ -27,8 +27,11 @@ def int8_verified(bundle):
 
 
 def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoint=None, build_engine=False,
-                log=None):
-    """A not-yet-activated runner and a one-line reason for the choice."""
+                log=None, spinning=True):
+    """A not-yet-activated runner and a one-line reason for the choice.
+
+    spinning=False: ONNX Runtime's threads sleep between calls (a camera-rate loop, not a benchmark).
+    """
     if runtime not in RUNTIMES:
         raise EdgeError("unknown --runtime {!r}; choose from {}".format(runtime, ", ".join(RUNTIMES)))
     if precision not in PRECISIONS:
@@ -50,7 +53,7 @@ def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoi
             why += "; {} ({})".format(precision, "verified INT8 model in the bundle" if precision == "int8"
                                       else "no verified INT8 model")
         from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
-        return OnnxRuntimeRunner(bundle, precision=precision, threads=threads), why
+        return OnnxRuntimeRunner(bundle, precision=precision, threads=threads, spinning=spinning), why
     if precision not in ("auto", "fp32"):
         raise EdgeError("the PyTorch runner is the fp32 desktop reference; use --precision fp32")
     return plugin_runner("pytorch")(bundle, checkpoint=checkpoint, threads=threads), why

@@ -116,3 +116,6 @@ def test_pipeline_mode_measures_the_camera_path(export_int8_bundle, tmp_path, ca
     # A 30 fps camera stand-in: never faster than the camera; the lower bounds leave room for a busy CI.
     assert document["results"] >= 10 and 5 <= document["fps"] <= 45
     assert document["latency_ms"]["capture_to_result"]["p50"] < 100
+    # What a camera-rate loop costs, and the daemon's runner setting: idle threads sleep.
+    assert document["cpu_percent"] > 0 and document["cpu_ms_per_result"] > 0 and "no spinning" in document["runtime"]
+    assert "cpu: " in text and "of one core" in text

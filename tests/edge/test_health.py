@@ -188,3 +188,34 @@ def test_a_broker_that_goes_away_mid_run_is_reported_and_recovers(export_int8_bu
     assert any("state degraded" in line and "mqtt" in line for line in err.splitlines()), err
     last = err.strip().splitlines()[-1]
     assert "went away" not in last and "stopped" in "\n".join(err.strip().splitlines()[-3:]), err
+
+
+def test_cpu_percent_is_in_healthz_and_metrics():
+    """What the process costs, as top shows it: busy work reads near one core, idle near zero."""
+    import time
+
+    from edge.telemetry import Telemetry
+
+    telemetry = Telemetry(fps_window_s=5.0)
+    deadline = time.time() + 1.5
+    while time.time() < deadline:                     # one thread kept busy, frames observed meanwhile
+        sum(i * i for i in range(2000))
+        telemetry.observe_frame({"inference": 1.0})
+    busy = telemetry.snapshot()["cpu_percent"]
+    assert 30 < busy <= 250                           # one busy core, with a busy CI machine's slack
+    text = telemetry.render_prometheus()
+    assert "# TYPE edge_cpu_percent gauge" in text and "# TYPE edge_process_cpu_seconds_total counter" in text
+    total = [line for line in text.splitlines() if line.startswith("edge_process_cpu_seconds_total ")][0]
+    assert float(total.split()[1]) > 1.0
+
+
+def test_the_daemons_runner_does_not_spin_but_benchmarks_may(export_int8_bundle):
+    from edge.bundle import Bundle
+    from edge.runners.select import make_runner
+
+    bundle = Bundle.load(export_int8_bundle)
+    for spinning, expected in ((False, "0"), (True, "1")):
+        runner, _ = make_runner(bundle, "onnxruntime", "fp32", spinning=spinning)
+        with runner:
+            options = runner.session.get_session_options()
+            assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
