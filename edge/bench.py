@@ -57,12 +57,13 @@ def labelled_images(folder, classes, limit):
     """[(BGR image, label index)] from DIR/<class>/<images>; class folders must match the bundle."""
     import os
 
+    from edge.image_folders import class_folders
     from edge.predict import expand_images
     from edge.preprocess import read_image
 
     if not os.path.isdir(folder):
         raise EdgeError("--data {} is not a folder".format(folder))
-    names = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    names = class_folders(folder)
     unknown = [name for name in names if name not in classes]
     if not names or unknown:
         raise EdgeError("--data needs one sub-folder per class named like the bundle's classes ({}); {}".format(
@@ -110,7 +111,8 @@ def _main(argv):
     from edge.benchmark.environment import environment
     from edge.benchmark.measure import measure, not_runnable, sample_inputs
     from edge.benchmark import report
-    from edge.bundle import Bundle, utc_now
+    from edge.bundle import Bundle
+    from edge.timestamps import utc_timestamp
 
     bundle = Bundle.load(args.bundle)
     old = report.load_result(args.compare) if args.compare else None
@@ -139,7 +141,7 @@ def _main(argv):
     settings = {"batch_sizes": batch_sizes, "warmup_s": args.warmup, "min_time_s": args.min_time,
                 "min_iters": args.min_iters, "threads": args.threads, "data": args.data,
                 "data_images": len(labelled) if labelled else 0}
-    document = report.result_document(rows, environment(), bundle, settings, reference, utc_now())
+    document = report.result_document(rows, environment(), bundle, settings, reference, utc_timestamp())
     print(report.table(rows, batch_sizes))
     print("")
     print("stage breakdown of the deployed path (median ms per frame, batch 1):")

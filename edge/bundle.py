@@ -31,7 +31,6 @@ Artifact kinds and their extra keys:
                        source ("images" | "random"), frames_shape, reference_shape, inputs_sha256
 """
 
-import datetime
 import json
 import os
 
@@ -39,6 +38,7 @@ from edge import __version__
 from edge.atomic import sha256_file, write_json
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
+from edge.timestamps import utc_timestamp
 
 SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 1
@@ -53,10 +53,11 @@ INPUT_UINT8 = "uint8-nhwc-bgr"
 TENSORRT_INT8 = "tensorrt-qdq-s8s8"
 ORT_INT8 = "ort-qdq-u8s8"
 INT8_FLAVOURS = (TENSORRT_INT8, ORT_INT8)
-
-
-def utc_now():
-    return datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z"
+# The precisions a model file or an engine has ("precision" of onnx and tensorrt_engine entries), slowest first.
+PRECISIONS = ("fp32", "fp16", "int8")
+# The least top-1 agreement of an INT8 model with FP32 that export accepts by default; bundles
+# record the bar they were held to (verification.int8.<flavour>.min_agreement).
+INT8_MIN_AGREEMENT = 0.98
 
 
 def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
@@ -67,7 +68,7 @@ def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "created": utc_now(),
+        "created": utc_timestamp(),
         "producer": {"tool": tool, "version": __version__},
         "model": {"arch": arch, "classes": list(classes), "num_classes": len(classes),
                   "source": source or {}},

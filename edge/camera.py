@@ -43,6 +43,9 @@ examples:
                         help="play a video file at its frame rate, like a camera (frames are dropped when "
                              "inference is slower); default for files: every frame, as fast as possible")
     source.add_argument("--stall-timeout", type=float, help="reconnect a live source silent this long (default 5 s)")
+    source.add_argument("--reconnect-max", type=float,
+                        help="longest wait between attempts to reopen a lost live source; the wait doubles from "
+                             "0.5 s up to this (default 10 s)")
     add_runner_arguments(parser)
     parser.add_argument("--top-k", type=int, help="labels per result (default 3)")
     sinks = parser.add_argument_group("sinks")
@@ -84,9 +87,9 @@ examples:
     return parser
 
 
-FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "realtime", "stall_timeout", "runtime",
-             "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "jsonl_max_mb", "jsonl_keep",
-             "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
+FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "realtime", "stall_timeout", "reconnect_max",
+             "runtime", "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "jsonl_max_mb",
+             "jsonl_keep", "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
              "mqtt_client_id", "mqtt_username", "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key",
              "mqtt_tls_insecure", "mqtt_queue", "mqtt_outbox", "mqtt_outbox_max_mb", "mqtt_outbox_max_age_h",
              "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every", "codec")

@@ -2,10 +2,8 @@
 
 import time
 
-import numpy as np
-
 from edge.postprocess import softmax, top_k
-from edge.preprocess import preprocess, resize_and_crop
+from edge.preprocess import preprocess, preprocess_batch
 
 
 class Classifier(object):
@@ -21,13 +19,11 @@ class Classifier(object):
 
     def prepare(self, image):
         """What the model's input takes for one BGR image: CHW float32, or HWC uint8 when fused."""
-        if self.fused:
-            return np.ascontiguousarray(resize_and_crop(image, self.spec))
-        return preprocess(image, self.spec)
+        return preprocess(image, self.spec, self.fused)
 
     def classify(self, images):
         started = time.perf_counter()
-        batch = np.stack([self.prepare(image) for image in images])
+        batch = preprocess_batch(images, self.spec, self.fused)
         prepared = time.perf_counter()
         logits = self.runner.infer(batch)
         inferred = time.perf_counter()

@@ -33,6 +33,17 @@ class OneLineErrorParser(argparse.ArgumentParser):
         raise EdgeError("{} (see {} --help)".format(message, self.prog))
 
 
+def comma_list(choices):
+    """An argparse type: "a,b" -> ["a", "b"], each one of `choices`; argparse names it in errors."""
+    def parse(text):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items or any(item not in choices for item in items):
+            raise ValueError(text)
+        return items
+    parse.__name__ = "list of " + "/".join(choices)
+    return parse
+
+
 def make_parser(prog, doc, epilog=None):
     """An ArgumentParser whose description is the command's docstring."""
     return OneLineErrorParser(

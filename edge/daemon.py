@@ -18,18 +18,14 @@ contain its own publish time), total (this frame, capture_wait excluded) and cap
 (from the frame's capture to its result, the latency a robot sees).
 """
 
-import datetime
 import signal
 import threading
 import time
 
 from edge.postprocess import result_fields
+from edge.timestamps import utc_timestamp
 
 POLL_S = 0.25  # longest the loop waits for a frame before checking the stop flag
-
-
-def iso_utc(epoch):
-    return datetime.datetime.utcfromtimestamp(epoch).isoformat(timespec="milliseconds") + "Z"
 
 
 class CameraDaemon(object):
@@ -96,7 +92,8 @@ class CameraDaemon(object):
                    "publish": self.last_publish_ms}
         latency["total"] = timings["preprocess"] + timings["inference"] + timings["postprocess"]
         latency["capture_to_result"] = (now - frame.captured) * 1000.0
-        result = {"ts": iso_utc(now), "frame": frame.index, "captured": round(frame.captured, 6)}
+        result = {"ts": utc_timestamp(now, milliseconds=True), "frame": frame.index,
+                  "captured": round(frame.captured, 6)}
         result.update(result_fields(results[0]))
         result.update({"latency_ms": dict((k, round(v, 3)) for k, v in latency.items()),
                        "runtime": self.runtime_label, "dropped": self.grabber.frames_dropped})

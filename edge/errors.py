@@ -13,3 +13,17 @@ class EdgeError(Exception):
 
 class MissingDependency(EdgeError):
     """An optional heavy library is not installed; the message names how to install it."""
+
+
+def first_line(exc, limit=200, empty=None):
+    """The first line of an exception's message, for a one-line error; cut to `limit` characters.
+
+    Library errors often span many lines (a stack of causes, a dump of the graph): the first says
+    what went wrong. An empty message gives `empty`, by default the exception's type name.
+    `limit=None` keeps the whole line.
+    """
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    if not text:
+        return type(exc).__name__ if empty is None else empty
+    return text if limit is None else text[:limit]

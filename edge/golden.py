@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.atomic import write_bytes
 from edge.errors import EdgeError
-from edge.preprocess import normalize_batch
+from edge.preprocess import finish_input, normalize_batch
 
 FILE = "golden.npz"
 DEFAULT_COUNT = 32
@@ -51,7 +51,7 @@ class GoldenSet(object):
 
     def model_inputs(self, bundle):
         """What the bundle's runners take: the frames for a fused bundle, else the float inputs."""
-        return self.frames if bundle.fused_preprocess else self.inputs(bundle.spec)
+        return finish_input(self.frames, bundle.spec, fused=bool(bundle.fused_preprocess))
 
     def save(self, bundle_dir, spec):
         """Write golden.npz atomically; returns the manifest entry's extra keys."""

@@ -2,7 +2,7 @@
 
 import os
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.lazy import require
 
 
@@ -15,7 +15,7 @@ def load_options(path):
         try:
             data = yaml.safe_load(handle) or {}
         except yaml.YAMLError as exc:
-            raise EdgeError("config file {} is not valid YAML: {}".format(path, str(exc).splitlines()[0]))
+            raise EdgeError("config file {} is not valid YAML: {}".format(path, first_line(exc, limit=None)))
     if not isinstance(data, dict):
         raise EdgeError("config file {} must be a mapping of option: value".format(path))
     return dict((str(key).replace("-", "_"), value) for key, value in data.items())

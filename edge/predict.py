@@ -39,7 +39,7 @@ def build_parser():
 
 def expand_images(paths):
     """Files as given, folders walked in sorted order; missing paths are a user error."""
-    from edge.preprocess import image_files
+    from edge.image_folders import image_files
 
     found = []
     for path in paths:

@@ -5,8 +5,6 @@ Training evaluation, INT8 calibration, export verification and the on-device run
 a validation image got. The spec travels with the model (checkpoint and bundle manifest) as JSON.
 """
 
-import os
-
 import numpy as np
 
 from edge.errors import EdgeError
@@ -115,23 +113,6 @@ def cv2_interpolation(name):
     }[name]
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-
-
-def is_image_name(name):
-    """An image file name by extension (hidden files excluded)."""
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
-
-
-def image_files(folder):
-    """Image files under `folder`, recursively, in a stable order (sorted folders, then names)."""
-    found = []
-    for directory, subfolders, names in os.walk(str(folder)):
-        subfolders.sort()
-        found.extend(os.path.join(directory, name) for name in sorted(names) if is_image_name(name))
-    return found
-
-
 def read_image(path):
     """Decode an image file as BGR uint8 HxWx3. Returns None when it cannot be decoded."""
     cv2 = require("cv2", "reading images")
@@ -185,14 +166,23 @@ def normalize_batch(frames, spec):
     return np.ascontiguousarray(nchw.transpose(0, 3, 1, 2))
 
 
-def preprocess(image, spec):
-    """BGR uint8 HxWx3 (a file or a camera frame) -> float32 CxHxW model input."""
+def finish_input(resized, spec, fused=False):
+    """The photometric half for a resized frame (HxWx3) or batch (NxHxWx3): float32 CxHxW (NxCxHxW), or
+    the uint8 frames themselves when the model's graph normalises (a bundle exported with --fuse-preprocess)."""
+    if fused:
+        return np.ascontiguousarray(resized)
+    return normalize_batch(resized, spec) if resized.ndim == 4 else normalize(resized, spec)
+
+
+def preprocess(image, spec, fused=False):
+    """BGR uint8 HxWx3 (a file or a camera frame) -> the model input: float32 CxHxW, or for a fused
+    graph (fused=True) uint8 HxWx3 at spec.size."""
     if image is None or image.ndim != 3 or image.shape[2] != 3:
         raise EdgeError("expected a BGR image of shape HxWx3, got {}".format(
             None if image is None else image.shape))
-    return normalize(resize_and_crop(image, spec), spec)
+    return finish_input(resize_and_crop(image, spec), spec, fused)
 
 
-def preprocess_batch(images, spec):
-    """A list of BGR images -> float32 NxCxHxW."""
-    return np.stack([preprocess(image, spec) for image in images])
+def preprocess_batch(images, spec, fused=False):
+    """A list of BGR images -> the model's input batch: float32 NxCxHxW, or uint8 NxHxWx3 when fused."""
+    return np.stack([preprocess(image, spec, fused) for image in images])

@@ -2,4 +2,15 @@
 
 Needs torch, onnx and onnxruntime. TensorRT engines are built on the device by edge.tensorrt;
 given a bundle, edge-export hands over to it.
+
+    cli            edge-export: argv -> ExportOptions, which flags apply to which input
+    options        ExportOptions: the export's values and defaults, checked in one place
+    pipeline       export_bundle(source_path, out, options): the export as a plain callable
+    model_source   what an export starts from (model.pt, state dict, TorchScript, ONNX), loaded
+    bundle_models  the phases that write models into the bundle: fp32, its check, INT8, float-input
+    onnx_export    PyTorch -> ONNX, and what an ONNX file takes
+    fuse           preprocessing folded into the graph (--fuse-preprocess)
+    quantize       the INT8 QDQ flavours (ONNX Runtime static quantization)
+    verify         parity checks: PyTorch vs ONNX Runtime, INT8 vs FP32; image folders for them
+    bundle_writer  all-or-nothing: a staging folder swapped in at the end
 """

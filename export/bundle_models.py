@@ -2,18 +2,22 @@
 against PyTorch, the INT8 QDQ flavours, and a fused bundle's float-input family for TensorRT 8.2.
 
 Each phase writes into the staging folder and adds its manifest entries, `input_format` included.
+Phases take what they use as arguments (export.pipeline runs them in order): the loaded
+`ModelSource`, the staging folder, the manifest being built, a `Graphs` family, the golden set or
+the `CalibrationImages`, and the option values that shape that phase.
 """
 
 import os
 import shutil
 import tempfile
 
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, put_artifact
+from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, artifact_entry, put_artifact
 from edge.bundle_summary import accuracy_text
 from edge.errors import EdgeError
 from edge.golden import FILE as GOLDEN_FILE
 from edge.lazy import available
-from export import bundle_writer, quantize, verify
+from edge.preprocess import preprocess_batch
+from export import quantize, verify
 from export.fuse import example_input, fused_module
 from export.onnx_export import export_onnx, onnx_opset
 
@@ -33,16 +37,29 @@ class Graphs(object):
         return name[:-len(".onnx")] + self.suffix + ".onnx" if self.suffix else name
 
 
-def graph_families(args):
+class CalibrationImages(object):
+    """The decoded --calib sample: frames to calibrate on, and hold-out frames (with class indices
+    when their folders name the model's classes, else None) to judge INT8 against FP32 on."""
+
+    def __init__(self, frames, holdout, holdout_labels=None):
+        self.frames = frames
+        self.holdout = holdout
+        self.holdout_labels = holdout_labels
+
+
+def graph_families(fuse_preprocess):
     """The bundle's own models, then (fused bundles) the float-input ones TensorRT 8.2 builds from."""
-    if not args.fuse_preprocess:
+    if not fuse_preprocess:
         return Graphs(fused=False), None
     return Graphs(fused=True), Graphs(fused=False, suffix=".float")
 
 
-def write_fp32(plan, source, bundle_dir, manifest, log, graphs):
-    """This family's fp32 ONNX: exported from PyTorch (fused or not), or the ONNX input copied."""
-    args = plan.args
+def write_fp32(source, bundle_dir, manifest, graphs, opset, dynamic_batch, log):
+    """This family's fp32 ONNX: exported from PyTorch (fused or not), or the ONNX input copied.
+
+    opset: the ONNX opset to write; dynamic_batch: whether the batch axis is dynamic (the manifest's
+    batch range says up to what).
+    """
     name = graphs.file(FP32_FILE)
     path = os.path.join(bundle_dir, name)
     if source.kind == "onnx":
@@ -51,24 +68,23 @@ def write_fp32(plan, source, bundle_dir, manifest, log, graphs):
     else:
         batch = manifest["input"]["batch"]
         log("exporting ONNX fp32 (opset {}, batch {}{})".format(
-            args.opset, "1..{} dynamic".format(batch["max"]) if args.dynamic_batch else "1 static",
+            opset, "1..{} dynamic".format(batch["max"]) if dynamic_batch else "1 static",
             ", fused uint8 preprocessing" if graphs.fused else
             ", float input for TensorRT 8.2" if graphs.suffix else ""))
         model = fused_module(source.model, source.spec) if graphs.fused else source.model
-        export_onnx(model, path, example_input(source.spec, fused=graphs.fused), opset=args.opset,
-                    dynamic_batch=args.dynamic_batch is not None,
+        export_onnx(model, path, example_input(source.spec, fused=graphs.fused), opset=opset,
+                    dynamic_batch=dynamic_batch,
                     input_name=manifest["input"]["name"], output_name=manifest["output"]["name"])
-    return bundle_writer.add_file(bundle_dir, manifest, name, "onnx", precision="fp32", opset=onnx_opset(path),
-                                  input_format=graphs.input_format)
+    return put_artifact(manifest, artifact_entry(bundle_dir, name, "onnx", precision="fp32", opset=onnx_opset(path),
+                                                 input_format=graphs.input_format))
 
 
-def verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs):
+def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     """ONNX Runtime vs PyTorch on the golden frames: the manifest record, or VerificationFailed.
 
     The reference outputs computed here are the golden set's (PyTorch's; ONNX Runtime fp32's for
-    an ONNX input, which has no other reference).
+    an ONNX input, which has no other reference). tolerance: the fp32 tolerance (export.verify).
     """
-    args, golden = plan.args, images.golden
     runner = verify.OnnxCpu(os.path.join(bundle_dir, graphs.file(FP32_FILE)),
                             max_batch=manifest["input"]["batch"]["max"])
     candidate = runner(golden.frames if graphs.fused else golden.inputs(source.spec))
@@ -85,7 +101,7 @@ def verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs):
         golden.source))
     if golden.reference is None:
         golden.reference = verify.torch_logits(source.model, golden.inputs(source.spec))
-    record = verify.verify_fp32(golden.reference, candidate, args.fp32_tolerance, golden.source)
+    record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.preprocess output"
     log("  max abs diff {:.2e} (tolerance {:.1e}), top-1 agreement {:.1%}".format(
@@ -96,18 +112,18 @@ def verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs):
 def write_golden(bundle_dir, manifest, golden, spec, log):
     """golden.npz: the verification frames and their reference outputs, for edge-doctor on the device."""
     extra = golden.save(bundle_dir, spec)
-    entry = bundle_writer.add_file(bundle_dir, manifest, GOLDEN_FILE, "golden", **extra)
+    entry = put_artifact(manifest, artifact_entry(bundle_dir, GOLDEN_FILE, "golden", **extra))
     log("golden set: {} {} frames and {} outputs ({:.1f} MB)".format(
         len(golden), golden.source, golden.reference_name, entry["bytes"] / 2.0 ** 20))
     return entry
 
 
-def write_int8(plan, source, bundle_dir, manifest, images, log, graphs, flavours):
-    """The INT8 QDQ `flavours` of this family, each judged against its fp32 model on the hold-out."""
-    args = plan.args
+def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, method, min_agreement, log):
+    """The INT8 QDQ `flavours` of this family, calibrated with `method` on `calibration` (CalibrationImages),
+    each judged against its fp32 model on the hold-out: VerificationFailed below `min_agreement`."""
     input_name = manifest["input"]["name"]
-    calib_batch = verify.model_inputs(images.calibration, source.spec, fused=graphs.fused)
-    holdout_batch = verify.model_inputs(images.holdout, source.spec, fused=graphs.fused)
+    calib_batch = preprocess_batch(calibration.frames, source.spec, fused=graphs.fused)
+    holdout_batch = preprocess_batch(calibration.holdout, source.spec, fused=graphs.fused)
     max_batch = manifest["input"]["batch"]["max"]
     fp32_path = os.path.join(bundle_dir, graphs.file(FP32_FILE))
     fp32_logits = verify.OnnxCpu(fp32_path, max_batch)(holdout_batch)
@@ -117,35 +133,41 @@ def write_int8(plan, source, bundle_dir, manifest, images, log, graphs, flavours
         for flavour in flavours:
             file_name = graphs.file(quantize.FLAVOURS[flavour]["file"])
             log("quantizing INT8 {}{} ({} calibration, {} images)".format(
-                flavour, " (float input)" if graphs.suffix else "", args.calib_method, len(calib_batch)))
+                flavour, " (float input)" if graphs.suffix else "", method, len(calib_batch)))
             extra = quantize.quantize_flavour(prepared, os.path.join(bundle_dir, file_name), flavour, input_name,
-                                              calib_batch, method=args.calib_method)
+                                              calib_batch, method=method)
             int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
-            record = verify.int8_figures(fp32_logits, int8_logits, images.holdout_labels)
+            record = verify.int8_figures(fp32_logits, int8_logits, calibration.holdout_labels)
             record["source"] = "calibration hold-out"
             log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
                 record["top1_agreement"], record["holdout_images"], accuracy_text(record)))
-            records[flavour] = verify.judge_int8(record, flavour, args.int8_min_agreement)
-            bundle_writer.add_file(bundle_dir, manifest, file_name, "onnx", input_format=graphs.input_format, **extra)
+            records[flavour] = verify.judge_int8(record, flavour, min_agreement)
+            put_artifact(manifest, artifact_entry(bundle_dir, file_name, "onnx", input_format=graphs.input_format,
+                                                  **extra))
     return records
 
 
-def write_float_input_models(plan, source, bundle_dir, manifest, images, log, graphs):
-    """A fused bundle's float-input models (fp32, TensorRT INT8): what TensorRT 8.2, without uint8, builds from."""
-    write_fp32(plan, source, bundle_dir, manifest, log, graphs)
-    figures = {"fp32": verify_fp32(plan, source, bundle_dir, manifest, images, log, graphs), "int8": {}}
-    if plan.args.int8 and TENSORRT_INT8 in plan.args.int8_flavours:
-        figures["int8"] = write_int8(plan, source, bundle_dir, manifest, images, log, graphs, [TENSORRT_INT8])
+def write_float_input_models(source, bundle_dir, manifest, golden, calibration, graphs, options, log):
+    """A fused bundle's float-input models (fp32, TensorRT INT8): what TensorRT 8.2, without uint8, builds from.
+
+    `options` (export.options.ExportOptions) as for the bundle's own family; calibration is None without INT8.
+    """
+    write_fp32(source, bundle_dir, manifest, graphs, options.opset, options.dynamic_batch is not None, log)
+    figures = {"fp32": verify_fp32(source, bundle_dir, manifest, golden, graphs, options.fp32_tolerance, log),
+               "int8": {}}
+    if calibration is not None and TENSORRT_INT8 in options.int8_flavours:
+        figures["int8"] = write_int8(source, bundle_dir, manifest, calibration, graphs, [TENSORRT_INT8],
+                                     options.calib_method, options.int8_min_agreement, log)
     return figures
 
 
-def write_calibration_cache(plan, source, bundle_dir, manifest, images, log, graphs):
+def write_calibration_cache(source, bundle_dir, manifest, calibration, graphs, method, log):
     """A TensorRT calibration cache for the float-input fp32 model, when TensorRT is here (else the device can)."""
     if not available("tensorrt"):
         log("calibration cache: skipped (TensorRT is not installed here; the QDQ models carry the scales)")
         return None
-    batches = [batch[None] for batch in verify.model_inputs(images.calibration, source.spec)]
+    batches = [batch[None] for batch in preprocess_batch(calibration.frames, source.spec)]
     log("writing TensorRT calibration cache ({} images)".format(len(batches)))
     from edge.tensorrt.calibration_cache import write_calibration_cache as calibrate  # only when TensorRT is here
-    entry = calibrate(bundle_dir, graphs.file(FP32_FILE), batches, plan.args.calib_method, log=log)
+    entry = calibrate(bundle_dir, graphs.file(FP32_FILE), batches, method, log=log)
     return put_artifact(manifest, entry)

@@ -24,7 +24,7 @@ import socket
 import time
 
 from edge.atomic import current_umask, fsync_path, write_json, write_text
-from edge.bundle import MANIFEST, artifact_entry, put_artifact, write_manifest
+from edge.bundle import MANIFEST, artifact_entry, put_artifact
 from edge.errors import EdgeError
 
 LABELS = "labels.txt"
@@ -262,12 +262,3 @@ def write_labels(bundle_dir, classes, manifest):
     """labels.txt (one class per line, in output order) and its artifact entry."""
     write_text(os.path.join(bundle_dir, LABELS), "".join(name + "\n" for name in classes))
     return put_artifact(manifest, artifact_entry(bundle_dir, LABELS, "labels"))
-
-
-def add_file(bundle_dir, manifest, file_name, kind, **extra):
-    """Hash a file already in the staging folder and list it in the manifest."""
-    return put_artifact(manifest, artifact_entry(bundle_dir, file_name, kind, **extra))
-
-
-def finish(bundle_dir, manifest):
-    write_manifest(bundle_dir, manifest)

@@ -7,15 +7,15 @@ TensorRT 8.2 (JetPack 4.6) reads; the dynamo exporter starts at opset 18. Tensor
 
 import warnings
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.lazy import require
+from edge.tensorrt.compat import TENSORRT_82_MAX_OPSET
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-DEFAULT_OPSET = 13
+DEFAULT_OPSET = TENSORRT_82_MAX_OPSET
 MIN_OPSET = 11          # below this the exporter's Resize/Pad/Clip semantics differ; refuse
 MAX_OPSET = 20          # the TorchScript exporter's ceiling
-TENSORRT_82_MAX_OPSET = 13
 INT8_MIN_OPSET = 13     # per-channel QuantizeLinear (axis attribute) needs opset 13
 
 
@@ -56,7 +56,7 @@ def export_onnx(model, path, example, opset=DEFAULT_OPSET, dynamic_batch=False,
                                   export_params=True)
         except Exception as exc:  # unsupported operators in a user's model: one line, not a traceback
             raise EdgeError("ONNX export failed at opset {}: {}".format(
-                opset, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]))
+                opset, first_line(exc)))
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
     return proto
@@ -78,7 +78,7 @@ def describe_onnx(path):
         onnx.checker.check_model(proto)
     except Exception as exc:  # protobuf DecodeError, ValidationError, OSError: all "not a valid ONNX file"
         raise EdgeError("{} is not a valid ONNX model ({})".format(
-            path, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]))
+            path, first_line(exc, limit=160)))
     initializers = set(init.name for init in proto.graph.initializer)
     inputs = [value for value in proto.graph.input if value.name not in initializers]
     if len(inputs) != 1 or len(proto.graph.output) != 1:

@@ -16,7 +16,7 @@ import io
 import numpy as np
 
 from edge.bundle import ORT_INT8, TENSORRT_INT8
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.lazy import require
 
 FLAVOURS = {
@@ -80,7 +80,7 @@ def preprocess_for_quantization(fp32_path, out_path):
         quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
     except Exception as exc:  # ORT's shape inference fails on exotic graphs: report, don't trace back
         raise EdgeError("INT8 pre-processing of {} failed ({})".format(
-            fp32_path, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]))
+            fp32_path, first_line(exc)))
     return out_path
 
 

@@ -15,10 +15,10 @@ import os
 
 import numpy as np
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.lazy import require
-from edge.preprocess import IMAGE_EXTENSIONS, preprocess, read_image, resize_and_crop
-
+from edge.image_folders import IMAGE_EXTENSIONS, labelled_image_files
+from edge.preprocess import read_image
 
 
 class VerificationFailed(EdgeError):
@@ -30,22 +30,14 @@ class VerificationFailed(EdgeError):
 # ----------------------------------------------------------------------------- image folders
 
 def list_images(folder, flag="--calib"):
-    """Image files in `folder`: flat, or one sub-folder per class.
+    """Image files in `folder`: flat, or one sub-folder per class (edge.image_folders.labelled_image_files).
 
     Returns a sorted list of (path, label) where label is the sub-folder name (None when flat).
     """
     folder = str(folder)
     if not os.path.isdir(folder):
         raise EdgeError("{} folder {} not found".format(flag, folder))
-    found = []
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if os.path.isdir(path):
-            for inner in sorted(os.listdir(path)):
-                if inner.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(path, inner)):
-                    found.append((os.path.join(path, inner), name))
-        elif name.lower().endswith(IMAGE_EXTENSIONS):
-            found.append((path, None))
+    found = labelled_image_files(folder)
     if not found:
         raise EdgeError("{} folder {} has no images ({}), flat or in class sub-folders".format(
             flag, folder, " ".join(IMAGE_EXTENSIONS)))
@@ -101,13 +93,6 @@ def random_images(spec, count, seed):
     return images
 
 
-def model_inputs(images, spec, fused=False):
-    """BGR frames -> the exported model's input batch (uint8 NHWC when fused, else float32 NCHW)."""
-    if fused:
-        return np.stack([np.ascontiguousarray(resize_and_crop(image, spec)) for image in images])
-    return np.stack([preprocess(image, spec) for image in images])
-
-
 # ----------------------------------------------------------------------------- runners
 
 def torch_logits(model, batch, chunk=32):
@@ -131,7 +116,7 @@ class OnnxCpu(object):
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types: one line for the user
             raise EdgeError("ONNX Runtime cannot load {} ({})".format(
-                path, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]))
+                path, first_line(exc)))
         self.input_name = self.session.get_inputs()[0].name
         self.max_batch = max(1, int(max_batch))
 

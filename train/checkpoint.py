@@ -20,9 +20,9 @@ import torch
 
 from edge import __version__
 from edge.atomic import write_bytes
-from edge.bundle import utc_now
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.preprocess import PreprocessSpec
+from edge.timestamps import utc_timestamp
 from train.resnet import ARCHS, build_resnet
 
 FORMAT = "edge-toolkit/model"
@@ -74,7 +74,7 @@ def refused_for_safety(path, exc, remedy):
 
 def library_reason(exc, limit=200):
     """A library error as a whole phrase: its first line, cut only at a sentence end, else its type."""
-    text = (str(exc).strip().splitlines() or [""])[0].strip()
+    text = first_line(exc, limit=None, empty="")
     if len(text) > limit:
         end = text.rfind(". ", 0, limit)
         text = text[:end + 1] if end > 0 else ""
@@ -96,7 +96,7 @@ def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=No
         "epoch": epoch,
         "config": config or {},
         "versions": versions(),
-        "created": utc_now(),
+        "created": utc_timestamp(),
     }
 
 
@@ -152,7 +152,7 @@ def model_from_record(record):
         model.load_state_dict(record["state_dict"], strict=True)
     except RuntimeError as exc:
         raise EdgeError("checkpoint weights do not fit {} with {} classes: {}".format(
-            record["arch"], record["num_classes"], str(exc).splitlines()[0][:200]))
+            record["arch"], record["num_classes"], first_line(exc)))
     return model.eval()
 
 

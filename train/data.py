@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from edge.errors import EdgeError
-from edge.preprocess import IMAGE_EXTENSIONS, is_image_name, read_image
+from edge.image_folders import IMAGE_EXTENSIONS, class_folders, image_files
+from edge.preprocess import read_image
 
 
 class ImageFolder(object):
@@ -101,7 +102,7 @@ def scan_image_folder(root, classes=None, workers=4):
     root = str(root)
     if not os.path.isdir(root):
         raise EdgeError("dataset folder {} not found".format(root))
-    folders = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    folders = class_folders(root)
     if not folders:
         raise EdgeError("{} has no class sub-folders: expected {}/<class name>/<images>".format(root, root))
     if classes is None:
@@ -115,8 +116,7 @@ def scan_image_folder(root, classes=None, workers=4):
         folder = os.path.join(root, name)
         if not os.path.isdir(folder):
             continue
-        for dirpath, _, names in sorted(os.walk(folder)):
-            files.extend((os.path.join(dirpath, f), label) for f in sorted(names) if is_image_name(f))
+        files.extend((path, label) for path in image_files(folder))
     if not files:
         raise EdgeError("{} contains no images ({}); nothing to train on".format(
             root, "/".join(e.lstrip(".") for e in IMAGE_EXTENSIONS[:4])))

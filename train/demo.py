@@ -114,7 +114,7 @@ def run_command(name, argv):
 
 def check_agreement(bundle_dir, val_dir):
     """Top-1 of each runtime on every validation image against the PyTorch evaluation."""
-    from edge.bundle import Bundle
+    from edge.bundle import INT8_MIN_AGREEMENT, Bundle
     from edge.classifier import Classifier
     from edge.predict import expand_images, predict_files
     from edge.runners.select import make_runner
@@ -136,7 +136,7 @@ def check_agreement(bundle_dir, val_dir):
         print("  {:<48} top-1 agrees with PyTorch on {}/{} images; accuracy {:.2%}".format(
             name, agree, len(paths), correct / float(len(paths))))
         # fp32 must agree everywhere; INT8 is held to the bar export verified it against.
-        if agree < (len(paths) if precision == "fp32" else 0.98 * len(paths)):
+        if agree < (len(paths) if precision == "fp32" else INT8_MIN_AGREEMENT * len(paths)):
             raise EdgeError("{} disagrees with PyTorch on {} validation images".format(name, len(paths) - agree))
 
 

@@ -8,7 +8,7 @@ exactly, so torchvision's published ImageNet checkpoints load with `strict=True`
 import torch
 from torch import nn
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 
 # torchvision's IMAGENET1K_V1 checkpoints (the ones its `pretrained=True` used).
 IMAGENET_URLS = {
@@ -106,13 +106,6 @@ class ResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
-    def head_parameters(self):
-        return list(self.fc.parameters())
-
-    def backbone_parameters(self):
-        head = set(id(p) for p in self.fc.parameters())
-        return [p for p in self.parameters() if id(p) not in head]
-
 
 ARCHS = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
@@ -181,7 +174,7 @@ def imagenet_state_dict(arch):
     except Exception as exc:  # URLError, HTTPError, socket errors, hash mismatch
         raise EdgeError("could not download ImageNet weights for {} ({}); without network, "
                         "pass --weights PATH to a local torchvision checkpoint or --weights none".format(
-                            arch, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+                            arch, first_line(exc, limit=None)))
 
 
 def load_state_dict_file(path):

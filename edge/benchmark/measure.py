@@ -13,7 +13,7 @@ from edge.benchmark.timing import time_calls
 from edge.classifier import Classifier
 from edge.lazy import require
 from edge.postprocess import softmax, top_k
-from edge.preprocess import normalize, resize_and_crop
+from edge.preprocess import finish_input, preprocess_batch, resize_and_crop
 
 
 def rss_mb():
@@ -79,7 +79,7 @@ def stage_breakdown(classifier, inputs, iterations=30):
         t1 = time.perf_counter()
         resized = resize_and_crop(frame, classifier.spec)
         t2 = time.perf_counter()
-        tensor = np.ascontiguousarray(resized) if classifier.fused else normalize(resized, classifier.spec)
+        tensor = finish_input(resized, classifier.spec, classifier.fused)
         t3 = time.perf_counter()
         logits = runner.infer(tensor[None])
         t4 = time.perf_counter()
@@ -104,7 +104,7 @@ def accuracy(classifier, labelled, batch_size=8):
     predictions = []
     for start in range(0, len(labelled), batch_size):
         chunk = labelled[start:start + batch_size]
-        batch = np.stack([classifier.prepare(image) for image, _ in chunk])
+        batch = preprocess_batch([image for image, _ in chunk], classifier.spec, classifier.fused)
         logits = classifier.runner.infer(batch)
         order = np.argsort(-logits, axis=1)
         for row, (_, label) in zip(order, chunk):

@@ -49,9 +49,9 @@ def bench_pipeline(bundle, args):
     """Run the daemon loop on args.source for args.duration seconds and report; returns an exit code."""
     from edge.atomic import write_json
     from edge.benchmark.environment import environment
-    from edge.bundle import utc_now
     from edge.runners.select import make_runner
     from edge.sources.factory import open_source
+    from edge.timestamps import utc_timestamp
 
     open_source(args.source)  # validate before starting
     runtime = "auto"
@@ -67,7 +67,7 @@ def bench_pipeline(bundle, args):
         raise EdgeError("the pipeline produced {} results from {} in {:.0f} s".format(len(results), args.source, wall))
     stages = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "capture_to_result")
     latency = dict((stage, summarize([r["latency_ms"][stage] for r in results])) for stage in stages)
-    document = {"schema": "edge-toolkit/bench-pipeline", "schema_version": 1, "created": utc_now(),
+    document = {"schema": "edge-toolkit/bench-pipeline", "schema_version": 1, "created": utc_timestamp(),
                 "source": args.source, "runtime": results[0]["runtime"], "seconds": wall, "results": len(results),
                 "fps": len(results) / wall, "dropped": grabber.frames_dropped, "reconnects": grabber.reconnects,
                 "latency_ms": latency, "cpu_percent": 100.0 * cpu_seconds / wall,

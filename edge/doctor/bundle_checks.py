@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.benchmark.candidates import candidates
 from edge.benchmark.stats import percentile
+from edge.bundle import INT8_MIN_AGREEMENT, PRECISIONS
 from edge.doctor.checks import FAIL, PASS, SKIP, Check
 from edge.errors import EdgeError
 from edge.golden import GoldenSet, inputs_sha256
@@ -24,7 +25,7 @@ from edge.golden import GoldenSet, inputs_sha256
 THRESHOLDS = {
     "fp32": {"max_abs_diff_relative": 1e-3},
     "fp16": {"top1_agreement": 1.0, "max_abs_diff_relative": 2e-2},
-    "int8": {"top1_agreement": 0.98},
+    "int8": {"top1_agreement": INT8_MIN_AGREEMENT},
 }
 RUNTIMES = ("onnxruntime", "tensorrt")
 TIMING_SECONDS = 0.5
@@ -74,7 +75,7 @@ def _build_missing_engines(bundle, log):
     from edge.tensorrt.engines import add_engines
 
     try:
-        entries = add_engines(bundle.path, ["fp32", "fp16", "int8"], log=log or (lambda text: None))
+        entries = add_engines(bundle.path, list(PRECISIONS), log=log or (lambda text: None))
     except EdgeError as exc:
         return [Check("build engines", FAIL, str(exc), fix="see jetson/README.md, Build the engine on the device")]
     bundle.manifest = Bundle.load(bundle.path).manifest

@@ -14,10 +14,11 @@ import os
 import sys
 
 from edge.atomic import write_json
-from edge.bundle import Bundle, utc_now
+from edge.bundle import Bundle
 from edge.cli import make_parser, run_main
 from edge.doctor import report
 from edge.doctor.checks import FAIL
+from edge.timestamps import utc_timestamp
 
 PROG = "edge-doctor"
 
@@ -63,7 +64,7 @@ def _main(argv):
     if args.json:
         from edge.benchmark.environment import environment
         command = [PROG] + (list(argv) if argv is not None else sys.argv[1:])
-        write_json(args.json, report.document(checks, command, bundle, environment(), utc_now()))
+        write_json(args.json, report.document(checks, command, bundle, environment(), utc_timestamp()))
         print("wrote {}".format(os.path.abspath(args.json)))
     return 1 if report.verdict(checks) == FAIL else 0
 

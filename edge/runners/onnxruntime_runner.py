@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from edge.bundle import ORT_INT8, TENSORRT_INT8
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.lazy import require
 from edge.runners.base import Runner
 
@@ -72,7 +72,7 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(path, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise EdgeError("ONNX Runtime cannot load {} ({})".format(path, str(exc).splitlines()[0][:200]))
+            raise EdgeError("ONNX Runtime cannot load {} ({})".format(path, first_line(exc)))
         self.providers = self.session.get_providers()
         self.name = "onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower()
         inputs = self.session.get_inputs()

@@ -7,13 +7,14 @@ and TensorRT version when there is one (or --build-engine will build it), else O
 engine for it, auto answers with the command that builds one.
 """
 
+from edge.bundle import INT8_MIN_AGREEMENT, PRECISIONS
 from edge.errors import EdgeError
 from edge.lazy import available
 from edge.runners.onnxruntime_runner import ORT_INT8_FLAVOURS
 from edge.runners.plugins import plugin_runner
 
 RUNTIMES = ("auto", "tensorrt", "onnxruntime", "pytorch")
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
+PRECISION_CHOICES = ("auto",) + PRECISIONS
 
 
 def int8_verified(bundle):
@@ -22,7 +23,7 @@ def int8_verified(bundle):
     for flavour in ORT_INT8_FLAVOURS:
         entry = figures.get(flavour)
         if entry and bundle.artifact("onnx", precision="int8", flavour=flavour):
-            return entry.get("top1_agreement", 0.0) >= entry.get("min_agreement", 0.98)
+            return entry.get("top1_agreement", 0.0) >= entry.get("min_agreement", INT8_MIN_AGREEMENT)
     return False
 
 
@@ -34,8 +35,8 @@ def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoi
     """
     if runtime not in RUNTIMES:
         raise EdgeError("unknown --runtime {!r}; choose from {}".format(runtime, ", ".join(RUNTIMES)))
-    if precision not in PRECISIONS:
-        raise EdgeError("unknown --precision {!r}; choose from {}".format(precision, ", ".join(PRECISIONS)))
+    if precision not in PRECISION_CHOICES:
+        raise EdgeError("unknown --precision {!r}; choose from {}".format(precision, ", ".join(PRECISION_CHOICES)))
     if runtime == "auto":
         runtime, why = auto_runtime(bundle, precision, build_engine)
     else:

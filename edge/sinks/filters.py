@@ -36,8 +36,8 @@ class FilteredSink(Sink):
     """Passes results to `sink` only when the policy wants them; the preview (HTTP) is not filtered."""
 
     def __init__(self, sink, policy):
-        self.sink, self.policy = sink, policy  # before Sink.__init__: its counters live in `sink`
-        super(FilteredSink, self).__init__()
+        # No Sink.__init__: the counters (published, errors) are the wrapped sink's, read through.
+        self.sink, self.policy = sink, policy
         self.name = sink.name
         self.filtered = 0
 
@@ -54,17 +54,9 @@ class FilteredSink(Sink):
     def published(self):
         return self.sink.published
 
-    @published.setter
-    def published(self, value):
-        pass  # the wrapped sink counts
-
     @property
     def errors(self):
         return self.sink.errors
-
-    @errors.setter
-    def errors(self, value):
-        self.sink.errors = value
 
     def close(self, timeout=1.0):
         self.sink.close(timeout)

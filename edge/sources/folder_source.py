@@ -2,7 +2,8 @@
 
 import time
 
-from edge.preprocess import image_files, read_image
+from edge.image_folders import image_files
+from edge.preprocess import read_image
 from edge.sources.base import Frame, Source, SourceError
 
 

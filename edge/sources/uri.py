@@ -8,7 +8,7 @@ import os
 import re
 
 from edge.errors import EdgeError
-from edge.preprocess import IMAGE_EXTENSIONS
+from edge.image_folders import IMAGE_EXTENSIONS
 from edge.sources.gstreamer import RTSP_CODECS
 
 USAGE = """camera sources (--source):

@@ -8,10 +8,10 @@ that reads a calibration cache). The precision policy lives here too. Python 3.6
 
 import os
 
+from edge.bundle import PRECISIONS
 from edge.errors import EdgeError
 from edge.tensorrt import compat
 
-PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MB = 256   # Nano-sized: 4 GB shared by CPU and GPU
 
 
@@ -51,13 +51,11 @@ class BuildRequest(object):
 
 
 class BuildResult(object):
-    def __init__(self, plan, timing_cache, flags, timing_status, workspace_api, inputs):
+    def __init__(self, plan, timing_cache, flags, timing_status):
         self.plan = plan                      # serialized engine bytes
         self.timing_cache = timing_cache      # serialized timing cache after the build
         self.flags = flags                    # BuilderFlag names set
         self.timing_status = timing_status    # "reused" | "new" | "replaced"
-        self.workspace_api = workspace_api
-        self.inputs = inputs                  # [(name, dims)] as parsed
 
 
 def parse(trt, builder, logger, onnx_path, opset=None):
@@ -66,8 +64,9 @@ def parse(trt, builder, logger, onnx_path, opset=None):
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(onnx_path):
         hint = ""
-        if opset is not None and int(opset) > 13:
-            hint = "; TensorRT 8.2 (JetPack 4.6) reads ONNX opsets up to 13: re-export with --opset 13"
+        if opset is not None and int(opset) > compat.TENSORRT_82_MAX_OPSET:
+            hint = "; TensorRT 8.2 (JetPack 4.6) reads ONNX opsets up to {0}: re-export with --opset {0}".format(
+                compat.TENSORRT_82_MAX_OPSET)
         raise EdgeError("TensorRT {} cannot parse {}{}: {}{}".format(
             compat.version(trt), os.path.basename(onnx_path),
             " (opset {})".format(opset) if opset is not None else "", compat.parser_errors(parser), hint))
@@ -154,7 +153,7 @@ def build(trt, request, log):
     inputs = compat.network_inputs(network)
     shapes = profile_shapes(inputs, request.batch, name)
     config = builder.create_builder_config()
-    workspace_api = compat.set_workspace(trt, config, request.workspace_mb * 2 ** 20)
+    compat.set_workspace(trt, config, request.workspace_mb * 2 ** 20)
     flags = set_precision_flags(trt, config, request.precision, request.fast_fp16)
     if shapes:
         config.add_optimization_profile(_profile(builder, shapes, "range"))
@@ -169,4 +168,4 @@ def build(trt, request, log):
         raise EdgeError("TensorRT could not build the {} engine from {} (see its messages above); a larger "
                         "--workspace-mb may help".format(request.precision, name))
     timing = bytes(memoryview(config.get_timing_cache().serialize()))
-    return BuildResult(plan, timing, flags, timing_status, workspace_api, inputs)
+    return BuildResult(plan, timing, flags, timing_status)

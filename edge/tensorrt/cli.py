@@ -10,32 +10,23 @@ edge-export takes a model and makes the bundle; given a bundle it hands over to 
 
 import os
 
-from edge.bundle import MANIFEST, read_manifest
+from edge.bundle import MANIFEST, PRECISIONS, read_manifest
 from edge.bundle_summary import print_summary
-from edge.cli import make_parser, run_main
+from edge.cli import comma_list, make_parser, run_main
 from edge.errors import EdgeError
 from edge.lazy import require
+from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
 
 PROG = "edge-export"
-PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def precision_list(text):
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items or any(item not in PRECISIONS for item in items):
-        raise ValueError(text)
-    return items
-
-
-precision_list.__name__ = "list of " + "/".join(PRECISIONS)
 
 
 def add_engine_arguments(parser):
     """The TensorRT flags, shared with the desktop edge-export."""
     group = parser.add_argument_group("TensorRT (on the machine that will run the engine)")
-    group.add_argument("--engine", type=precision_list, action="append", metavar="PRECISIONS",
+    group.add_argument("--engine", type=comma_list(PRECISIONS), action="append", metavar="PRECISIONS",
                        help="build engines of these precisions: fp32, fp16, int8 (comma list; repeatable)")
-    group.add_argument("--workspace-mb", type=int, default=256, metavar="MB", help="builder workspace (default 256 MB)")
+    group.add_argument("--workspace-mb", type=int, default=DEFAULT_WORKSPACE_MB, metavar="MB",
+                       help="builder workspace (default {} MB)".format(DEFAULT_WORKSPACE_MB))
     group.add_argument("--strict", action="store_true",
                        help="refuse instead of building fp16 when the GPU has no fast INT8")
     group.add_argument("--timing-cache", metavar="PATH", help="TensorRT timing cache file to reuse")
@@ -52,7 +43,8 @@ def engine_precisions(groups):
     return seen
 
 
-def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=256, strict=False, timing_cache=None, log=None):
+def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=DEFAULT_WORKSPACE_MB, strict=False, timing_cache=None,
+                          log=None):
     """Build (or reuse) the engines; returns the bundle's manifest after the build."""
     log = log or _log
     require("tensorrt", "building TensorRT engines (--engine)")
@@ -64,6 +56,12 @@ def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=256, strict=False
     log("building TensorRT engines for {}: {}".format(bundle_dir, ", ".join(precisions)))
     add_engines(bundle_dir, precisions, workspace_mb=workspace_mb, strict=strict, timing_cache=timing_cache, log=log)
     return read_manifest(bundle_dir)
+
+
+def engines_command(bundle_dir, precisions, workspace_mb, strict, timing_cache):
+    """What `edge-export BUNDLE --engine ...` does after its checks: build, then print the bundle's table; 0."""
+    print_summary(add_engines_to_bundle(bundle_dir, precisions, workspace_mb, strict, timing_cache))
+    return 0
 
 
 def _log(line):
@@ -80,10 +78,8 @@ def _main(argv):
                         "edge-export made on the desktop (edge-export model.pt -o bundle/)".format(args.bundle))
     if not args.engine:
         raise EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16".format(args.bundle))
-    manifest = add_engines_to_bundle(args.bundle, engine_precisions(args.engine), args.workspace_mb, args.strict,
-                                     args.timing_cache)
-    print_summary(manifest)
-    return 0
+    return engines_command(args.bundle, engine_precisions(args.engine), args.workspace_mb, args.strict,
+                           args.timing_cache)
 
 
 def main(argv=None):

@@ -14,6 +14,8 @@ from edge.lazy import require
 # platform_has_fast_* in 10.5): FP16 from sm_53 except consumer Pascal (6.1); INT8 from 6.1, not 6.2 (TX2).
 _NO_FAST_FP16 = ("6.1",)
 _NO_FAST_INT8 = ("6.0", "6.2")
+# The highest ONNX opset TensorRT 8.2's parser (JetPack 4.6, Nano/TX2) reads; export's default.
+TENSORRT_82_MAX_OPSET = 13
 
 
 def load():

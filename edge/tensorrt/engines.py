@@ -3,8 +3,8 @@
 Runs on the Jetson (no torch, Python 3.6); `edge-export BUNDLE --engine fp16` (edge.tensorrt.cli)
 and the TensorRT runner's --build-engine call it:
 
-    add_engines(bundle_dir, precisions, workspace_mb=256, strict=False, dynamic=None, timing_cache=None,
-                log=print) -> [engine artifact entries]
+    add_engines(bundle_dir, precisions, workspace_mb=DEFAULT_WORKSPACE_MB (256), strict=False, dynamic=None,
+                timing_cache=None, log=print) -> [engine artifact entries]
 
 Each engine is keyed by everything that ties it to this device (edge.tensorrt.matching); one
 already built here for the same key is reused instead of rebuilt.
@@ -31,13 +31,11 @@ import os
 import time
 
 from edge.atomic import sha256_file, write_bytes
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, Bundle, artifact_entry, put_artifact
+from edge.bundle import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8, Bundle, artifact_entry, put_artifact
 from edge.errors import EdgeError
 from edge.tensorrt import build, compat
 from edge.tensorrt.calibrator import make_calibrator
 from edge.tensorrt.matching import engine_file_name, engine_key
-
-PRECISIONS = build.PRECISIONS
 
 
 # ----------------------------------------------------------------------------- add_engines
@@ -56,7 +54,8 @@ class _Job(object):
         self.requests = [requested]       # every precision asked for that this engine serves
 
 
-def add_engines(bundle_dir, precisions, workspace_mb=256, strict=False, dynamic=None, timing_cache=None, log=print):
+def add_engines(bundle_dir, precisions, workspace_mb=build.DEFAULT_WORKSPACE_MB, strict=False, dynamic=None,
+                timing_cache=None, log=print):
     """Build (or reuse) an engine per precision for this GPU, record them, save the manifest atomically.
 
     precisions: some of "fp32", "fp16", "int8". dynamic: the batch range (min, opt, max) or

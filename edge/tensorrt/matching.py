@@ -10,10 +10,11 @@ when CUDA answers ("Orin"). Python 3.6 compatible, no torch.
 import hashlib
 import json
 
+from edge.bundle import PRECISIONS
 from edge.gpu import same_gpu
 from edge.tensorrt.compat import sm
 
-RANK = {"fp32": 0, "fp16": 1, "int8": 2}
+RANK = dict((precision, rank) for rank, precision in enumerate(PRECISIONS))  # the faster, the higher
 
 
 def engine_key(onnx_sha256, tensorrt_version, gpu, compute_capability, precision, batch, input_shape=None,

@@ -288,6 +288,25 @@ def test_publish_policy():
     assert all(beat.wants(result("a", 0.9)) for _ in range(3))
 
 
+def test_filtered_sink_reads_the_wrapped_sinks_counters():
+    from edge.sinks.base import Sink
+    from edge.sinks.filters import FilteredSink, PublishPolicy
+
+    class Counting(Sink):
+        name = "counting"
+
+        def publish(self, result, frame=None):
+            self.published += 1
+
+    inner = Counting()
+    inner.errors = 2
+    sink = FilteredSink(inner, PublishPolicy(on_change=True))
+    for label in "aab":
+        sink.publish({"prediction": label, "confidence": 0.9})
+    assert (sink.name, sink.published, sink.errors, sink.filtered) == ("counting", 2, 2, 1)
+    assert sink.health()["filtered"] == 1 and sink.health()["published"] == 2
+
+
 def test_prometheus_rendering_and_bounded_windows():
     from edge.telemetry import Telemetry
 

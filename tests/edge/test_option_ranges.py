@@ -55,6 +55,16 @@ def test_every_yaml_number_of_edge_camera_has_a_row():
         assert RANGES[name].kind is float, name
 
 
+def test_every_edge_camera_config_key_is_a_flag():
+    """No config-only keys: each YAML key is documented by its flag's --help (reconnect-max included)."""
+    from edge.camera import FLAG_KEYS, build_parser
+    from edge.camera_config import DEFAULTS
+
+    dests = set(action.dest for action in build_parser()._actions)
+    assert set(FLAG_KEYS) == set(DEFAULTS) and set(DEFAULTS) <= dests
+    assert build_parser().parse_args(["b", "--reconnect-max", "3"]).reconnect_max == 3.0
+
+
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
 def test_each_row_takes_its_bounds_and_refuses_beyond_them(row):
     if not row.above:

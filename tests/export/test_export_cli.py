@@ -303,12 +303,12 @@ def export_fake_device(monkeypatch):
 
 def test_engine_without_tensorrt_fails_first(export_run, export_checkpoint, tmp_path, monkeypatch,
                                              export_no_tensorrt):
-    import export.sources
+    import export.model_source
 
     def must_not_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the TensorRT check")
 
-    monkeypatch.setattr(export.sources, "load_source", must_not_load)
+    monkeypatch.setattr(export.model_source, "load_source", must_not_load)
     code, out, err = export_run([export_checkpoint, "-o", tmp_path / "out" / "b", "--engine", "fp16"])
     assert code == 2
     assert "TensorRT" in _one_error_line(err)

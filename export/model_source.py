@@ -1,6 +1,10 @@
 """What `edge-export` can start from, loaded into one `ModelSource`.
 
-Accepted inputs (`detect_kind` tells them apart without importing torch):
+    source = load_source(path, arch=None, classes=None, trust_pickle=False, spec_overrides=None)
+
+`classes` is a list of names, "a,b,c" or a labels.txt path; `spec_overrides` the PreprocessSpec
+fields the user gave (export.options.ExportOptions.spec_overrides). Accepted inputs (`detect_kind`
+tells them apart without importing torch):
     bundle       a directory with manifest.json: handed to the device half (engines only)
     onnx         an existing .onnx file; --classes and the preprocessing flags describe it
     torchscript  a torch.jit archive; --classes (and preprocessing flags)
@@ -18,13 +22,9 @@ import zipfile
 
 from edge.bundle import MANIFEST
 from edge.atomic import sha256_file
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from edge.preprocess import PreprocessSpec
 from edge.lazy import require
-
-# Preprocessing flags (argparse dest -> PreprocessSpec field).
-SPEC_FLAGS = {"size": "size", "resize": "resize", "crop_pct": "crop_pct", "mean": "mean",
-              "std": "std", "color_order": "color_order", "interpolation": "interpolation"}
 
 
 class ModelSource(object):
@@ -80,15 +80,16 @@ def detect_kind(path):
 
 
 def parse_classes(value):
-    """--classes: a comma list or the path of a labels.txt (one class per line)."""
+    """--classes: a list of names, a comma list or the path of a labels.txt (one class per line)."""
     if value is None:
         return None
-    if os.path.isfile(value):
+    if not isinstance(value, (list, tuple)) and os.path.isfile(value):
         with open(value, "r", encoding="utf-8") as handle:
             classes = [line.strip() for line in handle if line.strip()]
         where = value
     else:
-        classes = [name.strip() for name in value.split(",")]
+        names = value if isinstance(value, (list, tuple)) else value.split(",")
+        classes = [str(name).strip() for name in names]
         where = "--classes"
         if any(not name for name in classes):
             raise EdgeError("--classes {!r} has an empty name; give a comma list or a labels.txt path".format(
@@ -100,43 +101,41 @@ def parse_classes(value):
     return classes
 
 
-def spec_overrides(args):
-    """The preprocessing flags the user actually gave, as PreprocessSpec keyword arguments."""
-    given = {}
-    for dest, field in SPEC_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            given[field] = value
-    return given
+class _Description(object):
+    """What the user said about the input: arch, classes, trust_pickle, the spec fields given."""
+
+    def __init__(self, arch, classes, trust_pickle, spec_overrides):
+        self.arch = arch
+        self.classes = classes      # as given: parse_classes reads it where the input needs it
+        self.trust_pickle = bool(trust_pickle)
+        self.spec_overrides = dict(spec_overrides or {})
+
+    def spec(self):
+        """PreprocessSpec from the defaults overridden by the fields given."""
+        return PreprocessSpec(**self.spec_overrides)
 
 
-def spec_from_flags(args, base=None):
-    """PreprocessSpec from defaults (or `base`) overridden by the flags given."""
-    values = base.to_dict() if base is not None else {}
-    values.update(spec_overrides(args))
-    return PreprocessSpec(**values)
-
-
-def load_source(path, args):
-    """Load a non-bundle input. `args` carries arch, classes, trust_pickle and the spec flags."""
+def load_source(path, arch=None, classes=None, trust_pickle=False, spec_overrides=None):
+    """Load a non-bundle input (see the module docstring)."""
     kind = detect_kind(path)
     if kind == "bundle":
         raise ValueError("bundles go to edge.tensorrt (engines), not load_source")
+    given = _Description(arch, classes, trust_pickle, spec_overrides)
     if kind == "onnx":
-        return _from_onnx(path, args)
+        return _from_onnx(path, given)
     if kind == "torchscript":
-        return _from_torchscript(path, args)
-    return _from_torch_file(path, args)
+        return _from_torchscript(path, given)
+    return _from_torch_file(path, given)
 
 
-def _require_classes(args, what):
-    classes = parse_classes(getattr(args, "classes", None))
+def _require_classes(given, what):
+    classes = parse_classes(given.classes)
     if classes is None:
         raise EdgeError("{} does not name its classes: pass --classes a,b,c or --classes labels.txt".format(what))
     return classes
 
 
-def _from_torch_file(path, args):
+def _from_torch_file(path, given):
     torch = require("torch", "exporting a PyTorch model")
     from train.checkpoint import library_reason, refused_code
     try:
@@ -145,31 +144,31 @@ def _from_torch_file(path, args):
         if refused_code(exc) is None:  # damaged or foreign bytes, not refused objects
             raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file: it is damaged "
                             "or another kind of file".format(path))
-        return _from_pickled_module(path, args, exc)
+        return _from_pickled_module(path, given, exc)
     except Exception as exc:  # foreign bytes fail in many ways (KeyError, EOFError, zip errors...)
         raise EdgeError("{} is not a PyTorch checkpoint, state dict, TorchScript or ONNX file ({})".format(
             path, library_reason(exc)))
     from train.checkpoint import FORMAT
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return _from_checkpoint(path, args)
+        return _from_checkpoint(path, given)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if isinstance(obj, dict) and obj and all(torch.is_tensor(v) for v in obj.values()):
-        return _from_state_dict(path, obj, args)
+        return _from_state_dict(path, obj, given)
     raise EdgeError("{} holds a {} that is neither an edge-toolkit model.pt nor a state dict of tensors".format(
         path, type(obj).__name__))
 
 
-def _from_checkpoint(path, args):
+def _from_checkpoint(path, given):
     from train.checkpoint import load_checkpoint, model_from_record, spec_from_record
-    given = sorted("--" + dest.replace("_", "-") for dest in spec_overrides(args))
-    if given:
+    flags = sorted("--" + name.replace("_", "-") for name in given.spec_overrides)
+    if flags:
         raise EdgeError("{} carries its own preprocessing (the spec it was trained and evaluated with); "
-                        "drop {}".format(path, " ".join(given)))
+                        "drop {}".format(path, " ".join(flags)))
     record = load_checkpoint(path, kinds=("model",))
-    if getattr(args, "arch", None) and args.arch != record["arch"]:
-        raise EdgeError("{} is a {} checkpoint, not {}; drop --arch".format(path, record["arch"], args.arch))
-    classes = parse_classes(getattr(args, "classes", None))
+    if given.arch and given.arch != record["arch"]:
+        raise EdgeError("{} is a {} checkpoint, not {}; drop --arch".format(path, record["arch"], given.arch))
+    classes = parse_classes(given.classes)
     if classes is not None and classes != record["classes"]:
         raise EdgeError("--classes does not match the classes stored in {} ({}); drop --classes".format(
             path, ",".join(record["classes"])))
@@ -178,42 +177,42 @@ def _from_checkpoint(path, args):
                        model=model_from_record(record), details=details)
 
 
-def _from_state_dict(path, state, args):
+def _from_state_dict(path, state, given):
     from train.resnet import ARCHS, build_resnet
-    if not getattr(args, "arch", None):
+    if not given.arch:
         raise EdgeError("{} is a plain state dict: say which network it fits with --arch ({})".format(
             path, ", ".join(ARCHS)))
-    classes = _require_classes(args, "{} (a plain state dict)".format(path))
+    classes = _require_classes(given, "{} (a plain state dict)".format(path))
     if state and all(key.startswith("module.") for key in state):
         state = {key[len("module."):]: value for key, value in state.items()}
     fc = state.get("fc.weight")
     if fc is not None and fc.ndim == 2 and fc.shape[0] != len(classes):
         raise EdgeError("{} has a {}-class head (fc.weight {}), but --classes lists {}".format(
             path, fc.shape[0], tuple(fc.shape), len(classes)))
-    model = build_resnet(args.arch, len(classes))
+    model = build_resnet(given.arch, len(classes))
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise EdgeError("{} does not fit {}: {} missing keys (e.g. {}), {} unexpected (e.g. {}); check --arch".format(
-            path, args.arch, len(missing), missing[:2], len(unexpected), unexpected[:2]))
+            path, given.arch, len(missing), missing[:2], len(unexpected), unexpected[:2]))
     for key, value in state.items():
         if tuple(value.shape) != tuple(own[key].shape):
             raise EdgeError("{} does not fit {}: {} has shape {}, expected {}; check --arch".format(
-                path, args.arch, key, tuple(value.shape), tuple(own[key].shape)))
+                path, given.arch, key, tuple(value.shape), tuple(own[key].shape)))
     model.load_state_dict(state, strict=True)
-    return ModelSource("state_dict", path, args.arch, classes, spec_from_flags(args), model=model.eval())
+    return ModelSource("state_dict", path, given.arch, classes, given.spec(), model=model.eval())
 
 
 PLAIN_WEIGHTS = ("save a plain state dict instead (torch.save(model.state_dict(), PATH)) and export it with "
                  "--arch and --classes")
 
 
-def _from_pickled_module(path, args, exc):
+def _from_pickled_module(path, given, exc):
     from train.checkpoint import library_reason, refused_code, refused_for_safety
     if refused_code(exc)[1]:  # os/sys calls: never a model, --trust-pickle or not
         raise EdgeError(refused_for_safety(path, exc, "it is not loaded even with --trust-pickle; " + PLAIN_WEIGHTS))
-    if not getattr(args, "trust_pickle", False):
+    if not given.trust_pickle:
         raise EdgeError(refused_for_safety(path, exc, "if it is a whole nn.Module from a source you trust, pass "
                                            "--trust-pickle to load it anyway; otherwise " + PLAIN_WEIGHTS))
     torch = require("torch", "exporting a PyTorch model")
@@ -223,26 +222,29 @@ def _from_pickled_module(path, args, exc):
         raise EdgeError("{} could not be unpickled ({})".format(path, library_reason(load_exc)))
     if not isinstance(obj, torch.nn.Module):
         raise EdgeError("{} holds a pickled {}, not an nn.Module".format(path, type(obj).__name__))
-    classes = _require_classes(args, "{} (a pickled module)".format(path))
-    spec = spec_from_flags(args)
-    model = obj.eval()
-    _check_output_width(model, spec, classes, path)
-    return ModelSource("pickled_module", path, args.arch or type(obj).__name__, classes, spec, model=model,
+    classes, spec, model = _checked_foreign_model(path, obj, given, "a pickled module")
+    return ModelSource("pickled_module", path, given.arch or type(obj).__name__, classes, spec, model=model,
                        details={"class": type(obj).__name__})
 
 
-def _from_torchscript(path, args):
+def _from_torchscript(path, given):
     torch = require("torch", "exporting a TorchScript model")
     try:
         model = torch.jit.load(path, map_location="cpu")
     except Exception as exc:  # damaged archives fail in many ways
         raise EdgeError("{} is not a loadable TorchScript archive ({})".format(
-            path, (str(exc).splitlines() or [""])[0][:160]))
-    classes = _require_classes(args, "{} (TorchScript)".format(path))
-    spec = spec_from_flags(args)
+            path, first_line(exc, limit=160)))
+    classes, spec, model = _checked_foreign_model(path, model, given, "TorchScript")
+    return ModelSource("torchscript", path, given.arch or "torchscript", classes, spec, model=model)
+
+
+def _checked_foreign_model(path, model, given, what):
+    """(classes, spec, model in eval mode) for a model that names neither: from the user, checked to fit."""
+    classes = _require_classes(given, "{} ({})".format(path, what))
+    spec = given.spec()
     model = model.eval()
     _check_output_width(model, spec, classes, path)
-    return ModelSource("torchscript", path, args.arch or "torchscript", classes, spec, model=model)
+    return classes, spec, model
 
 
 def _check_output_width(model, spec, classes, path):
@@ -254,24 +256,24 @@ def _check_output_width(model, spec, classes, path):
             out = model(torch.zeros(1, 3, height, width))
     except Exception as exc:  # a foreign model failing on our input shape is a user error
         raise EdgeError("{} does not run on a 1x3x{}x{} input ({}); check --size".format(
-            path, height, width, (str(exc).splitlines() or [type(exc).__name__])[0][:160]))
+            path, height, width, first_line(exc, limit=160)))
     if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] != len(classes):
         raise EdgeError("{} gives output {} but --classes lists {} classes".format(
             path, tuple(out.shape) if torch.is_tensor(out) else type(out).__name__, len(classes)))
 
 
-def _from_onnx(path, args):
+def _from_onnx(path, given):
     from export.onnx_export import describe_onnx
     info = describe_onnx(path)
-    classes = _require_classes(args, "{} (ONNX)".format(path))
+    classes = _require_classes(given, "{} (ONNX)".format(path))
     if info["num_outputs"] is not None and info["num_outputs"] != len(classes):
         raise EdgeError("{} has {} outputs per image but --classes lists {}".format(
             path, info["num_outputs"], len(classes)))
-    spec = spec_from_flags(args)
+    spec = given.spec()
     if info["size"] is not None and tuple(info["size"]) != spec.size:
-        if getattr(args, "size", None) is not None:
+        if given.spec_overrides.get("size") is not None:
             raise EdgeError("{} takes {}x{} inputs but --size says {}x{}".format(
                 path, info["size"][0], info["size"][1], spec.size[0], spec.size[1]))
         spec = PreprocessSpec(**dict(spec.to_dict(), size=list(info["size"])))
-    return ModelSource("onnx", path, getattr(args, "arch", None) or "onnx", classes, spec, onnx_path=path,
+    return ModelSource("onnx", path, given.arch or "onnx", classes, spec, onnx_path=path,
                        onnx_info=info, details={"opset": info["opset"]})
