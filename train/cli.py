@@ -8,6 +8,7 @@ Defaults come from a YAML file (--config) and flags override it. Ctrl-C saves a 
 state: continue with --resume RUN/last.pt.
 """
 
+import argparse
 import os
 
 from edge.cli import make_parser, run_main
@@ -16,6 +17,7 @@ from edge.errors import EdgeError
 EPILOG = """examples:
   edge-train data/flowers --arch resnet34 --weights imagenet --epochs 15
   edge-train data/flowers --find-lr                 # plot and suggest a learning rate, then stop
+  edge-train data/flowers --lr find                 # train at the finder's suggestion
   edge-train data/aerial --d4 --val data/aerial-val  # top-down imagery, separate validation folder
   edge-train --resume runs/flowers-resnet34/last.pt
 """
@@ -28,7 +30,9 @@ def build_parser():
     parser.add_argument("data", nargs="?", help="image-folder dataset (one sub-folder per class)")
     parser.add_argument("--config", help="YAML file of options (same names as the flags)")
     parser.add_argument("--resume", metavar="LAST_PT", help="continue an interrupted run from its last.pt")
-    parser.add_argument("--find-lr", action="store_true", help="run the learning-rate finder, write lr_find.png, stop")
+    parser.add_argument("--find-lr", action="store_true",
+                        help="run the learning-rate finder, write lr_find.png and lr_find.json, print the "
+                             "suggestion (fastai's valley rule; minimum/10 and steep shown beside it), stop")
     parser.add_argument("--overwrite", action="store_true", help="reuse an --out folder that holds an earlier run")
     data = parser.add_argument_group("data")
     data.add_argument("--val", default=S, help="separate validation image folder (default: split DATA)")
@@ -47,8 +51,14 @@ def build_parser():
     opt.add_argument("--epochs", type=int, default=S, help="total epochs (default 10)")
     opt.add_argument("--freeze-epochs", default=S, help="epochs training only the head first (default auto: "
                                                         "1 with pretrained weights, 0 from scratch)")
-    opt.add_argument("--batch-size", type=int, default=S, help="default 64")
-    opt.add_argument("--lr", default=S, help="peak one-cycle learning rate of the head, or 'find' (default 2e-3)")
+    opt.add_argument("--batch-size", type=batch_size_arg, default=S,
+                     help="images per step, or auto (default): the largest power of two <= training images / 10, "
+                          "within 8-64, capped by an estimate of memory for --arch and --size")
+    opt.add_argument("--bn-reestimate", default=S, choices=["auto", "on", "off"],
+                     help="recompute BatchNorm statistics on training images before each validation "
+                          "(default auto: on when an epoch has under 100 steps)")
+    opt.add_argument("--lr", default=S, help="peak one-cycle learning rate of the head, or 'find': run the finder "
+                                             "and use its suggestion (default 2e-3)")
     opt.add_argument("--lr-spread", default=S, help="head lr / stem lr after unfreezing (default auto)")
     opt.add_argument("--weight-decay", type=float, default=S, help="AdamW weight decay (default 0.05)")
     opt.add_argument("--label-smoothing", type=float, default=S, help="default 0.1")
@@ -70,10 +80,19 @@ def build_parser():
     return parser
 
 
+def batch_size_arg(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an integer or auto, got {!r}".format(text))
+
+
 def flags_from_args(args):
     flags = {key: getattr(args, key) for key in (
         "data", "val", "val_fraction", "workers", "out", "arch", "weights", "size", "resize", "crop_pct",
-        "interpolation", "epochs", "freeze_epochs", "batch_size", "lr", "lr_spread", "weight_decay",
+        "interpolation", "epochs", "freeze_epochs", "batch_size", "bn_reestimate", "lr", "lr_spread", "weight_decay",
         "label_smoothing", "patience", "seed", "device", "amp", "keep_epochs", "hflip", "vflip", "rotate",
         "shift", "zoom", "jitter", "d4")}
     if args.no_augment:
@@ -99,8 +118,8 @@ def _main(argv):
     result = run_training(config, resume=args.resume, find_lr_only=args.find_lr)
     if args.find_lr:
         print("suggested learning rate: {}  (plot: {})".format(
-            "{:.2e}".format(result["lr_suggestion"]) if result["lr_suggestion"] else "none",
-            os.path.join(result["run_dir"], "lr_find.png")))
+            "{:.2e} ({})".format(result["lr_suggestion"], result["lr_rule"]) if result["lr_suggestion"]
+            else "none: " + result["lr_note"], os.path.join(result["run_dir"], "lr_find.png")))
         return 0
     paths = result["paths"]
     print("")

@@ -16,7 +16,8 @@ DEFAULTS = {
     "weights": "none",
     "epochs": 10,
     "freeze_epochs": "auto",     # 1 with pretrained weights, 0 from scratch (nothing to preserve)
-    "batch_size": 64,
+    "batch_size": "auto",        # from the training set's size: ~10+ steps an epoch, 8..64 (train/autosize.py)
+    "bn_reestimate": "auto",     # BatchNorm statistics recomputed before validating: auto = under 100 steps an epoch
     "lr": 2e-3,                  # peak one-cycle learning rate of the head; "find" runs the finder first
     "lr_spread": "auto",         # head lr / earliest-layer lr after unfreezing: 10 pretrained, 1 scratch
     "weight_decay": 0.05,

@@ -1,8 +1,17 @@
 """Learning-rate range test (Smith 2015, as in fastai's lr_find).
 
 Trains for a few iterations while the learning rate grows exponentially, records the smoothed
-loss, and suggests the rate where the loss falls fastest. The model and optimizer are restored
-afterwards, so the finder does not change the run.
+loss, and suggests a rate from the curve. The model and optimizer are restored afterwards, so the
+finder does not change the run.
+
+The suggestion follows fastai's "valley" rule: the longest descending stretch of the smoothed
+loss (as long as its longest decreasing subsequence, so small bumps do not cut it), and a rate two
+thirds of the way along it, where the loss still falls fast but well before it turns up. "minimum/10" (a tenth
+of the rate at the lowest loss) and "steep" (the steepest descent) are computed beside it and
+plotted. As in fastai, the first tenth of the curve (the smoothing is still noisy there) and the
+last points (divergence) are left out. A valley within the first or last few points of what is
+left is not trusted: the suggestion falls back to minimum/10 and says so. A curve that never falls
+clearly gets no suggestion at all.
 """
 
 import copy
@@ -11,22 +20,85 @@ import math
 import numpy as np
 import torch
 
+VALLEY_POSITION = 2.0 / 3   # where along the valley (0 = its start, 1 = its lowest point)
+SKIP_END = 5                # last points left out: the loss is diverging there
+EDGE = 3                    # a valley this close to either end of the curve is not trusted
+MIN_DROP = 0.1              # the loss must fall by this fraction of its starting level
+
+
+def longest_valley(losses):
+    """(first, last) index of the longest descending stretch of `losses`.
+
+    Its length is that of the longest strictly decreasing subsequence, so noise bumps on the way
+    down do not cut it; it ends where that subsequence ends and is counted back from there (as
+    fastai does), so one early spike cannot stretch it over a flat or rising region.
+    """
+    n = len(losses)
+    length = [1] * n
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j] and length[j] + 1 > length[i]:
+                length[i] = length[j] + 1
+    last = int(np.argmax(length))  # the first to reach the longest
+    return last - length[last] + 1, last
+
+
+def lr_candidates(lrs, losses):
+    """Every candidate rate and the suggestion, as a JSON-ready dict.
+
+    suggestion: the rate to use (None when the curve gives none), rule: "valley" or "minimum/10"
+    (or None), note: one line saying why, candidates: {name: rate or None}, points: {name: [rate,
+    smoothed loss there]} for the plot.
+    """
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    finite = np.isfinite(losses)
+    if not finite.all():
+        lrs, losses = lrs[:int(np.argmin(finite))], losses[:int(np.argmin(finite))]
+    result = {"suggestion": None, "rule": None, "note": "", "candidates": {}, "points": {}}
+    start, stop = len(lrs) // 10, len(lrs) - SKIP_END
+    if stop - start < 4 * EDGE:
+        result["note"] = "too few points ({}) to suggest a learning rate".format(len(lrs))
+        return result
+    window, rates = losses[start:stop], lrs[start:stop]
+    log_rates = np.log10(rates)
+
+    def point(name, lr):
+        result["candidates"][name] = float(lr)
+        result["points"][name] = [float(lr), float(np.interp(np.log10(lr), np.log10(lrs), losses))]
+
+    lowest = int(np.argmin(window))
+    if rates[lowest] / 10 >= lrs[0]:
+        point("minimum/10", rates[lowest] / 10)
+    point("steep", rates[int(np.argmin(np.gradient(window, log_rates)))])
+    first, last = longest_valley(window)
+    index = first + int(round(VALLEY_POSITION * (last - first)))
+    point("valley", rates[index])
+
+    level = float(np.median(window[:EDGE + 2]))
+    if level - window[lowest] < MIN_DROP * abs(level):
+        result["note"] = "the loss never fell clearly (from {:.3f} to at best {:.3f}): no suggestion".format(
+            level, window[lowest])
+    elif EDGE <= index < len(window) - EDGE:
+        result.update(suggestion=float(rates[index]), rule="valley",
+                      note="valley: {} points of falling loss, {:.1e} to {:.1e}".format(
+                          last - first + 1, rates[first], rates[last]))
+    elif "minimum/10" in result["candidates"]:
+        result.update(suggestion=result["candidates"]["minimum/10"], rule="minimum/10",
+                      note="the valley lies at the edge of the range ({:.1e}); minimum/10 used instead".format(
+                          rates[index]))
+    else:
+        result["note"] = "the valley lies at the edge of the range and the minimum too close to its start"
+    return result
+
 
 def suggest_lr(lrs, losses):
-    """The learning rate at the steepest descent of the smoothed loss, before its minimum."""
-    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
-    if len(lrs) < 5:
-        return None
-    stop = int(np.argmin(losses))
-    if stop < 3:
-        return None
-    slopes = np.gradient(losses[:stop + 1], np.log10(lrs[:stop + 1]))
-    return float(lrs[int(np.argmin(slopes))])
+    """The suggested learning rate (see lr_candidates), or None."""
+    return lr_candidates(lrs, losses)["suggestion"]
 
 
 def find_lr(model, loader, criterion, device, trainable, start_lr=1e-6, end_lr=1.0, iterations=100,
             weight_decay=0.0, smoothing=0.9, log=print):
-    """Run the range test; returns (lrs, smoothed losses, suggestion)."""
+    """Run the range test; returns (lrs, smoothed losses, lr_candidates dict)."""
     saved_model = copy.deepcopy(model.state_dict())
     optimizer = torch.optim.AdamW(trainable, lr=start_lr, weight_decay=weight_decay)
     gamma = (end_lr / start_lr) ** (1.0 / max(1, iterations - 1))
@@ -58,8 +130,11 @@ def find_lr(model, loader, criterion, device, trainable, start_lr=1e-6, end_lr=1
                     break
     finally:
         model.load_state_dict(saved_model)
-    suggestion = suggest_lr(lrs, losses)
-    log("lr finder: {} iterations from {:.1e} to {:.1e}; suggested lr {}".format(
-        len(lrs), lrs[0] if lrs else start_lr, lrs[-1] if lrs else end_lr,
-        "{:.2e}".format(suggestion) if suggestion else "none (loss never fell: check the data)"))
-    return lrs, losses, suggestion
+    found = lr_candidates(lrs, losses)
+    log("lr finder: {} iterations from {:.1e} to {:.1e}; {}".format(
+        len(lrs), lrs[0] if lrs else start_lr, lrs[-1] if lrs else end_lr, "  ".join(
+            "{} {:.2e}".format(name, lr) for name, lr in sorted(found["candidates"].items()))))
+    log("lr finder: {}{}".format(
+        "suggested lr {:.2e} ({}); ".format(found["suggestion"], found["rule"]) if found["suggestion"] else "",
+        found["note"]))
+    return lrs, losses, found

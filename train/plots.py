@@ -65,16 +65,28 @@ def plot_confusion(matrix, classes, path, title="validation confusion matrix"):
     _save(fig, path)
 
 
-def plot_lr_find(lrs, losses, suggestion, path):
+def plot_lr_find(lrs, losses, found, path):
+    """The range test's smoothed loss, each candidate rate marked with its value, the suggestion as a line.
+
+    found: lr_finder.lr_candidates' dict (suggestion, rule, note, points).
+    """
     plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(6, 4))
+    fig, axis = plt.subplots(figsize=(7, 4.5))
     axis.plot(lrs, losses)
     axis.set_xscale("log")
     axis.set_xlabel("learning rate")
     axis.set_ylabel("smoothed training loss")
+    markers = {"valley": "o", "minimum/10": "s", "steep": "^"}
+    for name, (lr, loss) in sorted(found.get("points", {}).items()):
+        axis.plot([lr], [loss], markers.get(name, "D"), markersize=8, label="{} {:.2e}".format(name, lr))
+    suggestion = found.get("suggestion")
     if suggestion:
-        axis.axvline(suggestion, color="red", linestyle="--", label="suggested {:.2e}".format(suggestion))
-        axis.legend()
+        axis.axvline(suggestion, color="red", linestyle="--",
+                     label="suggested {:.2e} ({})".format(suggestion, found.get("rule")))
+    if found.get("points") or suggestion:
+        axis.legend(loc="best", fontsize=8)
     axis.grid(alpha=0.3)
-    axis.set_title("learning-rate finder")
+    axis.set_title("learning-rate finder" + ("" if suggestion else ": no suggestion"))
+    if found.get("note"):
+        fig.text(0.01, -0.02, found["note"], fontsize=8, ha="left", va="top")
     _save(fig, path)

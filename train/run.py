@@ -9,6 +9,8 @@ from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
 from train import config as train_config
 from train.augment import AugmentConfig
+from train.autosize import BN_IMAGES, resolve_for_dataset
+from train.bn_stats import sample_indices
 from train.checkpoint import load_checkpoint, model_from_record
 from train.data import make_splits
 from train.loaders import make_loader
@@ -33,13 +35,18 @@ def resolve_auto(config):
         config["lr_spread"] = 10.0 if pretrained else 1.0
     if config["workers"] == "auto":
         config["workers"] = min(2, os.cpu_count() or 1)
-    for key in ("epochs", "freeze_epochs", "batch_size", "workers", "patience", "keep_epochs", "size", "seed"):
+    integers = ["epochs", "freeze_epochs", "workers", "patience", "keep_epochs", "size", "seed"]
+    if config["batch_size"] != "auto":  # "auto" is resolved once the training set is known
+        integers.append("batch_size")
+    for key in integers:
         try:
             config[key] = int(config[key])
         except (TypeError, ValueError):
             raise EdgeError("--{} must be an integer, got {!r}".format(key.replace("_", "-"), config[key]))
-    if config["epochs"] < 1 or config["batch_size"] < 1:
+    if config["epochs"] < 1 or config["batch_size"] != "auto" and config["batch_size"] < 1:
         raise EdgeError("--epochs and --batch-size must be at least 1")
+    if config["bn_reestimate"] not in ("auto", "on", "off"):
+        raise EdgeError("--bn-reestimate must be auto, on or off, got {!r}".format(config["bn_reestimate"]))
     if not 0 <= config["freeze_epochs"] <= config["epochs"]:
         raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
     if config["lr"] != "find":
@@ -73,6 +80,7 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
     if resume:
         state = load_checkpoint(resume, kinds=("train-state",))
         config = dict(state["config"])  # the run goes on exactly as it was configured
+        config.setdefault("bn_reestimate", "off")  # runs started before it existed did without
         run_dir = os.path.dirname(os.path.abspath(resume))
         log("resuming {} at epoch {}, {} images into it".format(run_dir, state["epoch"] + 1, state["position"]))
     else:
@@ -99,12 +107,18 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
         ", {} unreadable file(s) skipped (listed in the report)".format(len(skipped)) if skipped else ""))
     for item in skipped[:5]:
         log("  skipped {}: {}".format(item["file"], item["reason"]))
+    for line in resolve_for_dataset(config, len(train_set.samples)):  # batch size, BatchNorm: 'auto'
+        log(line)
 
     pin = device.type == "cuda"
-    workers = int(config["workers"])
-    train_loader, train_sampler = make_loader(train_set, spec, int(config["batch_size"]), workers, augment_config,
+    workers, batch = int(config["workers"]), int(config["batch_size"])
+    train_loader, train_sampler = make_loader(train_set, spec, batch, workers, augment_config,
                                               shuffle=True, seed=int(config["seed"]), pin_memory=pin)
-    val_loader, _ = make_loader(val_set, spec, int(config["batch_size"]), workers, None, pin_memory=pin)
+    val_loader, _ = make_loader(val_set, spec, batch, workers, None, pin_memory=pin)
+    bn_loader = None
+    if config["bn_reestimate"] == "on":
+        sample = sample_indices(len(train_set.samples), BN_IMAGES, batch, int(config["seed"]))
+        bn_loader, _ = make_loader(train_set.subset(sample), spec, batch, workers, None, pin_memory=pin)
 
     if state is not None:
         model = model_from_record(state)
@@ -114,16 +128,19 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
     os.makedirs(run_dir, exist_ok=True)
 
     if find_lr_only or config["lr"] == "find":
-        suggestion = run_lr_finder(model, train_loader, device, config, run_dir, log)
+        found = run_lr_finder(model, train_loader, device, config, run_dir, log)
+        suggestion = found["suggestion"]
         if find_lr_only:
-            return {"run_dir": run_dir, "lr_suggestion": suggestion}
+            return {"run_dir": run_dir, "lr_suggestion": suggestion, "lr_rule": found["rule"],
+                    "lr_note": found["note"]}
         if suggestion is None:
-            raise EdgeError("the learning-rate finder found no good rate (see lr_find.png); pass --lr VALUE")
+            raise EdgeError("the learning-rate finder found no good rate: {} (see {}); pass --lr VALUE".format(
+                found["note"], os.path.join(run_dir, "lr_find.png")))
         config["lr"] = suggestion
 
     write_text(os.path.join(run_dir, "config.yaml"), train_config.dump_yaml(config))
     trainer = Trainer(config, model, spec, train_set.classes, train_loader, train_sampler, val_loader,
-                      run_dir, device, log=log)
+                      run_dir, device, log=log, bn_loader=bn_loader)
     if state is not None:
         trainer.restore(state)
     log("training {} on {} ({}), {} epochs, run folder {}".format(
@@ -138,9 +155,11 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
 def run_lr_finder(model, loader, device, config, run_dir, log):
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=float(config["label_smoothing"]))
     model.to(device)
-    lrs, losses, suggestion = find_lr(model, loader, criterion, device, list(model.parameters()),
-                                      weight_decay=float(config["weight_decay"]), log=log)
-    plot_lr_find(lrs, losses, suggestion, os.path.join(run_dir, "lr_find.png"))
-    write_json(os.path.join(run_dir, "lr_find.json"), {"lrs": lrs, "losses": losses, "suggestion": suggestion})
+    lrs, losses, found = find_lr(model, loader, criterion, device, list(model.parameters()),
+                                 weight_decay=float(config["weight_decay"]), log=log)
+    plot_lr_find(lrs, losses, found, os.path.join(run_dir, "lr_find.png"))
+    write_json(os.path.join(run_dir, "lr_find.json"), {
+        "lrs": lrs, "losses": losses, "suggestion": found["suggestion"], "rule": found["rule"],
+        "note": found["note"], "candidates": found["candidates"], "batch_size": int(config["batch_size"])})
     log("lr finder plot: {}".format(os.path.join(run_dir, "lr_find.png")))
-    return suggestion
+    return found

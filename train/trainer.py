@@ -2,7 +2,11 @@
 
 Epochs [0, freeze_epochs) train the head (and BatchNorm affine parameters, as fastai does) with
 the backbone frozen; the remaining epochs train everything with discriminative learning rates
-(earliest layers smallest). Each phase has its own one-cycle schedule. After every epoch the
+(earliest layers smallest). Each phase has its own one-cycle schedule (a phase of one epoch and
+5 steps still warms up for one step and anneals; below 3 steps one-cycle has no warm-up left,
+which the automatic batch size avoids from 40 training images up). With a `bn_loader`, BatchNorm
+statistics are re-estimated for the epoch's final weights before validating, so validation and the
+saved model use statistics that match the weights (train/bn_stats.py). After every epoch the
 training state is saved to last.pt; Ctrl-C saves the exact mid-epoch position, so --resume
 continues on the batches not yet seen.
 """
@@ -16,8 +20,9 @@ import torch
 from torch import nn
 
 from edge.errors import EdgeError
+from train.bn_stats import reestimate_batchnorm
 from train.checkpoint import model_record, save_checkpoint, versions
-from train.metrics import classification_report
+from train.metrics import classification_report, interval_text, small_set_warning
 from train.outputs import write_history_csv
 
 BEST = "model.pt"
@@ -63,13 +68,15 @@ class Phase(object):
 
 class Trainer(object):
     def __init__(self, config, model, spec, classes, train_loader, train_sampler, val_loader, run_dir,
-                 device, log=print):
+                 device, log=print, bn_loader=None):
         self.config = config
         self.model = model.to(device)
         self.spec = spec
         self.classes = classes
         self.train_loader, self.train_sampler = train_loader, train_sampler
         self.val_loader = val_loader
+        self.bn_loader = bn_loader  # training images, evaluation preprocessing; None: keep running stats
+        self.warned_small_set = False
         self.run_dir = run_dir
         self.device = device
         self.log = log
@@ -146,6 +153,8 @@ class Trainer(object):
                 raise EdgeError("interrupted in epoch {} after {} of {} images; resumable state saved: "
                                 "edge-train --resume {}".format(self.epoch + 1, self.position,
                                                                 self.train_sampler.size, path))
+            if self.bn_loader is not None:
+                reestimate_batchnorm(self.model, self.bn_loader, self.device, self.amp)
             report, val_loss = self.evaluate()
             self.end_epoch(train_loss, train_acc, val_loss, report)
             if self.should_stop():
@@ -209,9 +218,13 @@ class Trainer(object):
         self.history.append(row)
         score = (report["accuracy"], -val_loss)
         improved = self.best is None or score > self.best
-        self.log("epoch {:>3}/{}  train loss {:.4f} acc {:.4f}  val loss {:.4f} acc {:.4f}{}".format(
+        self.log("epoch {:>3}/{}  train loss {:.4f} acc {:.4f}  val loss {:.4f} acc {:.4f} ({}){}".format(
             self.epoch + 1, self.config["epochs"], train_loss, train_acc, val_loss, report["accuracy"],
-            "  * best" if improved else ""))
+            interval_text(report), "  * best" if improved else ""))
+        warning = None if self.warned_small_set else small_set_warning(report)
+        if warning:
+            self.log(warning)
+            self.warned_small_set = True
         metrics = {"val": report, "val_loss": val_loss, "epoch": self.epoch + 1}
         record = model_record(self.model, self.config["arch"], self.classes, self.spec, metrics=metrics,
                               epoch=self.epoch + 1, config=self.config)

@@ -1,0 +1,63 @@
+"""Settings chosen from the size of the training set: batch size and BatchNorm re-estimation.
+
+Batch size ("auto"): the largest power of two <= n_train / 10, within [8, 64], so an epoch has
+about 10 optimizer steps or more (at 64 an epoch of 160 images was 3 steps, and a run of 6 epochs
+did not learn), then capped so a batch fits in memory. The cap is an estimate of what fits about
+8 GB of GPU memory with mixed precision at 224 px, scaled by the input area; it is applied on every
+device, so one command resolves to the same run on a laptop CPU and on a GPU desktop.
+
+BatchNorm re-estimation ("auto"): on when an epoch has fewer than 100 optimizer steps. Running
+statistics are a moving average (momentum 0.1) of the batches seen; with few steps an epoch they
+still hold older weights' statistics (or the initial 0/1) when the model is validated and saved.
+With 100 steps or more the average has caught up, and re-estimation would cost time for nothing.
+"""
+
+MIN_BATCH, MAX_BATCH = 8, 64
+STEPS_GOAL = 10              # optimizer steps an epoch the batch size aims at
+BN_STEPS = 100               # re-estimate BatchNorm statistics below this many steps an epoch
+BN_IMAGES = 1024             # training images the statistics are re-estimated on (at most)
+# Images per batch that fit about 8 GB of GPU memory with mixed precision at 224x224 (estimates).
+MEMORY_BUDGET_224 = {"resnet18": 256, "resnet34": 192, "resnet50": 80, "resnet101": 48, "resnet152": 32}
+
+
+def power_of_two_floor(value):
+    power = 1
+    while power * 2 <= value:
+        power *= 2
+    return power
+
+
+def memory_cap(arch, size):
+    """The largest power-of-two batch estimated to fit for `arch` at `size` x `size` pixels."""
+    budget = MEMORY_BUDGET_224.get(arch, 32) * (224.0 / max(1, size)) ** 2
+    return power_of_two_floor(max(1.0, budget))
+
+
+def auto_batch_size(train_images, arch, size):
+    """(batch size, why) for `train_images` training images."""
+    by_steps = min(MAX_BATCH, max(MIN_BATCH, power_of_two_floor(max(1, train_images // STEPS_GOAL))))
+    cap = memory_cap(arch, size)
+    batch = min(by_steps, cap)
+    why = "{} training images -> {} steps an epoch".format(train_images, steps_per_epoch(train_images, batch))
+    if cap < by_steps:
+        why += "; capped at {} for {} at {} px".format(cap, arch, size)
+    return batch, why
+
+
+def steps_per_epoch(train_images, batch_size):
+    return -(-train_images // batch_size)
+
+
+def resolve_for_dataset(config, train_images):
+    """Resolve batch_size and bn_reestimate 'auto' in place (other values were checked with the rest
+    of the configuration); returns the lines to log."""
+    lines = []
+    if config["batch_size"] == "auto":
+        config["batch_size"], why = auto_batch_size(train_images, config["arch"], int(config["size"]))
+        lines.append("batch size auto: {} ({})".format(config["batch_size"], why))
+    if config["bn_reestimate"] == "auto":
+        steps = steps_per_epoch(train_images, int(config["batch_size"]))
+        config["bn_reestimate"] = "on" if steps < BN_STEPS else "off"
+        lines.append("BatchNorm statistics re-estimated before each validation: {} ({} steps an epoch{})".format(
+            config["bn_reestimate"], steps, " < {}".format(BN_STEPS) if steps < BN_STEPS else ""))
+    return lines
