@@ -5,18 +5,25 @@ TensorRT fp32/fp16/int8) on identical inputs. Per row: latency percentiles at ba
 throughput at the batch sizes asked, the deployed path's stage breakdown, model size, memory,
 and with --data top-1/top-5 accuracy and top-1 agreement with the reference (PyTorch, else
 ONNX Runtime fp32). Rows that cannot run here say why. Every result records the environment.
+With --source it measures the camera pipeline instead: one measurement per runtime and precision
+asked. Tables go to stdout, progress to stderr; `--json PATH` writes the result document
+(`--json -`: to stdout, instead of the tables). Exit codes: 0 done; 2 usage error, or nothing
+could run here.
 """
 
-import sys
+from edge.cli import (add_json_argument, json_to_stdout, make_parser, progress_log, refuse_given, run_main,
+                      write_json_result)
+from edge.errors import EXIT_OK, EdgeError
 
-from edge.cli import make_parser, run_main
-from edge.errors import EdgeError
+# Flags (dest names) that only mean something when measuring the rows, or only with --source.
+ROWS_ONLY = ("data", "max_images", "batch", "warmup", "min_time", "min_iters", "csv", "plot", "compare")
+SOURCE_ONLY = ("duration",)
 
 EPILOG = """examples:
   edge-bench bundle/
   edge-bench bundle/ --data data/val --batch 1,8,32 --json bench.json --plot bench.png
   edge-bench bundle/ --compare old.json             # what changed since an earlier run
-  edge-bench bundle/ --source demo.mp4 --duration 10 # the camera pipeline end to end
+  edge-bench bundle/ --source demo.mp4 --duration 10 --runtimes onnxruntime,pytorch  # the camera pipeline
 """
 
 
@@ -32,10 +39,10 @@ def _batch_sizes(text):
 
 
 def build_parser():
+    from edge.runner_args import add_runner_arguments
+
     parser = make_parser("edge-bench", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
-    parser.add_argument("--runtimes", default=None,
-                        help="comma list to restrict rows: pytorch,onnxruntime,tensorrt (default all)")
     parser.add_argument("--batch", default="1,8", help="batch sizes for throughput (default 1,8)")
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per measurement (default 0.5)")
     parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds (default 2)")
@@ -44,12 +51,11 @@ def build_parser():
     parser.add_argument("--max-images", type=int, default=1000, help="--data images used at most (default 1000)")
     parser.add_argument("--source", help="camera/video URI: measure the camera pipeline end to end instead")
     parser.add_argument("--duration", type=float, default=10.0, help="--source: seconds to run (default 10)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime / PyTorch")
-    parser.add_argument("--checkpoint", help="model.pt for the PyTorch row (default: the one the bundle came from)")
-    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    add_json_argument(parser, "the result")
     parser.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG: latency bars with p90/p99 whiskers, accuracy")
     parser.add_argument("--compare", metavar="OLD_JSON", help="show the change against an earlier --json result")
+    add_runner_arguments(parser, rows=True)
     return parser
 
 
@@ -95,37 +101,32 @@ def add_agreement(rows):
     return "{} {}".format(reference["runtime"], reference["precision"])
 
 
-def _main(argv):
-    args = build_parser().parse_args(argv)
-    batch_sizes = _batch_sizes(args.batch)
-    runtimes = None
-    if args.runtimes:
-        runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
-        bad = [r for r in runtimes if r not in ("pytorch", "onnxruntime", "tensorrt")]
-        if bad:
-            raise EdgeError("unknown runtime(s) in --runtimes: {}".format(", ".join(bad)))
-    from edge.option_ranges import check_args
-    check_args(args, ("warmup", "min_time", "min_iters", "max_images", "duration", "threads"))
+def build_engines(bundle, precisions, log):
+    """--build-engine: this GPU's missing TensorRT engines, built before measuring; the reloaded bundle."""
+    from edge.bundle import PRECISIONS, Bundle
+    from edge.lazy import require
+    from edge.tensorrt.engines import add_engines
 
+    require("tensorrt", "--build-engine")
+    add_engines(bundle.path, list(precisions or PRECISIONS), log=log)
+    return Bundle.load(bundle.path)
+
+
+def bench_rows(bundle, args, batch_sizes, log):
+    """Measure every candidate row; the result document."""
+    from edge.benchmark import report
     from edge.benchmark.candidates import candidates
     from edge.benchmark.environment import environment
     from edge.benchmark.measure import measure, not_runnable, sample_inputs
-    from edge.benchmark import report
-    from edge.bundle import Bundle
     from edge.timestamps import utc_timestamp
 
-    bundle = Bundle.load(args.bundle)
-    old = report.load_result(args.compare) if args.compare else None
-    if args.source:
-        from edge.benchmark.pipeline import bench_pipeline
-        return bench_pipeline(bundle, args)
     labelled = labelled_images(args.data, bundle.classes, args.max_images) if args.data else None
     encoded = sample_inputs([image for image, _ in labelled[:8]] if labelled else None, bundle.spec)
-    log = lambda text: sys.stderr.write(text + "\n")
     log("benchmarking {} ({} rows; batch sizes {}; {} s per measurement)".format(
-        bundle.path, "all" if not runtimes else ",".join(runtimes), args.batch, args.min_time))
+        bundle.path, ",".join(args.runtimes or ["all"]), args.batch, args.min_time))
     rows = []
-    for candidate in candidates(bundle, runtimes, checkpoint=args.checkpoint, threads=args.threads, log=log):
+    for candidate in candidates(bundle, args.runtimes, checkpoint=args.checkpoint, threads=args.threads, log=log,
+                                precisions=args.precisions):
         if candidate.runner is None:
             log("  {:<18} not runnable: {}".format(candidate.label, candidate.reason))
             rows.append(not_runnable(candidate))
@@ -141,7 +142,14 @@ def _main(argv):
     settings = {"batch_sizes": batch_sizes, "warmup_s": args.warmup, "min_time_s": args.min_time,
                 "min_iters": args.min_iters, "threads": args.threads, "data": args.data,
                 "data_images": len(labelled) if labelled else 0}
-    document = report.result_document(rows, environment(), bundle, settings, reference, utc_timestamp())
+    return report.result_document(rows, environment(), bundle, settings, reference, utc_timestamp())
+
+
+def print_rows(document, batch_sizes, old=None):
+    """The tables on stdout: rows, stage breakdown, environment, agreement, change against `old`."""
+    from edge.benchmark import report
+
+    rows = document["rows"]
     print(report.table(rows, batch_sizes))
     print("")
     print("stage breakdown of the deployed path (median ms per frame, batch 1):")
@@ -150,23 +158,64 @@ def _main(argv):
     print("\nenvironment: {} ({} cores){}; {}".format(
         env["cpu"], env["cores"], "; GPU " + env["gpu"]["name"] if env["gpu"] else "; no GPU",
         ", ".join("{} {}".format(k, v) for k, v in sorted(env["libraries"].items()))))
-    if reference:
-        print("agreement: top-1 agreement with {} on {} images".format(reference, settings["data_images"]))
+    if document["reference"]:
+        print("agreement: top-1 agreement with {} on {} images".format(
+            document["reference"], document["settings"]["data_images"]))
     if old is not None:
         print("")
         print(report.compare(old, document))
+
+
+def write_result(args, document, table):
+    """--json: the document to its path (saying so on stdout) or to stdout; EXIT_OK."""
     if args.json:
-        report.write_result(args.json, document)
+        write_json_result(args.json, document)
+        if table:
+            print("wrote {}".format(args.json))
+    return EXIT_OK
+
+
+def _main(argv):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.source:
+        refuse_given(parser, args, ROWS_ONLY, "not supported with --source (it measures the camera pipeline)")
+    else:
+        refuse_given(parser, args, SOURCE_ONLY, "only applies with --source")
+    batch_sizes = _batch_sizes(args.batch)
+    from edge.option_ranges import check_args
+    check_args(args, ("warmup", "min_time", "min_iters", "max_images", "duration", "threads"))
+
+    from edge.benchmark import report
+    from edge.bundle import Bundle
+
+    log = progress_log("edge-bench")
+    table = not json_to_stdout(args)
+    bundle = Bundle.load(args.bundle)
+    if args.build_engine and (not args.runtimes or "tensorrt" in args.runtimes):
+        bundle = build_engines(bundle, args.precisions, log)
+    if args.source:
+        from edge.benchmark.pipeline import bench_pipeline, measurement_text
+        document = bench_pipeline(bundle, args.source, args.duration, args.runtimes, args.precisions, args.threads,
+                                  args.checkpoint, log=log)
+        if table:
+            print("\n\n".join(measurement_text(m, args.source) for m in document["measurements"]))
+        return write_result(args, document, table)
+    old = report.load_result(args.compare) if args.compare else None   # a bad path fails before measuring
+    document = bench_rows(bundle, args, batch_sizes, log)
+    if table:
+        print_rows(document, batch_sizes, old)
+    write_result(args, document, table)
     if args.csv:
-        report.write_csv(args.csv, rows)
+        report.write_csv(args.csv, document["rows"])
     if args.plot:
-        report.plot(args.plot, rows)
-    for path in (args.json, args.csv, args.plot):
-        if path:
+        report.plot(args.plot, document["rows"])
+    for path in (args.csv, args.plot):
+        if path and table:
             print("wrote {}".format(path))
-    if not any(row["runnable"] for row in rows):
+    if not any(row["runnable"] for row in document["rows"]):
         raise EdgeError("no runtime could run this bundle here (see the reasons above)")
-    return 0
+    return EXIT_OK
 
 
 def main(argv=None):

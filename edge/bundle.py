@@ -1,29 +1,46 @@
 """The deployment bundle: a directory with `manifest.json`, the one contract between stages.
 
-`edge-export` writes it; everything in `edge/` reads it. The manifest is schema-versioned JSON:
+`edge-export` writes it; everything in `edge/` reads it. The manifest is schema-versioned JSON; every key it holds:
 
     {
       "schema": "edge-toolkit/bundle", "schema_version": 1,
-      "created": ISO-8601 UTC, "producer": {"tool": ..., "version": ...},
-      "model": {"arch", "classes" (order = output index), "num_classes", "source": {...}},
-      "input": {"name", "shape" [N, C, H, W] (N = opt batch), "batch": {"min", "opt", "max"},
-                "preprocess": PreprocessSpec.to_dict(),
+      "created": ISO-8601 UTC, "producer": {"tool", "version"},
+      "model": {"arch", "classes" (order = output index), "num_classes",
+                "source": {"kind" ("checkpoint" | "state_dict" | "pickled_module" | "torchscript" | "onnx"), "file",
+                           "path", "sha256", and for a checkpoint "epoch", "metrics" (what training
+                           measured: "val": {"accuracy", "images", ...})}},
+      "input": {"name", "shape" [N, C, H, W] (N = opt batch; [N, H, W, 3] when fused),
+                "batch": {"min", "opt", "max"},
+                "preprocess": PreprocessSpec.to_dict(): {"size", "resize", "crop_pct", "interpolation",
+                              "mean", "std", "color_order", "layout", "dtype"},
                 "fused_preprocess": false | {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}},
       "output": {"name", "kind": "logits"},
-      "artifacts": [ {"file", "kind", "sha256", "bytes", ...kind-specific keys} ],
-      "verification": {...what export measured...}
+      "artifacts": [ {"file", "kind", "sha256", "bytes", ...kind-specific keys below} ],
+      "verification": {
+        "fp32": {"source", "inputs", "max_abs_diff", "max_abs_logit", "tolerance", "tolerance_rule",
+                 "top1_agreement"},
+        "int8": {<flavor>: {"source", "holdout_images", "max_abs_diff", "top1_agreement", "min_agreement",
+                            "accuracy_fp32", "accuracy_int8", "accuracy_delta"}}}
     }
 
 Artifact kinds and their extra keys:
-    onnx               precision ("fp32" | "int8"), opset, flavour (int8 only: "tensorrt-qdq-s8s8"
-                       or "ort-qdq-u8s8"), calibration {...} (int8 only), input_format
+    onnx               precision ("fp32" | "int8"), opset, flavor (int8 only: "tensorrt-qdq-s8s8"
+                       or "ort-qdq-u8s8"; older bundles spell it "flavour",
+                       which read_manifest renames),
+                       calibration {"method", "images", "per_channel", "activations", "weights",
+                       "symmetric_activations"} (int8 only), input_format
                        ("float32-nchw" | "uint8-nhwc-bgr"; absent in older bundles: the bundle's)
-    calibration_cache  method, images, tensorrt_version
-    tensorrt_engine    precision (built), requested_precision, tensorrt_version, gpu,
+    calibration_cache  method, requested_method (when another was used), images, batch_size,
+                       tensorrt_version, onnx_file, onnx_sha256
+    tensorrt_engine    precision (built), requested_precision, also_requested, tensorrt_version, gpu,
                        compute_capability, onnx_file, onnx_sha256, batch {"min","opt","max"},
-                       workspace_mb, key, input_format (what the engine takes: a fused bundle's
-                       engine for TensorRT 8.2, which has no uint8, takes float32-nchw and its
-                       runner normalises on the host)
+                       workspace_mb, key, input_shape, builder_flags, int8_mode ("explicit-qdq" |
+                       "implicit-calibration" | null), calibration_cache_sha256, input_format (what
+                       the engine takes: a fused bundle's engine for TensorRT 8.2, which has no
+                       uint8, takes float32-nchw and its runner normalises on the host). The file
+                       is engine-<precision>-<key>.plan, key = 12 hex digits of sha256 over the
+                       ONNX sha256, TensorRT version, GPU, compute capability, precision, batch
+                       range and input shape (edge.tensorrt.matching).
     timing_cache       tensorrt_version, gpu, compute_capability (the builder's tactic timings for
                        that device, reused by the next engine build there; never needed to run)
     labels             (labels.txt)
@@ -53,6 +70,10 @@ INPUT_UINT8 = "uint8-nhwc-bgr"
 TENSORRT_INT8 = "tensorrt-qdq-s8s8"
 ORT_INT8 = "ort-qdq-u8s8"
 INT8_FLAVOURS = (TENSORRT_INT8, ORT_INT8)
+# The manifest key naming an INT8 model's flavor; bundles written before it was spelled American
+# say "flavour" (read_manifest renames it).
+FLAVOR = "flavor"
+OLD_FLAVOR = "flavour"
 # The precisions a model file or an engine has ("precision" of onnx and tensorrt_engine entries), slowest first.
 PRECISIONS = ("fp32", "fp16", "int8")
 # The least top-1 agreement of an INT8 model with FP32 that export accepts by default; bundles
@@ -149,6 +170,9 @@ def read_manifest(bundle_dir):
     for key in ("model", "input", "output", "artifacts"):
         if key not in manifest:
             raise EdgeError("{} lacks the {!r} section; re-run edge-export".format(path, key))
+    for entry in manifest["artifacts"]:
+        if OLD_FLAVOR in entry:
+            entry.setdefault(FLAVOR, entry.pop(OLD_FLAVOR))
     return manifest
 
 
@@ -196,11 +220,11 @@ class Bundle(object):
         """What the model file or engine of `entry` takes (older bundles: the bundle's format)."""
         return entry.get("input_format") or self.input_format
 
-    def onnx(self, precision, flavour=None, input_format=None):
-        """The ONNX artifact of `precision` (and `flavour`) taking `input_format` (default the bundle's), or None."""
+    def onnx(self, precision, flavor=None, input_format=None):
+        """The ONNX artifact of `precision` (and `flavor`) taking `input_format` (default the bundle's), or None."""
         wanted = input_format or self.input_format
         for entry in self.artifacts("onnx", precision=precision):
-            if flavour is not None and entry.get("flavour") != flavour:
+            if flavor is not None and entry.get(FLAVOR) != flavor:
                 continue
             if self.model_input_format(entry) == wanted:
                 return entry

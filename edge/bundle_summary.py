@@ -46,9 +46,9 @@ def summary_rows(manifest):
                 figures = "max|diff| {:.1e}, top-1 {:.1%} ({} {})".format(
                     fp32["max_abs_diff"], fp32["top1_agreement"], fp32["inputs"], fp32["source"])
         elif kind == "onnx":
-            precision = "int8 {} opset {}{}".format(entry.get("flavour"), entry.get("opset"),
+            precision = "int8 {} opset {}{}".format(entry.get("flavor"), entry.get("opset"),
                                                     _float_input_note(manifest, entry))
-            record = (checks.get("int8") or {}).get(entry.get("flavour")) or {}
+            record = (checks.get("int8") or {}).get(entry.get("flavor")) or {}
             if record:
                 figures = "top-1 vs fp32 {:.1%} ({} held-out){}".format(
                     record["top1_agreement"], record["holdout_images"], accuracy_text(record))

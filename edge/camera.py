@@ -9,17 +9,16 @@ and go first at the next start). Options can come from a YAML file with the same
 flags win.
 
 Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file source);
-2 bad configuration or bundle; 3 the source cannot be used at all.
+2 bad configuration or bundle; 3 the source cannot be used at all; 130 Ctrl-C before it started.
 """
 
-import sys
-
-from edge.cli import make_parser, run_main
-from edge.errors import EdgeError
+from edge.cli import make_parser, progress_log, run_main
+from edge.errors import EXIT_OK, Unusable
 
 
 def build_parser():
     from edge.runner_args import add_runner_arguments
+    from edge.source_args import add_source_arguments
     from edge.sources.uri import USAGE
 
     parser = make_parser("edge-camera", __doc__, USAGE + """
@@ -31,13 +30,7 @@ examples:
     # Every default is None: unset flags fall through to --config, then built-in defaults.
     parser.add_argument("bundle", nargs="?", help="bundle folder written by edge-export")
     parser.add_argument("--config", help="YAML file with the same keys as these flags")
-    source = parser.add_argument_group("source")
-    source.add_argument("--source", help="camera/stream/file URI (see above)")
-    source.add_argument("--width", type=int, help="capture width (CSI, V4L2)")
-    source.add_argument("--height", type=int, help="capture height (CSI, V4L2)")
-    source.add_argument("--fps", type=int, help="capture rate (CSI, V4L2); pacing for image folders and video files")
-    source.add_argument("--flip", type=int, help="CSI nvvidconv flip-method 0-7")
-    source.add_argument("--codec", help="RTSP codec on a Jetson: auto (h264, then h265), h264 or h265")
+    source = add_source_arguments(parser)
     source.add_argument("--loop", action="store_const", const=True, help="repeat a file or folder")
     source.add_argument("--realtime", action="store_const", const=True,
                         help="play a video file at its frame rate, like a camera (frames are dropped when "
@@ -95,9 +88,7 @@ FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "real
              "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every", "codec")
 
 
-def log(text):
-    sys.stderr.write("edge-camera: {}\n".format(text))
-    sys.stderr.flush()
+log = progress_log("edge-camera")
 
 
 def build_sinks(config, telemetry):
@@ -140,12 +131,13 @@ def _main(argv):
     from edge.classifier import Classifier
     from edge.daemon import CameraDaemon
     from edge.runners.select import make_runner
+    from edge.source_args import source_options as capture_options
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
     from edge.telemetry import Telemetry
 
     bundle = Bundle.load(config["bundle"])
-    source_options = dict((key, config[key]) for key in ("width", "height", "fps", "flip", "codec", "loop", "realtime"))
+    source_options = dict(capture_options(config), loop=config["loop"], realtime=config["realtime"])
     open_source(config["source"], **source_options)  # validate the URI before starting anything
     # A camera delivers frames far apart: idle worker threads sleep instead of spinning (CPU per result).
     runner, why = make_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
@@ -182,12 +174,8 @@ def _main(argv):
             except Exception as exc:  # closing must not hide why we stopped
                 log("closing {} failed: {}".format(sink.name, exc))
     if grabber.fatal is not None:
-        raise SourceUnusable(str(grabber.fatal))
-    return 0
-
-
-class SourceUnusable(EdgeError):
-    exit_code = 3
+        raise Unusable(str(grabber.fatal))
+    return EXIT_OK
 
 
 def main(argv=None):

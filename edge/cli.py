@@ -1,26 +1,69 @@
 """The command-line convention shared by every edge-* command.
 
 Each command has `main(argv=None) -> int`; `run_main` turns project errors into one line on
-stderr with a non-zero exit code, and Ctrl-C into exit code 130, without tracebacks.
+stderr with an exit code from edge.errors, and Ctrl-C into EXIT_INTERRUPTED, without tracebacks.
+
+Streams: results (tables, summaries, `--json -`) go to stdout; progress, warnings and errors go
+to stderr, each line prefixed with the command's name (`progress_log`), so that
+`edge-bench bundle/ --json - > result.json` captures the result alone.
+
+`--json PATH` means the same in every command that has it: write the machine-readable result to
+PATH; `--json -` writes it to stdout instead of the human-readable result.
 """
 
 import argparse
+import json
 import sys
 
-from edge.errors import EdgeError
+from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EdgeError
+
+JSON_TO_STDOUT = "-"
 
 
 def run_main(prog, body, argv=None):
     """Call `body(argv)` and convert user errors into a one-line message and an exit code."""
     try:
         code = body(argv)
-        return 0 if code is None else int(code)
+        return EXIT_OK if code is None else int(code)
     except EdgeError as exc:
+        # An error raised while handling Ctrl-C (a trainer saving its resumable state, say) is still
+        # an interruption: the shell and systemd must see 130, and the message says how to go on.
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            sys.stderr.write("{}: {}\n".format(prog, exc))
+            return EXIT_INTERRUPTED
         sys.stderr.write("{}: error: {}\n".format(prog, exc))
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("{}: interrupted\n".format(prog))
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def progress_log(prog):
+    """A `log(text)` for progress lines: "prog: text" on stderr, flushed (stdout holds the results)."""
+    def log(text):
+        sys.stderr.write("{}: {}\n".format(prog, text))
+        sys.stderr.flush()
+    return log
+
+
+def add_json_argument(parser, what):
+    parser.add_argument("--json", metavar="PATH",
+                        help="write {} as JSON to PATH; '-' writes it to stdout instead of the table".format(what))
+
+
+def json_to_stdout(args):
+    """True when `--json -` asked for the JSON document as the only thing on stdout."""
+    return args.json == JSON_TO_STDOUT
+
+
+def write_json_result(path, document):
+    """`--json PATH`: the document to PATH (atomically), or to stdout for '-'."""
+    if path == JSON_TO_STDOUT:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    from edge.atomic import write_json
+    write_json(path, document)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -31,6 +74,16 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise EdgeError("{} (see {} --help)".format(message, self.prog))
+
+
+def refuse_given(parser, args, dests, why):
+    """A usage error "--a --b <why>" when any flag of `dests` was given (differs from its default).
+
+    For flags that do not apply to what a command is asked to do: refused, never silently ignored.
+    """
+    given = ["--" + dest.replace("_", "-") for dest in dests if getattr(args, dest) != parser.get_default(dest)]
+    if given:
+        raise EdgeError("{} {} (see {} --help)".format(" ".join(given), why, parser.prog))
 
 
 def comma_list(choices):

@@ -6,6 +6,7 @@ point the camera, run once per label, then train with edge-train DATASET. Two mo
   --key          save the newest frame each time Enter is pressed; q then Enter stops
                  (works over SSH, no display needed)
 Images are written atomically as JPEG, named <label>-<time>-<n>.jpg, so runs never overwrite.
+Exit codes: 0 done; 2 usage error; 3 the source cannot be used at all; 130 Ctrl-C.
 """
 
 import os
@@ -14,13 +15,14 @@ import sys
 import threading
 import time
 
-from edge.cli import make_parser, run_main
-from edge.errors import EdgeError
+from edge.cli import make_parser, progress_log, run_main
+from edge.errors import EXIT_OK, EdgeError, Unusable
 
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 
 
 def build_parser():
+    from edge.source_args import add_source_arguments
     from edge.sources.uri import USAGE
 
     parser = make_parser("edge-collect", __doc__, USAGE + """
@@ -28,7 +30,7 @@ examples:
   edge-collect --source csi://0 --out data/thumbs --label up --interval 0.5 --count 100
   edge-collect --source /dev/video0 --out data/thumbs --label down --key
 """)
-    parser.add_argument("--source", required=True, help="camera/stream/file URI")
+    add_source_arguments(parser, required=True)
     parser.add_argument("--out", required=True, help="dataset folder (created if needed)")
     parser.add_argument("--label", required=True, help="class name: the sub-folder the images go to")
     mode = parser.add_mutually_exclusive_group()
@@ -36,18 +38,14 @@ examples:
     mode.add_argument("--key", action="store_true", help="save a frame per Enter key press; q + Enter stops")
     parser.add_argument("--count", type=int, help="stop after this many images")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument("--width", type=int)
-    parser.add_argument("--height", type=int)
-    parser.add_argument("--fps", type=int)
-    parser.add_argument("--flip", type=int, help="CSI flip-method 0-7")
-    parser.add_argument("--codec", help="RTSP codec on a Jetson: auto (h264, then h265), h264 or h265")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     return parser
 
 
 class Collector(object):
-    def __init__(self, grabber, folder, label, quality=95, log=print):
-        self.grabber, self.folder, self.label, self.quality, self.log = grabber, folder, label, quality, log
+    def __init__(self, grabber, folder, label, quality=95, log=None):
+        self.grabber, self.folder, self.label, self.quality = grabber, folder, label, quality
+        self.log = log or progress_log("edge-collect")
         self.saved = 0
         self.index = 0
         self.stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -97,7 +95,8 @@ def _main(argv):
     if not LABEL.match(label):
         raise EdgeError("--label {!r} must be a plain folder name (letters, digits, space, _ . -)".format(args.label))
     from edge.option_ranges import check_args
-    check_args(args, ("interval", "count", "duration", "width", "height", "fps", "flip", "quality"))
+    from edge.source_args import SOURCE_NUMBERS, source_options
+    check_args(args, ("interval", "count", "duration", "quality") + SOURCE_NUMBERS)
     interval = 1.0 if args.interval is None else args.interval
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise EdgeError("--out {} is a file; it must be a dataset folder".format(args.out))
@@ -105,12 +104,11 @@ def _main(argv):
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
 
-    options = dict(width=args.width, height=args.height, fps=args.fps, flip=args.flip, codec=args.codec,
-                   realtime=True)
+    options = dict(source_options(vars(args)), realtime=True)
     open_source(args.source, **options)  # validate before creating anything
     folder = os.path.join(args.out, label)
     os.makedirs(folder, exist_ok=True)
-    log = lambda text: sys.stderr.write("edge-collect: {}\n".format(text))
+    log = progress_log("edge-collect")
     grabber = LatestFrameGrabber(lambda: open_source(args.source, **options), log=log).start()
     collector = Collector(grabber, folder, label, args.quality, log=log)
     started = time.time()
@@ -136,10 +134,10 @@ def _main(argv):
         stop.set()
         grabber.stop(timeout=0.5)
     if grabber.fatal is not None:
-        raise EdgeError(str(grabber.fatal))
+        raise Unusable(str(grabber.fatal))
     total = len([n for n in os.listdir(folder) if n.lower().endswith(".jpg")])
     print("saved {} image(s) of {!r} to {} ({} in that class now)".format(collector.saved, label, folder, total))
-    return 0
+    return EXIT_OK
 
 
 def main(argv=None):

@@ -74,6 +74,27 @@ ROWS = (
     Range("quality", int, 0, 100, "JPEG quality"),
     # edge-doctor
     Range("seconds", float, 0, 3600, "seconds to read --source", above=True),
+    # edge-train (train/config.py checks a run's options against these before torch is imported)
+    Range("epochs", int, 1, 100000, "training epochs"),
+    Range("freeze_epochs", int, 0, 100000, "epochs training only the head"),
+    Range("train_batch_size", int, 1, 65536, "images per optimizer step"),
+    Range("workers", int, 0, 256, "data-loading processes"),
+    Range("patience", int, 0, 100000, "epochs without improvement before stopping (0 = never)"),
+    Range("keep_epochs", int, 0, 100000, "per-epoch checkpoints kept (0 = all)"),
+    Range("size", int, 8, 4096, "model input side in pixels"),
+    Range("seed", int, 0, 2 ** 32 - 1, "random seed"),
+    Range("lr", float, 0, 10, "peak learning rate", above=True),
+    Range("lr_spread", float, 1, 1e6, "head learning rate / earliest layer's"),
+    Range("weight_decay", float, 0, 1, "AdamW weight decay"),
+    Range("label_smoothing", float, 0, 0.99, "label smoothing"),
+    Range("val_fraction", float, 0, 0.9, "share of DATA held out for validation", above=True),
+    Range("crop_pct", float, 0, 1, "share of the shorter side kept by the centre crop", above=True),
+    Range("hflip", float, 0, 1, "probability of a horizontal flip"),
+    Range("vflip", float, 0, 1, "probability of a vertical flip"),
+    Range("rotate", float, 0, 180, "largest rotation in degrees"),
+    Range("shift", float, 0, 0.49, "largest shift, a fraction of the side"),
+    Range("zoom", float, 0, 0.99, "largest relative zoom"),
+    Range("jitter", float, 0, 0.99, "largest relative brightness, contrast and saturation change"),
 )
 RANGES = dict((row.name, row) for row in ROWS)
 

@@ -1,24 +1,25 @@
 """edge-predict: classify image files with a bundle and print the top-k labels.
 
 Accepts image files and folders (searched recursively). Unreadable images are reported on
-stderr and skipped; the exit code is then 1 (0 when every image was classified).
+stderr and skipped; the exit code is then 1 (0 when every image was classified, 2 usage error).
+`--json PATH` writes one document with every image's result (`--json -`: to stdout, instead
+of the table).
 
 Images whose folder is named after a class (a copy of the validation set, say) are scored: the
 run ends with top-1 accuracy on them beside the validation accuracy training measured, so the
 device's figure can be checked against the desktop's.
 """
 
-import json
 import os
-import sys
 
-from edge.cli import make_parser, run_main
-from edge.errors import EdgeError
+from edge.cli import add_json_argument, json_to_stdout, make_parser, progress_log, run_main, write_json_result
+from edge.errors import EXIT_OK, EXIT_SOME_FAILED, EdgeError
 from edge.postprocess import result_fields
 
 EPILOG = """examples:
   edge-predict bundle/ photo.jpg
-  edge-predict bundle/ images/ --json --top-k 3
+  edge-predict bundle/ images/ --json - --top-k 3     # JSON on stdout instead of the table
+  edge-predict bundle/ images/ --runtime tensorrt --build-engine  # builds this GPU's engine first (minutes)
   edge-predict bundle/ images/ --runtime pytorch     # the desktop reference, for comparison
   edge-predict bundle/ data/val/                      # class-named folders: prints top-1 accuracy
 """
@@ -32,7 +33,7 @@ def build_parser():
     parser.add_argument("images", nargs="+", help="image files or folders")
     parser.add_argument("--top-k", type=int, default=5, help="labels per image (default 5)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per inference call (default 8)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    add_json_argument(parser, "every image's result")
     add_runner_arguments(parser)
     return parser
 
@@ -83,14 +84,22 @@ class Score(object):
         self.correct += int(top[0]["label"] == truth)
         return truth
 
+    def trained(self, bundle):
+        """{"accuracy", "images"} training measured on its validation set, or {}."""
+        return ((bundle.manifest["model"].get("source") or {}).get("metrics") or {}).get("val") or {}
+
     def summary(self, bundle):
         text = "top-1 accuracy {:.2%} ({} of {} images in class-named folders)".format(
             self.correct / float(self.total), self.correct, self.total)
-        trained = ((bundle.manifest["model"].get("source") or {}).get("metrics") or {}).get("val") or {}
+        trained = self.trained(bundle)
         if trained.get("accuracy") is not None:
             text += "; training measured {:.2%} on {} validation images".format(
                 trained["accuracy"], trained.get("images", "its"))
         return text
+
+    def fields(self, bundle):
+        return {"correct": self.correct, "images": self.total, "accuracy": self.correct / float(self.total),
+                "training_val": self.trained(bundle) or None}
 
 
 def _main(argv):
@@ -102,37 +111,44 @@ def _main(argv):
     from edge.classifier import Classifier
     from edge.runners.select import make_runner
 
+    log = progress_log("edge-predict")
+    table = not json_to_stdout(args)
     bundle = Bundle.load(args.bundle)
     paths = expand_images(args.images)
     runner, why = make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
-                              checkpoint=args.checkpoint, build_engine=bool(args.build_engine))
-    unreadable = 0
+                              checkpoint=args.checkpoint, build_engine=bool(args.build_engine), log=log)
+    rows, unreadable = [], []
     score = Score(bundle.classes)
     with runner:
-        sys.stderr.write("runtime: {} ({})\n".format(runner.describe(), why))
+        log("runtime: {} ({})".format(runner.describe(), why))
         classifier = Classifier(bundle, runner, k=args.top_k)
         width = max(len(path) for path in paths)
         for path, top in predict_files(classifier, paths, args.batch_size):
             if top is None:
-                unreadable += 1
-                sys.stderr.write("edge-predict: skipped {}: cannot be decoded as an image\n".format(path))
+                unreadable.append(path)
+                log("skipped {}: cannot be decoded as an image".format(path))
                 continue
+            row = dict(result_fields(top), file=path)
             truth = score.add(path, top)
-            if args.json:
-                row = dict(result_fields(top), file=path)
-                if truth is not None:
-                    row["truth"] = truth
-                print(json.dumps(row))
-            else:
+            if truth is not None:
+                row["truth"] = truth
+            rows.append(row)
+            if table:
                 print("{:<{w}}  {}".format(path, "  ".join(
                     "{} {:.3f}".format(item["label"], item["confidence"]) for item in top), w=width))
-    if score.total:
-        # On stderr with --json, so stdout stays one JSON object per line.
-        (sys.stderr if args.json else sys.stdout).write(score.summary(bundle) + "\n")
+        runtime = runner.describe()
+    if score.total and table:
+        print(score.summary(bundle))
+    if args.json:
+        write_json_result(args.json, {
+            "schema": "edge-toolkit/predict", "schema_version": 1, "bundle": bundle.path, "runtime": runtime,
+            "results": rows, "unreadable": unreadable, "score": score.fields(bundle) if score.total else None})
+        if table:
+            print("wrote {}".format(args.json))
     if unreadable:
-        sys.stderr.write("edge-predict: {} of {} images could not be read\n".format(unreadable, len(paths)))
-        return 1
-    return 0
+        log("{} of {} images could not be read".format(len(unreadable), len(paths)))
+        return EXIT_SOME_FAILED
+    return EXIT_OK
 
 
 def main(argv=None):

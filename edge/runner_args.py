@@ -1,18 +1,35 @@
-"""Command-line options shared by edge-predict, edge-camera and edge-bench for choosing a runner."""
+"""The runner options, declared once for edge-predict, edge-camera, edge-bench and edge-doctor.
 
+A command that runs one runner (predict, camera) takes `--runtime` and `--precision`; a command
+that measures or checks every runner it can (bench, doctor) takes `--runtimes` and `--precisions`,
+comma lists that restrict its rows. `--threads`, `--checkpoint` and `--build-engine` mean the same
+in all four.
+"""
+
+from edge.cli import comma_list
 from edge.option_ranges import help_text
 from edge.runners.select import PRECISION_CHOICES, RUNTIMES
 
 # The numbers these flags take, checked against edge.option_ranges (edge-camera checks them with its YAML).
 RUNNER_NUMBERS = ("threads",)
+ROW_RUNTIMES = tuple(runtime for runtime in RUNTIMES if runtime != "auto")
+ROW_PRECISIONS = tuple(precision for precision in PRECISION_CHOICES if precision != "auto")
 
 
-def add_runner_arguments(parser):
+def add_runner_arguments(parser, rows=False):
+    """The runtime group; `rows=True` for commands with one row per runtime and precision."""
     group = parser.add_argument_group("runtime")
-    group.add_argument("--runtime", default=None, choices=RUNTIMES,
-                       help="auto (default): TensorRT engine for this GPU if any, else ONNX Runtime")
-    group.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
-                       help="auto (default): the fastest verified precision the runtime has")
+    if rows:
+        group.add_argument("--runtimes", type=comma_list(ROW_RUNTIMES), default=None, metavar="LIST",
+                           help="only these runtimes: comma list of {} (default all)".format(",".join(ROW_RUNTIMES)))
+        group.add_argument("--precisions", type=comma_list(ROW_PRECISIONS), default=None, metavar="LIST",
+                           help="only these precisions: comma list of {} (default all)".format(
+                               ",".join(ROW_PRECISIONS)))
+    else:
+        group.add_argument("--runtime", default=None, choices=RUNTIMES,
+                           help="auto (default): TensorRT engine for this GPU if any, else ONNX Runtime")
+        group.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
+                           help="auto (default): the fastest verified precision the runtime has")
     group.add_argument("--threads", type=int, default=None,
                        help=help_text("threads", "CPU threads for ONNX Runtime / PyTorch; default: the runtime's"))
     group.add_argument("--checkpoint", default=None,

@@ -14,13 +14,14 @@ export leaves the previous bundle untouched; what a killed export left beside it
 previous bundle moved aside renamed back) by the next export. Preprocessing flags describe inputs that do not carry
 their own spec (state dicts, TorchScript, ONNX); model.pt carries the spec it was trained with.
 
-Exit codes: 0 done; 2 user error (one line, nothing written); 3 verification failed (nothing written).
+Progress goes to stderr; the bundle's table, the result, to stdout. Exit codes: 0 done; 2 user error
+(one line, nothing written); 3 verification failed (nothing written); 130 Ctrl-C (nothing written).
 """
 
 from edge.bundle import INT8_FLAVOURS, interrupted_export
 from edge.bundle_summary import print_summary
-from edge.cli import comma_list, make_parser, run_main
-from edge.errors import EdgeError
+from edge.cli import comma_list, make_parser, progress_log, refuse_given, run_main
+from edge.errors import EXIT_OK, EdgeError
 from edge.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
 from edge.tensorrt import cli as engine_cli
 from export.model_source import detect_kind
@@ -123,25 +124,18 @@ def options_from_args(args):
 
 # ----------------------------------------------------------------------------- which flags apply
 
-def _refuse_given(parser, args, dests, why):
-    """EdgeError "--a --b <why>" when any of `dests` was given (differs from its default)."""
-    given = ["--" + dest.replace("_", "-") for dest in dests if getattr(args, dest) != parser.get_default(dest)]
-    if given:
-        raise EdgeError("{} {}".format(" ".join(given), why))
-
-
 def check_flags(parser, args, kind):
     """Flags given that do not apply to this input, as one EdgeError (their values: ExportOptions.check)."""
     if kind == "bundle":
-        _refuse_given(parser, args, DESKTOP_FLAGS, "only apply when exporting from a model; a bundle takes "
+        refuse_given(parser, args, DESKTOP_FLAGS, "only apply when exporting from a model; a bundle takes "
                       "--engine, --workspace-mb, --strict, --timing-cache")
         if not args.engine:
             raise EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16".format(
                 args.input))
     elif not args.int8:
-        _refuse_given(parser, args, INT8_FLAGS, "only apply with --int8")
+        refuse_given(parser, args, INT8_FLAGS, "only apply with --int8")
     if not args.engine:
-        _refuse_given(parser, args, ENGINE_FLAGS, "only apply with --engine")
+        refuse_given(parser, args, ENGINE_FLAGS, "only apply with --engine")
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -160,8 +154,8 @@ def _main(argv):
         return engine_cli.engines_command(args.input, options.engines, options.workspace_mb, options.strict,
                                           options.timing_cache)
     from export.pipeline import export_bundle  # the desktop half; a device needs none of it
-    print_summary(export_bundle(args.input, args.output, options))
-    return 0
+    print_summary(export_bundle(args.input, args.output, options, log=progress_log(PROG)))
+    return EXIT_OK
 
 
 def main(argv=None):

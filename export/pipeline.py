@@ -1,8 +1,8 @@
 """The desktop export as a plain callable: a model file in, a verified bundle out.
 
-    from export.options import ExportOptions
-    from export.pipeline import export_bundle
-    manifest = export_bundle("runs/x/model.pt", "bundle/", ExportOptions(int8=True, calib="data/val"))
+    from export import export_bundle
+    manifest = export_bundle("runs/x/model.pt", "bundle/", int8=True, calib="data/val")
+    # or export_bundle(..., options=ExportOptions(int8=True, calib="data/val"))
 
 Everything is checked before anything is loaded or written (the options, the opset, TensorRT when
 engines are asked for, the output folder, the image folders); then the model is loaded, the
@@ -36,12 +36,14 @@ def default_output(source_path):
     return os.path.join(os.path.dirname(os.path.abspath(source_path)), "bundle")
 
 
-def export_bundle(source_path, out=None, options=None, log=progress):
+def export_bundle(source_path, out=None, options=None, log=progress, **option_values):
     """Export `source_path` (model.pt, a state dict, TorchScript, ONNX) into the bundle folder `out`.
 
-    options: an export.options.ExportOptions (default: all defaults). Returns the bundle's manifest.
+    options: an export.options.ExportOptions (default: all defaults); option_values: ExportOptions
+    keywords, given directly (`int8=True, calib="data/val"`), which override `options`' values.
+    Returns the bundle's manifest.
     """
-    options = options if options is not None else ExportOptions()
+    options = with_values(options, option_values)
     kind = model_source.detect_kind(source_path)
     if kind == "bundle":
         raise EdgeError("{} is already a bundle: build its engines with edge-export {} --engine fp16 "
@@ -101,6 +103,15 @@ def export_bundle(source_path, out=None, options=None, log=progress):
         stage.commit()
     log("wrote {}".format(output))
     return manifest
+
+
+def with_values(options, option_values):
+    """ExportOptions: `options` (or the defaults) with `option_values` put over them."""
+    if not option_values:
+        return options if options is not None else ExportOptions()
+    given = dict(vars(options)) if options is not None else {}
+    given.update(option_values)
+    return ExportOptions(**given)
 
 
 def read_calibration(entries, source, options, log):

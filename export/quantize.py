@@ -111,7 +111,7 @@ def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_b
     if domains:
         raise EdgeError("INT8 {} model uses non-standard operator domains {}; TensorRT cannot read it".format(
             flavour, domains))
-    return {"precision": "int8", "opset": onnx_opset(out_path), "flavour": flavour,
+    return {"precision": "int8", "opset": onnx_opset(out_path), "flavor": flavour,
             "calibration": {"method": method, "images": int(len(calibration_batch)),
                             "activations": "int8" if info["activations"] == "QInt8" else "uint8",
                             "weights": "int8", "per_channel": True,

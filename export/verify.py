@@ -15,16 +15,14 @@ import os
 
 import numpy as np
 
-from edge.errors import EdgeError, first_line
+from edge.errors import EdgeError, Unusable, first_line
 from edge.lazy import require
 from edge.image_folders import IMAGE_EXTENSIONS, labelled_image_files
 from edge.preprocess import read_image
 
 
-class VerificationFailed(EdgeError):
-    """An exported model disagrees with its reference beyond the tolerance: exit code 3."""
-
-    exit_code = 3
+class VerificationFailed(Unusable):
+    """An exported model disagrees with its reference beyond the tolerance: exit code 3 (EXIT_UNUSABLE)."""
 
 
 # ----------------------------------------------------------------------------- image folders

@@ -6,8 +6,8 @@ so an epoch's augmentations do not depend on worker count or scheduling. Evaluat
 
 import numpy as np
 
-from edge.errors import EdgeError
 from edge.lazy import require
+from edge.option_ranges import check
 
 
 class AugmentConfig(object):
@@ -18,17 +18,10 @@ class AugmentConfig(object):
     FIELDS = ("hflip", "vflip", "rotate", "shift", "zoom", "jitter", "d4")
 
     def __init__(self, hflip=0.5, vflip=0.0, rotate=10.0, shift=0.1, zoom=0.1, jitter=0.2, d4=False):
-        self.hflip, self.vflip = float(hflip), float(vflip)
-        self.rotate, self.shift, self.zoom, self.jitter = float(rotate), float(shift), float(zoom), float(jitter)
+        self.hflip, self.vflip = check("hflip", hflip), check("vflip", vflip)
+        self.rotate, self.shift = check("rotate", rotate), check("shift", shift)
+        self.zoom, self.jitter = check("zoom", zoom), check("jitter", jitter)
         self.d4 = bool(d4)
-        for name in ("hflip", "vflip"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise EdgeError("--{} is a probability between 0 and 1, got {}".format(name, getattr(self, name)))
-        for name in ("rotate", "shift", "zoom", "jitter"):
-            if getattr(self, name) < 0:
-                raise EdgeError("--{} must not be negative".format(name))
-        if self.zoom >= 1 or self.jitter >= 1 or self.shift >= 0.5:
-            raise EdgeError("--zoom and --jitter must be below 1 and --shift below 0.5")
 
     @classmethod
     def none(cls):

@@ -5,14 +5,17 @@ preprocessing, metrics), last.pt (resumable), per-epoch checkpoints, metrics.jso
 history.csv, curves.png, confusion.png, labels.txt, report.md and the resolved config.yaml.
 
 Defaults come from a YAML file (--config) and flags override it. Ctrl-C saves a resumable
-state: continue with --resume RUN/last.pt.
+state and exits 130: continue with --resume RUN/last.pt. Progress goes to stderr; the result
+(best accuracy, where the model and report are) to stdout. Exit codes: 0 done; 2 usage error;
+130 Ctrl-C.
 """
 
 import argparse
 import os
 
-from edge.cli import make_parser, run_main
-from edge.errors import EdgeError
+from edge.cli import make_parser, progress_log, run_main
+from edge.errors import EXIT_OK, EdgeError
+from train import config as train_config  # light: no torch
 
 EPILOG = """examples:
   edge-train data/flowers --arch resnet34 --weights imagenet --epochs 15
@@ -40,23 +43,26 @@ def build_parser():
     data.add_argument("--workers", default=S, help="data-loading worker processes (default auto)")
     data.add_argument("--out", default=S, help="run folder (default runs/<data>-<arch>, numbered if taken)")
     model = parser.add_argument_group("model")
-    model.add_argument("--arch", default=S, choices=["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
+    model.add_argument("--arch", default=S, choices=train_config.CHOICES["arch"])
     model.add_argument("--weights", default=S, help="none, imagenet (torchvision's, needs network) or a file path")
     pre = parser.add_argument_group("preprocessing (travels with the model to the device)")
     pre.add_argument("--size", type=int, default=S, help="input side in pixels (default 224)")
-    pre.add_argument("--resize", default=S, choices=["center_crop", "stretch"])
+    pre.add_argument("--resize", default=S, choices=train_config.CHOICES["resize"])
     pre.add_argument("--crop-pct", type=float, default=S, help="centre-crop fraction (default 0.875)")
-    pre.add_argument("--interpolation", default=S, choices=["nearest", "bilinear", "bicubic", "area"])
+    pre.add_argument("--interpolation", default=S, choices=train_config.CHOICES["interpolation"])
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int, default=S, help="total epochs (default 10)")
     opt.add_argument("--freeze-epochs", default=S, help="epochs training only the head first (default auto: "
                                                         "1 with pretrained weights, 0 from scratch)")
     opt.add_argument("--batch-size", type=batch_size_arg, default=S,
-                     help="images per step, or auto (default): the largest power of two <= training images / 10, "
-                          "within 8-64, capped by an estimate of memory for --arch and --size")
-    opt.add_argument("--bn-reestimate", default=S, choices=["auto", "on", "off"],
+                     help="images per optimizer step (under torchrun: over all processes, split evenly), or auto "
+                          "(default): the largest power of two <= training images / 10, within 8-64, capped by "
+                          "an estimate of memory for --arch and --size")
+    opt.add_argument("--bn-reestimate", default=S, choices=train_config.CHOICES["bn_reestimate"],
                      help="recompute BatchNorm statistics on training images before each validation "
                           "(default auto: on when an epoch has under 100 steps)")
+    opt.add_argument("--sync-bn", default=S, choices=train_config.CHOICES["sync_bn"],
+                     help="SyncBatchNorm under torchrun (default auto: on CUDA below 16 images per process)")
     opt.add_argument("--lr", default=S, help="peak one-cycle learning rate of the head, or 'find': run the finder "
                                              "and use its suggestion (default 2e-3)")
     opt.add_argument("--lr-spread", default=S, help="head lr / stem lr after unfreezing (default auto)")
@@ -65,7 +71,7 @@ def build_parser():
     opt.add_argument("--patience", type=int, default=S, help="early stop after N epochs without improvement; 0 never")
     opt.add_argument("--seed", type=int, default=S, help="default 0")
     opt.add_argument("--device", default=S, help="auto, cpu, cuda or cuda:N")
-    opt.add_argument("--amp", default=S, choices=["auto", "off"], help="mixed precision on CUDA (default auto)")
+    opt.add_argument("--amp", default=S, choices=train_config.CHOICES["amp"], help="mixed precision on CUDA (default auto)")
     opt.add_argument("--keep-epochs", type=int, default=S, help="per-epoch checkpoints kept (default 3; 0 all)")
     aug = parser.add_argument_group("augmentation (training images only)")
     aug.add_argument("--hflip", type=float, default=S, help="horizontal flip probability (default 0.5)")
@@ -92,9 +98,9 @@ def batch_size_arg(text):
 def flags_from_args(args):
     flags = {key: getattr(args, key) for key in (
         "data", "val", "val_fraction", "workers", "out", "arch", "weights", "size", "resize", "crop_pct",
-        "interpolation", "epochs", "freeze_epochs", "batch_size", "bn_reestimate", "lr", "lr_spread", "weight_decay",
-        "label_smoothing", "patience", "seed", "device", "amp", "keep_epochs", "hflip", "vflip", "rotate",
-        "shift", "zoom", "jitter", "d4")}
+        "interpolation", "epochs", "freeze_epochs", "batch_size", "bn_reestimate", "sync_bn", "lr", "lr_spread",
+        "weight_decay", "label_smoothing", "patience", "seed", "device", "amp", "keep_epochs", "hflip", "vflip",
+        "rotate", "shift", "zoom", "jitter", "d4")}
     if args.no_augment:
         flags["augment"] = {"hflip": 0.0, "vflip": 0.0, "rotate": 0.0, "shift": 0.0, "zoom": 0.0,
                             "jitter": 0.0, "d4": False}
@@ -103,31 +109,29 @@ def flags_from_args(args):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    from train import config as train_config  # light: yaml only
     if args.resume:
         if args.data or args.config:
             raise EdgeError("--resume continues a run exactly as configured; drop DATA and --config")
         config = None
     else:
         config = train_config.resolve(flags_from_args(args), args.config)
-        out = config.get("out")
-        if out and os.path.exists(os.path.join(out, "last.pt")) and not args.overwrite and not args.find_lr:
+        last = train_config.earlier_run(config.get("out"))
+        if last and not args.overwrite and not args.find_lr:
             raise EdgeError("{} already holds a run; continue it with --resume {}, or pass --overwrite "
-                            "or another --out".format(out, os.path.join(out, "last.pt")))
+                            "or another --out".format(config["out"], last))
     from train.run import run_training  # torch is imported here, after argument checks
-    result = run_training(config, resume=args.resume, find_lr_only=args.find_lr)
+    result = run_training(config, resume=args.resume, find_lr_only=args.find_lr, log=progress_log("edge-train"))
     if args.find_lr:
         print("suggested learning rate: {}  (plot: {})".format(
             "{:.2e} ({})".format(result["lr_suggestion"], result["lr_rule"]) if result["lr_suggestion"]
             else "none: " + result["lr_note"], os.path.join(result["run_dir"], "lr_find.png")))
-        return 0
+        return EXIT_OK
     paths = result["paths"]
-    print("")
     print("best validation accuracy {:.4f} at epoch {} ({:.0f} s)".format(
         result["accuracy"], result["best_epoch"], result["seconds"]))
     print("model:  {}".format(paths["model"]))
     print("report: {}  (metrics.json, curves.png, confusion.png beside it)".format(paths["report"]))
-    return 0
+    return EXIT_OK
 
 
 def main(argv=None):

@@ -4,8 +4,11 @@ The resolved configuration is written into the run folder (config.yaml) so the r
 reproduced with `edge-train --config runs/x/config.yaml`.
 """
 
+import os
+
 from edge.errors import EdgeError
 from edge.lazy import require
+from edge.option_ranges import check
 from edge.options_file import load_options
 
 DEFAULTS = {
@@ -18,6 +21,7 @@ DEFAULTS = {
     "freeze_epochs": "auto",     # 1 with pretrained weights, 0 from scratch (nothing to preserve)
     "batch_size": "auto",        # from the training set's size: ~10+ steps an epoch, 8..64 (train/autosize.py)
     "bn_reestimate": "auto",     # BatchNorm statistics recomputed before validating: auto = under 100 steps an epoch
+    "sync_bn": "auto",           # SyncBatchNorm under torchrun: auto = on CUDA below 16 images per process
     "lr": 2e-3,                  # peak one-cycle learning rate of the head; "find" runs the finder first
     "lr_spread": "auto",         # head lr / earliest-layer lr after unfreezing: 10 pretrained, 1 scratch
     "weight_decay": 0.05,
@@ -41,6 +45,21 @@ DEFAULTS = {
 
 AUGMENT_KEYS = tuple(DEFAULTS["augment"])
 
+# Options taking one of a few words (flags and YAML alike).
+CHOICES = {
+    "arch": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+    "resize": ("center_crop", "stretch"),
+    "interpolation": ("nearest", "bilinear", "bicubic", "area"),
+    "bn_reestimate": ("auto", "on", "off"),
+    "sync_bn": ("auto", "on", "off"),
+    "amp": ("auto", "off"),
+}
+# Numbers (their ranges are rows of edge.option_ranges) and the word each may be instead.
+NUMBERS = {"epochs": None, "freeze_epochs": "auto", "batch_size": "auto", "workers": "auto", "patience": None,
+           "keep_epochs": None, "size": None, "seed": None, "lr": "find", "lr_spread": "auto",
+           "weight_decay": None, "label_smoothing": None, "val_fraction": None, "crop_pct": None}
+RANGE_ROWS = {"batch_size": "train_batch_size"}   # where the training row's name differs from the option's
+
 
 def resolve(flags, config_path=None):
     """Merge defaults, the YAML file and the flags that were given (None = not given)."""
@@ -62,7 +81,37 @@ def resolve(flags, config_path=None):
                 config[key] = value
             else:
                 raise EdgeError("unknown option {!r} in {}".format(key, config_path or "flags"))
+    return check_options(config, config_path)
+
+
+def check_options(config, config_path=None):
+    """Every number inside its range (edge.option_ranges) and every word one of its choices, in place.
+
+    Runs before torch is imported, so a typo costs a second, not a minute; `config_path` names the
+    YAML file in the message when the value may have come from it.
+    """
+    def where(key):
+        flag = "--" + key.replace("_", "-")
+        return flag if not config_path else "{} (flag or {} in {})".format(flag, key, config_path)
+
+    for key, word in NUMBERS.items():
+        if config[key] is not None and config[key] != word:
+            config[key] = check(RANGE_ROWS.get(key, key), config[key], where(key))
+    for key, allowed in CHOICES.items():
+        if config[key] not in allowed:
+            raise EdgeError("{} must be one of {}, got {!r}".format(where(key), ", ".join(allowed), config[key]))
+    for key in AUGMENT_KEYS:
+        if key != "d4":
+            config["augment"][key] = check(key, config["augment"][key], where(key))
+    if config["freeze_epochs"] != "auto" and config["freeze_epochs"] > config["epochs"]:
+        raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
     return config
+
+
+def earlier_run(out):
+    """The last.pt of a run already in the folder `out`, or None: a new run must not overwrite it unasked."""
+    last = os.path.join(out, "last.pt") if out else None
+    return last if last and os.path.exists(last) else None
 
 
 def dump_yaml(config):

@@ -5,7 +5,7 @@ network. Images are upscaled to a size a ResNet can use and written as a seeded,
 split: DIR/train/<digit>/<index>.png and DIR/val/<digit>/<index>.png (20% by default), so that
 validation, INT8 hold-out and the camera demo use images training never saw.
 
-    python -m train.demo_data DIR [--size 64] [--val-fraction 0.2]
+    python -m train.demo_data DIR [--size 64] [--val-fraction 0.2] [--per-class N]
 """
 
 import os
@@ -29,17 +29,24 @@ def digit_image(pixels, size):
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
 
 
-def write_digits(out_dir, size=64, val_fraction=0.2, seed=0):
-    """Write the digits under out_dir/train and out_dir/val; returns {"train"|"val": {class: count}}."""
+def write_digits(out_dir, size=64, val_fraction=0.2, seed=0, per_class=None):
+    """Write the digits under out_dir/train and out_dir/val; returns {"train"|"val": {class: count}}.
+
+    per_class: at most this many scans of each digit (the first ones), for a quick try; None: all.
+    """
     datasets = require("sklearn.datasets", "the digits demo dataset")
     cv2 = require("cv2", "writing the demo dataset")
     if size < 16:
         raise EdgeError("--size must be at least 16 pixels, got {}".format(size))
+    if per_class is not None and per_class < 2:
+        raise EdgeError("--per-class must be at least 2 (one training and one validation image)")
     digits = datasets.load_digits()
-    _, val_indices = stratified_split(digits.target, val_fraction, seed)
-    val_indices = set(val_indices)
+    chosen = first_of_each_class(digits.target, per_class)
+    _, val_positions = stratified_split(digits.target[chosen], val_fraction, seed)
+    val_indices = set(chosen[position] for position in val_positions)
     counts = {"train": {}, "val": {}}
-    for index, (pixels, target) in enumerate(zip(digits.data, digits.target)):
+    for index in chosen:
+        pixels, target = digits.data[index], digits.target[index]
         part, name = ("val" if index in val_indices else "train"), str(int(target))
         ok, png = cv2.imencode(".png", digit_image(pixels, size))
         if not ok:
@@ -47,6 +54,16 @@ def write_digits(out_dir, size=64, val_fraction=0.2, seed=0):
         write_bytes(os.path.join(out_dir, part, name, "{:04d}.png".format(index)), png.tobytes())
         counts[part][name] = counts[part].get(name, 0) + 1
     return counts
+
+
+def first_of_each_class(targets, per_class):
+    """Indices of the first `per_class` items of each class, in order (all of them for None)."""
+    taken, chosen = {}, []
+    for index, target in enumerate(targets):
+        if per_class is None or taken.get(target, 0) < per_class:
+            taken[target] = taken.get(target, 0) + 1
+            chosen.append(index)
+    return chosen
 
 
 def describe(counts, out_dir):
@@ -59,8 +76,9 @@ def _main(argv):
     parser.add_argument("out", help="folder to write the image-folder dataset into")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share written to val/ (default 0.2)")
+    parser.add_argument("--per-class", type=int, help="at most N images of each digit (default: all 1797)")
     args = parser.parse_args(argv)
-    counts = write_digits(args.out, size=args.size, val_fraction=args.val_fraction)
+    counts = write_digits(args.out, size=args.size, val_fraction=args.val_fraction, per_class=args.per_class)
     print(describe(counts, args.out))
     return 0
 

@@ -2,11 +2,13 @@
 
 Evaluation images go through exactly `edge.preprocess.preprocess`: the function the device runs.
 Training images go through the same resize/crop and normalisation with augmentation in between.
+Training batches are global batches (train/distributed.py): with several processes each one
+loads its slice of every batch, so the order and the batches are those of one process.
 """
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from edge.errors import EdgeError
 from edge.preprocess import normalize, read_image, resize_and_crop
@@ -61,6 +63,52 @@ class SeededSampler(Sampler):
         return self.size - self.start
 
 
+class GlobalBatchSampler(Sampler):
+    """Batches of a SeededSampler's order, each the slice of a global batch that `rank` trains on.
+
+    The order, the seeds and the global batches do not depend on `world_size`, and `start` counts
+    global items: a run interrupted mid-epoch resumes on the batches it had not seen, with any
+    number of processes. A slice may be empty (a last batch smaller than the world).
+    """
+
+    def __init__(self, size, seed, batch_size, rank=0, world_size=1):
+        self.items = SeededSampler(size, seed, shuffle=True)
+        self.size, self.batch_size = size, batch_size
+        self.rank, self.world_size = rank, world_size
+        self.start = 0
+
+    def set_epoch(self, epoch, start=0):
+        self.items.set_epoch(epoch)
+        self.start = start
+
+    def global_batch(self, first):
+        """How many items the global batch starting at position `first` holds."""
+        return min(self.batch_size, self.size - first)
+
+    def __iter__(self):
+        items = list(self.items)
+        for first in range(self.start, self.size, self.batch_size):
+            count = self.global_batch(first)
+            lower = first + count * self.rank // self.world_size
+            upper = first + count * (self.rank + 1) // self.world_size
+            yield items[lower:upper]
+
+    def __len__(self):
+        return -(-(self.size - self.start) // self.batch_size)
+
+
+class SliceCollate(object):
+    """default_collate, except that an empty slice becomes empty tensors of the right shape."""
+
+    def __init__(self, spec):
+        self.height, self.width = spec.size
+
+    def __call__(self, items):
+        if items:
+            return default_collate(items)
+        return torch.zeros((0, 3, self.height, self.width)), torch.zeros((0,), dtype=torch.int64)
+
+
 def _worker_init(worker_id):
     # Each worker decodes one image at a time; OpenCV's own thread pool in every worker would
     # only fight the training threads for the same cores.
@@ -69,10 +117,14 @@ def _worker_init(worker_id):
 
 
 def make_loader(folder, spec, batch_size, workers, augment_config=None, shuffle=False, seed=0,
-                pin_memory=False):
+                pin_memory=False, rank=0, world_size=1):
+    """(loader, sampler). Shuffled: a GlobalBatchSampler (rank's slice of each global batch of
+    `batch_size`); otherwise the folder in order, in batches of `batch_size`."""
     dataset = FolderDataset(folder, spec, augment_config)
-    sampler = SeededSampler(len(dataset), seed, shuffle=shuffle)
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        pin_memory=pin_memory, persistent_workers=workers > 0, drop_last=False,
-                        worker_init_fn=_worker_init if workers > 0 else None)
-    return loader, sampler
+    common = dict(num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+                  worker_init_fn=_worker_init if workers > 0 else None)
+    if shuffle:
+        sampler = GlobalBatchSampler(len(dataset), seed, batch_size, rank, world_size)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=SliceCollate(spec), **common), sampler
+    sampler = SeededSampler(len(dataset), seed, shuffle=False)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False, **common), sampler

@@ -1,5 +1,9 @@
-"""One training run from a resolved configuration: data, model, loaders, trainer, outputs."""
+"""One training run from a resolved configuration: data, model, loaders, trainer, outputs.
 
+Under torchrun every process runs this (train/distributed.py); rank 0 alone writes the run folder.
+"""
+
+import json
 import os
 
 import torch
@@ -13,6 +17,7 @@ from train.autosize import BN_IMAGES, resolve_for_dataset
 from train.bn_stats import sample_indices
 from train.checkpoint import load_checkpoint, model_from_record
 from train.data import make_splits
+from train.distributed import join_group, leave_group, resolve_sync_bn
 from train.loaders import make_loader
 from train.lr_finder import find_lr
 from train.outputs import write_run_outputs
@@ -35,27 +40,7 @@ def resolve_auto(config):
         config["lr_spread"] = 10.0 if pretrained else 1.0
     if config["workers"] == "auto":
         config["workers"] = min(2, os.cpu_count() or 1)
-    integers = ["epochs", "freeze_epochs", "workers", "patience", "keep_epochs", "size", "seed"]
-    if config["batch_size"] != "auto":  # "auto" is resolved once the training set is known
-        integers.append("batch_size")
-    for key in integers:
-        try:
-            config[key] = int(config[key])
-        except (TypeError, ValueError):
-            raise EdgeError("--{} must be an integer, got {!r}".format(key.replace("_", "-"), config[key]))
-    if config["epochs"] < 1 or config["batch_size"] != "auto" and config["batch_size"] < 1:
-        raise EdgeError("--epochs and --batch-size must be at least 1")
-    if config["bn_reestimate"] not in ("auto", "on", "off"):
-        raise EdgeError("--bn-reestimate must be auto, on or off, got {!r}".format(config["bn_reestimate"]))
-    if not 0 <= config["freeze_epochs"] <= config["epochs"]:
-        raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
-    if config["lr"] != "find":
-        try:
-            config["lr"] = float(config["lr"])
-        except (TypeError, ValueError):
-            raise EdgeError("--lr must be a number or 'find', got {!r}".format(config["lr"]))
-        if config["lr"] <= 0:
-            raise EdgeError("--lr must be positive")
+    config["freeze_epochs"], config["workers"] = int(config["freeze_epochs"]), int(config["workers"])
     return config
 
 
@@ -75,23 +60,47 @@ def default_run_dir(config):
 
 
 def run_training(config, resume=None, find_lr_only=False, log=print):
-    """Train (or resume) and write the run's outputs; returns a summary dict with the paths."""
+    """Train (or resume) and write the run's outputs; returns a summary dict with the paths.
+
+    Under torchrun (WORLD_SIZE > 1) this process joins the group first and leaves it at the end,
+    whatever happens, so no rank waits for one that has gone.
+    """
     state = None
     if resume:
         state = load_checkpoint(resume, kinds=("train-state",))
         config = dict(state["config"])  # the run goes on exactly as it was configured
         config.setdefault("bn_reestimate", "off")  # runs started before it existed did without
+        config.setdefault("sync_bn", "auto")
         run_dir = os.path.dirname(os.path.abspath(resume))
-        log("resuming {} at epoch {}, {} images into it".format(run_dir, state["epoch"] + 1, state["position"]))
     else:
         if not config.get("data"):
             raise EdgeError("no dataset given: edge-train DATA (an image folder with one sub-folder per class)")
         config = resolve_auto(config)
-        run_dir = config["out"] or default_run_dir(config)
-        config["out"] = run_dir
+        run_dir = None
+    processes = join_group(str(config["device"]), pick_device)
+    try:
+        if not processes.is_main:
+            log = quiet
+        if processes.distributed and (find_lr_only or config["lr"] == "find"):
+            raise EdgeError("the learning-rate finder runs in one process: run edge-train DATA --find-lr with the "
+                            "same --batch-size first, then torchrun with --lr VALUE")
+        if state is not None:
+            log("resuming {} at epoch {}, {} images into it".format(run_dir, state["epoch"] + 1, state["position"]))
+        else:  # chosen once, by rank 0: on shared storage every rank would see its own free name
+            run_dir = config["out"] = processes.broadcast(config["out"] or default_run_dir(config))
+        return train_in_group(config, state, run_dir, processes, find_lr_only, log)
+    finally:
+        leave_group(processes)
+
+
+def quiet(*args):
+    return None
+
+
+def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     spec = spec_from_config(config)
     augment_config = AugmentConfig(**config["augment"])
-    device = pick_device(str(config["device"]))
+    device = processes.device
     torch.manual_seed(int(config["seed"]))
 
     train_set, val_set, skipped = make_splits(config["data"], config["val"], float(config["val_fraction"]),
@@ -112,9 +121,22 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
 
     pin = device.type == "cuda"
     workers, batch = int(config["workers"]), int(config["batch_size"])
-    train_loader, train_sampler = make_loader(train_set, spec, batch, workers, augment_config,
-                                              shuffle=True, seed=int(config["seed"]), pin_memory=pin)
-    val_loader, _ = make_loader(val_set, spec, batch, workers, None, pin_memory=pin)
+    per_process = max(1, batch // processes.world_size)
+    sync_bn, sync_why = resolve_sync_bn(config["sync_bn"], per_process, processes)
+    if processes.distributed:
+        if batch < processes.world_size:
+            raise EdgeError("--batch-size {} is the global batch, split across {} processes: give at least {}".format(
+                batch, processes.world_size, processes.world_size))
+        log("data parallel: {} processes ({}), global batch {} = {}{} images per process; SyncBatchNorm {} ({})".format(
+            processes.world_size, processes.backend, batch, per_process,
+            "" if batch % processes.world_size == 0 else "-{}".format(per_process + 1),
+            "on" if sync_bn else "off", sync_why))
+    train_loader, train_sampler = make_loader(train_set, spec, batch, workers, augment_config, shuffle=True,
+                                              seed=int(config["seed"]), pin_memory=pin, rank=processes.rank,
+                                              world_size=processes.world_size)
+    first, stop = processes.shard(len(val_set.samples))  # each rank validates its share
+    val_loader, _ = make_loader(val_set.subset(range(first, stop)), spec, per_process, workers, None,
+                                pin_memory=pin)
     bn_loader = None
     if config["bn_reestimate"] == "on":
         sample = sample_indices(len(train_set.samples), BN_IMAGES, batch, int(config["seed"]))
@@ -125,7 +147,10 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
     else:
         model = build_resnet(config["arch"], len(train_set.classes))
         load_backbone_weights(model, config["arch"], config["weights"])
-    os.makedirs(run_dir, exist_ok=True)
+    if sync_bn:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
+    if processes.is_main:
+        os.makedirs(run_dir, exist_ok=True)
 
     if find_lr_only or config["lr"] == "find":
         found = run_lr_finder(model, train_loader, device, config, run_dir, log)
@@ -138,16 +163,27 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
                 found["note"], os.path.join(run_dir, "lr_find.png")))
         config["lr"] = suggestion
 
-    write_text(os.path.join(run_dir, "config.yaml"), train_config.dump_yaml(config))
+    training = dict(processes.describe(), global_batch=batch, batch_per_process=per_process, sync_bn=sync_bn)
+    if processes.is_main:
+        # A YAML comment: the file stays a valid --config for any number of processes.
+        write_text(os.path.join(run_dir, "config.yaml"), "# trained by {} process(es){}, global batch {}\n".format(
+            processes.world_size, " ({})".format(processes.backend) if processes.distributed else "", batch)
+            + train_config.dump_yaml(config))
     trainer = Trainer(config, model, spec, train_set.classes, train_loader, train_sampler, val_loader,
-                      run_dir, device, log=log, bn_loader=bn_loader)
+                      run_dir, device, log=log, bn_loader=bn_loader, processes=processes)
     if state is not None:
         trainer.restore(state)
     log("training {} on {} ({}), {} epochs, run folder {}".format(
         config["arch"], device, "mixed precision" if trainer.amp else "fp32", config["epochs"], run_dir))
     result = trainer.fit()
+    if not processes.is_main:  # files are rank 0's; this summary is never printed
+        return {"run_dir": run_dir, "paths": {name: os.path.join(run_dir, file) for name, file in (
+            ("model", BEST), ("report", "report.md"))}, "accuracy": trainer.best[0],
+                "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
     best = load_checkpoint(os.path.join(run_dir, BEST), kinds=("model",))
     paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"])
+    with open(paths["metrics"]) as handle:
+        write_json(paths["metrics"], dict(json.load(handle), training=training))
     return {"run_dir": run_dir, "paths": paths, "accuracy": best["metrics"]["val"]["accuracy"],
             "best_epoch": best["epoch"], "seconds": result["seconds"]}
 

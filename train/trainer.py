@@ -9,6 +9,9 @@ statistics are re-estimated for the epoch's final weights before validating, so 
 saved model use statistics that match the weights (train/bn_stats.py). After every epoch the
 training state is saved to last.pt; Ctrl-C saves the exact mid-epoch position, so --resume
 continues on the batches not yet seen.
+
+Under torchrun (train/distributed.py) every rank runs this loop on its slice of each global batch;
+the numbers it logs and records are over all ranks, and only rank 0 writes files.
 """
 
 import os
@@ -22,6 +25,7 @@ from torch import nn
 from edge.errors import EdgeError
 from train.bn_stats import reestimate_batchnorm
 from train.checkpoint import model_record, save_checkpoint, versions
+from train.distributed import Processes, interrupts_held
 from train.metrics import classification_report, interval_text, small_set_warning
 from train.outputs import write_history_csv
 
@@ -68,9 +72,11 @@ class Phase(object):
 
 class Trainer(object):
     def __init__(self, config, model, spec, classes, train_loader, train_sampler, val_loader, run_dir,
-                 device, log=print, bn_loader=None):
+                 device, log=print, bn_loader=None, processes=None):
         self.config = config
+        self.processes = processes or Processes(device=device)
         self.model = model.to(device)
+        self.network = self.model  # what training calls: DistributedDataParallel over the model in a group
         self.spec = spec
         self.classes = classes
         self.train_loader, self.train_sampler = train_loader, train_sampler
@@ -79,10 +85,11 @@ class Trainer(object):
         self.warned_small_set = False
         self.run_dir = run_dir
         self.device = device
-        self.log = log
+        self.log = log if self.processes.is_main else (lambda *args: None)
         self.amp = device.type == "cuda" and config["amp"] in ("auto", True, "on")
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=float(config["label_smoothing"]))
+        # Summed, then divided by the global batch: a rank's slice counts for its share of the batch.
+        self.criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=float(config["label_smoothing"]))
         epochs, freeze = int(config["epochs"]), int(config["freeze_epochs"])
         self.phases = [p for p in (Phase("head", 0, freeze), Phase("full", freeze, epochs - freeze)) if p.epochs > 0]
         self.history = []
@@ -120,12 +127,15 @@ class Trainer(object):
             rates = np.geomspace(lr / spread, lr, num=len(groups)) if spread != 1 else [lr] * len(groups)
             param_groups = [{"params": g, "lr": float(r)} for g, r in zip(groups, rates)]
         param_groups = [g for g in param_groups if g["params"]]
+        self.network = self.processes.wrap(self.model)
         peak_rates = [g["lr"] for g in param_groups]
         self.optimizer = torch.optim.AdamW(param_groups, weight_decay=float(self.config["weight_decay"]))
         steps = phase.epochs * self.batches_per_epoch()
+        warm_up = 0.25 if phase.epochs > 1 else 0.3
+        if steps >= 3:  # OneCycleLR divides by warm_up * steps - 1: 4 steps at 0.25 would be 0
+            warm_up = max(warm_up, 1.5 / steps)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=peak_rates, total_steps=steps,
-            pct_start=0.25 if phase.epochs > 1 else 0.3)
+            self.optimizer, max_lr=peak_rates, total_steps=steps, pct_start=warm_up)
         self.phase = phase
         self.log("phase {}: epochs {}-{}, {}".format(
             phase.name, phase.first_epoch + 1, phase.first_epoch + phase.epochs,
@@ -133,9 +143,7 @@ class Trainer(object):
             "all layers, peak lr {:.1e} (stem) to {:.1e} (head)".format(peak_rates[0], lr)))
 
     def batches_per_epoch(self):
-        size = self.train_sampler.size
-        batch = self.train_loader.batch_size
-        return (size + batch - 1) // batch
+        return -(-self.train_sampler.size // self.train_sampler.batch_size)
 
     # ----- the loop ---------------------------------------------------------------------------
     def fit(self):
@@ -148,13 +156,15 @@ class Trainer(object):
             try:
                 train_loss, train_acc = self.train_one_epoch()
             except KeyboardInterrupt:
-                path = os.path.join(self.run_dir, LAST)
-                save_checkpoint(path, self.state_record())
-                raise EdgeError("interrupted in epoch {} after {} of {} images; resumable state saved: "
-                                "edge-train --resume {}".format(self.epoch + 1, self.position,
-                                                                self.train_sampler.size, path))
+                self.stop_mid_epoch("interrupted")
+            except RuntimeError as exc:
+                reason = self.processes.peer_failure(exc)  # another rank failed or stalled
+                if reason is None:
+                    raise
+                self.stop_mid_epoch("stopped as another process failed ({})".format(reason))
             if self.bn_loader is not None:
                 reestimate_batchnorm(self.model, self.bn_loader, self.device, self.amp)
+                self.processes.broadcast_buffers(self.model)  # equal already on CPU; GPUs may round apart
             report, val_loss = self.evaluate()
             self.end_epoch(train_loss, train_acc, val_loss, report)
             if self.should_stop():
@@ -166,37 +176,47 @@ class Trainer(object):
         self.model.train()
         self.train_sampler.set_epoch(self.epoch, start=self.position)
         batches = self.train_loader
-        if sys.stderr.isatty():
+        world = float(self.processes.world_size)
+        if sys.stderr.isatty() and self.processes.is_main:
             from tqdm import tqdm
             batches = tqdm(batches, desc="epoch {}/{}".format(self.epoch + 1, self.config["epochs"]),
                            leave=False, unit="batch")
         for images, labels in batches:
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
+            batch = self.train_sampler.global_batch(self.position)
             with torch.autocast(device_type=self.device.type, enabled=self.amp):
-                logits = self.model(images)
-                loss = self.criterion(logits, labels)
+                logits = self.network(images)
+                # DDP averages the ranks' gradients: weighting by world / batch makes that the
+                # gradient of the mean loss over the global batch, as in one process.
+                loss = self.criterion(logits, labels) * (world / batch)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            # The last collective of the step, before the weights change: a failing peer stops the
+            # run between steps, so the state saved then is consistent.
+            loss_sum, correct, seen = self.processes.sum([
+                float(loss.item()) * batch / world, int((logits.argmax(1) == labels).sum().item()),
+                int(labels.shape[0])])
+            if self.scaler is not None:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             else:
-                loss.backward()
                 self.optimizer.step()
             self.scheduler.step()
-            count = int(labels.shape[0])
-            self.running[0] += float(loss.item()) * count
-            self.running[1] += int((logits.argmax(1) == labels).sum().item())
-            self.running[2] += count
-            self.position += count
+            self.running[0] += loss_sum
+            self.running[1] += int(correct)
+            self.running[2] += int(seen)
+            self.position += int(seen)
         loss_sum, correct, seen = self.running
         return loss_sum / max(1, seen), correct / float(max(1, seen))
 
     def predict(self, loader):
         """(logits as float32 numpy, labels) for every item of an evaluation loader."""
         self.model.eval()
-        outputs, targets = [], []
+        outputs, targets = [torch.zeros((0, len(self.classes)))], [torch.zeros((0,), dtype=torch.int64)]
         with torch.no_grad():
             for images, labels in loader:
                 with torch.autocast(device_type=self.device.type, enabled=self.amp):
@@ -206,10 +226,14 @@ class Trainer(object):
         return torch.cat(outputs), torch.cat(targets)
 
     def evaluate(self):
+        """(report, loss) over the whole validation set: each rank predicts its share, all gather."""
         logits, labels = self.predict(self.val_loader)
-        loss = float(self.criterion(logits, labels).item())
-        report = classification_report(labels.numpy(), logits.argmax(1).numpy(), self.classes)
-        return report, loss
+        losses = nn.functional.cross_entropy(logits, labels, reduction="none",
+                                             label_smoothing=float(self.config["label_smoothing"]))
+        rows = np.array(self.processes.gather(zip(labels.tolist(), logits.argmax(1).tolist(), losses.tolist())),
+                        dtype=np.float64).reshape(-1, 3)
+        report = classification_report(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), self.classes)
+        return report, float(rows[:, 2].mean()) if len(rows) else float("nan")
 
     def end_epoch(self, train_loss, train_acc, val_loss, report):
         row = {"epoch": self.epoch + 1, "phase": self.phase.name, "train_loss": train_loss,
@@ -225,20 +249,34 @@ class Trainer(object):
         if warning:
             self.log(warning)
             self.warned_small_set = True
-        metrics = {"val": report, "val_loss": val_loss, "epoch": self.epoch + 1}
-        record = model_record(self.model, self.config["arch"], self.classes, self.spec, metrics=metrics,
-                              epoch=self.epoch + 1, config=self.config)
         if improved:
             self.best, self.best_epoch, self.bad_epochs = score, self.epoch + 1, 0
-            save_checkpoint(os.path.join(self.run_dir, BEST), record)
         else:
             self.bad_epochs += 1
-        self.save_epoch_checkpoint(record)
-        write_history_csv(self.history, os.path.join(self.run_dir, "history.csv"))  # follow a long run
+        if self.processes.is_main:
+            metrics = {"val": report, "val_loss": val_loss, "epoch": self.epoch + 1}
+            record = model_record(self.model, self.config["arch"], self.classes, self.spec, metrics=metrics,
+                                  epoch=self.epoch + 1, config=self.config)
+            if improved:
+                save_checkpoint(os.path.join(self.run_dir, BEST), record)
+            self.save_epoch_checkpoint(record)
+            write_history_csv(self.history, os.path.join(self.run_dir, "history.csv"))  # follow a long run
         self.epoch += 1
         self.position = 0
         self.running = [0.0, 0, 0]
-        save_checkpoint(os.path.join(self.run_dir, LAST), self.state_record())
+        if self.processes.is_main:
+            save_checkpoint(os.path.join(self.run_dir, LAST), self.state_record())
+
+    def stop_mid_epoch(self, why):
+        """Rank 0 saves the exact position (the other ranks hold the same state); all stop."""
+        path = os.path.join(self.run_dir, LAST)
+        if not self.processes.is_main:
+            raise EdgeError("rank {}: {} in epoch {}; rank 0 saves the resumable state".format(
+                self.processes.rank, why, self.epoch + 1))
+        with interrupts_held():
+            save_checkpoint(path, self.state_record())
+        raise EdgeError("{} in epoch {} after {} of {} images; resumable state saved: edge-train --resume {}".format(
+            why, self.epoch + 1, self.position, self.train_sampler.size, path))
 
     def head_lr(self):
         """The head's learning rate where the epoch ended (traces the one-cycle schedule)."""
@@ -276,6 +314,7 @@ class Trainer(object):
             # Augmentation draws from per-sample seeds (SeededSampler); torch's generator is the rest.
             "rng": {"torch": torch.get_rng_state()},
             "versions": versions(),
+            "processes": self.processes.describe(),  # informative: --resume works with any number
         })
         return record
 

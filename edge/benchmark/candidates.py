@@ -47,11 +47,11 @@ def _tensorrt(bundle, precision, log):
     return TensorRTRunner(bundle, precision=precision, log=log), None
 
 
-def candidates(bundle, runtimes=None, checkpoint=None, threads=None, log=None):
-    """One Candidate per row of ROWS (filtered by `runtimes`), runnable or with its reason."""
+def candidates(bundle, runtimes=None, checkpoint=None, threads=None, log=None, precisions=None):
+    """One Candidate per row of ROWS (filtered by `runtimes` and `precisions`), runnable or with its reason."""
     found = []
     for runtime, precision in ROWS:
-        if runtimes and runtime not in runtimes:
+        if (runtimes and runtime not in runtimes) or (precisions and precision not in precisions):
             continue
         try:
             if runtime == "pytorch":

@@ -1,7 +1,8 @@
 """edge-bench --source: the camera pipeline end to end, through the daemon's own loop.
 
 Frames per second and capture-to-result latency as the daemon sees them (newest frame only),
-with the per-stage split, for the runtime --runtime/auto picks.
+with the per-stage split: one measurement per runtime and precision --runtimes and --precisions
+ask for (auto, the runner edge-camera would pick, when none).
 """
 
 import time
@@ -45,42 +46,58 @@ def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
     return sink.results, wall, grabber, cpu_seconds
 
 
-def bench_pipeline(bundle, args):
-    """Run the daemon loop on args.source for args.duration seconds and report; returns an exit code."""
-    from edge.atomic import write_json
-    from edge.benchmark.environment import environment
+STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "capture_to_result")
+
+
+def measure_pipeline(bundle, source, duration, runtime="auto", precision="auto", threads=None, checkpoint=None):
+    """One measurement of the daemon loop over `source` for `duration` seconds with one runner: a dict."""
+    from edge.errors import EdgeError
     from edge.runners.select import make_runner
+    from edge.sources.factory import open_source
+
+    # As the daemon runs it: ONNX Runtime's idle threads sleep between camera frames.
+    factory = lambda: make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint,
+                                  spinning=False)[0]
+    results, wall, grabber, cpu_seconds = run_daemon(
+        bundle, factory, lambda: open_source(source, loop=True, realtime=True), duration=duration)
+    if len(results) < 2:
+        raise EdgeError("the pipeline produced {} results from {} in {:.0f} s".format(len(results), source, wall))
+    return {"requested": {"runtime": runtime, "precision": precision}, "runtime": results[0]["runtime"],
+            "seconds": wall, "results": len(results), "fps": len(results) / wall,
+            "dropped": grabber.frames_dropped, "reconnects": grabber.reconnects,
+            "latency_ms": dict((stage, summarize([r["latency_ms"][stage] for r in results])) for stage in STAGES),
+            "cpu_percent": 100.0 * cpu_seconds / wall, "cpu_ms_per_result": 1000.0 * cpu_seconds / len(results)}
+
+
+def measurement_text(measurement, source):
+    """The lines edge-bench --source prints for one measurement."""
+    lines = ["pipeline: {} on {}: {} results in {:.1f} s = {:.1f} fps, {} frames dropped (newest frame only)".format(
+                 measurement["runtime"], source, measurement["results"], measurement["seconds"], measurement["fps"],
+                 measurement["dropped"]),
+             "cpu: {:.0f}% of one core, {:.2f} ms of CPU per result".format(measurement["cpu_percent"],
+                                                                           measurement["cpu_ms_per_result"]),
+             "{:<18} {:>9} {:>9} {:>9} {:>9}".format("stage", "p50 ms", "p90 ms", "p99 ms", "max ms")]
+    for stage in STAGES:
+        row = measurement["latency_ms"][stage]
+        lines.append("{:<18} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f}".format(
+            stage, row["p50"], row["p90"], row["p99"], row["max"]))
+    return "\n".join(lines)
+
+
+def bench_pipeline(bundle, source, duration, runtimes=None, precisions=None, threads=None, checkpoint=None,
+                   log=None):
+    """One measurement per runtime x precision asked (auto when none): the result document."""
+    from edge.benchmark.environment import environment
     from edge.sources.factory import open_source
     from edge.timestamps import utc_timestamp
 
-    open_source(args.source)  # validate before starting
-    runtime = "auto"
-    if args.runtimes:
-        runtime = args.runtimes.split(",")[0].strip()
-    # As the daemon runs it: ONNX Runtime's idle threads sleep between camera frames.
-    factory = lambda: make_runner(bundle, runtime, "auto", threads=args.threads, checkpoint=args.checkpoint,
-                                  spinning=False)[0]
-    results, wall, grabber, cpu_seconds = run_daemon(bundle, factory, lambda: open_source(args.source, loop=True, realtime=True),
-                                        duration=args.duration)
-    if len(results) < 2:
-        from edge.errors import EdgeError
-        raise EdgeError("the pipeline produced {} results from {} in {:.0f} s".format(len(results), args.source, wall))
-    stages = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "capture_to_result")
-    latency = dict((stage, summarize([r["latency_ms"][stage] for r in results])) for stage in stages)
-    document = {"schema": "edge-toolkit/bench-pipeline", "schema_version": 1, "created": utc_timestamp(),
-                "source": args.source, "runtime": results[0]["runtime"], "seconds": wall, "results": len(results),
-                "fps": len(results) / wall, "dropped": grabber.frames_dropped, "reconnects": grabber.reconnects,
-                "latency_ms": latency, "cpu_percent": 100.0 * cpu_seconds / wall,
-                "cpu_ms_per_result": 1000.0 * cpu_seconds / len(results), "environment": environment()}
-    print("pipeline: {} on {}: {} results in {:.1f} s = {:.1f} fps, {} frames dropped (newest frame only)".format(
-        document["runtime"], args.source, len(results), wall, document["fps"], grabber.frames_dropped))
-    print("cpu: {:.0f}% of one core, {:.2f} ms of CPU per result".format(document["cpu_percent"],
-                                                                       document["cpu_ms_per_result"]))
-    print("{:<18} {:>9} {:>9} {:>9} {:>9}".format("stage", "p50 ms", "p90 ms", "p99 ms", "max ms"))
-    for stage in stages:
-        row = latency[stage]
-        print("{:<18} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f}".format(stage, row["p50"], row["p90"], row["p99"], row["max"]))
-    if args.json:
-        write_json(args.json, document)
-        print("wrote {}".format(args.json))
-    return 0
+    open_source(source)  # validate before starting
+    log = log or (lambda text: None)
+    measurements = []
+    for runtime in runtimes or ["auto"]:
+        for precision in precisions or ["auto"]:
+            log("measuring the pipeline on {} for {:g} s: runtime {}, precision {}".format(
+                source, duration, runtime, precision))
+            measurements.append(measure_pipeline(bundle, source, duration, runtime, precision, threads, checkpoint))
+    return {"schema": "edge-toolkit/bench-pipeline", "schema_version": 2, "created": utc_timestamp(),
+            "source": source, "duration_s": duration, "measurements": measurements, "environment": environment()}

@@ -32,7 +32,8 @@ TIMING_SECONDS = 0.5
 TIMING_MIN_RUNS = 5
 
 
-def bundle_checks(bundle, build_engine=False, log=None):
+def bundle_checks(bundle, build_engine=False, log=None, runtimes=RUNTIMES, precisions=None, threads=None,
+                  checkpoint=None):
     """[Check]: the golden set, this machine's preprocessing, then one row per runtime and precision."""
     try:
         golden, entry = GoldenSet.load(bundle)
@@ -45,7 +46,8 @@ def bundle_checks(bundle, build_engine=False, log=None):
     checks.append(_preprocessing(bundle, golden, entry))
     if build_engine:
         checks.extend(_build_missing_engines(bundle, log))
-    rows = [_row(bundle, golden, candidate) for candidate in candidates(bundle, runtimes=RUNTIMES, log=log)]
+    rows = [_row(bundle, golden, candidate) for candidate in candidates(
+        bundle, runtimes=runtimes or RUNTIMES, checkpoint=checkpoint, threads=threads, log=log, precisions=precisions)]
     checks.extend(rows)
     if not any(row.status in (PASS, FAIL) for row in rows):
         checks.append(Check("runtimes", FAIL, "no runtime could run the golden set here",

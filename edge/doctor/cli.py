@@ -4,20 +4,22 @@
     edge-doctor bundle/                          ... and every runtime here on the bundle's golden set
     edge-doctor bundle/ --build-engine           ... building this GPU's missing engines first
     edge-doctor bundle/ --source csi://0         ... and a camera: frame rate and size
-    edge-doctor bundle/ --json report.json       a report to attach to an issue
+    edge-doctor bundle/ --json report.json       a report to attach to an issue ('-': JSON on stdout)
+    edge-doctor bundle/ --runtimes tensorrt      only some rows (--precisions alike)
 
 Run it first when something is wrong. Exit codes: 0 every check that could run passed (skips are
-listed, and never count as passes); 1 a check failed; 2 usage error.
+listed, and never count as passes); 1 a check failed; 2 usage error. The table goes to stdout,
+progress to stderr.
 """
 
-import os
 import sys
 
-from edge.atomic import write_json
 from edge.bundle import Bundle
-from edge.cli import make_parser, run_main
+from edge.cli import add_json_argument, json_to_stdout, make_parser, progress_log, run_main, write_json_result
 from edge.doctor import report
 from edge.doctor.checks import FAIL
+from edge.errors import EXIT_OK, EXIT_SOME_FAILED
+from edge.runner_args import RUNNER_NUMBERS, add_runner_arguments
 from edge.timestamps import utc_timestamp
 
 PROG = "edge-doctor"
@@ -28,14 +30,9 @@ def build_parser():
     parser.add_argument("bundle", nargs="?", help="bundle folder to check (with its golden set)")
     parser.add_argument("--source", metavar="URI", help="a camera or stream to read for a few seconds (csi://0, ...)")
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to read --source (default 3)")
-    parser.add_argument("--json", metavar="PATH", help="write the report as JSON (attach it to an issue)")
-    parser.add_argument("--build-engine", action="store_true",
-                        help="build the TensorRT engines this GPU lacks before checking them")
+    add_json_argument(parser, "the report (attach it to an issue)")
+    add_runner_arguments(parser, rows=True)
     return parser
-
-
-def _log(line):
-    print("  " + line, flush=True)
 
 
 def run_checks(args):
@@ -43,12 +40,18 @@ def run_checks(args):
     from edge.doctor.bundle_checks import bundle_checks
     from edge.doctor.machine import machine_checks
 
+    log = progress_log(PROG)
     bundle = Bundle.load(args.bundle) if args.bundle else None   # a wrong path is a usage error: exit 2
+    log("checking this machine")
     checks = machine_checks(bundle_dir=args.bundle)
     if bundle is not None:
-        checks.extend(bundle_checks(bundle, build_engine=args.build_engine, log=_log))
+        log("checking {} on its golden set".format(bundle.path))
+        checks.extend(bundle_checks(bundle, build_engine=args.build_engine, log=log,
+                                    runtimes=args.runtimes, precisions=args.precisions, threads=args.threads,
+                                    checkpoint=args.checkpoint))
     if args.source:
         from edge.doctor.source_check import source_check
+        log("reading {} for {:g} s".format(args.source, args.seconds))
         checks.append(source_check(args.source, seconds=args.seconds))
     return checks, bundle
 
@@ -56,17 +59,20 @@ def run_checks(args):
 def _main(argv):
     args = build_parser().parse_args(argv)
     from edge.option_ranges import check_args
-    check_args(args, ("seconds",))
+    check_args(args, ("seconds",) + RUNNER_NUMBERS)
     checks, bundle = run_checks(args)
-    print(report.table(checks))
-    print()
-    print(report.summary_line(checks))
+    table = not json_to_stdout(args)
+    if table:
+        print(report.table(checks))
+        print()
+        print(report.summary_line(checks))
     if args.json:
         from edge.benchmark.environment import environment
         command = [PROG] + (list(argv) if argv is not None else sys.argv[1:])
-        write_json(args.json, report.document(checks, command, bundle, environment(), utc_timestamp()))
-        print("wrote {}".format(os.path.abspath(args.json)))
-    return 1 if report.verdict(checks) == FAIL else 0
+        write_json_result(args.json, report.document(checks, command, bundle, environment(), utc_timestamp()))
+        if table:
+            print("wrote {}".format(args.json))
+    return EXIT_SOME_FAILED if report.verdict(checks) == FAIL else EXIT_OK
 
 
 def main(argv=None):

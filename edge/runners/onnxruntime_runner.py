@@ -22,7 +22,7 @@ def onnx_artifact(bundle, precision):
     elif precision == "int8":
         entry = None
         for flavour in ORT_INT8_FLAVOURS:
-            entry = bundle.artifact("onnx", precision="int8", flavour=flavour)
+            entry = bundle.artifact("onnx", precision="int8", flavor=flavour)
             if entry:
                 break
     else:

@@ -22,7 +22,7 @@ def int8_verified(bundle):
     figures = (bundle.manifest.get("verification") or {}).get("int8") or {}
     for flavour in ORT_INT8_FLAVOURS:
         entry = figures.get(flavour)
-        if entry and bundle.artifact("onnx", precision="int8", flavour=flavour):
+        if entry and bundle.artifact("onnx", precision="int8", flavor=flavour):
             return entry.get("top1_agreement", 0.0) >= entry.get("min_agreement", INT8_MIN_AGREEMENT)
     return False
 

@@ -79,6 +79,11 @@ def _options(raw):
     }
 
 
+def option_names():
+    """The options parse_source reads (each one a flag of the commands that open sources)."""
+    return tuple(sorted(_options({})))
+
+
 def parse_source(uri, **raw_options):
     """Validate `uri` and options into a SourceSpec; one clear EdgeError if anything is off."""
     if not isinstance(uri, str) or not uri.strip():

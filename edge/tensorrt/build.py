@@ -149,6 +149,7 @@ def build(trt, request, log):
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     name = os.path.basename(request.onnx_path)
+    log("parsing {}".format(name))
     network, parser = parse(trt, builder, logger, request.onnx_path, request.opset)
     inputs = compat.network_inputs(network)
     shapes = profile_shapes(inputs, request.batch, name)
@@ -160,6 +161,8 @@ def build(trt, request, log):
     if request.calibrator is not None:
         compat.set_calibrator(config, request.calibrator, _profile(builder, shapes, "opt") if shapes else None)
     timing_status = use_timing_cache(config, request.timing_cache, log)
+    log("optimizing the {} engine: TensorRT times its kernels on this GPU (minutes on a Nano)".format(
+        request.precision))
     plan = compat.build_serialized(builder, network, config)
     del parser   # the parser owns the network's weights: kept alive until the build is done
     if request.calibrator is not None:

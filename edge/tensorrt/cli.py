@@ -6,14 +6,15 @@
 
 A Jetson needs `edge/` only (no torch): this is the entry point its install runs. On the desktop,
 edge-export takes a model and makes the bundle; given a bundle it hands over to this module.
+Progress goes to stderr; the bundle's table, the result, to stdout.
 """
 
 import os
 
 from edge.bundle import MANIFEST, PRECISIONS, read_manifest
 from edge.bundle_summary import print_summary
-from edge.cli import comma_list, make_parser, run_main
-from edge.errors import EdgeError
+from edge.cli import comma_list, make_parser, progress_log, run_main
+from edge.errors import EXIT_OK, EdgeError
 from edge.lazy import require
 from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
 
@@ -46,7 +47,7 @@ def engine_precisions(groups):
 def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=DEFAULT_WORKSPACE_MB, strict=False, timing_cache=None,
                           log=None):
     """Build (or reuse) the engines; returns the bundle's manifest after the build."""
-    log = log or _log
+    log = log or progress_log(PROG)
     require("tensorrt", "building TensorRT engines (--engine)")
     read_manifest(bundle_dir)
     if workspace_mb < 1:
@@ -61,11 +62,7 @@ def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=DEFAULT_WORKSPACE
 def engines_command(bundle_dir, precisions, workspace_mb, strict, timing_cache):
     """What `edge-export BUNDLE --engine ...` does after its checks: build, then print the bundle's table; 0."""
     print_summary(add_engines_to_bundle(bundle_dir, precisions, workspace_mb, strict, timing_cache))
-    return 0
-
-
-def _log(line):
-    print(line, flush=True)
+    return EXIT_OK
 
 
 def _main(argv):

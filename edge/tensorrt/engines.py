@@ -207,7 +207,7 @@ def _sources(trt, bundle, requested, precision, input_format):
     fp32 = bundle.onnx("fp32", input_format=input_format)
     if precision != "int8":
         return _Job(requested, precision, fp32)
-    qdq = bundle.onnx("int8", flavour=TENSORRT_INT8, input_format=input_format)
+    qdq = bundle.onnx("int8", flavor=TENSORRT_INT8, input_format=input_format)
     if qdq is not None:
         bundle.check(qdq)
         return _Job(requested, precision, qdq)

@@ -94,7 +94,8 @@ def test_compare_on_synthetic_rows():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--batch", "0"], "--batch must be a whole number from 1"), (["--batch", "a,b"], "--batch"), (["--runtimes", "tflite"], "unknown runtime"),
+    (["--batch", "0"], "--batch must be a whole number from 1"), (["--batch", "a,b"], "--batch"), (["--runtimes", "tflite"], "argument --runtimes: invalid list of"),
+    (["--precisions", "int4"], "argument --precisions"), (["--duration", "3"], "--duration only applies with --source"),
     (["--data", "/nonexistent"], "not a folder"), (["--compare", "/nonexistent.json"], "cannot read"),
 ])
 def test_bad_options_are_one_line(export_fp32_bundle, capsys, argv, message):
@@ -109,13 +110,25 @@ def test_pipeline_mode_measures_the_camera_path(export_int8_bundle, tmp_path, ca
         pytest.skip("needs Debian's ffmpeg (apt install ffmpeg)")
     video = make_video(tmp_path / "clip.mp4", seconds=1, rate=30)
     out = str(tmp_path / "pipeline.json")
-    assert main([export_int8_bundle, "--source", video, "--duration", "1.5", "--json", out]) == 0
+    assert main([export_int8_bundle, "--source", video, "--duration", "1.5", "--json", out,
+                 "--runtimes", "onnxruntime,pytorch"]) == 0
     text = capsys.readouterr().out
-    assert "pipeline: onnxruntime" in text and "capture_to_result" in text
+    assert "pipeline: onnxruntime" in text and "pipeline: pytorch" in text and "capture_to_result" in text
     document = json.load(open(out))
+    # One measurement per runtime asked, in the order asked.
+    first, second = document["measurements"]
+    assert first["requested"]["runtime"] == "onnxruntime" and second["runtime"].startswith("pytorch")
     # A 30 fps camera stand-in: never faster than the camera; the lower bounds leave room for a busy CI.
-    assert document["results"] >= 10 and 5 <= document["fps"] <= 45
-    assert document["latency_ms"]["capture_to_result"]["p50"] < 100
+    assert first["results"] >= 10 and 5 <= first["fps"] <= 45
+    assert first["latency_ms"]["capture_to_result"]["p50"] < 100
     # What a camera-rate loop costs, and the daemon's runner setting: idle threads sleep.
-    assert document["cpu_percent"] > 0 and document["cpu_ms_per_result"] > 0 and "no spinning" in document["runtime"]
+    assert first["cpu_percent"] > 0 and first["cpu_ms_per_result"] > 0 and "no spinning" in first["runtime"]
     assert "cpu: " in text and "of one core" in text
+
+
+@pytest.mark.parametrize("flag", [["--csv", "r.csv"], ["--plot", "r.png"], ["--compare", "old.json"],
+                                  ["--data", "val"], ["--batch", "1,32"]])
+def test_source_refuses_what_it_cannot_honour(export_fp32_bundle, capsys, flag):
+    assert main([export_fp32_bundle, "--source", "file.mp4"] + flag) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "{} not supported with --source".format(flag[0]) in err

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 
@@ -26,6 +27,21 @@ def test_a_written_bundle_reads_back(tmp_path):
     entry = bundle.artifact("onnx", precision="fp32")
     assert entry["opset"] == 13 and bundle.check(entry).endswith("model.onnx")
     assert bundle.artifact("onnx", precision="int8") is None
+
+
+def test_an_older_bundle_spelling_flavour_reads_as_flavor(tmp_path):
+    path = make_bundle(tmp_path / "b")
+    (tmp_path / "b" / "model.int8.onnx").write_bytes(b"int8 bytes")
+    manifest = Bundle.load(path).manifest
+    put_artifact(manifest, artifact_entry(path, "model.int8.onnx", "onnx", precision="int8", opset=13,
+                                          flavour="ort-qdq-u8s8"))
+    write_manifest(path, manifest)
+    bundle = Bundle.load(path)
+    assert bundle.onnx("int8", flavor="ort-qdq-u8s8")["file"] == "model.int8.onnx"
+    assert bundle.artifact("onnx", precision="int8") == dict(bundle.onnx("int8"), flavor="ort-qdq-u8s8")
+    assert "flavour" not in bundle.onnx("int8")
+    bundle.save()   # written back in the current spelling
+    assert '"flavor": "ort-qdq-u8s8"' in (tmp_path / "b" / "manifest.json").read_text()
 
 
 def test_replacing_an_artifact_keeps_one_entry(tmp_path):
@@ -63,3 +79,24 @@ def test_manifest_is_plain_json_with_the_preprocessing(tmp_path):
     manifest = json.load(open(os.path.join(path, "manifest.json")))
     assert manifest["input"]["preprocess"]["mean"] == [0.485, 0.456, 0.406]
     assert manifest["model"]["num_classes"] == 2
+
+
+def test_the_schema_docstring_names_every_key_an_export_writes(export_int8_bundle):
+    import edge.bundle
+
+    def keys(value, inside=""):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if inside in ("int8", "metrics"):   # keyed by flavor name / what training measured
+                    yield from keys(item, "")
+                    continue
+                yield key
+                yield from keys(item, key)
+        elif isinstance(value, list):
+            for item in value:
+                yield from keys(item, inside)
+
+    manifest = Bundle.load(export_int8_bundle).manifest
+    missing = sorted(key for key in set(keys(manifest)) if '"{}"'.format(key) not in edge.bundle.__doc__
+                     and not re.search(r"\b{}\b".format(re.escape(key)), edge.bundle.__doc__))
+    assert missing == []

@@ -16,20 +16,21 @@ def _run(argv, capsys):
 
 
 def test_top1_agrees_with_pytorch_on_every_image(export_int8_bundle, export_images, capsys):
-    code, fp32, err = _run([export_int8_bundle, export_images, "--json", "--runtime", "onnxruntime",
+    code, fp32, err = _run([export_int8_bundle, export_images, "--json", "-", "--runtime", "onnxruntime",
                             "--precision", "fp32"], capsys)
-    assert code == 0 and "runtime: onnxruntime-cpu fp32" in err
-    code, torch_out, _ = _run([export_int8_bundle, export_images, "--json", "--runtime", "pytorch"], capsys)
+    assert code == 0 and "edge-predict: runtime: onnxruntime-cpu fp32" in err
+    code, torch_out, _ = _run([export_int8_bundle, export_images, "--json", "-", "--runtime", "pytorch"], capsys)
     assert code == 0
-    ort_rows = [json.loads(line) for line in fp32.splitlines()]
-    torch_rows = [json.loads(line) for line in torch_out.splitlines()]
+    document = json.loads(fp32)
+    ort_rows, torch_rows = document["results"], json.loads(torch_out)["results"]
     assert len(ort_rows) == len(torch_rows) == 36
     assert [r["prediction"] for r in ort_rows] == [r["prediction"] for r in torch_rows]
     # The predictions are right too: each image sits in its class folder, which predict reads as truth.
     assert all(r["prediction"] == r["top"][0]["label"] == r["truth"] == os.path.basename(os.path.dirname(r["file"]))
                for r in ort_rows)
     assert all(r["confidence"] == r["top"][0]["confidence"] for r in ort_rows) and "label" not in ort_rows[0]
-    assert "top-1 accuracy 100.00% (36 of 36 images in class-named folders)" in err
+    assert document["score"]["accuracy"] == 1.0 and document["score"]["images"] == 36
+    assert document["schema"] == "edge-toolkit/predict" and document["unreadable"] == []
 
 
 def test_class_named_folders_are_scored_against_the_training_figure(export_fp32_bundle, export_images, tmp_path,

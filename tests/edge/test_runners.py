@@ -41,7 +41,7 @@ def test_onnxruntime_and_pytorch_agree_on_real_images(export_int8_bundle, export
         got = fp32.infer(batch)   # static batch 1 model: run image by image inside the runner
         assert np.abs(got - want).max() < 1e-4
         assert (int8.infer(batch).argmax(1) == want.argmax(1)).mean() >= 0.95
-        assert int8.entry["flavour"] == "ort-qdq-u8s8"
+        assert int8.entry["flavor"] == "ort-qdq-u8s8"
         assert set(reference.timings) == {"h2d", "compute", "d2h"} and "compute" in fp32.timings
 
 

@@ -287,10 +287,10 @@ def test_predict_with_tensorrt(monkeypatch, bundle_dir, export_images, capsys):
     from edge.predict import main
     install(monkeypatch, "8.2", device="nano")
     add_engines(bundle_dir, ["fp16"], **QUIET)
-    assert main([bundle_dir, export_images, "--runtime", "tensorrt", "--json"]) == 0
+    assert main([bundle_dir, export_images, "--runtime", "tensorrt", "--json", "-"]) == 0
     captured = capsys.readouterr()
-    rows = [json.loads(line) for line in captured.out.splitlines()]
-    assert "runtime: tensorrt fp16" in captured.err and len(rows) == 36
+    rows = json.loads(captured.out)["results"]
+    assert "edge-predict: runtime: tensorrt fp16" in captured.err and len(rows) == 36
 
 
 def test_bench_rows_say_why_tensorrt_precisions_cannot_run(monkeypatch, bundle_dir):

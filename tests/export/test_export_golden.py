@@ -65,4 +65,4 @@ def test_an_onnx_input_has_onnxruntime_as_its_reference(export_run, export_fp32_
     assert code == 0, err
     golden, entry = GoldenSet.load(Bundle.load(target))
     assert entry["reference"] == "onnxruntime-fp32" and len(golden) == 32
-    assert "golden set: 32 random frames and onnxruntime-fp32 outputs" in out
+    assert "golden set: 32 random frames and onnxruntime-fp32 outputs" in err   # progress, on stderr

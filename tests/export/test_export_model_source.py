@@ -9,9 +9,11 @@ from edge.bundle import read_manifest
 
 
 def _one_error_line(err):
+    """The one error line, last on stderr (progress lines such as "loading ..." may come before it)."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("edge-export: error: "), err
-    return lines[0]
+    errors = [line for line in lines if line.startswith("edge-export: error: ")]
+    assert errors == lines[-1:] and all(line.startswith("edge-export: ") for line in lines), err
+    return errors[0]
 
 
 def _ort_logits(path, batch):

@@ -269,6 +269,6 @@ def test_edge_commands_point_at_it_and_edge_export_recovers(export_run, export_c
 
     code, out, err = export_run([export_checkpoint, "-o", export_bundle_copy, "--verify-count", "2"])
     assert code == 0, err
-    assert "restored the previous bundle" in out and "removed 1 stale staging folder" in out, out
+    assert "restored the previous bundle" in err and "removed 1 stale staging folder" in err, err
     assert leftovers(os.path.dirname(export_bundle_copy)) == []
     assert read_manifest(export_bundle_copy)["producer"]["tool"] == "edge-export"

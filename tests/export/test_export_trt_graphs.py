@@ -37,7 +37,7 @@ def fused_int8_bundle(export_fused_int8_bundle):
 def test_uint8_input_feeds_only_cast_nodes(fused_int8_bundle):
     bundle = fused_int8_bundle
     fused = [entry for entry in bundle.artifacts("onnx") if bundle.model_input_format(entry) == INPUT_UINT8]
-    assert sorted((e["precision"], e.get("flavour")) for e in fused) == [
+    assert sorted((e["precision"], e.get("flavor")) for e in fused) == [
         ("fp32", None), ("int8", "ort-qdq-u8s8"), ("int8", "tensorrt-qdq-s8s8")]
     for entry in fused:
         model = _graph(bundle.file(entry))
@@ -53,7 +53,7 @@ def test_uint8_input_feeds_only_cast_nodes(fused_int8_bundle):
 def test_fused_bundle_carries_float_input_models_for_tensorrt_82(fused_int8_bundle):
     bundle = fused_int8_bundle
     fp32 = bundle.onnx("fp32", input_format=INPUT_FLOAT)
-    int8 = bundle.onnx("int8", flavour="tensorrt-qdq-s8s8", input_format=INPUT_FLOAT)
+    int8 = bundle.onnx("int8", flavor="tensorrt-qdq-s8s8", input_format=INPUT_FLOAT)
     assert fp32 is not None and int8 is not None and fp32["file"] != bundle.onnx("fp32")["file"]
     for entry in (fp32, int8):
         bundle.check(entry)
@@ -61,7 +61,7 @@ def test_fused_bundle_carries_float_input_models_for_tensorrt_82(fused_int8_bund
         assert model.graph.input[0].type.tensor_type.elem_type == 1               # float
         dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
         assert dims[1:] == [3, 32, 32]
-    assert bundle.onnx("int8", flavour="ort-qdq-u8s8", input_format=INPUT_FLOAT) is None   # ORT takes uint8
+    assert bundle.onnx("int8", flavor="ort-qdq-u8s8", input_format=INPUT_FLOAT) is None   # ORT takes uint8
     figures = bundle.manifest["verification"]["float_input"]
     assert figures["fp32"]["max_abs_diff"] < 1e-4
     assert figures["int8"]["tensorrt-qdq-s8s8"]["top1_agreement"] >= 0.98
@@ -88,7 +88,7 @@ def test_float_input_model_matches_the_fused_one_on_host_normalised_frames(fused
 def test_tensorrt_int8_flavour_has_float_weights_with_qdq_pairs(request, fixture):
     bundle = request.getfixturevalue(fixture)
     bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
-    entries = [e for e in bundle.artifacts("onnx") if e.get("flavour") == "tensorrt-qdq-s8s8"]
+    entries = [e for e in bundle.artifacts("onnx") if e.get("flavor") == "tensorrt-qdq-s8s8"]
     assert entries
     for entry in entries:
         model = _graph(bundle.file(entry))

@@ -137,7 +137,7 @@ def test_summary_rows_render():
         "artifacts": [
             {"file": "model.onnx", "kind": "onnx", "bytes": 3 * 1024 * 1024, "precision": "fp32", "opset": 13},
             {"file": "model.int8.ort.onnx", "kind": "onnx", "bytes": 1024, "precision": "int8", "opset": 13,
-             "flavour": "ort-qdq-u8s8"},
+             "flavor": "ort-qdq-u8s8"},
             {"file": "labels.txt", "kind": "labels", "bytes": 4},
         ],
         "verification": {

@@ -119,7 +119,7 @@ def write_tiny_bundle(folder, dynamic=False, batch=None, qdq=True, opset=13, cal
         flavour = "s8s8" if qdq is True else qdq
         _write(folder, "model.int8.trt.onnx", tiny_model_bytes(dynamic=dynamic, qdq=flavour, opset=opset))
         manifest["artifacts"].append(artifact_entry(folder, "model.int8.trt.onnx", "onnx", precision="int8",
-                                                    opset=opset, flavour="tensorrt-qdq-s8s8"))
+                                                    opset=opset, flavor="tensorrt-qdq-s8s8"))
     if calibration_cache is not None:
         with open(os.path.join(folder, "calibration.cache"), "wb") as handle:
             handle.write(calibration_cache)

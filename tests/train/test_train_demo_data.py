@@ -19,3 +19,11 @@ def test_digits_are_written_as_a_split_image_folder(tmp_path):
     assert not names(train) & names(val)
     image = read_image(train.samples[0][0])
     assert image.shape == (32, 32, 3) and image.min() < 100 < image.max()
+
+
+def test_per_class_writes_the_first_scans_of_each_digit(tmp_path):
+    counts = write_digits(str(tmp_path), size=16, val_fraction=0.2, seed=0, per_class=5)
+    assert all(counts["train"][digit] == 4 and counts["val"][digit] == 1 for digit in map(str, range(10)))
+    written = sorted(int(name[:-4]) for part in ("train", "val") for digit in range(10)
+                     for name in os.listdir(str(tmp_path / part / str(digit))))
+    assert len(written) == 50 and written[-1] < 100   # the first five of each digit, of 1797 scans

@@ -56,10 +56,11 @@ def test_edge_export_refuses_the_same_file_with_the_same_reason(tmp_path, capsys
     path, marker = _tampered(tmp_path)
     assert main([str(path), "-o", str(tmp_path / "bundle")]) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("edge-export: error: "), lines
-    _whole_sentence(lines[0])
-    assert "refused for safety" in lines[0] and "code" in lines[0], lines[0]
-    assert "state dict" in lines[0], lines[0]
+    errors = [line for line in lines if line.startswith("edge-export: error: ")]
+    assert errors == lines[-1:], lines       # progress lines before it, one error line, last
+    _whole_sentence(errors[0])
+    assert "refused for safety" in errors[0] and "code" in errors[0], errors[0]
+    assert "state dict" in errors[0], errors[0]
     assert not marker.exists() and not (tmp_path / "bundle").exists()
 
 
@@ -72,7 +73,8 @@ def test_a_pickled_module_without_trust_pickle_says_why_and_what_to_do(tmp_path,
     path = tmp_path / "whole.pt"
     torch.save(build_resnet("resnet18", 2), str(path))
     assert main([str(path), "--classes", "a,b", "-o", str(tmp_path / "bundle")]) == 2
-    line = capsys.readouterr().err.strip()
+    line = capsys.readouterr().err.strip().splitlines()[-1]     # after the "loading" progress line
+    assert line.startswith("edge-export: error: "), line
     _whole_sentence(line)
     assert "refused for safety" in line and "--trust-pickle" in line and "state dict" in line, line
 

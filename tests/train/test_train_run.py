@@ -12,6 +12,7 @@ from tests.helpers import make_shapes_folder
 from train import cli
 from train.checkpoint import load_checkpoint
 from train.loaders import FolderDataset
+from edge.errors import EXIT_INTERRUPTED
 
 TINY = ["--size", "32", "--batch-size", "8", "--workers", "0", "--keep-epochs", "2", "--lr", "3e-3"]
 
@@ -54,11 +55,12 @@ def test_a_run_writes_every_output_and_a_usable_model(data, tmp_path, capsys):
     run = str(tmp_path / "run")
     argv = [data, "--out", run, "--epochs", "3", "--size", "32", "--workers", "0", "--keep-epochs", "2"]
     assert train(argv) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed, progress = captured.out, captured.err   # the result on stdout, progress on stderr
     assert os.path.join(run, "model.pt") in printed and os.path.join(run, "report.md") in printed
-    assert "batch size auto: 8 (20 training images -> 3 steps an epoch)" in printed
-    assert "BatchNorm statistics re-estimated before each validation: on" in printed
-    assert printed.count("95% CI") >= 3 and printed.count("validation images give accuracy +/-") == 1
+    assert "batch size auto: 8 (20 training images -> 3 steps an epoch)" in progress
+    assert "BatchNorm statistics re-estimated before each validation: on" in progress
+    assert progress.count("95% CI") >= 3 and progress.count("validation images give accuracy +/-") == 1
     for name in ("model.pt", "last.pt", "metrics.json", "history.csv", "curves.png", "confusion.png",
                  "labels.txt", "report.md", "config.yaml"):
         assert os.path.getsize(os.path.join(run, name)) > 0, name
@@ -117,17 +119,17 @@ def test_interrupt_saves_state_and_resume_continues_from_the_right_epoch(data, t
 
     monkeypatch.setattr(FolderDataset, "__getitem__", interrupting)
     cut = str(tmp_path / "cut")
-    assert train([data, "--out", cut, "--epochs", "3"] + TINY) == 2
+    assert train([data, "--out", cut, "--epochs", "3"] + TINY) == EXIT_INTERRUPTED
     err = capsys.readouterr().err
-    assert "interrupted in epoch 2 after 8 of 20 images" in err and "--resume" in err
+    assert "edge-train: interrupted in epoch 2 after 8 of 20 images" in err and "--resume" in err
     state = torch.load(os.path.join(cut, "last.pt"), weights_only=True)
     assert (state["kind"], state["epoch"], state["position"]) == ("train-state", 1, 8)
     assert len(history(cut)) == 1
     monkeypatch.setattr(FolderDataset, "__getitem__", original)
 
     assert train(["--resume", os.path.join(cut, "last.pt")]) == 0
-    out = capsys.readouterr().out
-    assert "resuming" in out and "at epoch 2, 8 images into it" in out
+    err = capsys.readouterr().err
+    assert "edge-train: resuming" in err and "at epoch 2, 8 images into it" in err
     resumed, reference = history(cut), history(full)
     assert [row["epoch"] for row in resumed] == ["1", "2", "3"]
     for got, want in zip(resumed, reference):
@@ -160,7 +162,10 @@ def test_bad_input_is_one_line_and_exit_2(data, tmp_path, capsys, argv, message)
     argv = TINY + ["--out", str(tmp_path / "r")] + [a.format(data=data) for a in argv]
     assert train(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    # Progress lines may come first (a bad --weights file shows once the data is read); one error line ends it.
+    last = err.splitlines()[-1]
+    assert last.startswith("edge-train: error: ") and message in last and err.count(": error: ") == 1, err
+    assert "Traceback" not in err
 
 
 def test_lr_finder_writes_plot_and_suggestion(data, tmp_path, capsys):

@@ -12,10 +12,12 @@ def test_builds_the_engines_and_prints_the_bundle_table(monkeypatch, tmp_path, c
     folder = write_tiny_bundle(tmp_path / "b")
     install(monkeypatch, "8.2", device="nano")
     assert main([folder, "--engine", "fp16,int8", "--workspace-mb", "64"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, progress = captured.out, captured.err   # the bundle's table on stdout, the build's progress on stderr
     entry, = Bundle.load(folder).artifacts("tensorrt_engine")
-    assert entry["file"] in out and "fp16 engine" in out and "NVIDIA Tegra X1" in out
-    assert "no fast INT8" in out and entry["workspace_mb"] == 64
+    assert entry["file"] in out and "fp16 engine" in progress and "NVIDIA Tegra X1" in progress
+    assert "no fast INT8" in progress and entry["workspace_mb"] == 64
+    assert all(line.startswith("edge-export: ") for line in progress.splitlines())
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
