@@ -162,7 +162,8 @@ def described(processes):
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
 def test_ctrl_c_stops_every_process_and_the_run_resumes_with_another_count(data, tmp_path, first, then):
     run = str(tmp_path / "run")
-    launcher = subprocess.Popen(train_command(first) + [data, "--out", run] + TINY + ["--epochs", "2"], cwd=ROOT,
+    # 4 epochs: the interrupt lands after the first checkpoint, and a fast machine cannot finish first.
+    launcher = subprocess.Popen(train_command(first) + [data, "--out", run] + TINY + ["--epochs", "4"], cwd=ROOT,
                                 env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, start_new_session=True)
     last = os.path.join(run, "last.pt")
@@ -177,12 +178,12 @@ def test_ctrl_c_stops_every_process_and_the_run_resumes_with_another_count(data,
         raise AssertionError("a process did not stop after Ctrl-C")
     assert launcher.returncode != 0, output[-2000:]
     state = load_checkpoint(last, kinds=("train-state",))
-    assert state["processes"] == described(first) and state["epoch"] == 1
+    assert state["processes"] == described(first) and 1 <= state["epoch"] < 4
     assert not [name for name in os.listdir(run) if name.endswith(".tmp")]
 
     resumed = run_python(train_command(then) + ["--resume", last])  # the rest, with the other count
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert [row["epoch"] for row in history(run)] == ["1", "2"]
+    assert [row["epoch"] for row in history(run)] == ["1", "2", "3", "4"]
     assert load_checkpoint(last, kinds=("train-state",))["processes"] == described(then)
     assert yaml.safe_load(open(os.path.join(run, "config.yaml")))["batch_size"] == 16
 
