@@ -13,7 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.edge.realparts import Broker, Subscriber, free_port, make_video, needs_ffmpeg, needs_mosquitto
+from tests.edge.realparts import Broker, Subscriber, free_port, needs_ffmpeg, needs_mosquitto
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
@@ -49,14 +49,6 @@ def read_jsonl(path):
         return []
     with open(path) as handle:
         return [json.loads(line) for line in handle if line.endswith("\n")]
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    from tests.edge.realparts import FFMPEG
-    if FFMPEG is None:
-        pytest.skip("needs Debian's ffmpeg (apt install ffmpeg)")
-    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=3, rate=30)
 
 
 @needs_ffmpeg

@@ -8,15 +8,10 @@ import pytest
 
 from edge.collect import main
 from edge.preprocess import read_image
-from tests.edge.realparts import FFMPEG, make_video
+from tests.edge.realparts import FFMPEG
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 pytestmark = pytest.mark.skipif(FFMPEG is None, reason="needs Debian's ffmpeg (apt install ffmpeg)")
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    return make_video(tmp_path_factory.mktemp("collect") / "cam.mp4", seconds=3, rate=30)
 
 
 def test_interval_mode_saves_distinct_frames_into_the_label_folder(video, tmp_path, capsys):

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from edge.telemetry import Telemetry
-from tests.edge.realparts import Broker, free_port, make_video, needs_ffmpeg, needs_mosquitto
+from tests.edge.realparts import Broker, free_port, needs_ffmpeg, needs_mosquitto
 from tests.edge.test_camera_daemon import get, start_daemon, wait_until
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$')
@@ -104,14 +104,6 @@ def test_a_json_lines_file_that_fails_reports_it_until_a_write_succeeds(tmp_path
 
 
 # ----- with a real daemon and a real broker --------------------------------------------------------
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    from tests.edge.realparts import FFMPEG
-    if FFMPEG is None:
-        pytest.skip("needs Debian's ffmpeg (apt install ffmpeg)")
-    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=3, rate=30)
-
-
 def _health(port):
     status, _, body = get("http://127.0.0.1:{}/healthz".format(port))
     return status, (json.loads(body.decode()) if status else {})

@@ -14,7 +14,7 @@ import pytest
 
 from edge.errors import EdgeError
 from edge.sinks.outbox import Outbox
-from tests.edge.realparts import Broker, Subscriber, free_port, make_video, needs_ffmpeg, needs_mosquitto
+from tests.edge.realparts import Broker, Subscriber, free_port, needs_ffmpeg, needs_mosquitto
 from tests.edge.test_camera_daemon import ROOT, read_jsonl, start_daemon, wait_until
 
 
@@ -139,14 +139,6 @@ def test_appended_rows_survive_a_sigkill(tmp_path):
 
 
 # ----- the drill, with real parts ----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    from tests.edge.realparts import FFMPEG
-    if FFMPEG is None:
-        pytest.skip("needs Debian's ffmpeg (apt install ffmpeg)")
-    return make_video(tmp_path_factory.mktemp("video") / "clip.mp4", seconds=3, rate=30)
-
-
 def keys(rows):
     return set((row["ts"], row["frame"]) for row in rows)
 

@@ -16,6 +16,7 @@ import pytest
 
 from edge.bundle import read_manifest
 from edge.errors import EdgeError
+from tests.bundle_fixtures import snapshot
 from tests.helpers import ROOT
 
 NAME = "bundle"
@@ -64,16 +65,6 @@ def write_bundle_files(folder, tag, megabytes=0.5):
     os.mkdir(os.path.join(folder, "engines"))
     with open(os.path.join(folder, "engines", "note.txt"), "w") as handle:
         handle.write(tag)
-
-
-def snapshot(folder):
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, folder)] = handle.read()
-    return found
 
 
 def leftovers(parent):
@@ -251,15 +242,15 @@ def test_read_manifest_points_at_the_moved_aside_bundle(tmp_path):
 
 
 def test_edge_commands_point_at_it_and_edge_export_recovers(export_run, export_checkpoint, export_bundle_copy,
-                                                            export_snapshot, tmp_path, capsys):
+                                                            tmp_path, capsys):
     from edge.predict import main as predict
 
-    before = export_snapshot(export_bundle_copy)
+    before = snapshot(export_bundle_copy)
     for kill_at in range(1, 60):  # kill earlier and earlier steps until the target is gone
         child(export_bundle_copy, kill_at, "new")
         if not os.path.isdir(export_bundle_copy):
             break
-        assert export_snapshot(export_bundle_copy) == before, kill_at
+        assert snapshot(export_bundle_copy) == before, kill_at
     assert not os.path.isdir(export_bundle_copy)
     image = tmp_path / "x.png"
     image.write_bytes(b"")
