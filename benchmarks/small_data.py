@@ -17,6 +17,7 @@ it stopped; the markdown table is printed at the end (and written to OUT/table.m
 the best epoch's (the model.pt a user gets) with its 95% Wilson interval, and the last epoch's.
 """
 
+import csv
 import json
 import os
 import sys
@@ -121,9 +122,9 @@ def one_run(out, dataset, train, val, per_class, start, weights, setting, args):
     with open(os.path.join(run, "config.yaml")) as handle:
         config = yaml.safe_load(handle)
     with open(os.path.join(run, "history.csv")) as handle:
-        last = handle.read().strip().splitlines()[-1].split(",")
+        last = list(csv.DictReader(handle))[-1]
     row.update(accuracy=metrics["accuracy"], ci95=metrics["accuracy_ci95"], best_epoch=metrics["best_epoch"],
-               last_accuracy=float(last[5]), val_images=metrics["dataset"]["val_images"],
+               last_accuracy=float(last["val_accuracy"]), val_images=metrics["dataset"]["val_images"],
                train_images=metrics["dataset"]["train_images"], batch_size=config["batch_size"],
                lr=config["lr"], bn_reestimate=config.get("bn_reestimate", "off"))
     if os.path.exists(os.path.join(run, "lr_find.json")) and "find" in setting_flags(setting):

@@ -23,6 +23,7 @@ import time
 
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
+from train.config import CHOICES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,7 +37,7 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=32, help="global batch (default 32)")
     parser.add_argument("--epochs", type=int, default=2, help="default 2")
     parser.add_argument("--arch", default="resnet18")
-    parser.add_argument("--sync-bn", default="auto", choices=["auto", "on", "off"], help="(CUDA only: on)")
+    parser.add_argument("--sync-bn", default="auto", choices=CHOICES["sync_bn"], help="(CUDA only: on)")
     return parser
 
 

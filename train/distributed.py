@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import torch
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, first_line
 from train.config import CHOICES
 
 # A rank waits at most this long for the others (a crashed peer, a stalled machine); then the
@@ -46,8 +46,6 @@ class Processes(object):
         return self.world_size > 1
 
     def describe(self):
-        if not self.distributed:
-            return {"world_size": 1, "backend": None}
         return {"world_size": self.world_size, "backend": self.backend}
 
     def sum(self, values):
@@ -99,13 +97,17 @@ class Processes(object):
         if not self.distributed or not (isinstance(exc, torch.distributed.DistError)
                                         or any(word in text.lower() for word in PEER_FAILURE_WORDS)):
             return None
-        first = text.splitlines()[0].split("] ", 1)[-1] if text else type(exc).__name__  # no source location
+        first = first_line(exc, limit=None).split("] ", 1)[-1]  # no source location
         return first.split(". ")[0][:160]
 
     def shard(self, count):
         """The contiguous share [first, stop) of `count` items that this rank evaluates."""
-        first = count * self.rank // self.world_size
-        return first, count * (self.rank + 1) // self.world_size
+        return share(count, self.rank, self.world_size)
+
+
+def share(count, rank, world_size):
+    """[first, stop) of rank `rank`'s contiguous share of `count` items split over `world_size` ranks."""
+    return count * rank // world_size, count * (rank + 1) // world_size
 
 
 def env_int(name, default):

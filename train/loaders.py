@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from edge.errors import EdgeError
 from edge.preprocess import normalize, read_image, resize_and_crop
 from train.augment import augment
+from train.distributed import share
 
 
 class FolderDataset(Dataset):
@@ -89,9 +90,8 @@ class GlobalBatchSampler(Sampler):
         items = list(self.items)
         for first in range(self.start, self.size, self.batch_size):
             count = self.global_batch(first)
-            lower = first + count * self.rank // self.world_size
-            upper = first + count * (self.rank + 1) // self.world_size
-            yield items[lower:upper]
+            lower, upper = share(count, self.rank, self.world_size)
+            yield items[first + lower:first + upper]
 
     def __len__(self):
         return -(-(self.size - self.start) // self.batch_size)

@@ -22,13 +22,21 @@ def write_history_csv(history, path):
     write_text(path, buffer.getvalue())
 
 
-def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds):
-    """Write every report file from the best checkpoint's record; returns their paths by role."""
-    report = record["metrics"]["val"]
-    paths = {name: os.path.join(run_dir, file) for name, file in (
+def run_paths(run_dir):
+    """The paths of a finished run's outputs, by role."""
+    return {name: os.path.join(run_dir, file) for name, file in (
         ("model", "model.pt"), ("metrics", "metrics.json"), ("history", "history.csv"),
         ("curves", "curves.png"), ("confusion", "confusion.png"), ("labels", "labels.txt"),
         ("report", "report.md"), ("config", "config.yaml"))}
+
+
+def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, training=None):
+    """Write every report file from the best checkpoint's record; returns their paths by role.
+
+    training: how the run was spread over processes (world size, backend, batches), kept in metrics.json.
+    """
+    report = record["metrics"]["val"]
+    paths = run_paths(run_dir)
     metrics = {
         "best_epoch": record["epoch"],
         "accuracy": report["accuracy"],
@@ -43,6 +51,8 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds):
         "train_seconds": round(seconds, 1),
         "versions": record["versions"],
     }
+    if training is not None:
+        metrics["training"] = training
     write_json(paths["metrics"], metrics)
     write_history_csv(history, paths["history"])
     write_text(paths["labels"], "".join(name + "\n" for name in record["classes"]))
@@ -64,8 +74,9 @@ def render_report(record, metrics):
             report["images"], metrics["macro_f1"], metrics["val_loss"]),
         "- dataset: {}".format(json.dumps(metrics["dataset"])),
     ]
-    if small_set_warning(report):
-        lines.append("- " + small_set_warning(report))
+    warning = small_set_warning(report)
+    if warning:
+        lines.append("- " + warning)
     lines += [
         "- training time: {:.1f} s".format(metrics["train_seconds"]),
         "",

@@ -3,7 +3,6 @@
 Under torchrun every process runs this (train/distributed.py); rank 0 alone writes the run folder.
 """
 
-import json
 import os
 
 import torch
@@ -20,7 +19,7 @@ from train.data import make_splits
 from train.distributed import join_group, leave_group, resolve_sync_bn
 from train.loaders import make_loader
 from train.lr_finder import find_lr
-from train.outputs import write_run_outputs
+from train.outputs import run_paths, write_run_outputs
 from train.plots import plot_lr_find
 from train.resnet import build_resnet, load_backbone_weights
 from train.trainer import BEST, Trainer, pick_device
@@ -177,13 +176,11 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
         config["arch"], device, "mixed precision" if trainer.amp else "fp32", config["epochs"], run_dir))
     result = trainer.fit()
     if not processes.is_main:  # files are rank 0's; this summary is never printed
-        return {"run_dir": run_dir, "paths": {name: os.path.join(run_dir, file) for name, file in (
-            ("model", BEST), ("report", "report.md"))}, "accuracy": trainer.best[0],
+        return {"run_dir": run_dir, "paths": run_paths(run_dir), "accuracy": trainer.best[0],
                 "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
     best = load_checkpoint(os.path.join(run_dir, BEST), kinds=("model",))
-    paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"])
-    with open(paths["metrics"]) as handle:
-        write_json(paths["metrics"], dict(json.load(handle), training=training))
+    paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"],
+                              training=training)
     return {"run_dir": run_dir, "paths": paths, "accuracy": best["metrics"]["val"]["accuracy"],
             "best_epoch": best["epoch"], "seconds": result["seconds"]}
 

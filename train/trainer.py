@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from edge.errors import EdgeError
+from train.autosize import steps_per_epoch
 from train.bn_stats import reestimate_batchnorm
 from train.checkpoint import model_record, save_checkpoint, versions
 from train.distributed import Processes, interrupts_held
@@ -85,7 +86,7 @@ class Trainer(object):
         self.warned_small_set = False
         self.run_dir = run_dir
         self.device = device
-        self.log = log if self.processes.is_main else (lambda *args: None)
+        self.log = log  # run_training passes a silent one to ranks other than 0
         self.amp = device.type == "cuda" and config["amp"] in ("auto", True, "on")
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         # Summed, then divided by the global batch: a rank's slice counts for its share of the batch.
@@ -143,7 +144,7 @@ class Trainer(object):
             "all layers, peak lr {:.1e} (stem) to {:.1e} (head)".format(peak_rates[0], lr)))
 
     def batches_per_epoch(self):
-        return -(-self.train_sampler.size // self.train_sampler.batch_size)
+        return steps_per_epoch(self.train_sampler.size, self.train_sampler.batch_size)
 
     # ----- the loop ---------------------------------------------------------------------------
     def fit(self):
