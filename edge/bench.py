@@ -166,15 +166,6 @@ def print_rows(document, batch_sizes, old=None):
         print(report.compare(old, document))
 
 
-def write_result(args, document, table):
-    """--json: the document to its path (saying so on stdout) or to stdout; EXIT_OK."""
-    if args.json:
-        write_json_result(args.json, document)
-        if table:
-            print("wrote {}".format(args.json))
-    return EXIT_OK
-
-
 def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -200,12 +191,15 @@ def _main(argv):
                                   args.checkpoint, log=log)
         if table:
             print("\n\n".join(measurement_text(m, args.source) for m in document["measurements"]))
-        return write_result(args, document, table)
+        if args.json:
+            write_json_result(args.json, document)
+        return EXIT_OK
     old = report.load_result(args.compare) if args.compare else None   # a bad path fails before measuring
     document = bench_rows(bundle, args, batch_sizes, log)
     if table:
         print_rows(document, batch_sizes, old)
-    write_result(args, document, table)
+    if args.json:
+        write_json_result(args.json, document)
     if args.csv:
         report.write_csv(args.csv, document["rows"])
     if args.plot:

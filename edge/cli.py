@@ -57,13 +57,15 @@ def json_to_stdout(args):
 
 
 def write_json_result(path, document):
-    """`--json PATH`: the document to PATH (atomically), or to stdout for '-'."""
+    """`--json PATH`: the document to PATH (atomically), saying so on stdout after the table; or, for
+    '-', to stdout alone (no table was printed)."""
     if path == JSON_TO_STDOUT:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         sys.stdout.flush()
         return
     from edge.atomic import write_json
     write_json(path, document)
+    print("wrote {}".format(path))
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -143,8 +143,6 @@ def _main(argv):
         write_json_result(args.json, {
             "schema": "edge-toolkit/predict", "schema_version": 1, "bundle": bundle.path, "runtime": runtime,
             "results": rows, "unreadable": unreadable, "score": score.fields(bundle) if score.total else None})
-        if table:
-            print("wrote {}".format(args.json))
     if unreadable:
         log("{} of {} images could not be read".format(len(unreadable), len(paths)))
         return EXIT_SOME_FAILED

@@ -70,8 +70,6 @@ def _main(argv):
         from edge.benchmark.environment import environment
         command = [PROG] + (list(argv) if argv is not None else sys.argv[1:])
         write_json_result(args.json, report.document(checks, command, bundle, environment(), utc_timestamp()))
-        if table:
-            print("wrote {}".format(args.json))
     return EXIT_SOME_FAILED if report.verdict(checks) == FAIL else EXIT_OK
 
 
