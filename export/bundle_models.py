@@ -87,7 +87,8 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     """
     runner = verify.OnnxCpu(os.path.join(bundle_dir, graphs.file(FP32_FILE)),
                             max_batch=manifest["input"]["batch"]["max"])
-    candidate = runner(golden.frames if graphs.fused else golden.inputs(source.spec))
+    float_inputs = None if graphs.fused else golden.inputs(source.spec)
+    candidate = runner(golden.frames if graphs.fused else float_inputs)
     if candidate.ndim != 2 or candidate.shape[1] != len(source.classes):
         raise EdgeError("the ONNX model gives outputs of shape {} for {} classes".format(
             candidate.shape, len(source.classes)))
@@ -100,7 +101,8 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
         " (float input)" if graphs.suffix else "", " (unfused)" if graphs.fused else "", len(golden),
         golden.source))
     if golden.reference is None:
-        golden.reference = verify.torch_logits(source.model, golden.inputs(source.spec))
+        golden.reference = verify.torch_logits(source.model, float_inputs if float_inputs is not None
+                                               else golden.inputs(source.spec))
     record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.preprocess output"

@@ -91,8 +91,9 @@ def _row(bundle, golden, candidate):
         return Check(name, SKIP, candidate.reason, fix=_skip_fix(candidate))
     try:
         with candidate.runner as runner:
-            outputs = runner.infer(golden.model_inputs(bundle))
-            p50 = _p50_ms(runner, golden.model_inputs(bundle)[:1])
+            inputs = golden.model_inputs(bundle)
+            outputs = runner.infer(inputs)
+            p50 = _p50_ms(runner, inputs[:1])
             described = runner.describe()
     except EdgeError as exc:
         return Check(name, FAIL, str(exc), fix="see the message; jetson/README.md covers engines and memory")
