@@ -21,14 +21,17 @@ class Classifier(object):
         """What the model's input takes for one BGR image: CHW float32, or HWC uint8 when fused."""
         return preprocess(image, self.spec, self.fused)
 
+    def results(self, logits, k=None):
+        """Top-k lists ({label, index, confidence}, best first), one per row of logits; k: default the classifier's."""
+        return [top_k(row, self.classes, k or self.k) for row in softmax(logits)]
+
     def classify(self, images):
         started = time.perf_counter()
         batch = preprocess_batch(images, self.spec, self.fused)
         prepared = time.perf_counter()
         logits = self.runner.infer(batch)
         inferred = time.perf_counter()
-        probabilities = softmax(logits)
-        results = [top_k(row, self.classes, self.k) for row in probabilities]
+        results = self.results(logits)
         done = time.perf_counter()
         timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
                    "postprocess": (done - inferred) * 1000.0}

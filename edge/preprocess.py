@@ -115,14 +115,24 @@ def cv2_interpolation(name):
 
 def read_image(path):
     """Decode an image file as BGR uint8 HxWx3. Returns None when it cannot be decoded."""
-    cv2 = require("cv2", "reading images")
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except (IOError, OSError, ValueError):
         return None
+    return decode_image(data)
+
+
+def decode_image(data):
+    """Decode an encoded image (bytes or a uint8 array: a file's contents, a request body) as BGR
+    uint8 HxWx3. Returns None when it cannot be decoded."""
+    cv2 = require("cv2", "decoding images")
+    data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # a damaged header can make a decoder raise instead of returning None
+        return None
     if image is None or image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
         return None
     return image

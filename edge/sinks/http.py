@@ -17,13 +17,13 @@ Bounded under bursts and unfriendly clients (edge.sinks.pool):
   buffer, a few hundred KB, a second or three of preview), then max_lag_s (5 s).
 """
 
-import json
 import socket
 import struct
 import threading
 import time
 
 from edge.errors import EdgeError
+from edge.http_replies import answer_healthz, answer_metrics, send, send_json
 from edge.lazy import require
 from edge.sinks.base import Sink
 from edge.sinks.pool import PooledHTTPServer, RequestHandler
@@ -128,40 +128,25 @@ class HttpSink(Sink):
         path = request.path.split("?", 1)[0]
         try:
             if path == "/healthz":
-                snapshot = self.telemetry.snapshot()
-                code = 200 if snapshot["state"] == "ok" else 503
-                self._send(request, code, "application/json", json.dumps(snapshot), head)
+                answer_healthz(request, self.telemetry, head)
             elif path == "/metrics":
-                self._send(request, 200, "text/plain; version=0.0.4; charset=utf-8",
-                           self.telemetry.render_prometheus(), head)
+                answer_metrics(request, self.telemetry, head)
             elif path == "/latest":
                 if self.latest is None:
-                    self._send(request, 404, "application/json", json.dumps({"error": "no result yet"}), head)
+                    send_json(request, 404, {"error": "no result yet"}, head)
                 else:
-                    self._send(request, 200, "application/json", json.dumps(self.latest), head)
+                    send_json(request, 200, self.latest, head)
             elif path == "/stream.mjpg":
                 if head:
                     self._stream_headers(request)
                 else:
                     self._stream(request)
             elif path == "/":
-                self._send(request, 200, "text/html; charset=utf-8", INDEX, head)
+                send(request, 200, "text/html; charset=utf-8", INDEX, head)
             else:
-                self._send(request, 404, "application/json", json.dumps({"error": "not found", "path": path}),
-                           head)
+                send_json(request, 404, {"error": "not found", "path": path}, head)
         except (socket.error, IOError, OSError):
             pass  # the client went away
-
-    @staticmethod
-    def _send(request, code, content_type, body, head=False):
-        data = body.encode("utf-8")
-        request.send_response(code)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(data)))
-        request.send_header("Cache-Control", "no-store")
-        request.end_headers()
-        if not head:
-            request.wfile.write(data)
 
     @staticmethod
     def _stream_headers(request):
@@ -176,8 +161,7 @@ class HttpSink(Sink):
             if not full:
                 self.clients += 1
         if full:
-            self._send(request, 503, "application/json", json.dumps(
-                {"error": "preview busy", "max_preview_clients": self.max_preview_clients}))
+            send_json(request, 503, {"error": "preview busy", "max_preview_clients": self.max_preview_clients})
             return
         try:
             connection = request.connection
