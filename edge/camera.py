@@ -17,6 +17,7 @@ from edge.errors import EXIT_OK, Unusable
 
 
 def build_parser():
+    from edge.mqtt_args import add_mqtt_arguments
     from edge.runner_args import add_runner_arguments
     from edge.source_args import add_source_arguments
     from edge.sources.uri import USAGE
@@ -48,18 +49,9 @@ examples:
     sinks.add_argument("--jsonl-keep", type=int, help="rotated JSON lines files kept as FILE.1 ... FILE.N (default 5)")
     sinks.add_argument("--http-port", type=int, help="serve /healthz /metrics /latest /stream.mjpg (0 = any free port)")
     sinks.add_argument("--http-host", help="address to bind (default 127.0.0.1: this machine only)")
-    sinks.add_argument("--mqtt-host", help="MQTT broker host")
-    sinks.add_argument("--mqtt-port", type=int, help="default 1883")
+    add_mqtt_arguments(sinks)
     sinks.add_argument("--mqtt-topic", help="default edge/camera/results")
-    sinks.add_argument("--mqtt-qos", type=int, choices=[0, 1, 2], help="default 1 (at least once)")
     sinks.add_argument("--mqtt-retain", action="store_const", const=True, help="retain the last result")
-    sinks.add_argument("--mqtt-client-id")
-    sinks.add_argument("--mqtt-username")
-    sinks.add_argument("--mqtt-password-file", help="file holding the MQTT password (not on the command line)")
-    sinks.add_argument("--mqtt-tls-ca", help="CA certificate: enables TLS")
-    sinks.add_argument("--mqtt-tls-cert")
-    sinks.add_argument("--mqtt-tls-key")
-    sinks.add_argument("--mqtt-tls-insecure", action="store_const", const=True, help="skip host name checks")
     sinks.add_argument("--mqtt-queue", type=int,
                        help="results kept in the outbox while the broker is away, at most (default 200000)")
     sinks.add_argument("--mqtt-outbox",
@@ -104,14 +96,12 @@ def build_sinks(config, telemetry):
         filtered.append(JsonLinesSink(config["jsonl"], max_bytes=int(config["jsonl_max_mb"] * 2 ** 20),
                                       keep=config["jsonl_keep"]))
     if config["mqtt_host"]:
+        from edge.mqtt_client import read_password
         from edge.sinks.mqtt import MqttSink
         from edge.sinks.outbox import Outbox
         outbox = Outbox(config["mqtt_outbox"], max_bytes=int(config["mqtt_outbox_max_mb"] * 2 ** 20),
                         max_age_s=config["mqtt_outbox_max_age_h"] * 3600.0, max_rows=config["mqtt_queue"], log=log)
-        password = None
-        if config["mqtt_password_file"]:
-            with open(config["mqtt_password_file"]) as handle:
-                password = handle.read().strip()
+        password = read_password(config["mqtt_password_file"])
         filtered.append(MqttSink(
             config["mqtt_host"], config["mqtt_port"], config["mqtt_topic"], config["mqtt_qos"], config["mqtt_retain"],
             config["mqtt_client_id"], config["mqtt_username"], password, config["mqtt_tls_ca"], config["mqtt_tls_cert"],

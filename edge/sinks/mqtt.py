@@ -27,7 +27,7 @@ import threading
 import time
 
 from edge.errors import EdgeError
-from edge.lazy import require
+from edge.mqtt_client import connect_failed, new_client, paho
 from edge.sinks.base import Sink
 from edge.sinks.outbox import Outbox
 
@@ -70,7 +70,6 @@ class MqttSink(Sink):
 
     # ----- lifecycle ------------------------------------------------------------------------------
     def start(self):
-        mqtt = require("paho.mqtt.client", "the MQTT sink")
         if "#" in self.topic or "+" in self.topic or not self.topic:
             raise EdgeError("--mqtt-topic {!r} is not a publish topic (no wildcards)".format(self.topic))
         if self.outbox is None:
@@ -80,19 +79,8 @@ class MqttSink(Sink):
         if self.outbox.count():
             self.log("MQTT outbox {}: {} results from an earlier run are sent first".format(
                 self.outbox.path, self.outbox.count()))
-        if hasattr(mqtt, "CallbackAPIVersion"):  # paho-mqtt 2.x
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id)
-        else:  # paho-mqtt 1.x
-            client = mqtt.Client(client_id=self.client_id)
-        if self.username:
-            client.username_pw_set(self.username, self.password)
         ca, cert, key, insecure = self.tls
-        if ca or cert:
-            try:
-                client.tls_set(ca_certs=ca, certfile=cert, keyfile=key)
-            except (IOError, OSError, ValueError) as exc:
-                raise EdgeError("MQTT TLS set-up failed: {}".format(exc))
-            client.tls_insecure_set(bool(insecure))
+        _, client = new_client("the MQTT sink", self.client_id, self.username, self.password, ca, cert, key, insecure)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -178,7 +166,7 @@ class MqttSink(Sink):
 
     # ----- the sending side ------------------------------------------------------------------------
     def _send_loop(self):
-        mqtt = require("paho.mqtt.client", "the MQTT sink")
+        mqtt = paho("the MQTT sink")
         next_sync = time.time() + SYNC_S
         while True:
             with self._cond:
@@ -247,8 +235,7 @@ class MqttSink(Sink):
 
     # ----- paho callbacks (both API versions: extra arguments ignored) ---------------------------
     def _on_connect(self, client, userdata, flags, reason, *rest):
-        failed = reason.is_failure if hasattr(reason, "is_failure") else reason != 0
-        if failed:
+        if connect_failed(reason):
             self.log("MQTT broker {}:{} refused the connection: {}".format(self.host, self.port, reason))
             return
         with self._cond:
