@@ -35,8 +35,11 @@ def send_json(request, code, document, head=False, headers=()):
 
 
 def answer_healthz(request, telemetry, head=False):
+    """The snapshot, 200 when its state is "ok", else 503; returns the status code."""
     snapshot = telemetry.snapshot()
-    send_json(request, 200 if snapshot["state"] == "ok" else 503, snapshot, head)
+    code = 200 if snapshot["state"] == "ok" else 503
+    send_json(request, code, snapshot, head)
+    return code
 
 
 def answer_metrics(request, telemetry, head=False):

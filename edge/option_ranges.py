@@ -59,6 +59,12 @@ ROWS = (
     Range("mqtt_outbox_max_age_h", float, 0, 24 * 365, "hours a result may wait in the MQTT outbox", above=True),
     Range("min_confidence", float, 0, 1, "least top-1 confidence published"),
     Range("heartbeat", float, 0, DAY, "seconds after which a filtered result is published anyway", above=True),
+    # edge-serve (its --port is checked against http_port)
+    Range("max_batch", int, 1, 1024, "images per inference call at most, gathered from concurrent requests"),
+    Range("max_delay_ms", float, 0, 10000, "milliseconds a request may wait for others to join its batch"),
+    Range("max_queue", int, 1, 100000, "requests waiting for inference at most; more get 503"),
+    Range("max_body_bytes", int, 1024, 2 ** 31, "largest request body in bytes; larger get 413"),
+    Range("client_timeout", float, 0, 3600, "seconds a client may take to send its request", above=True),
     # run control (edge-camera, edge-bench --source, edge-collect)
     Range("max_frames", int, 1, 10 ** 12, "results before stopping"),
     Range("duration", float, 0, YEAR, "seconds to run", above=True),

@@ -1,0 +1,234 @@
+"""edge-serve: answer inference requests for a bundle, over HTTP and MQTT.
+
+HTTP, on 127.0.0.1:8000 by default: the KServe v2 REST protocol that Triton's clients speak
+(tritonclient.http works unchanged: /v2/health/live, /v2/health/ready, /v2/models/NAME,
+/v2/models/NAME/ready, /v2/models/NAME/infer with the model's input tensor as JSON or binary data,
+answering the logits); POST /v1/predict with a JPEG or PNG (body or multipart form), answering the
+top-k labels; /healthz and /metrics as edge-camera's. MQTT (--mqtt-host): requests on a topic,
+answered on each request's Response Topic (MQTT 5) or on the reply_to of a JSON envelope
+(MQTT 3.1.1).
+
+Concurrent requests are batched: up to --max-batch images (within the bundle's batch range) in
+one inference call, waiting at most --max-delay-ms for others to join. At most --max-queue
+requests wait; more get 503 with Retry-After. SIGTERM, SIGINT or SIGHUP drain: new requests get
+503, those already taken are answered, and the server exits within two seconds.
+
+Exit codes: 0 stopped by a signal, after draining; 2 bad options or bundle, or the port in use.
+"""
+
+import ipaddress
+import os
+import re
+import signal
+import threading
+import time
+
+from edge.cli import make_parser, progress_log, run_main
+from edge.errors import EXIT_OK, EdgeError
+
+EPILOG = """examples:
+  edge-serve bundle/                                   # http://127.0.0.1:8000, model name 'bundle'
+  curl -s -H 'Content-Type: image/jpeg' --data-binary @photo.jpg http://127.0.0.1:8000/v1/predict
+  curl -s -F image=@photo.jpg 'http://127.0.0.1:8000/v1/predict?top_k=3'
+  edge-serve bundle/ --host 0.0.0.0 --token-file /etc/edge-toolkit/serve.token --max-batch 8 --max-delay-ms 5
+  edge-serve bundle/ --mqtt-host 127.0.0.1 --mqtt-request-topic factory/line1/classify
+"""
+DRAIN_S = 2.0            # from the signal to the exit
+DEFAULTS = {"port": 8000, "max_batch": 8, "max_delay_ms": 2.0, "max_queue": 64, "max_body_bytes": 8 * 2 ** 20,
+            "client_timeout": 10.0, "top_k": 5, "mqtt_request_topic": "edge/serve/requests", "mqtt_protocol": "5"}
+NUMBERS = ("top_k", "max_batch", "max_delay_ms", "max_queue", "max_body_bytes", "client_timeout")
+
+log = progress_log("edge-serve")
+
+
+def build_parser():
+    from edge.mqtt_args import add_mqtt_arguments
+    from edge.mqtt_client import PROTOCOLS
+    from edge.option_ranges import help_text
+    from edge.runner_args import add_runner_arguments
+
+    parser = make_parser("edge-serve", __doc__, EPILOG)
+    parser.add_argument("bundle", help="bundle folder written by edge-export")
+    http = parser.add_argument_group("http")
+    http.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    http.add_argument("--port", type=int, default=DEFAULTS["port"],
+                      help="default {} (Triton's); 0 = any free port".format(DEFAULTS["port"]))
+    http.add_argument("--model-name", help="the model's name in /v2/models/NAME (default: the bundle folder's name)")
+    http.add_argument("--token-file",
+                      help="file holding a bearer token: every route but the health checks then needs "
+                           "'Authorization: Bearer TOKEN'")
+    http.add_argument("--max-body-bytes", type=int, default=DEFAULTS["max_body_bytes"],
+                      help=help_text("max_body_bytes", "larger request bodies get 413 (default 8 MiB)"))
+    http.add_argument("--client-timeout", type=float, default=DEFAULTS["client_timeout"],
+                      help=help_text("client_timeout", "seconds a client may take to send its request, "
+                                                       "and a body a second more per 64 KiB (default 10)"))
+    batching = parser.add_argument_group("batching")
+    batching.add_argument("--max-batch", type=int, default=DEFAULTS["max_batch"],
+                          help=help_text("max_batch", "images per inference call, within the bundle's batch range; "
+                                                      "1 turns batching off (default 8)"))
+    batching.add_argument("--max-delay-ms", type=float, default=DEFAULTS["max_delay_ms"],
+                          help=help_text("max_delay_ms", "how long a request may wait for others (default 2)"))
+    batching.add_argument("--max-queue", type=int, default=DEFAULTS["max_queue"],
+                          help=help_text("max_queue", "requests waiting at most; more get 503 (default 64)"))
+    parser.add_argument("--top-k", type=int, default=DEFAULTS["top_k"],
+                        help="labels per /v1/predict and MQTT answer (default 5; /v1/predict?top_k=K)")
+    add_runner_arguments(parser)
+    mqtt = parser.add_argument_group("mqtt (requests and answers)")
+    add_mqtt_arguments(mqtt)
+    mqtt.add_argument("--mqtt-request-topic", default=DEFAULTS["mqtt_request_topic"],
+                      help="topic (filter) of the requests (default {})".format(DEFAULTS["mqtt_request_topic"]))
+    mqtt.add_argument("--mqtt-protocol", choices=PROTOCOLS, default=DEFAULTS["mqtt_protocol"],
+                      help="5 (default): answers on each request's Response Topic with its Correlation Data, and "
+                           "3.1.1 envelopes too; 3.1.1: envelopes only (paho-mqtt before 1.5, old brokers)")
+    return parser
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False   # a host name: it may resolve beyond this machine
+
+
+def read_token(path):
+    """The bearer token in `path` (None without one); a usage error for an unreadable or empty file."""
+    if path is None:
+        return None
+    try:
+        with open(path) as handle:
+            token = handle.read().strip()
+    except (IOError, OSError) as exc:
+        raise EdgeError("cannot read --token-file {} ({})".format(path, exc))
+    if not token or any(character.isspace() for character in token):
+        raise EdgeError("--token-file {} must hold one token, without spaces".format(path))
+    if os.stat(path).st_mode & 0o004:
+        log("warning: {} is readable by every user of this machine (chmod 600 {})".format(path, path))
+    return token
+
+
+def model_name_for(bundle_path, given):
+    name = given if given is not None else os.path.basename(os.path.normpath(bundle_path))
+    if given is None:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
+    if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+        raise EdgeError("--model-name {!r}: use letters, digits, '_', '.' and '-' only".format(name))
+    return name
+
+
+class StopSignal(object):
+    """SIGTERM, SIGINT and SIGHUP set it (a closed terminal is a stop, as in edge-camera); `at` says when."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.at = None
+
+    def install(self):
+        for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), self._set)
+
+    def _set(self, signum, frame):
+        if not self.event.is_set():
+            self.at = time.time()
+            log("signal {}: draining".format(signum))
+        self.event.set()
+
+
+def _main(argv):
+    args = build_parser().parse_args(argv)
+    from edge.mqtt_args import MQTT_DEFAULTS, MQTT_NUMBERS
+    from edge.option_ranges import check, check_args
+    from edge.runner_args import RUNNER_NUMBERS
+
+    check_args(args, NUMBERS + RUNNER_NUMBERS + MQTT_NUMBERS)
+    port = check("http_port", args.port, "--port")
+    token = read_token(args.token_file)
+    model_name = model_name_for(args.bundle, args.model_name)
+
+    from edge.bundle import Bundle
+    from edge.runners.select import make_runner
+    from edge.serve.http import ServeHttp
+    from edge.serve.metrics import ServeTelemetry
+    from edge.serve.service import InferenceService
+
+    bundle = Bundle.load(args.bundle)
+    # Requests arrive apart: idle worker threads sleep instead of spinning, as in edge-camera.
+    runner, why = make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
+                              checkpoint=args.checkpoint, build_engine=bool(args.build_engine), log=log, spinning=False)
+    telemetry = ServeTelemetry()
+    service = InferenceService(bundle, runner, model_name, telemetry, max_batch=args.max_batch,
+                               max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, top_k=args.top_k, log=log)
+    http = ServeHttp(service, telemetry, host=args.host, port=port, token=token, max_body_bytes=args.max_body_bytes,
+                     client_timeout=args.client_timeout, log=log)
+    mqtt = None
+    if args.mqtt_host:
+        from edge.mqtt_client import read_password
+        from edge.serve.mqtt import MqttFrontEnd
+
+        mqtt = MqttFrontEnd(service, telemetry, args.mqtt_host, args.mqtt_port or MQTT_DEFAULTS["mqtt_port"],
+                            args.mqtt_request_topic,
+                            MQTT_DEFAULTS["mqtt_qos"] if args.mqtt_qos is None else args.mqtt_qos,
+                            args.mqtt_protocol, args.mqtt_client_id, args.mqtt_username,
+                            read_password(args.mqtt_password_file), args.mqtt_tls_ca, args.mqtt_tls_cert,
+                            args.mqtt_tls_key, bool(args.mqtt_tls_insecure), log=log)
+    if not is_loopback(args.host) and token is None:
+        log("warning: serving on {} beyond this machine without a token: whoever reaches it can use the model "
+            "(--token-file FILE)".format(args.host))
+    stop = StopSignal()
+    stop.install()
+    started = []
+    try:
+        service.start()
+        started.append(service)
+        log("runtime: {} ({})".format(runner.describe(), why))
+        try:
+            http.start()
+        except (OSError, IOError) as exc:
+            raise EdgeError("cannot serve HTTP on {}:{} ({}); choose another --port".format(args.host, port, exc))
+        started.append(http)
+        log("serving {} as model {!r}: /v2/models/{}/infer (KServe v2), /v1/predict, /healthz, /metrics; "
+            "batches of up to {} within {:g} ms".format(http.url, model_name, model_name, service.max_batch,
+                                                      args.max_delay_ms))
+        if mqtt is not None:
+            telemetry.sinks = [mqtt]
+            telemetry.mqtt = mqtt
+            mqtt.start()
+            started.append(mqtt)
+        while not stop.event.wait(0.5):
+            pass
+        drain(service, http, mqtt, (stop.at or time.time()) + DRAIN_S)
+        started = []
+    finally:
+        for part in reversed(started):   # a failed start: free what did start
+            if part is mqtt:
+                mqtt.close(time.time() + 0.5)
+            else:
+                part.close()
+    return EXIT_OK
+
+
+def drain(service, http, mqtt, deadline):
+    """New requests get 503, queued ones are answered, by `deadline` (time.time())."""
+    deadline -= 0.2   # what closing takes after it
+    service.draining = True
+    http.stop_accepting()
+    if mqtt is not None:
+        mqtt.stop_taking()
+    failed = service.drain(deadline)
+    idle = http.wait_idle(deadline)
+    if mqtt is not None:
+        mqtt.close(deadline)
+    http.close()
+    service.close()
+    log("stopped{}{}".format("; {} queued requests answered 503".format(failed) if failed else "",
+                             "" if idle else "; some answers were still being written"))
+
+
+def main(argv=None):
+    return run_main("edge-serve", _main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,370 @@
+"""edge-serve's HTTP front end: the KServe v2 REST protocol, /v1/predict, /healthz and /metrics.
+
+    GET  /v2/health/live, /v2/health/ready        200 when live / ready (no token needed)
+    GET  /v2                                      server metadata (name, version, extensions)
+    GET  /v2/models/NAME[/versions/1]             model metadata: input and output name, datatype, shape
+    GET  /v2/models/NAME[/versions/1]/ready
+    POST /v2/models/NAME[/versions/1]/infer       the model input tensor (JSON or binary) -> logits
+    POST /v1/predict[?top_k=K]                    a JPEG/PNG body or multipart form -> top-k labels
+    GET  /healthz (no token needed), /metrics     as edge-camera's (edge.http_replies)
+
+Standard library only (http.server), on edge-camera's fixed pool of threads (edge.sinks.pool),
+HTTP/1.1 with keep-alive. Every error is JSON, {"error": "..."}, as KServe clients read it. Bad
+input never takes the server down:
+- a body over --max-body-bytes gets 413 before it is read (a client sending "Expect:
+  100-continue" is never told to go on); a missing Content-Length 411;
+- a request that cannot be used gets 400 saying why (the tensor the model takes, an image that
+  cannot be decoded), an unknown route 404, a wrong method 405, another media type 415;
+- a full queue, or a service shutting down, gets 503 with Retry-After;
+- a client that takes longer than --client-timeout to send its request line and headers, or
+  its body (plus a second per 64 KiB of it), is disconnected, trickling or not; so is a
+  keep-alive connection idle that long;
+- with --token-file, every route but the health checks needs "Authorization: Bearer TOKEN" (401).
+"""
+
+import hmac
+import socket
+import threading
+import time
+from urllib.parse import parse_qs
+
+from edge import __version__
+from edge.errors import EdgeError
+from edge.http_replies import JSON, answer_healthz, answer_metrics, send, send_json
+from edge.serve import images
+from edge.serve.errors import RequestError
+from edge.serve.service import MODEL_VERSION
+from edge.serve.tensors import encode_response, parse_request
+from edge.sinks.pool import PooledHTTPServer, RequestHandler
+
+REQUEST_WORKERS = 16          # threads beyond those that can wait on inference: health checks, metrics, uploads
+MIN_UPLOAD_RATE = 64 * 1024   # bytes a second a body upload is allowed, beyond --client-timeout
+REAP_S = 0.2                  # how often connections are checked against their deadlines
+OPEN_ROUTES = ("/v2/health/live", "/v2/health/ready", "/healthz")   # probes need no token
+CLOSE = (("Connection", "close"),)
+
+
+class ClientDropped(Exception):
+    """The client did not send what it announced in time."""
+
+
+class ServeHttp(object):
+    def __init__(self, service, telemetry, host="127.0.0.1", port=8000, token=None, max_body_bytes=8 * 2 ** 20,
+                 client_timeout=10.0, log=None):
+        self.service = service
+        self.telemetry = telemetry
+        self.host, self.port = host, port
+        self.token = token
+        self.max_body_bytes = int(max_body_bytes)
+        self.client_timeout = float(client_timeout)
+        self.log = log or (lambda text: None)
+        self.workers = service.batcher.max_queue + service.max_batch + REQUEST_WORKERS
+        self.server = None
+        self._threads = []
+        self._deadlines = {}           # connection -> time it must have sent its request by, or None
+        self._active = 0               # requests being answered
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self.draining = False
+
+    # ----- lifecycle ------------------------------------------------------------------------------
+    def start(self):
+        self.server = PooledHTTPServer((self.host, self.port), self._handler_class(), workers=self.workers)
+        self.port = self.server.server_address[1]
+        for target, name in ((self._serve, "serve-http"), (self._reap, "serve-http-reaper")):
+            thread = threading.Thread(target=target, name=name)
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _serve(self):
+        self.server.serve_forever(poll_interval=0.2)   # shutdown() waits for the next poll
+
+    @property
+    def url(self):
+        return "http://{}:{}".format(self.host if ":" not in self.host else "[{}]".format(self.host), self.port)
+
+    def stop_accepting(self):
+        """No new connections; requests already arriving are answered (inference ones 503 once draining)."""
+        self.draining = True
+        if self.server is not None:
+            self.server.shutdown()
+
+    def wait_idle(self, deadline):
+        """Wait until no request is being answered, or `deadline` (time.time()); True when idle."""
+        with self._cond:
+            while self._active and time.time() < deadline:
+                self._cond.wait(max(0.01, deadline - time.time()))
+            return self._active == 0
+
+    def close(self):
+        self._stop.set()
+        with self._cond:
+            idle = list(self._deadlines)
+        for connection in idle:   # keep-alive connections waiting for a next request
+            _hang_up(connection)
+        if self.server is not None:
+            self.server.server_close(timeout=0.5)
+
+    # ----- connections ----------------------------------------------------------------------------
+    def _handler_class(self):
+        front = self
+
+        class Handler(RequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = self.client_timeout   # on the client socket: each read and write
+
+            def version_string(self):
+                return "edge-serve/" + __version__
+
+            def setup(self):
+                RequestHandler.setup(self)
+                self.body_read = False
+
+            def finish(self):
+                try:
+                    RequestHandler.finish(self)
+                finally:
+                    front._expect(self.connection, None, forget=True)
+
+            def handle_one_request(self):
+                self.body_read = False
+                front._expect(self.connection, time.time() + front.client_timeout)
+                RequestHandler.handle_one_request(self)
+
+            def handle_expect_100(self):
+                # "100 Continue" only for a body we will read: else the final answer (413, 401) comes first.
+                if front._body_wanted(self):
+                    return RequestHandler.handle_expect_100(self)
+                return True
+
+            def do_GET(self):
+                front._handle(self, "GET")
+
+            def do_HEAD(self):
+                front._handle(self, "HEAD")
+
+            def do_POST(self):
+                front._handle(self, "POST")
+
+            def do_PUT(self):
+                front._handle(self, "PUT")
+
+            def do_DELETE(self):
+                front._handle(self, "DELETE")
+
+        return Handler
+
+    def _expect(self, connection, deadline, forget=False):
+        """The time `connection` must have sent its request by (None: no deadline now)."""
+        with self._cond:
+            if forget:
+                self._deadlines.pop(connection, None)
+            else:
+                self._deadlines[connection] = deadline
+
+    def _reap(self):
+        while not self._stop.wait(REAP_S):
+            now = time.time()
+            with self._cond:
+                late = [connection for connection, deadline in self._deadlines.items()
+                        if deadline is not None and now > deadline]
+                for connection in late:
+                    self._deadlines[connection] = None
+            for connection in late:
+                _hang_up(connection)
+                self.telemetry.connection_dropped()
+
+    # ----- requests -------------------------------------------------------------------------------
+    def _handle(self, request, method):
+        started = time.perf_counter()
+        head = method == "HEAD"
+        route, code = "other", 500
+        with self._cond:
+            self._active += 1
+        try:
+            route, answer = self._route(method, request.path.split("?", 1)[0])
+            if route not in OPEN_ROUTES:
+                self._authorize(request)
+            if route not in ("/v2/models/{model}/infer", "/v1/predict"):
+                self._expect(request.connection, None)   # no body: the request is in
+            code = answer(request, head)
+        except RequestError as exc:
+            code = exc.code
+            self._refuse(request, exc, head)
+        except ClientDropped:
+            code = 408
+            request.close_connection = True
+        except (socket.error, OSError):   # the client went away while we answered
+            code = 499
+            request.close_connection = True
+        except Exception as exc:  # a bug must cost one request its answer, never the server
+            code = 500
+            self.log("internal error on {} {}: {!r}".format(method, route, exc))
+            self._refuse(request, RequestError(500, "internal error: {}".format(exc)), head)
+        finally:
+            self.telemetry.observe_request(route, code, time.perf_counter() - started)
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def _refuse(self, request, error, head):
+        headers = error.headers
+        if request.command == "POST" and not request.body_read or self.draining:
+            headers += CLOSE   # an unread body must not be taken for the next request
+        try:
+            send_json(request, error.code, {"error": error.message}, head, headers)
+        except (socket.error, OSError):
+            request.close_connection = True
+
+    def _route(self, method, path):
+        """(route template, answer(request, head) -> status code); RequestError 404 or 405."""
+        parts = [part for part in path.split("/") if part]
+        fixed = {"/v2/health/live": ("GET", self._live), "/v2/health/ready": ("GET", self._ready),
+                 "/v2": ("GET", self._server_metadata), "/v1/predict": ("POST", self._predict),
+                 "/healthz": ("GET", self._healthz), "/metrics": ("GET", self._metrics)}
+        key = "/" + "/".join(parts)
+        if key in fixed:
+            wanted, answer = fixed[key]
+            return key, self._method(key, method, wanted, answer)
+        if len(parts) >= 3 and parts[:2] == ["v2", "models"]:
+            rest = parts[3:]
+            if rest[:1] == ["versions"]:
+                if len(rest) < 2 or rest[1] != "1":
+                    raise RequestError(404, "model {!r} has version 1 only".format(parts[2]))
+                rest = rest[2:]
+            action = {(): ("/v2/models/{model}", "GET", self._model_metadata),
+                      ("ready",): ("/v2/models/{model}/ready", "GET", self._model_ready),
+                      ("infer",): ("/v2/models/{model}/infer", "POST", self._infer)}.get(tuple(rest))
+            if action is not None:
+                if parts[2] != self.service.model_name:
+                    raise RequestError(404, "unknown model {!r}: this server serves {!r}".format(
+                        parts[2], self.service.model_name))
+                route, wanted, answer = action
+                return route, self._method(route, method, wanted, answer)
+        raise RequestError(404, "no route {}: see edge-serve --help".format(path))
+
+    @staticmethod
+    def _method(route, method, wanted, answer):
+        if method == wanted or (method == "HEAD" and wanted == "GET"):
+            return answer
+        raise RequestError(405, "{} takes {}, not {}".format(route, wanted, method), headers=(("Allow", wanted),))
+
+    def _authorize(self, request):
+        if self.token is None:
+            return
+        given = request.headers.get("Authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode("utf-8"),
+                                                                 self.token.encode("utf-8")):
+            raise RequestError(401, "this server needs a bearer token: Authorization: Bearer TOKEN",
+                               headers=(("WWW-Authenticate", 'Bearer realm="edge-serve"'),))
+
+    def _body_wanted(self, request):
+        """True when a POST's body will be read: a known route, authorised, and not over the limit."""
+        try:
+            self._route(request.command, request.path.split("?", 1)[0])
+            self._authorize(request)
+            return int(request.headers.get("Content-Length", "0")) <= self.max_body_bytes
+        except (RequestError, ValueError):
+            return False
+
+    def _read_body(self, request):
+        if request.headers.get("Transfer-Encoding", "identity").lower() != "identity":
+            raise RequestError(411, "send the body with a Content-Length (chunked transfer encoding is not supported)")
+        text = request.headers.get("Content-Length")
+        if text is None:
+            raise RequestError(411, "a Content-Length header is needed")
+        try:
+            length = int(text)
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise RequestError(400, "Content-Length {!r} is not a size".format(text))
+        if length > self.max_body_bytes:
+            raise RequestError(413, "the request body is {} bytes, over the limit of {} (--max-body-bytes)".format(
+                length, self.max_body_bytes))
+        if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise RequestError(415, "Content-Encoding {!r} is not supported: send the body uncompressed".format(
+                request.headers.get("Content-Encoding")))
+        self._expect(request.connection, time.time() + self.client_timeout + float(length) / MIN_UPLOAD_RATE)
+        try:
+            data = request.rfile.read(length)
+        except socket.timeout:
+            raise ClientDropped()
+        if len(data) < length:
+            raise ClientDropped()
+        request.body_read = True
+        self._expect(request.connection, None)
+        return data
+
+    # ----- answers --------------------------------------------------------------------------------
+    def _live(self, request, head):
+        send(request, 200, JSON, b"", head)
+        return 200
+
+    def _ready(self, request, head):
+        if not self.service.accepting:
+            raise RequestError(503, "not ready: {}".format("shutting down" if self.service.draining else "starting"))
+        send(request, 200, JSON, b"", head)
+        return 200
+
+    def _model_ready(self, request, head):
+        return self._ready(request, head)
+
+    def _server_metadata(self, request, head):
+        send_json(request, 200, self.service.server_metadata(), head)
+        return 200
+
+    def _model_metadata(self, request, head):
+        send_json(request, 200, self.service.model_metadata(), head)
+        return 200
+
+    def _healthz(self, request, head):
+        return answer_healthz(request, self.telemetry, head)
+
+    def _metrics(self, request, head):
+        answer_metrics(request, self.telemetry, head)
+        return 200
+
+    def _infer(self, request, head):
+        body = self._read_body(request)
+        service = self.service
+        parsed = parse_request(body, request.headers.get("Inference-Header-Content-Length"), service.input,
+                               service.output)
+        logits = service.infer(parsed.rows)
+        data, content_type, headers = encode_response(service.model_name, MODEL_VERSION, parsed, logits,
+                                                      service.output, service.bundle.classes)
+        send(request, 200, content_type, data, head, headers + (CLOSE if self.draining else ()))
+        return 200
+
+    def _predict(self, request, head):
+        top_k = self._top_k(request.path.partition("?")[2])
+        body = self._read_body(request)
+        data, _ = images.image_bytes(request.headers.get("Content-Type"), body)
+        service = self.service
+        pending = service.submit(service.prepare(images.decode(data)))
+        logits = service.answer(pending)
+        result = service.result(logits[0], top_k, pending)
+        result["model"] = service.model_name
+        send_json(request, 200, result, head, CLOSE if self.draining else ())
+        return 200
+
+    def _top_k(self, query):
+        from edge.option_ranges import check
+
+        values = parse_qs(query).get("top_k")
+        if not values:
+            return None
+        try:
+            return check("top_k", values[-1], where="top_k")
+        except EdgeError as exc:
+            raise RequestError(400, str(exc))
+
+
+def _hang_up(connection):
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except (socket.error, OSError):
+        pass

@@ -1,0 +1,226 @@
+"""edge-serve's MQTT front end: requests on a topic, answers on the topic each request names.
+
+- MQTT 5 (paho-mqtt 1.5 and later): the payload is the image's bytes (JPEG or PNG); the answer
+  goes to the request's Response Topic, with its Correlation Data, so a client can have many
+  requests out at once and match every answer.
+- MQTT 3.1.1 has neither property: the payload is a small JSON envelope,
+      {"reply_to": "robot/7/answers", "id": "42", "image": "<base64 JPEG or PNG>"}
+  and the answer goes to reply_to with the same id.
+
+An answer is JSON in the project's vocabulary, as /v1/predict gives it ("prediction",
+"confidence", "top", "latency_ms", "model"), plus "id" for an envelope; a request that cannot be
+served is answered {"error": "...", "code": 400 | 413 | 503 | 500} (503: busy or shutting down,
+try again). A request without anywhere to answer is counted and logged, and otherwise dropped.
+
+Requests are decoded on paho's network thread and answered from the batcher's thread when their
+batch is done, so concurrent requests are batched together like HTTP ones. QoS (for the
+subscription and the answers), TLS and credentials work as in edge-camera (edge.mqtt_client).
+"""
+
+import base64
+import binascii
+import json
+import threading
+import time
+
+from edge.mqtt_client import connect_failed, new_client
+from edge.serve import images
+from edge.serve.errors import RequestError
+
+ROUTE = "mqtt"
+LOG_EVERY_S = 10.0   # unanswerable requests are logged at most this often
+
+
+class MqttFrontEnd(object):
+    name = "mqtt"
+
+    def __init__(self, service, telemetry, host, port=1883, request_topic="edge/serve/requests", qos=1,
+                 protocol="5", client_id=None, username=None, password=None, tls_ca=None, tls_cert=None,
+                 tls_key=None, tls_insecure=False, keepalive=30, reconnect_max=10, log=None):
+        self.service = service
+        self.telemetry = telemetry
+        self.host, self.port, self.request_topic, self.qos = host, int(port), request_topic, int(qos)
+        self.protocol = protocol
+        self.client_id = client_id or "edge-serve-{}".format(int(time.time() * 1000) % 10 ** 9)
+        self.credentials = (username, password)
+        self.tls = (tls_ca, tls_cert, tls_key, tls_insecure)
+        self.keepalive, self.reconnect_max = keepalive, reconnect_max
+        self.log = log or (lambda text: None)
+        self.client = None
+        self.connected = self._ever_connected = False
+        self._since = time.time()
+        self.taking = True
+        self.unanswerable = 0
+        self._last_logged = 0.0
+        self._lock = threading.Lock()
+        self._sent = []        # MessageInfo of answers not yet known to be written
+        self._outstanding = 0  # requests taken and not yet answered
+
+    def start(self):
+        if not self.request_topic:
+            raise RequestError(400, "empty request topic")
+        self.mqtt, self.client = new_client("edge-serve's MQTT front end", self.client_id, self.credentials[0],
+                                            self.credentials[1], *self.tls, protocol=self.protocol)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=int(self.reconnect_max))
+        self.client.connect_async(self.host, self.port, self.keepalive)
+        self.client.loop_start()
+        return self
+
+    def stop_taking(self):
+        """Unsubscribe: requests that still arrive are answered 503."""
+        self.taking = False
+        if self.client is not None and self.connected:
+            self.client.unsubscribe(self.request_topic)
+
+    def close(self, deadline):
+        """Give the answers in flight until `deadline` (time.time()) to go out, then disconnect."""
+        while time.time() < deadline:
+            with self._lock:
+                self._sent = [info for info in self._sent if not info.is_published()]
+                if not self._outstanding and not (self._sent and self.connected):
+                    break
+            time.sleep(0.02)
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+    def health(self):
+        health = {"ok": self.connected, "connected": self.connected, "topic": self.request_topic,
+                  "protocol": self.protocol, "unanswerable": self.unanswerable}
+        if not self.connected:
+            health["reason"] = "broker {}:{} {} for {:.0f} s".format(
+                self.host, self.port, "away" if self._ever_connected else "not reachable", time.time() - self._since)
+        return health
+
+    # ----- paho callbacks (both API versions: extra arguments ignored) -----------------------------
+    def _on_connect(self, client, userdata, flags, reason, *rest):
+        if connect_failed(reason):
+            self.log("MQTT broker {}:{} refused the connection: {}".format(self.host, self.port, reason))
+            return
+        self.connected = self._ever_connected = True
+        if self.taking:
+            client.subscribe(self.request_topic, qos=self.qos)
+        self.log("MQTT connected to {}:{} (MQTT {}); requests on {}".format(self.host, self.port, self.protocol,
+                                                                           self.request_topic))
+
+    def _on_disconnect(self, client, userdata, *rest):
+        if self.connected and self.taking:
+            self.log("MQTT broker {}:{} went away; reconnecting".format(self.host, self.port))
+        self.connected = False
+        self._since = time.time()
+
+    def _on_message(self, client, userdata, message):
+        started = time.perf_counter()
+        properties = getattr(message, "properties", None)
+        reply_to = getattr(properties, "ResponseTopic", None) if properties is not None else None
+        correlation = getattr(properties, "CorrelationData", None) if reply_to else None
+        request_id = None
+        try:
+            if reply_to:
+                data = message.payload
+            else:
+                reply_to, request_id, data = self._envelope(message.payload)
+            if not self.taking:
+                raise RequestError(503, "shutting down")
+            kind = images.sniff(data)
+            if kind is None:
+                raise RequestError(400, "the image is neither a JPEG nor a PNG")
+            pending = self.service.submit(self.service.prepare(images.decode(data)))
+        except RequestError as exc:
+            if isinstance(exc, _EnvelopeError):
+                reply_to, request_id = exc.reply_to, exc.request_id
+            if reply_to:
+                self._answer(reply_to, correlation, _error(exc.code, exc.message, request_id))
+            else:
+                self._unanswerable(message.topic, exc.message)
+            self.telemetry.observe_request(ROUTE, exc.code, time.perf_counter() - started)
+            return
+        with self._lock:
+            self._outstanding += 1
+        pending.add_done_callback(lambda done: self._finish(done, reply_to, correlation, request_id, started))
+
+    # ----- answers ---------------------------------------------------------------------------------
+    def _finish(self, pending, reply_to, correlation, request_id, started):
+        try:
+            logits = self.service.answer(pending)
+            result = self.service.result(logits[0], pending=pending)
+            result["model"] = self.service.model_name
+            if request_id is not None:
+                result["id"] = request_id
+            code = 200
+        except RequestError as exc:
+            result, code = _error(exc.code, exc.message, request_id), exc.code
+        try:
+            self._answer(reply_to, correlation, result)
+        finally:
+            with self._lock:
+                self._outstanding -= 1
+            self.telemetry.observe_request(ROUTE, code, time.perf_counter() - started)
+
+    def _answer(self, topic, correlation, document):
+        payload = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        options = {}
+        if self.protocol == "5":
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.ContentType = "application/json"
+            if correlation is not None:
+                properties.CorrelationData = correlation
+            options["properties"] = properties   # paho before 1.5 (MQTT 3.1.1 only) has no such argument
+        try:
+            info = self.client.publish(topic, payload, qos=self.qos, **options)
+        except (ValueError, RuntimeError) as exc:   # a reply topic with wildcards, paho stopped
+            self._unanswerable(topic, "cannot publish the answer ({})".format(exc))
+            return
+        with self._lock:
+            self._sent.append(info)
+            if len(self._sent) > 1024:
+                self._sent = [item for item in self._sent if not item.is_published()]
+
+    def _envelope(self, payload):
+        """(reply topic, id, image bytes) of an MQTT 3.1.1 JSON envelope."""
+        try:
+            document = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise RequestError(400, "no Response Topic (MQTT 5) and not a JSON envelope "
+                                    '{"reply_to", "id", "image" (base64)} (MQTT 3.1.1)')
+        if not isinstance(document, dict) or not isinstance(document.get("reply_to"), str) \
+                or not document["reply_to"] or "#" in document["reply_to"] or "+" in document["reply_to"]:
+            raise RequestError(400, "the envelope needs \"reply_to\": a topic to answer on (no wildcards)")
+        request_id = document.get("id")
+        if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
+            request_id = None
+        try:
+            data = base64.b64decode(document.get("image") or "", validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise _EnvelopeError(document["reply_to"], request_id, "\"image\" is not base64")
+        if not data:
+            raise _EnvelopeError(document["reply_to"], request_id, "the envelope has no \"image\"")
+        return document["reply_to"], request_id, data
+
+    def _unanswerable(self, topic, why):
+        self.unanswerable += 1
+        now = time.time()
+        if now - self._last_logged >= LOG_EVERY_S:
+            self._last_logged = now
+            self.log("MQTT request on {} not answered: {} ({} so far)".format(topic, why, self.unanswerable))
+
+
+class _EnvelopeError(RequestError):
+    """A bad envelope that still says where to answer."""
+
+    def __init__(self, reply_to, request_id, message):
+        super(_EnvelopeError, self).__init__(400, message)
+        self.reply_to, self.request_id = reply_to, request_id
+
+
+def _error(code, message, request_id):
+    document = {"error": message, "code": code}
+    if request_id is not None:
+        document["id"] = request_id
+    return document

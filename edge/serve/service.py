@@ -1,0 +1,159 @@
+"""The model behind every front end: a bundle's runner, its dynamic batcher, and what the model
+takes and gives as KServe describes it.
+
+The model input is the bundle's, as its manifest says: the tensor name, FP32 [N,3,H,W] (NCHW,
+normalised as edge.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a bundle exported
+with --fuse-preprocess, whose graph normalises. The output is the logits, FP32 [N, classes].
+Images (/v1/predict, MQTT) go through the bundle's preprocessing first, as in edge-predict.
+"""
+
+import time
+
+import numpy as np
+
+from edge import __version__
+from edge.bundle import INPUT_UINT8
+from edge.errors import EdgeError
+from edge.serve.batcher import DynamicBatcher, QueueFull, Stopped
+from edge.serve.errors import RequestError, busy
+from edge.serve.tensors import TensorSpec
+
+MODEL_VERSION = "1"
+SERVER_NAME = "edge-serve"
+EXTENSIONS = ("binary_tensor_data", "classification")
+INFER_TIMEOUT_S = 60.0   # a request waiting longer than this for its batch is answered 504
+# KServe's "platform" of a model, by the runner that runs it (Triton's names where there is one).
+PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+
+
+def model_input(bundle):
+    """The KServe TensorSpec of the bundle's model input (manifest: name, shape, fused preprocessing)."""
+    datatype = "UINT8" if bundle.input_format == INPUT_UINT8 else "FP32"
+    return TensorSpec(bundle.input_name, datatype, bundle.manifest["input"]["shape"][1:])
+
+
+def model_output(bundle):
+    return TensorSpec(bundle.output_name, "FP32", (len(bundle.classes),))
+
+
+def batch_limit(bundle, max_batch):
+    """(images per runner call, why it is less than asked or None): --max-batch within the bundle's batch range."""
+    high = bundle.batch_range[2]
+    if max_batch <= high:
+        return max_batch, None
+    return high, "--max-batch {} is above the bundle's batch range ({}..{}): batches of at most {}{}".format(
+        max_batch, bundle.batch_range[0], high, high,
+        " (export with --dynamic-batch N to batch requests)" if high == 1 else "")
+
+
+class InferenceService(object):
+    def __init__(self, bundle, runner, model_name, telemetry, max_batch=8, max_delay_ms=2.0, max_queue=64, top_k=5,
+                 log=None):
+        from edge.classifier import Classifier
+
+        kind = bundle.manifest["output"].get("kind", "logits")
+        if kind != "logits":
+            raise EdgeError("edge-serve answers classification bundles (output kind 'logits'); {} gives {!r}".format(
+                bundle.path, kind))
+        self.bundle = bundle
+        self.runner = runner
+        self.model_name = model_name
+        self.telemetry = telemetry
+        self.top_k = top_k
+        self.log = log or (lambda text: None)
+        self.classifier = Classifier(bundle, runner, k=top_k)
+        self.input = model_input(bundle)
+        self.output = model_output(bundle)
+        self.max_batch, why = batch_limit(bundle, max_batch)
+        if why:
+            self.log(why)
+        self.batcher = DynamicBatcher(runner.infer, self.max_batch, max_delay_ms / 1000.0, max_queue,
+                                      observe=telemetry.observe_batch, log=self.log)
+        telemetry.queue_depth = self.batcher.depth
+        telemetry.set_max_batch(self.max_batch)
+        self.ready = False
+        self.draining = False
+
+    def start(self):
+        self.runner.activate()
+        self.runner.infer(random_rows(self.input, self.max_batch))   # the first call allocates: not a client's cost
+        self.batcher.start()
+        self.ready = True
+        self.telemetry.model.update({"name": self.model_name, "runtime": self.runner.describe(),
+                                     "max_batch": self.max_batch})
+        self.telemetry.set_state("ok")
+        return self
+
+    @property
+    def accepting(self):
+        return self.ready and not self.draining
+
+    # ----- requests --------------------------------------------------------------------------------
+    def submit(self, rows):
+        """A batcher Pending for input rows; RequestError 503 (with Retry-After) when full or shutting down."""
+        if not self.accepting:
+            raise busy("shutting down" if self.draining else "starting")
+        try:
+            return self.batcher.submit(rows)
+        except QueueFull:
+            raise busy("server busy: {} requests are queued; retry later".format(self.batcher.max_queue))
+        except Stopped:
+            raise busy("shutting down")
+
+    def infer(self, rows):
+        """The logits for input rows, waiting for their batch (a RequestError when refused or failed)."""
+        return self.answer(self.submit(rows), INFER_TIMEOUT_S)
+
+    def answer(self, pending, timeout=INFER_TIMEOUT_S):
+        """A finished Pending's output, or the RequestError a front end answers for it."""
+        try:
+            return pending.wait(timeout)
+        except TimeoutError:
+            raise RequestError(504, "no answer within {:.0f} s".format(timeout))
+        except Stopped:
+            raise busy("shutting down before this request's turn")
+        except Exception as exc:  # the runner failed: this request's answer says so, the service lives on
+            raise RequestError(500, "inference failed: {}".format(exc))
+
+    def prepare(self, image):
+        """One BGR image as model input rows (1 x ...), through the bundle's preprocessing."""
+        return self.classifier.prepare(image)[None]
+
+    def result(self, logits_row, top_k=None, pending=None):
+        """The project's result fields (prediction, confidence, top) for one row of logits, with latency_ms."""
+        from edge.postprocess import result_fields
+
+        fields = result_fields(self.classifier.results(logits_row[None], top_k or self.top_k)[0])
+        if pending is not None:
+            fields["latency_ms"] = {"queue": round(pending.queue_s * 1000.0, 3),
+                                    "inference": round(pending.inference_s * 1000.0, 3),
+                                    "batch_size": pending.batch_size}
+        return fields
+
+    # ----- KServe metadata -------------------------------------------------------------------------
+    def server_metadata(self):
+        return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
+
+    def model_metadata(self):
+        platform = PLATFORMS.get(self.runner.name.split("-")[0], "edge-toolkit")
+        return {"name": self.model_name, "versions": [MODEL_VERSION], "platform": platform,
+                "inputs": [self.input.metadata()], "outputs": [self.output.metadata()]}
+
+    # ----- stopping ---------------------------------------------------------------------------------
+    def drain(self, deadline):
+        """Refuse new requests; run what is queued, until `deadline` (time.time()). Returns how many could not run."""
+        self.draining = True
+        self.telemetry.set_state("stopping", "draining")
+        return self.batcher.close(max(0.0, deadline - time.time()))
+
+    def close(self):
+        self.ready = False
+        self.runner.deactivate()
+
+
+def random_rows(spec, count=1, seed=0):
+    """`count` rows of random values a model input takes (to warm the runner up)."""
+    rng = np.random.RandomState(seed)
+    if spec.dtype == np.uint8:
+        return rng.randint(0, 256, size=(count,) + spec.item_shape).astype(np.uint8)
+    return rng.standard_normal((count,) + spec.item_shape).astype(np.float32)
