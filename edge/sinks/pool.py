@@ -36,10 +36,11 @@ class PooledHTTPServer(HTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address, handler, workers, pending=PENDING):
-        HTTPServer.__init__(self, address, handler)  # binds and listens, or raises
         self.refused = 0
         self._pending = queue.Queue(pending)
         self._workers = []
+        # Binds and listens, or raises OSError (after calling server_close, which needs the queue above).
+        HTTPServer.__init__(self, address, handler)
         for index in range(workers):
             worker = threading.Thread(target=self._work, name="http-sink-{}".format(index))
             worker.daemon = True

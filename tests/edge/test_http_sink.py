@@ -223,3 +223,14 @@ def test_a_saturated_pool_answers_503_at_once_instead_of_starting_threads():
         server.shutdown()
         server.server_close()
         serving.join()
+
+
+def test_a_port_in_use_is_one_clear_error():
+    from edge.errors import EdgeError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        sink = HttpSink(Telemetry(), port=taken.getsockname()[1])
+        with pytest.raises(EdgeError, match="choose another --http-port"):
+            sink.start()
