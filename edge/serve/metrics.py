@@ -6,6 +6,7 @@ edge_process_cpu_seconds_total:
     edge_serve_requests_total{route,code}        requests answered, by route and status code
     edge_serve_request_seconds{route}            request latency histogram, arrival to answer
     edge_serve_queue_depth                       requests waiting for their batch
+    edge_serve_requests_in_flight                requests taken for inference, not answered yet
     edge_serve_batch_size                        histogram of images per runner call
     edge_serve_queue_wait_seconds                histogram of the wait for a batch to start
     edge_serve_inference_seconds                 histogram of runner calls
@@ -43,6 +44,7 @@ class ServeTelemetry(ServiceHealth):
         self.queue_wait = Histogram(LATENCY_BOUNDS_S)
         self.inference = Histogram(LATENCY_BOUNDS_S)
         self.dropped_connections = 0
+        self.in_flight = 0                # requests handed to the batcher and not answered yet
         self.queue_depth = lambda: 0      # set by the service: its batcher's depth
         self.mqtt = None                  # the MQTT front end, when there is one (also in sinks)
 
@@ -69,6 +71,14 @@ class ServeTelemetry(ServiceHealth):
             for pending in batch:
                 self.queue_wait.observe(pending.queue_s)
 
+    def request_started(self):
+        with self._lock:
+            self.in_flight += 1
+
+    def request_finished(self, pending=None):
+        with self._lock:
+            self.in_flight -= 1
+
     def connection_dropped(self):
         with self._lock:
             self.dropped_connections += 1
@@ -79,7 +89,7 @@ class ServeTelemetry(ServiceHealth):
         depth = self.queue_depth()
         with self._lock:
             snapshot.update({
-                "model": dict(self.model), "queue_depth": depth,
+                "model": dict(self.model), "queue_depth": depth, "in_flight": self.in_flight,
                 "requests": sum(self.requests.values()),
                 "batches": self.batch_size.count, "mean_batch_size": round(self.batch_size.mean(), 3),
                 "connections_dropped": self.dropped_connections,
@@ -100,6 +110,8 @@ class ServeTelemetry(ServiceHealth):
             text.histogram("serve_request_seconds", "Request latency in seconds, arrival to answer",
                            [((("route", route),), histogram) for route, histogram in sorted(self.latency.items())])
             text.family("serve_queue_depth", "gauge", "Requests waiting for their batch to start", [((), depth)])
+            text.family("serve_requests_in_flight", "gauge", "Requests taken for inference and not answered yet",
+                        [((), self.in_flight)])
             text.histogram("serve_batch_size", "Images per runner call", [((), self.batch_size)])
             text.histogram("serve_queue_wait_seconds", "Seconds a request waited for its batch to start",
                            [((), self.queue_wait)])

@@ -50,6 +50,7 @@ class MqttFrontEnd(object):
         self.connected = self._ever_connected = False
         self._since = time.time()
         self.taking = True
+        self.subscribed = threading.Event()   # the broker acknowledged the request subscription
         self.unanswerable = 0
         self._last_logged = 0.0
         self._lock = threading.Lock()
@@ -64,6 +65,7 @@ class MqttFrontEnd(object):
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(min_delay=1, max_delay=int(self.reconnect_max))
         self.client.connect_async(self.host, self.port, self.keepalive)
         self.client.loop_start()
@@ -106,7 +108,11 @@ class MqttFrontEnd(object):
         self.log("MQTT connected to {}:{} (MQTT {}); requests on {}".format(self.host, self.port, self.protocol,
                                                                            self.request_topic))
 
+    def _on_subscribe(self, client, userdata, *rest):
+        self.subscribed.set()
+
     def _on_disconnect(self, client, userdata, *rest):
+        self.subscribed.clear()
         if self.connected and self.taking:
             self.log("MQTT broker {}:{} went away; reconnecting".format(self.host, self.port))
         self.connected = False

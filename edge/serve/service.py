@@ -94,11 +94,14 @@ class InferenceService(object):
         if not self.accepting:
             raise busy("shutting down" if self.draining else "starting")
         try:
-            return self.batcher.submit(rows)
+            pending = self.batcher.submit(rows)
         except QueueFull:
             raise busy("server busy: {} requests are queued; retry later".format(self.batcher.max_queue))
         except Stopped:
             raise busy("shutting down")
+        self.telemetry.request_started()
+        pending.add_done_callback(self.telemetry.request_finished)
+        return pending
 
     def infer(self, rows):
         """The logits for input rows, waiting for their batch (a RequestError when refused or failed)."""

@@ -19,6 +19,7 @@ COMMANDS = [
     ("edge.camera", "edge-camera"),
     ("edge.bench", "edge-bench"),
     ("edge.collect", "edge-collect"),
+    ("edge.serve.cli", "edge-serve"),
     ("export.cli", "edge-export"),
     ("edge.tensorrt.cli", "edge-export"),
     ("edge.doctor.cli", "edge-doctor"),

@@ -24,7 +24,8 @@ def test_import_edge_loads_no_heavy_library():
 
 
 @pytest.mark.parametrize("module", ["train.cli", "export.cli", "edge.predict", "edge.camera", "edge.bench",
-                                    "edge.collect", "edge.tensorrt.cli", "edge.doctor.cli"])
+                                    "edge.collect", "edge.tensorrt.cli", "edge.doctor.cli", "edge.serve.cli",
+                                    "edge.serve"])
 def test_help_works_without_heavy_libraries(module):
     result = run_blocked("import runpy, sys\nsys.argv = ['prog', '--help']\n"
                          "runpy.run_module({!r}, run_name='__main__')".format(module))
