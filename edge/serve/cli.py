@@ -34,7 +34,7 @@ EPILOG = """examples:
   edge-serve bundle/ --mqtt-host 127.0.0.1 --mqtt-request-topic factory/line1/classify
 """
 DRAIN_S = 2.0            # from the signal to the exit
-DEFAULTS = {"port": 8000, "max_batch": 8, "max_delay_ms": 2.0, "max_queue": 64, "max_body_bytes": 8 * 2 ** 20,
+DEFAULTS = {"port": 8000, "max_batch": 8, "max_delay_ms": 0.0, "max_queue": 64, "max_body_bytes": 8 * 2 ** 20,
             "client_timeout": 10.0, "top_k": 5, "mqtt_request_topic": "edge/serve/requests", "mqtt_protocol": "5"}
 NUMBERS = ("top_k", "max_batch", "max_delay_ms", "max_queue", "max_body_bytes", "client_timeout")
 
@@ -67,7 +67,9 @@ def build_parser():
                           help=help_text("max_batch", "images per inference call, within the bundle's batch range; "
                                                       "1 turns batching off (default 8)"))
     batching.add_argument("--max-delay-ms", type=float, default=DEFAULTS["max_delay_ms"],
-                          help=help_text("max_delay_ms", "how long a request may wait for others (default 2)"))
+                          help=help_text("max_delay_ms", "how long a request may wait for others; default 0: a batch "
+                                                         "takes the requests that queued while the model was busy, "
+                                                         "so a lone request never waits"))
     batching.add_argument("--max-queue", type=int, default=DEFAULTS["max_queue"],
                           help=help_text("max_queue", "requests waiting at most; more get 503 (default 64)"))
     parser.add_argument("--top-k", type=int, default=DEFAULTS["top_k"],

@@ -80,12 +80,14 @@ def broker():
 
 
 @pytest.fixture
-def service_over_mqtt(export_fused_int8_bundle, broker):
-    """edge-serve's service (batches of up to 4: the bundle's range) with its MQTT front end on the broker."""
+def service_over_mqtt(export_fused_int8_bundle, broker, request):
+    """edge-serve's service (batches of up to 4: the bundle's range) with its MQTT front end on the broker,
+    connected with MQTT 5 (or the protocol a test asks for with indirect parametrization)."""
     lines = []
+    protocol = getattr(request, "param", "5")
     with serving(export_fused_int8_bundle, model_name="colours", max_batch=4, max_delay_ms=5.0) as server:
         front = MqttFrontEnd(server.service, server.telemetry, "127.0.0.1", broker.port,
-                             request_topic="test/serve/requests", qos=1, protocol="5", log=lines.append).start()
+                             request_topic="test/serve/requests", qos=1, protocol=protocol, log=lines.append).start()
         server.telemetry.sinks = [front]
         assert front.subscribed.wait(30), lines
         yield server, front
@@ -140,6 +142,7 @@ def test_fifty_concurrent_mqtt5_requests_are_answered_with_their_correlation_dat
 
 
 @needs_mosquitto
+@pytest.mark.parametrize("service_over_mqtt", ["5", "3.1.1"], indirect=True)
 def test_an_mqtt311_envelope_gets_its_answer_with_its_id(service_over_mqtt, broker, images_and_answers):
     payloads, expected = images_and_answers
     client = Client(broker.port, "test/answers/plc", "3.1.1", "plc-gateway")
