@@ -51,7 +51,7 @@ def build_parser():
     parser.add_argument("bundle", help="bundle folder written by edge-export")
     http = parser.add_argument_group("http")
     http.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    http.add_argument("--port", type=int, default=DEFAULTS["port"],
+    http.add_argument("--port", dest="http_port", type=int, default=DEFAULTS["port"],
                       help="default {} (Triton's); 0 = any free port".format(DEFAULTS["port"]))
     http.add_argument("--model-name", help="the model's name in /v2/models/NAME (default: the bundle folder's name)")
     http.add_argument("--token-file",
@@ -145,7 +145,7 @@ def _main(argv):
     from edge.runner_args import RUNNER_NUMBERS
 
     check_args(args, NUMBERS + RUNNER_NUMBERS + MQTT_NUMBERS)
-    port = check("http_port", args.port, "--port")
+    port = check("http_port", args.http_port, "--port")
     token = read_token(args.token_file)
     model_name = model_name_for(args.bundle, args.model_name)
 

@@ -211,7 +211,7 @@ class ServeHttp(object):
 
     def _refuse(self, request, error, head):
         headers = error.headers
-        if request.command == "POST" and not request.body_read or self.draining:
+        if (request.command == "POST" and not request.body_read) or self.draining:
             headers += CLOSE   # an unread body must not be taken for the next request
         try:
             send_json(request, error.code, {"error": error.message}, head, headers)
@@ -347,7 +347,6 @@ class ServeHttp(object):
         pending = service.submit(service.prepare(images.decode(data)))
         logits = service.answer(pending)
         result = service.result(logits[0], top_k, pending)
-        result["model"] = service.model_name
         send_json(request, 200, result, head, CLOSE if self.draining else ())
         return 200
 

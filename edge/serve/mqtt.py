@@ -23,6 +23,7 @@ import json
 import threading
 import time
 
+from edge.errors import EdgeError
 from edge.mqtt_client import connect_failed, new_client
 from edge.serve import images
 from edge.serve.errors import RequestError
@@ -59,9 +60,9 @@ class MqttFrontEnd(object):
 
     def start(self):
         if not self.request_topic:
-            raise RequestError(400, "empty request topic")
-        self.mqtt, self.client = new_client("edge-serve's MQTT front end", self.client_id, self.credentials[0],
-                                            self.credentials[1], *self.tls, protocol=self.protocol)
+            raise EdgeError("--mqtt-request-topic must not be empty")
+        _, self.client = new_client("edge-serve's MQTT front end", self.client_id, self.credentials[0],
+                                         self.credentials[1], *self.tls, protocol=self.protocol)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -119,6 +120,13 @@ class MqttFrontEnd(object):
         self._since = time.time()
 
     def _on_message(self, client, userdata, message):
+        try:
+            self._take(message)
+        except Exception as exc:  # paho 2.x lets a callback's exception end its network thread: never
+            self.log("MQTT request on {} failed: {!r}".format(message.topic, exc))
+            self.telemetry.observe_request(ROUTE, 500, 0.0)
+
+    def _take(self, message):
         started = time.perf_counter()
         properties = getattr(message, "properties", None)
         reply_to = getattr(properties, "ResponseTopic", None) if properties is not None else None
@@ -150,16 +158,17 @@ class MqttFrontEnd(object):
 
     # ----- answers ---------------------------------------------------------------------------------
     def _finish(self, pending, reply_to, correlation, request_id, started):
+        """On the batcher's thread, once the request's batch ran: publish its answer."""
+        code = 500
         try:
-            logits = self.service.answer(pending)
-            result = self.service.result(logits[0], pending=pending)
-            result["model"] = self.service.model_name
-            if request_id is not None:
-                result["id"] = request_id
-            code = 200
-        except RequestError as exc:
-            result, code = _error(exc.code, exc.message, request_id), exc.code
-        try:
+            try:
+                logits = self.service.answer(pending)
+                result = self.service.result(logits[0], pending=pending)
+                if request_id is not None:
+                    result["id"] = request_id
+                code = 200
+            except RequestError as exc:
+                result, code = _error(exc.code, exc.message, request_id), exc.code
             self._answer(reply_to, correlation, result)
         finally:
             with self._lock:

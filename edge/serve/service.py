@@ -123,10 +123,12 @@ class InferenceService(object):
         return self.classifier.prepare(image)[None]
 
     def result(self, logits_row, top_k=None, pending=None):
-        """The project's result fields (prediction, confidence, top) for one row of logits, with latency_ms."""
+        """The answer for one image: the project's result fields (prediction, confidence, top) for its row of
+        logits, latency_ms (from its Pending) and the model's name."""
         from edge.postprocess import result_fields
 
         fields = result_fields(self.classifier.results(logits_row[None], top_k or self.top_k)[0])
+        fields["model"] = self.model_name
         if pending is not None:
             fields["latency_ms"] = {"queue": round(pending.queue_s * 1000.0, 3),
                                     "inference": round(pending.inference_s * 1000.0, 3),

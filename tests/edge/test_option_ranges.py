@@ -16,6 +16,7 @@ COMMANDS = {
     "edge-bench": ("edge.bench", ["nowhere-bundle"]),
     "edge-collect": ("edge.collect", ["--source", "nowhere.mp4", "--out", "nowhere", "--label", "a"]),
     "edge-doctor": ("edge.doctor.cli", ["nowhere-bundle"]),
+    "edge-serve": ("edge.serve.cli", ["nowhere-bundle"]),
 }
 
 
