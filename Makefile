@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): everything that runs there is edge/.
 
-.PHONY: setup system-deps demo test test-device py36-check clean
+.PHONY: setup system-deps demo test test-device test-triton py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -71,5 +71,15 @@ test-device: $(DEVICE_VENV)/.installed system-deps
 	$(DEVICE_VENV)/bin/python -m pip install --quiet "opencv-python-headless<4.7" "paho-mqtt<2"
 	$(DEVICE_VENV)/bin/python -m pytest
 
+# A real tritonserver (Triton 2.51: its core and python backend) from the nvidia-pytriton wheel loads
+# the repositories edge-export --triton-repo writes (tests/edge/test_triton_server.py). Not part of
+# `make test`: a 55 MB download for five tests, and the wheel is for x86-64 Linux with glibc 2.35+;
+# without it those tests skip, saying so.
+PYTRITON_WHEELS := .cache/pytriton
+test-triton: setup
+	$(BIN)/pip download --quiet --no-deps --only-binary :all: --dest $(PYTRITON_WHEELS) "nvidia-pytriton==0.7.0"
+	EDGE_PYTRITON_WHEEL="$$(ls $(PYTRITON_WHEELS)/nvidia_pytriton-0.7.0-*.whl | head -n 1)" \
+		$(BIN)/python -m pytest tests/edge/test_triton_server.py
+
 clean:
-	rm -rf $(VENV) $(DEVICE_VENV) demo .pytest_cache
+	rm -rf $(VENV) $(DEVICE_VENV) demo .pytest_cache .cache

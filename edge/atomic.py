@@ -95,6 +95,16 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def copy_file(source, path, chunk=1 << 20):
+    """Copy `source` to `path` atomically; returns the sha256 of the bytes written."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as reader, atomic_open(path, "wb") as writer:
+        for block in iter(lambda: reader.read(chunk), b""):
+            digest.update(block)
+            writer.write(block)
+    return digest.hexdigest()
+
+
 def sha256_file(path, chunk=1 << 20):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -60,6 +60,7 @@ from edge.timestamps import utc_timestamp
 SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+LABELS = "labels.txt"
 ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels", "golden")
 # What a model file takes: the normalised float tensor edge.preprocess makes, or (--fuse-preprocess)
 # the resized uint8 BGR frame, normalised inside the graph.
@@ -79,6 +80,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # The least top-1 agreement of an INT8 model with FP32 that export accepts by default; bundles
 # record the bar they were held to (verification.int8.<flavour>.min_agreement).
 INT8_MIN_AGREEMENT = 0.98
+
+
+def labels_text(classes):
+    """labels.txt: one class per line, in output-index order."""
+    return "".join(name + "\n" for name in classes)
 
 
 def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
@@ -220,6 +226,11 @@ class Bundle(object):
         """What the model file or engine of `entry` takes (older bundles: the bundle's format)."""
         return entry.get("input_format") or self.input_format
 
+    def item_shape(self, input_format=None):
+        """One image's shape (no batch axis) for models taking `input_format` (default the bundle's)."""
+        height, width = self.spec.size
+        return [height, width, 3] if (input_format or self.input_format) == INPUT_UINT8 else [3, height, width]
+
     def onnx(self, precision, flavor=None, input_format=None):
         """The ONNX artifact of `precision` (and `flavor`) taking `input_format` (default the bundle's), or None."""
         wanted = input_format or self.input_format
@@ -253,13 +264,16 @@ class Bundle(object):
     def file(self, entry):
         return os.path.join(self.path, entry["file"])
 
-    def check(self, entry):
-        """Raise EdgeError unless the artifact exists and its sha256 matches the manifest."""
+    def check(self, entry, digest=None):
+        """Raise EdgeError unless the artifact exists and its sha256 matches the manifest.
+
+        digest: the file's sha256 as the caller has just measured it (while copying it), so it is not read twice.
+        """
         path = self.file(entry)
         if not os.path.isfile(path):
             raise EdgeError("bundle {} lists {} but the file is missing; re-run edge-export".format(
                 self.path, entry["file"]))
-        digest = sha256_file(path)
+        digest = digest or sha256_file(path)
         if digest != entry.get("sha256"):
             raise EdgeError("{} does not match its sha256 in the manifest (corrupt or replaced); "
                             "re-run edge-export".format(path))

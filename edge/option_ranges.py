@@ -80,6 +80,8 @@ ROWS = (
     Range("quality", int, 0, 100, "JPEG quality"),
     # edge-doctor
     Range("seconds", float, 0, 3600, "seconds to read --source", above=True),
+    # edge-export --triton-repo (edge.triton_repo)
+    Range("triton_max_delay_us", int, 0, 10 ** 7, "microseconds Triton's batcher waits for a fuller batch"),
     # edge-train (train/config.py checks a run's options against these before torch is imported)
     Range("epochs", int, 1, 100000, "training epochs"),
     Range("freeze_epochs", int, 0, 100000, "epochs training only the head"),

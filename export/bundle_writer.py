@@ -1,33 +1,22 @@
 """Write a bundle all-or-nothing: build it in a staging folder beside the target, then swap.
 
-Every file of the new bundle is written into `.<name>.staging-XXXXXXXX` next to the target, fsynced,
-and only when the export (including verification) succeeded is the staging folder renamed
-into place; the previous bundle is moved aside first (into `.<name>.old-XXXXXXXX/bundle`) and
-deleted after. A failed export removes the staging folder and leaves the previous bundle exactly
-as it was.
-
-A killed export (SIGKILL, power cut) cannot clean up, so each staging and moved-aside folder
-holds an owner file (`OWNER`: process id, its start time, host). The next export (`recover`)
-treats a folder whose owner is gone as stale: it removes stale staging folders and says so in one
-line; and when a kill fell between the two renames (no bundle at the target, the previous one
-moved aside) it renames the previous bundle back. It never finishes the interrupted swap: that
-export had not said it was done, so, as for any failed export, the previous bundle stays.
+Every file of the new bundle is written into `.<name>.staging-XXXXXXXX` next to the target and
+only when the export (including verification) succeeded is the staging folder renamed into place;
+the previous bundle is moved aside first (into `.<name>.old-XXXXXXXX/bundle`) and deleted after. A
+failed export leaves the previous bundle exactly as it was; the next export tidies what a killed
+one left (edge.staging, shared with the Triton model repository).
 `edge.bundle.read_manifest` points at a moved-aside bundle until then.
 """
 
-import binascii
-import json
 import os
-import re
-import shutil
-import socket
-import time
 
-from edge.atomic import current_umask, fsync_path, write_json, write_text
-from edge.bundle import MANIFEST, artifact_entry, put_artifact
+from edge.atomic import write_text
+from edge.bundle import LABELS, MANIFEST, artifact_entry, labels_text, put_artifact
 from edge.errors import EdgeError
+from edge.staging import Kind, StagedFolder
+from edge.staging import recover as recover_folder
 
-LABELS = "labels.txt"
+BUNDLE = Kind(marker=MANIFEST, inner="bundle", noun="bundle")
 
 
 def check_target(target):
@@ -41,158 +30,9 @@ def check_target(target):
     return target
 
 
-def _settle_tree(root):
-    """Readable-by-all permissions (as umask allows; atomic writes start at 0600), then fsync."""
-    mask = current_umask()
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            os.chmod(path, 0o666 & ~mask)
-            fsync_path(path)
-        os.chmod(folder, 0o777 & ~mask)
-        fsync_path(folder)
-
-
-# ----------------------------------------------------------------------------- owners of hidden folders
-
-OWNER = ".edge-export-owner"
-# A folder without an owner file was made before owner files existed, or its export was killed in
-# the instant between mkdir and writing the owner file: stale once this old, or at once when it
-# holds nothing (a live export in that instant recreates its folder as it writes the owner file).
-UNOWNED_GRACE_S = 60.0
-
-
-def _process_start(pid):
-    """The process's start time in clock ticks since boot (Linux), or None where it cannot be read."""
-    try:
-        with open("/proc/{}/stat".format(pid)) as handle:
-            stat = handle.read()
-    except (IOError, OSError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
-    return fields[19] if len(fields) > 19 else None
-
-
-def write_owner(folder):
-    """Mark `folder` as this process's."""
-    write_json(os.path.join(folder, OWNER), {"pid": os.getpid(), "started": _process_start(os.getpid()),
-                                             "host": socket.gethostname()})
-
-
-def _alive(record):
-    if record.get("host") != socket.gethostname():
-        return True  # another machine's export (a shared folder): it cannot be checked from here
-    pid = record.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    started = record.get("started")
-    return started is None or started == _process_start(pid)  # a different start: the pid was reused
-
-
-def is_stale(folder):
-    """True when the export that made `folder` is gone (killed, crashed, power cut)."""
-    try:
-        with open(os.path.join(folder, OWNER)) as handle:
-            record = json.load(handle)
-    except (IOError, OSError, ValueError):
-        try:
-            contents = [name for name in os.listdir(folder) if OWNER not in name]  # owner temp files too
-            return not contents or time.time() - os.path.getmtime(folder) > UNOWNED_GRACE_S
-        except OSError:
-            return False
-    return not _alive(record) if isinstance(record, dict) else True
-
-
-def _make_hidden_dir(parent, stem):
-    """A new `.stem-XXXXXXXX` folder in `parent` owned by this process (normal umask permissions)."""
-    while True:
-        path = os.path.join(parent, ".{}-{}".format(stem, binascii.hexlify(os.urandom(4)).decode("ascii")))
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            continue
-        write_owner(path)
-        return path
-
-
-# ----------------------------------------------------------------------------- recovery
-
-def _hidden(target, kind):
-    """The `.NAME.<kind>-XXXXXXXX` folders beside `target`."""
-    parent, name = os.path.split(target)
-    pattern = re.compile(r"^\.{}\.{}-[0-9a-f]{{8}}$".format(re.escape(name), kind))
-    try:
-        names = sorted(os.listdir(parent))
-    except OSError:
-        return []
-    return [os.path.join(parent, n) for n in names if pattern.match(n) and os.path.isdir(os.path.join(parent, n))]
-
-
-def _tree_bytes(folder):
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def _megabytes(size):
-    return "{:.0f} MB".format(size / 1e6) if size >= 10e6 else "{:.1f} MB".format(size / 1e6)
-
-
-def _is_bundle(path):
-    return os.path.isfile(os.path.join(path, MANIFEST))
-
-
-def _restore(target, olds, log):
-    """Rename the newest moved-aside bundle back to `target` (missing or an empty folder)."""
-    kept = [old for old in olds if _is_bundle(os.path.join(old, "bundle"))]
-    if not kept or (os.path.lexists(target) and not (os.path.isdir(target) and not os.listdir(target))):
-        return
-    newest = max(kept, key=lambda old: os.path.getmtime(os.path.join(old, "bundle", MANIFEST)))
-    try:
-        if os.path.isdir(target):
-            os.rmdir(target)
-        os.rename(os.path.join(newest, "bundle"), target)
-    except OSError as exc:
-        raise EdgeError("an export was interrupted and the previous bundle could not be renamed back ({}); "
-                        "do it by hand: mv {} {}".format(exc.strerror or exc, os.path.join(newest, "bundle"), target))
-    fsync_path(os.path.dirname(target))
-    log("restored the previous bundle from {} to {}: an export was interrupted while swapping it in".format(
-        os.path.basename(newest), target))
-
-
 def recover(target, log=print):
-    """Tidy what killed exports left beside `target`; see the module docstring. Returns `target`."""
-    target = os.path.abspath(str(target))
-    olds = [old for old in _hidden(target, "old") if is_stale(old)]
-    _restore(target, olds, log)
-    if _is_bundle(target):
-        for old in olds:  # superseded: the swap had finished, or the bundle was restored above
-            shutil.rmtree(old, ignore_errors=True)
-        owner = os.path.join(target, OWNER)
-        if os.path.isfile(owner) and is_stale(target):  # killed just after the swap, before tidying
-            try:
-                os.unlink(owner)
-            except OSError:
-                pass  # a stray hidden file in a bundle harms nothing; the next export tries again
-    stale = [folder for folder in _hidden(target, "staging") if is_stale(folder)]
-    if stale:
-        size = sum(_tree_bytes(folder) for folder in stale)
-        for folder in stale:
-            shutil.rmtree(folder, ignore_errors=True)
-        log("removed {} stale staging folder{} ({}) left by interrupted exports".format(
-            len(stale), "" if len(stale) == 1 else "s", _megabytes(size)))
-    return target
+    """Tidy what interrupted exports left beside the bundle `target` (edge.staging.recover). Returns `target`."""
+    return recover_folder(target, BUNDLE, log)
 
 
 def prepare_target(target, log=print):
@@ -200,65 +40,14 @@ def prepare_target(target, log=print):
     return check_target(recover(check_target(target), log))
 
 
-# ----------------------------------------------------------------------------- staging
-
-class StagedBundle(object):
+class StagedBundle(StagedFolder):
     """Context manager: `path` is the staging folder; `commit()` swaps it in, else it is removed."""
 
     def __init__(self, target, log=print):
-        self.target = check_target(target)
-        self.log = log
-        self.path = None
-        self.committed = False
-        self._created_parents = []
-
-    def __enter__(self):
-        parent = os.path.dirname(self.target)
-        missing = []
-        probe = parent
-        while probe and not os.path.isdir(probe):
-            missing.append(probe)
-            probe = os.path.dirname(probe)
-        os.makedirs(parent, exist_ok=True)
-        self._created_parents = missing  # innermost first
-        recover(self.target, self.log)
-        self.path = _make_hidden_dir(parent, os.path.basename(self.target) + ".staging")
-        return self
-
-    def commit(self):
-        """Make the staged bundle the bundle at `target`."""
-        _settle_tree(self.path)
-        parent = os.path.dirname(self.target)
-        old = None
-        if os.path.exists(self.target):
-            old = _make_hidden_dir(parent, os.path.basename(self.target) + ".old")
-            os.rename(self.target, os.path.join(old, "bundle"))
-        try:
-            os.rename(self.path, self.target)
-        except OSError:
-            if old is not None:  # put the previous bundle back before reporting
-                os.rename(os.path.join(old, "bundle"), self.target)
-                shutil.rmtree(old, ignore_errors=True)
-            raise
-        fsync_path(parent)
-        self.committed = True
-        os.unlink(os.path.join(self.target, OWNER))
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.target
-
-    def __exit__(self, exc_type, exc, tb):
-        if not self.committed and self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            for folder in self._created_parents:
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    break
-        return False
+        super(StagedBundle, self).__init__(target, BUNDLE, check_target, log=log)
 
 
 def write_labels(bundle_dir, classes, manifest):
     """labels.txt (one class per line, in output order) and its artifact entry."""
-    write_text(os.path.join(bundle_dir, LABELS), "".join(name + "\n" for name in classes))
+    write_text(os.path.join(bundle_dir, LABELS), labels_text(classes))
     return put_artifact(manifest, artifact_entry(bundle_dir, LABELS, "labels"))

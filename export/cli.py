@@ -8,6 +8,8 @@ On the desktop (torch, onnx, onnxruntime):
     edge-export model.onnx --classes labels.txt --size 224 -o bundle/           existing ONNX
 On the device (TensorRT; no torch needed):
     edge-export bundle/ --engine fp16                             add a TensorRT engine to a bundle
+Either way, `--triton-repo DIR` also writes a Triton model repository for the bundle:
+    edge-export runs/x/model.pt -o bundle/ --int8 --calib data/ --triton-repo triton/ --triton-name digits
 
 The bundle is written to a staging folder and swapped in only when every check passed, so a failed
 export leaves the previous bundle untouched; what a killed export left beside it is tidied (and a
@@ -21,9 +23,10 @@ Progress goes to stderr; the bundle's table, the result, to stdout. Exit codes: 
 from edge.bundle import INT8_FLAVOURS, interrupted_export
 from edge.bundle_summary import print_summary
 from edge.cli import comma_list, make_parser, progress_log, refuse_given, run_main
-from edge.errors import EXIT_OK, EdgeError
+from edge.errors import EXIT_OK
 from edge.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
 from edge.tensorrt import cli as engine_cli
+from edge.triton_repo import TritonRequest, add_triton_arguments, print_repository
 from export.model_source import detect_kind
 from export.onnx_export import MAX_OPSET, MIN_OPSET
 from export.options import DEFAULTS, ExportOptions
@@ -33,7 +36,7 @@ PROG = engine_cli.PROG
 
 # Flags (dest names) that only mean something with --engine, with --int8, or when exporting from a
 # model on the desktop (every export option but the engine ones, and -o).
-ENGINE_FLAGS = ("workspace_mb", "strict", "timing_cache")
+ENGINE_FLAGS = engine_cli.ENGINE_FLAGS
 INT8_FLAGS = ("int8_flavours", "calib", "calib_size", "calib_method", "holdout_fraction", "int8_min_agreement")
 DESKTOP_FLAGS = ("output",) + tuple(name for name in DEFAULTS if name != "engines" and name not in ENGINE_FLAGS)
 
@@ -113,6 +116,7 @@ def build_parser():
                    help="least INT8-vs-FP32 top-1 agreement on the hold-out (default %(default)s)")
 
     engine_cli.add_engine_arguments(parser)
+    add_triton_arguments(parser)
     return parser
 
 
@@ -125,17 +129,21 @@ def options_from_args(args):
 # ----------------------------------------------------------------------------- which flags apply
 
 def check_flags(parser, args, kind):
-    """Flags given that do not apply to this input, as one EdgeError (their values: ExportOptions.check)."""
+    """Flags given that do not apply to this input, as one EdgeError (their values: ExportOptions.check).
+
+    Returns the TritonRequest of --triton-repo, or None.
+    """
+    triton = TritonRequest.from_args(parser, args)
     if kind == "bundle":
         refuse_given(parser, args, DESKTOP_FLAGS, "only apply when exporting from a model; a bundle takes "
-                      "--engine, --workspace-mb, --strict, --timing-cache")
-        if not args.engine:
-            raise EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16".format(
-                args.input))
+                      "--engine, --workspace-mb, --strict, --timing-cache and the --triton-* flags")
+        if not args.engine and triton is None:
+            raise engine_cli.nothing_asked(args.input)
     elif not args.int8:
         refuse_given(parser, args, INT8_FLAGS, "only apply with --int8")
     if not args.engine:
         refuse_given(parser, args, ENGINE_FLAGS, "only apply with --engine")
+    return triton
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -147,14 +155,20 @@ def _main(argv):
     if lost is not None:
         raise lost
     kind = detect_kind(args.input)
-    check_flags(parser, args, kind)
+    triton = check_flags(parser, args, kind)
     options = options_from_args(args)
     if kind == "bundle":
         options.check(kind)
-        return engine_cli.engines_command(args.input, options.engines, options.workspace_mb, options.strict,
-                                          options.timing_cache)
-    from export.pipeline import export_bundle  # the desktop half; a device needs none of it
-    print_summary(export_bundle(args.input, args.output, options, log=progress_log(PROG)))
+        return engine_cli.bundle_command(args.input, options.engines, options.workspace_mb, options.strict,
+                                         options.timing_cache, triton)
+    from export.pipeline import default_output, export_bundle  # the desktop half; a device needs none of it
+    log = progress_log(PROG)
+    output = args.output or default_output(args.input)
+    if triton is not None:
+        triton.prepare(output, log)  # before the export: a refused folder costs nothing
+    print_summary(export_bundle(args.input, output, options, log=log))
+    if triton is not None:
+        print_repository(triton.write(output, log))
     return EXIT_OK
 
 

@@ -3,22 +3,30 @@
     edge-export bundle/ --engine fp16            FP16 engine (Nano, TX2, Xavier, Orin)
     edge-export bundle/ --engine fp16,int8       several precisions; INT8 on a Nano says so, builds FP16
     edge-export bundle/ --engine int8 --strict   refuse instead of building another precision
+    edge-export bundle/ --engine fp16 --triton-repo triton/    ... and a Triton model repository with it
 
 A Jetson needs `edge/` only (no torch): this is the entry point its install runs. On the desktop,
 edge-export takes a model and makes the bundle; given a bundle it hands over to this module.
-Progress goes to stderr; the bundle's table, the result, to stdout.
+`--triton-repo DIR` writes a Triton model repository for the bundle (edge.triton_repo): its ONNX
+models and the engines built for this machine. Progress goes to stderr; the bundle's table (and the
+repository's), the result, to stdout.
 """
 
 import os
 
 from edge.bundle import MANIFEST, PRECISIONS, read_manifest
 from edge.bundle_summary import print_summary
-from edge.cli import comma_list, make_parser, progress_log, run_main
+from edge.cli import comma_list, make_parser, progress_log, refuse_given, run_main
 from edge.errors import EXIT_OK, EdgeError
 from edge.lazy import require
 from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
+from edge.triton_repo import TritonRequest, add_triton_arguments, print_repository
 
 PROG = "edge-export"
+
+
+# The flags that only mean something with --engine.
+ENGINE_FLAGS = ("workspace_mb", "strict", "timing_cache")
 
 
 def add_engine_arguments(parser):
@@ -59,9 +67,25 @@ def add_engines_to_bundle(bundle_dir, precisions, workspace_mb=DEFAULT_WORKSPACE
     return read_manifest(bundle_dir)
 
 
-def engines_command(bundle_dir, precisions, workspace_mb, strict, timing_cache):
-    """What `edge-export BUNDLE --engine ...` does after its checks: build, then print the bundle's table; 0."""
-    print_summary(add_engines_to_bundle(bundle_dir, precisions, workspace_mb, strict, timing_cache))
+def nothing_asked(bundle_dir):
+    return EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16, or where to write "
+                     "a Triton model repository: --triton-repo DIR".format(bundle_dir))
+
+
+def bundle_command(bundle_dir, precisions, workspace_mb, strict, timing_cache, triton=None):
+    """What `edge-export BUNDLE` does after its flag checks: the engines asked, then the Triton repository
+    (a TritonRequest, checked before any engine is built); prints the bundle's table, then the repository's; 0."""
+    log = progress_log(PROG)
+    if triton is not None:
+        read_manifest(bundle_dir)
+        triton.prepare(bundle_dir, log)
+    if precisions:
+        manifest = add_engines_to_bundle(bundle_dir, precisions, workspace_mb, strict, timing_cache, log)
+    else:
+        manifest = read_manifest(bundle_dir)
+    print_summary(manifest)
+    if triton is not None:
+        print_repository(triton.write(bundle_dir, log))
     return EXIT_OK
 
 
@@ -69,14 +93,18 @@ def _main(argv):
     parser = make_parser(PROG, __doc__)
     parser.add_argument("bundle", help="bundle folder (with manifest.json) copied from the desktop")
     add_engine_arguments(parser)
+    add_triton_arguments(parser)
     args = parser.parse_args(argv)
     if not os.path.isfile(os.path.join(args.bundle, MANIFEST)):
         raise EdgeError("{} is not a bundle folder; on the device edge-export adds engines to a bundle that "
                         "edge-export made on the desktop (edge-export model.pt -o bundle/)".format(args.bundle))
+    triton = TritonRequest.from_args(parser, args)
+    if not args.engine and triton is None:
+        raise nothing_asked(args.bundle)
     if not args.engine:
-        raise EdgeError("{} is already a bundle: say which engines to build, e.g. --engine fp16".format(args.bundle))
-    return engines_command(args.bundle, engine_precisions(args.engine), args.workspace_mb, args.strict,
-                           args.timing_cache)
+        refuse_given(parser, args, ENGINE_FLAGS, "only apply with --engine")
+    return bundle_command(args.bundle, engine_precisions(args.engine), args.workspace_mb, args.strict,
+                          args.timing_cache, triton)
 
 
 def main(argv=None):

@@ -171,12 +171,6 @@ def _batch_range(dynamic, bundle):
     return low, opt, high
 
 
-def _input_shape(bundle, input_format):
-    """One item's shape (no batch axis) for models taking `input_format`."""
-    height, width = bundle.spec.size
-    return [height, width, 3] if input_format == INPUT_UINT8 else [3, height, width]
-
-
 def _plan(trt, bundle, wanted, fast, device, batch, strict, input_format, log):
     """Every decision and check before anything is built or written (strict refusals included)."""
     gpu = "{} ({})".format(device["gpu"], compat.sm(device["compute_capability"]))
@@ -189,7 +183,7 @@ def _plan(trt, bundle, wanted, fast, device, batch, strict, input_format, log):
         job.input_format = input_format
         extra = job.calibration["sha256"] if job.calibration else None
         job.key = engine_key(job.source["sha256"], device["tensorrt_version"], device["gpu"],
-                             device["compute_capability"], precision, batch, _input_shape(bundle, input_format),
+                             device["compute_capability"], precision, batch, bundle.item_shape(input_format),
                              extra)
         job.file = engine_file_name(precision, job.key)
         same = [other for other in jobs if other.key == job.key]
@@ -285,7 +279,7 @@ def _build(trt, bundle, job, batch, workspace_mb, timing, fast, device, log):
         tensorrt_version=device["tensorrt_version"], gpu=device["gpu"],
         compute_capability=device["compute_capability"], onnx_file=job.source["file"],
         onnx_sha256=job.source["sha256"], batch={"min": low, "opt": opt, "max": high},
-        workspace_mb=int(workspace_mb), key=job.key, input_shape=_input_shape(bundle, job.input_format),
+        workspace_mb=int(workspace_mb), key=job.key, input_shape=bundle.item_shape(job.input_format),
         input_format=job.input_format,
         builder_flags=result.flags,
         int8_mode=None if job.precision != "int8" else "implicit-calibration" if calibrator else "explicit-qdq",

@@ -16,7 +16,7 @@ def run_blocked(code):
 
 def test_import_edge_loads_no_heavy_library():
     result = run_blocked(
-        "import edge, edge.bundle, edge.preprocess, edge.cli, edge.lazy, edge.atomic\n"
+        "import edge, edge.bundle, edge.preprocess, edge.cli, edge.lazy, edge.atomic, edge.triton_repo\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {!r} + ('cv2',))\n"
         "print('heavy:', heavy)".format(BLOCKED))
     assert result.returncode == 0, result.stderr

@@ -211,21 +211,21 @@ def test_stale_staging_folders_are_removed_and_counted_in_one_line(tmp_path):
 
 
 def test_a_folder_of_a_live_process_is_not_stale_but_a_reused_pid_is(tmp_path):
-    from export import bundle_writer
+    from edge import staging
 
     folder = tmp_path / ".bundle.staging-00000001"
     os.mkdir(str(folder))
-    bundle_writer.write_owner(str(folder))
-    assert not bundle_writer.is_stale(str(folder))
-    record = json.loads((folder / bundle_writer.OWNER).read_text())
+    staging.write_owner(str(folder))
+    assert not staging.is_stale(str(folder))
+    record = json.loads((folder / staging.OWNER).read_text())
     record["started"] = "not this process's start"
-    (folder / bundle_writer.OWNER).write_text(json.dumps(record))
-    assert bundle_writer.is_stale(str(folder))
+    (folder / staging.OWNER).write_text(json.dumps(record))
+    assert staging.is_stale(str(folder))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     record = dict(record, pid=dead.pid, started=None)
-    (folder / bundle_writer.OWNER).write_text(json.dumps(record))
-    assert bundle_writer.is_stale(str(folder))
+    (folder / staging.OWNER).write_text(json.dumps(record))
+    assert staging.is_stale(str(folder))
 
 
 def test_read_manifest_points_at_the_moved_aside_bundle(tmp_path):
