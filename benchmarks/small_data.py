@@ -1,6 +1,6 @@
 """Small held-out datasets: old defaults against new defaults against --lr find.
 
-    .venv/bin/python -m benchmarks.small_data --out /tmp/sd [--size 96] [--epochs 10]
+    .venv/bin/python -m benchmarks.small_data --out /tmp/sd [--size 96] [--epochs auto]
 
 Generates image-folder datasets of drawn shapes (benchmarks/shapes.py): 2 classes (circle,
 triangle) and 3 classes (circle, square, triangle), 20/40/100/200 training images a class and a
@@ -33,7 +33,8 @@ SETTINGS = {
 CLASS_SETS = {2: ("circle", "triangle"), 3: ("circle", "square", "triangle")}
 
 
-FLAG_NAMES = {"lr": "--lr", "bs": "--batch-size", "bn": "--bn-reestimate", "freeze": "--freeze-epochs"}
+FLAG_NAMES = {"lr": "--lr", "bs": "--batch-size", "bn": "--bn-reestimate", "freeze": "--freeze-epochs",
+              "ep": "--epochs", "pat": "--patience"}
 
 
 def setting_flags(name):
@@ -105,7 +106,7 @@ def ensure_checkpoint(out, args):
 
 
 def one_run(out, dataset, train, val, per_class, start, weights, setting, args):
-    run = os.path.join(out, "runs", "{}-{}-{}".format(dataset, start, setting))
+    run = os.path.join(out, "runs", "{}-{}-{}-seed{}".format(dataset, start, setting, args.seed))
     argv = [train, "--val", val, "--out", run, "--overwrite", "--weights", weights, "--size", str(args.size),
             "--epochs", str(args.epochs), "--workers", str(args.workers), "--seed", str(args.seed)]
     started = time.time()
@@ -122,11 +123,13 @@ def one_run(out, dataset, train, val, per_class, start, weights, setting, args):
     with open(os.path.join(run, "config.yaml")) as handle:
         config = yaml.safe_load(handle)
     with open(os.path.join(run, "history.csv")) as handle:
-        last = list(csv.DictReader(handle))[-1]
+        epochs_run = list(csv.DictReader(handle))
+    last = epochs_run[-1]
     row.update(accuracy=metrics["accuracy"], ci95=metrics["accuracy_ci95"], best_epoch=metrics["best_epoch"],
                last_accuracy=float(last["val_accuracy"]), val_images=metrics["dataset"]["val_images"],
                train_images=metrics["dataset"]["train_images"], batch_size=config["batch_size"],
-               lr=config["lr"], bn_reestimate=config.get("bn_reestimate", "off"))
+               lr=config["lr"], bn_reestimate=config.get("bn_reestimate", "off"), epochs_set=config["epochs"],
+               epochs_run=len(epochs_run))
     if os.path.exists(os.path.join(run, "lr_find.json")) and "find" in setting_flags(setting):
         with open(os.path.join(run, "lr_find.json")) as handle:
             found = json.load(handle)
@@ -142,16 +145,16 @@ def load_rows(path):
 
 
 def table(rows):
-    lines = ["| dataset | img/class | start | setting | batch | lr | val acc, best epoch (95% CI) | last epoch | s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | img/class | start | setting | seed | batch | lr | val acc, best epoch (95% CI) | last epoch "
+             "| s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if row["code"] != 0:
-            lines.append("| {dataset} | {per_class} | {start} | {setting} | | | failed (exit {code}) | | {seconds:.0f} |"
-                         .format(**row))
+            lines.append("| {dataset} | {per_class} | {start} | {setting} | {seed} | | | failed (exit {code}) | | "
+                         "{seconds:.0f} |".format(**row))
             continue
         lr = "{:.1e}".format(row["lr"]) + (" ({})".format(row["lr_rule"]) if row.get("lr_rule") else "")
-        lines.append("| {} | {} | {} | {} | {} | {} | {:.3f} ({:.3f}-{:.3f}) | {:.3f} | {:.0f} |".format(
-            row["dataset"], row["per_class"], row["start"], row["setting"], row["batch_size"], lr,
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {:.3f} ({:.3f}-{:.3f}) | {:.3f} | {:.0f} |".format(
+            row["dataset"], row["per_class"], row["start"], row["setting"], row.get("seed", 0), row["batch_size"], lr,
             row["accuracy"], row["ci95"][0], row["ci95"][1], row["last_accuracy"], row["seconds"]))
     return "\n".join(lines)
 
@@ -161,7 +164,7 @@ def _main(argv):
     parser.add_argument("--out", default="/tmp/sd", help="folder for data, runs and results (default /tmp/sd)")
     parser.add_argument("--size", type=int, default=96, help="input side in pixels (default 96: affordable on "
                                                              "2 CPU cores; edge-train's default is 224)")
-    parser.add_argument("--epochs", type=int, default=10, help="default 10 (edge-train's default)")
+    parser.add_argument("--epochs", default="auto", help="a number, or auto (default: edge-train's default)")
     parser.add_argument("--classes", type=int_list, default=[2, 3], help="class counts (default 2,3)")
     parser.add_argument("--per-class", type=int_list, default=[20, 40, 100, 200],
                         help="training images a class (default 20,40,100,200)")

@@ -51,10 +51,12 @@ def build_parser():
     pre.add_argument("--crop-pct", type=float, default=S, help="centre-crop fraction (default 0.875)")
     pre.add_argument("--interpolation", default=S, choices=train_config.CHOICES["interpolation"])
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=int, default=S, help="total epochs (default 10)")
+    opt.add_argument("--epochs", type=int_or_auto, default=S,
+                     help="total epochs, or auto (default): enough for about 300 optimizer steps, within "
+                          "10-100 (40 images at batch 8: 60 epochs; 100,000 images: 10)")
     opt.add_argument("--freeze-epochs", default=S, help="epochs training only the head first (default auto: "
                                                         "1 with pretrained weights, 0 from scratch)")
-    opt.add_argument("--batch-size", type=batch_size_arg, default=S,
+    opt.add_argument("--batch-size", type=int_or_auto, default=S,
                      help="images per optimizer step (under torchrun: over all processes, split evenly), or auto "
                           "(default): the largest power of two <= training images / 10, within 8-64, capped by "
                           "an estimate of memory for --arch and --size")
@@ -68,7 +70,9 @@ def build_parser():
     opt.add_argument("--lr-spread", default=S, help="head lr / stem lr after unfreezing (default auto)")
     opt.add_argument("--weight-decay", type=float, default=S, help="AdamW weight decay (default 0.05)")
     opt.add_argument("--label-smoothing", type=float, default=S, help="default 0.1")
-    opt.add_argument("--patience", type=int, default=S, help="early stop after N epochs without improvement; 0 never")
+    opt.add_argument("--patience", type=int, default=S,
+                     help="early stop after N epochs without improvement, counted once the learning rate "
+                          "has annealed to half its peak (earlier epochs swing); 0 never (default 5)")
     opt.add_argument("--seed", type=int, default=S, help="default 0")
     opt.add_argument("--device", default=S, help="auto, cpu, cuda or cuda:N")
     opt.add_argument("--amp", default=S, choices=train_config.CHOICES["amp"], help="mixed precision on CUDA (default auto)")
@@ -86,7 +90,7 @@ def build_parser():
     return parser
 
 
-def batch_size_arg(text):
+def int_or_auto(text):
     if text == "auto":
         return text
     try:

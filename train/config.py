@@ -17,7 +17,7 @@ DEFAULTS = {
     "out": None,
     "arch": "resnet18",
     "weights": "none",
-    "epochs": 10,
+    "epochs": "auto",            # ~300 optimizer steps, within 10..100 epochs (train/autosize.py)
     "freeze_epochs": "auto",     # 1 with pretrained weights, 0 from scratch (nothing to preserve)
     "batch_size": "auto",        # from the training set's size: ~10+ steps an epoch, 8..64 (train/autosize.py)
     "bn_reestimate": "auto",     # BatchNorm statistics recomputed before validating: auto = under 100 steps an epoch
@@ -35,7 +35,7 @@ DEFAULTS = {
     "val_fraction": 0.2,
     "seed": 0,
     "workers": "auto",
-    "patience": 5,               # epochs without validation improvement before stopping; 0 = never
+    "patience": 5,               # epochs without improvement (counted once the lr has annealed half way); 0 = never
     "keep_epochs": 3,            # per-epoch checkpoints kept (newest); 0 keeps all
     "device": "auto",
     "amp": "auto",               # mixed precision: on for CUDA, off on CPU
@@ -55,7 +55,7 @@ CHOICES = {
     "amp": ("auto", "off"),
 }
 # Numbers (their ranges are rows of edge.option_ranges) and the word each may be instead.
-NUMBERS = {"epochs": None, "freeze_epochs": "auto", "batch_size": "auto", "workers": "auto", "patience": None,
+NUMBERS = {"epochs": "auto", "freeze_epochs": "auto", "batch_size": "auto", "workers": "auto", "patience": None,
            "keep_epochs": None, "size": None, "seed": None, "lr": "find", "lr_spread": "auto",
            "weight_decay": None, "label_smoothing": None, "val_fraction": None, "crop_pct": None}
 RANGE_ROWS = {"batch_size": "train_batch_size"}   # where the training row's name differs from the option's
@@ -103,9 +103,14 @@ def check_options(config, config_path=None):
     for key in AUGMENT_KEYS:
         if key != "d4":
             config["augment"][key] = check(key, config["augment"][key], where(key))
-    if config["freeze_epochs"] != "auto" and config["freeze_epochs"] > config["epochs"]:
-        raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
+    check_freeze_epochs(config)
     return config
+
+
+def check_freeze_epochs(config):
+    """Once both are numbers (an 'auto' epoch count is known only with the dataset)."""
+    if "auto" not in (config["freeze_epochs"], config["epochs"]) and config["freeze_epochs"] > config["epochs"]:
+        raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
 
 
 def earlier_run(out):

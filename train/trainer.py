@@ -10,6 +10,11 @@ saved model use statistics that match the weights (train/bn_stats.py). After eve
 training state is saved to last.pt; Ctrl-C saves the exact mid-epoch position, so --resume
 continues on the batches not yet seen.
 
+Early stopping (`patience`) counts only the epochs that end after the schedule has annealed half
+way (the learning rate below half its peak): at the peak the validation accuracy of a small set
+swings for a few epochs, and stopping there ended runs on 40 images a class before the annealing,
+where the model settles, had begun.
+
 Under torchrun (train/distributed.py) every rank runs this loop on its slice of each global batch;
 the numbers it logs and records are over all ranks, and only rank 0 writes files.
 """
@@ -99,6 +104,7 @@ class Trainer(object):
         self.bad_epochs = 0
         self.optimizer = self.scheduler = None
         self.phase = None
+        self.warm_up = None         # the phase's one-cycle warm-up fraction
         self.epoch = 0              # the epoch in progress (0-based)
         self.position = 0           # training items of `epoch` already consumed
         self.running = [0.0, 0, 0]  # loss sum, correct, seen within the epoch in progress
@@ -135,6 +141,7 @@ class Trainer(object):
         warm_up = 0.25 if phase.epochs > 1 else 0.3
         if steps >= 3:  # OneCycleLR divides by warm_up * steps - 1: 4 steps at 0.25 would be 0
             warm_up = max(warm_up, 1.5 / steps)
+        self.warm_up = warm_up
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=peak_rates, total_steps=steps, pct_start=warm_up)
         self.phase = phase
@@ -252,7 +259,7 @@ class Trainer(object):
             self.warned_small_set = True
         if improved:
             self.best, self.best_epoch, self.bad_epochs = score, self.epoch + 1, 0
-        else:
+        elif self.annealed_half_way():
             self.bad_epochs += 1
         if self.processes.is_main:
             metrics = {"val": report, "val_loss": val_loss, "epoch": self.epoch + 1}
@@ -291,6 +298,12 @@ class Trainer(object):
             names = sorted(n for n in os.listdir(folder) if n.startswith("epoch-") and n.endswith(".pt"))
             for name in names[:-keep]:
                 os.unlink(os.path.join(folder, name))
+
+    def annealed_half_way(self):
+        """True when the epoch in progress ends past the middle of its phase's annealing (cosine: the
+        learning rate is below half its peak from there)."""
+        done = float(self.epoch + 1 - self.phase.first_epoch) / self.phase.epochs
+        return done >= self.warm_up + (1 - self.warm_up) / 2
 
     def should_stop(self):
         patience = int(self.config["patience"])

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from train.autosize import auto_batch_size, memory_cap, resolve_for_dataset
+from edge.errors import EdgeError
+from train.autosize import auto_batch_size, auto_epochs, memory_cap, resolve_for_dataset
 from train.bn_stats import reestimate_batchnorm, sample_indices
 
 
@@ -22,8 +23,9 @@ def test_the_batch_size_is_capped_for_big_models_and_inputs():
     assert auto_batch_size(100000, "resnet18", 96)[0] == 64
 
 
-def config(batch_size="auto", bn="auto"):
-    return {"batch_size": batch_size, "bn_reestimate": bn, "arch": "resnet18", "size": 224}
+def config(batch_size="auto", bn="auto", epochs=10):
+    return {"batch_size": batch_size, "bn_reestimate": bn, "arch": "resnet18", "size": 224, "epochs": epochs,
+            "freeze_epochs": 0}
 
 
 def test_auto_values_are_resolved_and_explained_and_an_explicit_batch_size_wins():
@@ -82,3 +84,25 @@ def test_batchnorm_statistics_are_recomputed_for_the_current_weights():
     reestimate_batchnorm(model, batches, torch.device("cpu"))   # deterministic, and only the statistics change
     assert torch.allclose(model[1].running_mean, expected_mean, atol=1e-5)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+
+
+@pytest.mark.parametrize("train_images, batch, epochs", [
+    (16, 8, 100), (40, 8, 60), (60, 8, 38), (160, 16, 30), (640, 64, 30), (1437, 64, 14), (1920, 64, 10),
+    (100000, 64, 10)])
+def test_auto_epochs_aim_at_about_300_steps_within_10_to_100(train_images, batch, epochs):
+    assert auto_epochs(train_images, batch)[0] == epochs
+
+
+def test_auto_epochs_follow_the_resolved_batch_size_and_an_explicit_count_wins():
+    resolved = dict(config(), epochs="auto", freeze_epochs=1)
+    lines = resolve_for_dataset(resolved, 40)
+    assert (resolved["batch_size"], resolved["epochs"]) == (8, 60)
+    assert "epochs auto: 60 (5 steps an epoch -> 300 steps)" in lines
+    explicit = dict(config(batch_size=40), epochs=3, freeze_epochs=1)
+    resolve_for_dataset(explicit, 40)
+    assert explicit["epochs"] == 3
+
+
+def test_freeze_epochs_beyond_the_automatic_count_is_one_line():
+    with pytest.raises(EdgeError, match="--freeze-epochs must be between 0 and --epochs"):
+        resolve_for_dataset(dict(config(), epochs="auto", freeze_epochs=200), 100000)
