@@ -2,32 +2,42 @@
 
 import time
 
-from edge.postprocess import softmax, top_k
+from edge.postprocess import top_k
 from edge.preprocess import preprocess, preprocess_batch
+from edge.tta import DihedralViews
 
 
 class Classifier(object):
-    """Wraps an active runner. classify(images) -> (results, timings in ms)."""
+    """Wraps an active runner. classify(images) -> (results, timings in ms).
 
-    def __init__(self, bundle, runner, k=5):
+    views: an edge.tta.DihedralViews (--tta); each image's views go through the runner in the same
+    batch and their probabilities are averaged. Default: none, the image alone.
+    """
+
+    def __init__(self, bundle, runner, k=5, views=None):
         self.bundle = bundle
         self.runner = runner
         self.classes = bundle.classes
         self.spec = bundle.spec
         self.k = k
         self.fused = bool(bundle.fused_preprocess)
+        self.views = views or DihedralViews.for_bundle(bundle)
 
     def prepare(self, image):
         """What the model's input takes for one BGR image: CHW float32, or HWC uint8 when fused."""
         return preprocess(image, self.spec, self.fused)
 
+    def probabilities(self, batch):
+        """Class probabilities (N x classes) of a prepared batch, averaged over the views: one runner call."""
+        return self.views.mean_probabilities(self.runner.infer(self.views.expand(batch)))
+
     def classify(self, images):
         started = time.perf_counter()
-        batch = preprocess_batch(images, self.spec, self.fused)
+        batch = self.views.expand(preprocess_batch(images, self.spec, self.fused))
         prepared = time.perf_counter()
         logits = self.runner.infer(batch)
         inferred = time.perf_counter()
-        probabilities = softmax(logits)
+        probabilities = self.views.mean_probabilities(logits)
         results = [top_k(row, self.classes, self.k) for row in probabilities]
         done = time.perf_counter()
         timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
