@@ -162,3 +162,20 @@ def test_camera_config_file_takes_tta_and_refuses_a_bad_one(export_int8_bundle, 
     config.write_text("bundle: {}\nsource: {}\ntta: d8\n".format(export_int8_bundle, export_images))
     code, _, err = _camera(["--config", config])
     assert code == 2 and "tta must be one of none, hflip, d4, got 'd8'" in err and "Traceback" not in err
+
+
+def test_the_python_api_takes_tta_like_the_commands(export_int8_bundle, export_images):
+    import edge
+    from edge.errors import EdgeError
+
+    bundle = edge.load_bundle(export_int8_bundle)
+    folder = os.path.join(export_images, "green")
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))[:4]
+    with bundle.runner(runtime="onnxruntime", precision="fp32", tta="d4") as model:
+        predictions = model.predict_batch(paths)
+        assert "test-time augmentation d4: 8 views" in model.describe()
+    for prediction, probabilities in zip(predictions, _d4_by_hand(export_int8_bundle, paths)):
+        assert prediction.top[0].index == int(np.argmax(probabilities))
+        assert prediction.confidence == pytest.approx(float(probabilities.max()), abs=2e-6)
+    with pytest.raises(EdgeError, match="--tta must be one of none, hflip, d4"):
+        bundle.runner(tta="rot90")
