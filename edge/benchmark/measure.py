@@ -99,18 +99,15 @@ def stage_breakdown(classifier, inputs, iterations=30):
     return {name: float(np.median(values)) for name, values in stages.items()}
 
 
-def accuracy(classifier, labelled, batch_size=8, views=None):
-    """(top-1, top-5, predicted top-1 indices) over [(BGR image, label index)]; with `views` (edge.tta), each image
-    ranked by its views' averaged probabilities."""
+def accuracy(classifier, labelled, batch_size=8):
+    """(top-1, top-5, predicted top-1 indices) over [(BGR image, label index)]; a classifier with --tta views ranks
+    each image by its views' averaged probabilities."""
     top1 = top5 = 0
     predictions = []
     for start in range(0, len(labelled), batch_size):
         chunk = labelled[start:start + batch_size]
         batch = preprocess_batch([image for image, _ in chunk], classifier.spec, classifier.fused)
-        if views is None:
-            scores = classifier.runner.infer(batch)
-        else:
-            scores = views.mean_probabilities(classifier.runner.infer(views.expand(batch)))
+        scores = classifier.probabilities(batch) if classifier.views.count > 1 else classifier.runner.infer(batch)
         order = np.argsort(-scores, axis=1)
         for row, (_, label) in zip(order, chunk):
             predictions.append(int(row[0]))
@@ -120,17 +117,16 @@ def accuracy(classifier, labelled, batch_size=8, views=None):
     return top1 / count, top5 / count, predictions
 
 
-def tta_figures(runner, inputs, views, plain, warmup_s, min_time_s, min_iters, classifier, labelled=None):
-    """What --tta costs and changes for one runner: one image's views expanded, run as one batch and averaged,
-    timed against the plain batch-1 latency `plain` (a summary); accuracy with the views beside the plain one."""
-    one = inputs.batch(1)
-    samples = time_calls(lambda: views.mean_probabilities(runner.infer(views.expand(one))), warmup_s, min_time_s,
-                         min_iters)
+def tta_figures(classifier, inputs, plain, warmup_s, min_time_s, min_iters, labelled=None):
+    """What --tta costs and changes, for a classifier with views: one image's views made, run as one batch and
+    averaged, timed against the plain batch-1 latency `plain` (a summary); top-1 with the views."""
+    one, views = inputs.batch(1), classifier.views
+    samples = time_calls(lambda: classifier.probabilities(one), warmup_s, min_time_s, min_iters)
     latency = summarize(samples)
-    figures = {"mode": views.mode, "views": views.count, "batch_limit": runner.batch_limit(), "latency_ms": latency,
-               "iterations": len(samples), "cost": latency["p50"] / plain["p50"]}
+    figures = {"mode": views.mode, "views": views.count, "batch_limit": classifier.runner.batch_limit(),
+               "latency_ms": latency, "iterations": len(samples), "cost": latency["p50"] / plain["p50"]}
     if labelled:
-        top1, top5, _ = accuracy(classifier, labelled, views=views)
+        top1, top5, _ = accuracy(classifier, labelled)
         figures["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
     return figures
 
@@ -163,8 +159,8 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
             row["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
             row["_predictions"] = predictions
         if views is not None and views.count > 1:
-            row["tta"] = tta_figures(runner, inputs, views, row["latency_ms"], warmup_s, min_time_s, min_iters,
-                                     classifier, labelled)
+            row["tta"] = tta_figures(Classifier(bundle, runner, k=5, views=views), inputs, row["latency_ms"],
+                                     warmup_s, min_time_s, min_iters, labelled)
             if labelled:
                 row["tta"]["top1_change"] = row["tta"]["accuracy"]["top1"] - row["accuracy"]["top1"]
         rss_after = rss_mb()
