@@ -6,16 +6,11 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
-from tests.helpers import make_shapes_folder, write_png
+from tests.helpers import TTA_VIEWS, make_shapes_folder, tta_accuracy_by_hand, write_png
 from train import cli
-from train.checkpoint import load_checkpoint, model_from_record, spec_from_record
 
 TINY = ["--size", "32", "--batch-size", "8", "--workers", "0", "--keep-epochs", "1", "--lr", "3e-3"]
-
-
-VIEWS = {"hflip": (0, 4), "d4": tuple(range(8))}
 
 
 @pytest.fixture(scope="module")
@@ -39,27 +34,6 @@ def sided(tmp_path_factory):
     return str(root)
 
 
-def accuracy_by_hand(model_path, data, mode="d4"):
-    """The saved model on the run's validation split, each image as its views (written here with torch's own
-    rot90 and flip: k quarter turns, mirrored left-right for k >= 4), softmaxes averaged."""
-    from train.data import make_splits
-    from train.loaders import make_loader
-
-    record = load_checkpoint(model_path, kinds=("model",))
-    _, val_set, _ = make_splits(data, None, 0.2, 0)
-    loader, _ = make_loader(val_set, spec_from_record(record), 5, 0)
-    model = model_from_record(record)
-    correct = 0
-    with torch.no_grad():
-        for images, labels in loader:
-            views = []
-            for k in VIEWS[mode]:
-                view = torch.rot90(images, k % 4, dims=(2, 3))
-                views.append(torch.softmax(model(torch.flip(view, dims=(3,)) if k >= 4 else view), dim=1))
-            correct += int((torch.stack(views).mean(dim=0).argmax(1) == labels).sum())
-    return correct / float(len(val_set.samples)), len(val_set.samples)
-
-
 @pytest.mark.parametrize("mode", ["hflip", "d4"])
 def test_tta_evaluates_the_best_model_and_records_both_accuracies(sided, tmp_path, capsys, mode):
     run = str(tmp_path / "run")
@@ -67,8 +41,8 @@ def test_tta_evaluates_the_best_model_and_records_both_accuracies(sided, tmp_pat
     captured = capsys.readouterr()
     metrics = json.load(open(os.path.join(run, "metrics.json")))
     tta = metrics["tta"]
-    accuracy, images = accuracy_by_hand(os.path.join(run, "model.pt"), sided, mode)
-    views = len(VIEWS[mode])
+    accuracy, images = tta_accuracy_by_hand(os.path.join(run, "model.pt"), sided, mode)
+    views = len(TTA_VIEWS[mode])
     assert tta["mode"] == mode and tta["views"] == views
     assert tta["images"] == images == metrics["dataset"]["val_images"]
     assert tta["accuracy"] == pytest.approx(accuracy)
