@@ -179,3 +179,17 @@ def test_the_python_api_takes_tta_like_the_commands(export_int8_bundle, export_i
         assert prediction.confidence == pytest.approx(float(probabilities.max()), abs=2e-6)
     with pytest.raises(EdgeError, match="--tta must be one of none, hflip, d4"):
         bundle.runner(tta="rot90")
+
+
+def test_bench_source_runs_the_camera_pipeline_with_the_views(export_int8_bundle, export_images, tmp_path, capsys):
+    from edge.bench import main
+
+    code, out, err = _run(main, [export_int8_bundle, "--source", os.path.join(export_images, "blue"), "--duration",
+                                 "1", "--runtimes", "onnxruntime", "--precisions", "fp32", "--tta", "d4", "--json",
+                                 "-"], capsys)
+    assert code == 0, err
+    measurement, = json.loads(out)["measurements"]
+    assert measurement["tta"] == "d4" and measurement["runtime"].endswith(", tta d4") and measurement["results"] >= 2
+    wide = _non_square_copy(export_int8_bundle, tmp_path)
+    code, _, err = _run(main, [wide, "--source", export_images, "--tta", "d4"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--tta d4 needs a square model input" in err
