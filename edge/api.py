@@ -2,7 +2,7 @@
 
     import edge
     bundle = edge.load_bundle("bundle")
-    with bundle.runner() as model:                     # runtime="auto", precision="auto"
+    with bundle.runner() as model:                     # runtime="auto", precision="auto", tta="none"
         result = model.predict("photo.jpg")            # or a BGR uint8 HxWx3 array, as OpenCV gives
         result.prediction, result.confidence, result.top[0].label
 
@@ -45,10 +45,10 @@ class LoadedBundle(Bundle):
     """A bundle folder (edge.bundle.Bundle: manifest, classes, spec, artifacts) that makes runners."""
 
     def runner(self, runtime="auto", precision="auto", threads=None, checkpoint=None, build_engine=False,
-               top_k=5, log=None):
-        """A BundleRunner: use it in a `with` block. The options are edge-predict's runner flags."""
+               top_k=5, log=None, tta="none"):
+        """A BundleRunner: use it in a `with` block. The options are edge-predict's runner flags and --tta."""
         return BundleRunner(self, runtime, precision, threads=threads, checkpoint=checkpoint,
-                            build_engine=build_engine, top_k=top_k, log=log)
+                            build_engine=build_engine, top_k=top_k, log=log, tta=tta)
 
     def __repr__(self):
         return "LoadedBundle({!r}, arch={}, classes={})".format(self.path, self.arch, len(self.classes))
@@ -62,16 +62,18 @@ class BundleRunner(object):
     """
 
     def __init__(self, bundle, runtime="auto", precision="auto", threads=None, checkpoint=None,
-                 build_engine=False, top_k=5, log=None):
+                 build_engine=False, top_k=5, log=None, tta="none"):
         from edge.classifier import Classifier
         from edge.option_ranges import check
         from edge.runners.select import make_runner
+        from edge.tta import DihedralViews
 
         top_k = check("top_k", top_k, where="top_k")
         threads = None if threads is None else check("threads", threads, where="threads")
+        views = DihedralViews.for_bundle(bundle, tta)
         self.runner, self.why = make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint,
                                             build_engine=build_engine, log=log)
-        self.classifier = Classifier(bundle, self.runner, k=top_k)
+        self.classifier = Classifier(bundle, self.runner, k=top_k, views=views)
         self.timings = {}   # the last call's stage split in ms: preprocess, inference, postprocess
 
     @property
@@ -79,8 +81,10 @@ class BundleRunner(object):
         return self.runner.is_active
 
     def describe(self):
-        """The runtime and precision that run, and why they were chosen."""
-        return "{} ({})".format(self.runner.describe(), self.why)
+        """The runtime and precision that run, and why they were chosen (and the --tta views, if any)."""
+        views = self.classifier.views
+        return "{} ({}){}".format(self.runner.describe(), self.why,
+                                  "; " + views.describe() if views.count > 1 else "")
 
     def open(self):
         self.runner.activate()

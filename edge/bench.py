@@ -4,7 +4,10 @@ Runs every runtime and precision available here (PyTorch eager, ONNX Runtime fp3
 TensorRT fp32/fp16/int8) on identical inputs. Per row: latency percentiles at batch 1,
 throughput at the batch sizes asked, the deployed path's stage breakdown, model size, memory,
 and with --data top-1/top-5 accuracy and top-1 agreement with the reference (PyTorch, else
-ONNX Runtime fp32). Rows that cannot run here say why. Every result records the environment.
+ONNX Runtime fp32). With --tta hflip|d4 each row also shows the time per image with test-time
+augmentation (the image's 2 or 8 views as one batch, averaged) beside the plain batch-1 latency,
+and with --data the top-1 accuracy with the views and its change. Rows that cannot run here say
+why. Every result records the environment.
 With --source it measures the camera pipeline instead: one measurement per runtime and precision
 asked. Tables go to stdout, progress to stderr; `--json PATH` writes the result document
 (`--json -`: to stdout, instead of the tables). Exit codes: 0 done; 2 usage error, or nothing
@@ -23,6 +26,7 @@ EPILOG = """examples:
   edge-bench bundle/
   edge-bench bundle/ --data data/val --batch 1,8,32 --json bench.json --plot bench.png
   edge-bench bundle/ --compare old.json             # what changed since an earlier run
+  edge-bench bundle/ --data data/val --tta d4       # what 8 views an image cost, and change in accuracy
   edge-bench bundle/ --source demo.mp4 --duration 10 --runtimes onnxruntime,pytorch  # the camera pipeline
 """
 
@@ -39,7 +43,7 @@ def _batch_sizes(text):
 
 
 def build_parser():
-    from edge.runner_args import add_runner_arguments
+    from edge.runner_args import add_runner_arguments, add_tta_argument
 
     parser = make_parser("edge-bench", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
@@ -56,6 +60,7 @@ def build_parser():
     parser.add_argument("--plot", metavar="PATH", help="write a PNG: latency bars with p90/p99 whiskers, accuracy")
     parser.add_argument("--compare", metavar="OLD_JSON", help="show the change against an earlier --json result")
     add_runner_arguments(parser, rows=True)
+    add_tta_argument(parser, also="edge-bench: time per image and top-1 with it, beside without")
     return parser
 
 
@@ -119,6 +124,9 @@ def bench_rows(bundle, args, batch_sizes, log):
     from edge.benchmark.environment import environment
     from edge.benchmark.measure import measure, not_runnable, sample_inputs
     from edge.timestamps import utc_timestamp
+    from edge.tta import DihedralViews
+
+    views = DihedralViews.for_bundle(bundle, args.tta)
 
     labelled = labelled_images(args.data, bundle.classes, args.max_images) if args.data else None
     encoded = sample_inputs([image for image, _ in labelled[:8]] if labelled else None, bundle.spec)
@@ -133,7 +141,7 @@ def bench_rows(bundle, args, batch_sizes, log):
             continue
         try:
             rows.append(measure(candidate, bundle, encoded, batch_sizes, args.warmup, args.min_time,
-                                args.min_iters, labelled, log=log))
+                                args.min_iters, labelled, log=log, views=views))
         except EdgeError as exc:
             log("  {:<18} failed: {}".format(candidate.label, exc))
             candidate.reason = "failed here: {}".format(exc)
@@ -141,7 +149,7 @@ def bench_rows(bundle, args, batch_sizes, log):
     reference = add_agreement(rows)
     settings = {"batch_sizes": batch_sizes, "warmup_s": args.warmup, "min_time_s": args.min_time,
                 "min_iters": args.min_iters, "threads": args.threads, "data": args.data,
-                "data_images": len(labelled) if labelled else 0}
+                "data_images": len(labelled) if labelled else 0, "tta": args.tta}
     return report.result_document(rows, environment(), bundle, settings, reference, utc_timestamp())
 
 
@@ -161,6 +169,11 @@ def print_rows(document, batch_sizes, old=None):
     if document["reference"]:
         print("agreement: top-1 agreement with {} on {} images".format(
             document["reference"], document["settings"]["data_images"]))
+    mode = report.tta_mode(rows)
+    if mode:
+        print("tta: --tta {}: each image's {} views in one batch, probabilities averaged; cost = their p50 over the "
+              "plain batch-1 p50; change pts = top-1 with them minus without, in points".format(
+                  mode, next(row["tta"]["views"] for row in rows if row.get("tta"))))
     if old is not None:
         print("")
         print(report.compare(old, document))
@@ -188,7 +201,7 @@ def _main(argv):
     if args.source:
         from edge.benchmark.pipeline import bench_pipeline, measurement_text
         document = bench_pipeline(bundle, args.source, args.duration, args.runtimes, args.precisions, args.threads,
-                                  args.checkpoint, log=log)
+                                  args.checkpoint, log=log, tta=args.tta)
         if table:
             print("\n\n".join(measurement_text(m, args.source) for m in document["measurements"]))
         if args.json:

@@ -18,7 +18,7 @@ from edge.errors import EXIT_OK, Unusable
 
 def build_parser():
     from edge.mqtt_args import add_mqtt_arguments
-    from edge.runner_args import add_runner_arguments
+    from edge.runner_args import add_runner_arguments, add_tta_argument
     from edge.source_args import add_source_arguments
     from edge.sources.uri import USAGE
 
@@ -41,6 +41,7 @@ examples:
                         help="longest wait between attempts to reopen a lost live source; the wait doubles from "
                              "0.5 s up to this (default 10 s)")
     add_runner_arguments(parser)
+    add_tta_argument(parser, default=None)
     parser.add_argument("--top-k", type=int, help="labels per result (default 3)")
     sinks = parser.add_argument_group("sinks")
     sinks.add_argument("--jsonl", help="append JSON lines to this file ('-' for stdout)")
@@ -73,7 +74,7 @@ examples:
 
 
 FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "realtime", "stall_timeout", "reconnect_max",
-             "runtime", "precision", "threads", "checkpoint", "build_engine", "top_k", "jsonl", "jsonl_max_mb",
+             "runtime", "precision", "threads", "checkpoint", "build_engine", "tta", "top_k", "jsonl", "jsonl_max_mb",
              "jsonl_keep", "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
              "mqtt_client_id", "mqtt_username", "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key",
              "mqtt_tls_insecure", "mqtt_queue", "mqtt_outbox", "mqtt_outbox_max_mb", "mqtt_outbox_max_age_h",
@@ -125,8 +126,10 @@ def _main(argv):
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
     from edge.telemetry import Telemetry
+    from edge.tta import DihedralViews
 
     bundle = Bundle.load(config["bundle"])
+    views = DihedralViews.for_bundle(bundle, config["tta"])
     source_options = dict(capture_options(config), loop=config["loop"], realtime=config["realtime"])
     open_source(config["source"], **source_options)  # validate the URI before starting anything
     # A camera delivers frames far apart: idle worker threads sleep instead of spinning (CPU per result).
@@ -142,14 +145,16 @@ def _main(argv):
     try:
         with runner:
             log("runtime: {} ({})".format(runner.describe(), why))
+            if views.count > 1:
+                log(views.describe(runner.batch_limit()))
             for sink in sinks:
                 sink.start()
                 started.append(sink)
                 if getattr(sink, "url", None):
                     log("serving {} (/healthz /metrics /latest /stream.mjpg)".format(sink.url))
-            daemon = CameraDaemon(Classifier(bundle, runner, k=config["top_k"]), grabber, sinks, telemetry,
-                                  runner.describe(), max_frames=config["max_frames"], duration=config["duration"],
-                                  log_every=config["log_every"], log=log)
+            daemon = CameraDaemon(Classifier(bundle, runner, k=config["top_k"], views=views), grabber, sinks,
+                                  telemetry, views.label(runner.describe()), max_frames=config["max_frames"],
+                                  duration=config["duration"], log_every=config["log_every"], log=log)
             daemon.install_signal_handlers()
             log("reading {}".format(config["source"]))
             grabber.start()

@@ -11,6 +11,7 @@ import os
 from edge.errors import EdgeError
 from edge.option_ranges import check, type_name
 from edge.options_file import load_options
+from edge.tta import MODES as TTA_MODES
 
 DEFAULTS = {
     "bundle": None,
@@ -19,7 +20,7 @@ DEFAULTS = {
     "width": None, "height": None, "fps": None, "flip": None, "codec": "auto", "loop": False, "realtime": None,
     # runtime
     "runtime": "auto", "precision": "auto", "threads": None, "checkpoint": None, "build_engine": False,
-    "top_k": 3,
+    "tta": "none", "top_k": 3,
     # sinks
     "jsonl": None, "jsonl_max_mb": 100.0, "jsonl_keep": 5,
     "http_port": None, "http_host": "127.0.0.1",
@@ -43,6 +44,7 @@ BOOLS = ("loop", "realtime", "build_engine", "mqtt_retain", "mqtt_tls_insecure",
 # Text options, with what they hold (for the message when YAML gives a list, a number...).
 STRINGS = {"bundle": "the bundle folder", "source": "a URI", "codec": "auto, h264 or h265",
            "runtime": "a runtime name", "precision": "a precision name", "checkpoint": "a model.pt path",
+           "tta": "none, hflip or d4",
            "jsonl": "a file path or -", "http_host": "an address", "mqtt_host": "a host name or address",
            "mqtt_topic": "a topic", "mqtt_client_id": "a client id", "mqtt_username": "a user name",
            "mqtt_password_file": "a file path", "mqtt_tls_ca": "a file path", "mqtt_tls_cert": "a file path",
@@ -94,6 +96,8 @@ def validate(config):
     for key in INTS + FLOATS:  # resolve checked them as read; a config built elsewhere is checked here
         if config[key] is not None:
             check(key, config[key], "--" + key.replace("_", "-"), kind=int if key in INTS else float)
+    if config["tta"] not in TTA_MODES:
+        raise EdgeError("tta must be one of {}, got {!r}".format(", ".join(TTA_MODES), config["tta"]))
     if config["mqtt_password_file"] and not os.path.isfile(config["mqtt_password_file"]):
         raise EdgeError("mqtt-password-file {} not found".format(config["mqtt_password_file"]))
     return config

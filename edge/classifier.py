@@ -4,34 +4,48 @@ import time
 
 from edge.postprocess import softmax, top_k
 from edge.preprocess import preprocess, preprocess_batch
+from edge.tta import DihedralViews
 
 
 class Classifier(object):
-    """Wraps an active runner. classify(images) -> (results, timings in ms)."""
+    """Wraps an active runner. classify(images) -> (results, timings in ms).
 
-    def __init__(self, bundle, runner, k=5):
+    views: an edge.tta.DihedralViews (--tta); each image's views go through the runner in the same
+    batch and their probabilities are averaged. Default: none, the image alone.
+    """
+
+    def __init__(self, bundle, runner, k=5, views=None):
         self.bundle = bundle
         self.runner = runner
         self.classes = bundle.classes
         self.spec = bundle.spec
         self.k = k
         self.fused = bool(bundle.fused_preprocess)
+        self.views = views or DihedralViews.for_bundle(bundle)
 
     def prepare(self, image):
         """What the model's input takes for one BGR image: CHW float32, or HWC uint8 when fused."""
         return preprocess(image, self.spec, self.fused)
 
     def results(self, logits, k=None):
-        """Top-k lists ({label, index, confidence}, best first), one per row of logits; k: default the classifier's."""
-        return [top_k(row, self.classes, k or self.k) for row in softmax(logits)]
+        """Top-k lists, one per row of plain logits (no views); k: default the classifier's."""
+        return self.top_lists(softmax(logits), k)
+
+    def top_lists(self, probabilities, k=None):
+        """Top-k lists ({label, index, confidence}, best first), one per row of probabilities."""
+        return [top_k(row, self.classes, k or self.k) for row in probabilities]
+
+    def probabilities(self, batch):
+        """Class probabilities (N x classes) of a prepared batch, averaged over the views: one runner call."""
+        return self.views.mean_probabilities(self.runner.infer(self.views.expand(batch)))
 
     def classify(self, images):
         started = time.perf_counter()
-        batch = preprocess_batch(images, self.spec, self.fused)
+        batch = self.views.expand(preprocess_batch(images, self.spec, self.fused))
         prepared = time.perf_counter()
         logits = self.runner.infer(batch)
         inferred = time.perf_counter()
-        results = self.results(logits)
+        results = self.top_lists(self.views.mean_probabilities(logits))
         done = time.perf_counter()
         timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
                    "postprocess": (done - inferred) * 1000.0}

@@ -8,6 +8,9 @@ of the table).
 Images whose folder is named after a class (a copy of the validation set, say) are scored: the
 run ends with top-1 accuracy on them beside the validation accuracy training measured, so the
 device's figure can be checked against the desktop's.
+
+`--tta hflip` or `--tta d4` classifies each image by the average probabilities of its mirror or
+its 8 rotations and mirrors (edge.tta), run in the same batch as the image.
 """
 
 import os
@@ -22,19 +25,22 @@ EPILOG = """examples:
   edge-predict bundle/ images/ --runtime tensorrt --build-engine  # builds this GPU's engine first (minutes)
   edge-predict bundle/ images/ --runtime pytorch     # the desktop reference, for comparison
   edge-predict bundle/ data/val/                      # class-named folders: prints top-1 accuracy
+  edge-predict bundle/ data/val/ --tta d4             # each image as its 8 rotations and mirrors, averaged
 """
 
 
 def build_parser():
-    from edge.runner_args import add_runner_arguments
+    from edge.runner_args import add_runner_arguments, add_tta_argument
 
     parser = make_parser("edge-predict", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
     parser.add_argument("images", nargs="+", help="image files or folders")
     parser.add_argument("--top-k", type=int, default=5, help="labels per image (default 5)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per inference call (default 8)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="images per inference call (default 8; with --tta each brings its views)")
     add_json_argument(parser, "every image's result")
     add_runner_arguments(parser)
+    add_tta_argument(parser)
     return parser
 
 
@@ -71,8 +77,9 @@ def predict_files(classifier, paths, batch_size):
 class Score(object):
     """Top-1 accuracy on images that sit in a folder named after one of the classes."""
 
-    def __init__(self, classes):
+    def __init__(self, classes, tta="none"):
         self.classes = set(classes)
+        self.tta = tta
         self.correct = 0
         self.total = 0
 
@@ -89,8 +96,9 @@ class Score(object):
         return ((bundle.manifest["model"].get("source") or {}).get("metrics") or {}).get("val") or {}
 
     def summary(self, bundle):
-        text = "top-1 accuracy {:.2%} ({} of {} images in class-named folders)".format(
-            self.correct / float(self.total), self.correct, self.total)
+        text = "top-1 accuracy {:.2%}{} ({} of {} images in class-named folders)".format(
+            self.correct / float(self.total), "" if self.tta == "none" else " with --tta " + self.tta, self.correct,
+            self.total)
         trained = self.trained(bundle)
         if trained.get("accuracy") is not None:
             text += "; training measured {:.2%} on {} validation images".format(
@@ -110,18 +118,22 @@ def _main(argv):
     from edge.bundle import Bundle
     from edge.classifier import Classifier
     from edge.runners.select import make_runner
+    from edge.tta import DihedralViews
 
     log = progress_log("edge-predict")
     table = not json_to_stdout(args)
     bundle = Bundle.load(args.bundle)
+    views = DihedralViews.for_bundle(bundle, args.tta)
     paths = expand_images(args.images)
     runner, why = make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
                               checkpoint=args.checkpoint, build_engine=bool(args.build_engine), log=log)
     rows, unreadable = [], []
-    score = Score(bundle.classes)
+    score = Score(bundle.classes, args.tta)
     with runner:
         log("runtime: {} ({})".format(runner.describe(), why))
-        classifier = Classifier(bundle, runner, k=args.top_k)
+        if views.count > 1:
+            log(views.describe(runner.batch_limit()))
+        classifier = Classifier(bundle, runner, k=args.top_k, views=views)
         width = max(len(path) for path in paths)
         for path, top in predict_files(classifier, paths, args.batch_size):
             if top is None:
@@ -142,7 +154,8 @@ def _main(argv):
     if args.json:
         write_json_result(args.json, {
             "schema": "edge-toolkit/predict", "schema_version": 1, "bundle": bundle.path, "runtime": runtime,
-            "results": rows, "unreadable": unreadable, "score": score.fields(bundle) if score.total else None})
+            "tta": args.tta, "results": rows, "unreadable": unreadable,
+            "score": score.fields(bundle) if score.total else None})
     if unreadable:
         log("{} of {} images could not be read".format(len(unreadable), len(paths)))
         return EXIT_SOME_FAILED

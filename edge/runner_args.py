@@ -3,12 +3,18 @@
 A command that runs one runner (predict, camera) takes `--runtime` and `--precision`; a command
 that measures or checks every runner it can (bench, doctor) takes `--runtimes` and `--precisions`,
 comma lists that restrict its rows. `--threads`, `--checkpoint` and `--build-engine` mean the same
-in all four.
+in all four. `--tta` (test-time augmentation, edge.tta) is declared here too, for edge-predict,
+edge-camera, edge-bench and edge-train's final evaluation.
 """
 
 from edge.cli import comma_list
 from edge.option_ranges import help_text
 from edge.runners.select import PRECISION_CHOICES, RUNTIMES
+from edge.tta import MODES as TTA_MODES
+
+TTA_HELP = ("test-time augmentation: none (default); hflip, the image and its mirror; d4, the 8 rotations by 90 "
+            "degrees and mirrors (top-down imagery, square inputs). The views run as one batch and their "
+            "probabilities are averaged: 2x or 8x the compute")
 
 # The numbers these flags take, checked against edge.option_ranges (edge-camera checks them with its YAML).
 RUNNER_NUMBERS = ("threads",)
@@ -37,3 +43,9 @@ def add_runner_arguments(parser, rows=False):
     group.add_argument("--build-engine", action="store_true", default=None,
                        help="TensorRT: build the engine for this device on first run if missing, then cache it")
     return group
+
+
+def add_tta_argument(parser, default="none", also=None):
+    """--tta {none,hflip,d4}; `also`: what the command does with it besides (appended to the help)."""
+    return parser.add_argument("--tta", default=default, choices=TTA_MODES,
+                               help=TTA_HELP + ("; " + also if also else ""))

@@ -30,6 +30,34 @@ def make_shapes_folder(root, per_class=12, size=32, classes=("dark", "light"), s
     return str(root)
 
 
+# The views of edge-train --tta, written out independently of edge.tta (k quarter turns, mirrored for k >= 4).
+TTA_VIEWS = {"hflip": (0, 4), "d4": tuple(range(8))}
+
+
+def tta_accuracy_by_hand(model_path, data, mode="d4"):
+    """(accuracy, images) of a saved model.pt on its run's validation split (DATA split 20%, seed 0), each image
+    as its views made with torch's own rot90 and flip, softmaxes averaged."""
+    import torch
+
+    from train.checkpoint import load_checkpoint, model_from_record, spec_from_record
+    from train.data import make_splits
+    from train.loaders import make_loader
+
+    record = load_checkpoint(model_path, kinds=("model",))
+    _, val_set, _ = make_splits(data, None, 0.2, 0)
+    loader, _ = make_loader(val_set, spec_from_record(record), 5, 0)
+    model = model_from_record(record)
+    correct = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            views = []
+            for k in TTA_VIEWS[mode]:
+                view = torch.rot90(images, k % 4, dims=(2, 3))
+                views.append(torch.softmax(model(torch.flip(view, dims=(3,)) if k >= 4 else view), dim=1))
+            correct += int((torch.stack(views).mean(dim=0).argmax(1) == labels).sum())
+    return correct / float(len(val_set.samples)), len(val_set.samples)
+
+
 # Prepended to code run by run_blocked: importing any of `blocked` fails, as where it is not installed.
 BLOCKER = """
 import sys

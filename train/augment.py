@@ -8,6 +8,7 @@ import numpy as np
 
 from edge.lazy import require
 from edge.option_ranges import check
+from edge.tta import dihedral
 
 
 class AugmentConfig(object):
@@ -29,14 +30,6 @@ class AugmentConfig(object):
 
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
-
-
-def dihedral(image, k):
-    """The k-th (0..7) of the 8 symmetries of the square."""
-    image = np.rot90(image, k % 4)
-    if k >= 4:
-        image = image[:, ::-1]
-    return np.ascontiguousarray(image)
 
 
 def random_affine(image, config, rng):

@@ -14,6 +14,7 @@ import argparse
 import os
 
 from edge.cli import make_parser, progress_log, run_main
+from edge.runner_args import add_tta_argument
 from edge.errors import EXIT_OK, EdgeError
 from train import config as train_config  # light: no torch
 
@@ -22,6 +23,7 @@ EPILOG = """examples:
   edge-train data/flowers --find-lr                 # plot and suggest a learning rate, then stop
   edge-train data/flowers --lr find                 # train at the finder's suggestion
   edge-train data/aerial --d4 --val data/aerial-val  # top-down imagery, separate validation folder
+  edge-train data/aerial --d4 --tta d4               # ... and the best model evaluated with 8 views too
   edge-train --resume runs/flowers-resnet34/last.pt
 """
 
@@ -87,6 +89,10 @@ def build_parser():
     aug.add_argument("--d4", action="store_const", const=True, default=S,
                      help="random one of the 8 dihedral transforms (top-down imagery)")
     aug.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    evaluation = parser.add_argument_group("final evaluation")
+    add_tta_argument(evaluation, default=S, also="edge-train: after training, the best model is evaluated on the "
+                                                 "validation images with it too; both accuracies go into "
+                                                 "metrics.json and report.md")
     return parser
 
 
@@ -104,7 +110,7 @@ def flags_from_args(args):
         "data", "val", "val_fraction", "workers", "out", "arch", "weights", "size", "resize", "crop_pct",
         "interpolation", "epochs", "freeze_epochs", "batch_size", "bn_reestimate", "sync_bn", "lr", "lr_spread",
         "weight_decay", "label_smoothing", "patience", "seed", "device", "amp", "keep_epochs", "hflip", "vflip",
-        "rotate", "shift", "zoom", "jitter", "d4")}
+        "rotate", "shift", "zoom", "jitter", "d4", "tta")}
     if args.no_augment:
         flags["augment"] = {"hflip": 0.0, "vflip": 0.0, "rotate": 0.0, "shift": 0.0, "zoom": 0.0,
                             "jitter": 0.0, "d4": False}
@@ -133,9 +139,17 @@ def _main(argv):
     paths = result["paths"]
     print("best validation accuracy {:.4f} at epoch {} ({:.0f} s)".format(
         result["accuracy"], result["best_epoch"], result["seconds"]))
+    if result.get("tta"):
+        print(tta_line(result["tta"]))
     print("model:  {}".format(paths["model"]))
     print("report: {}  (metrics.json, curves.png, confusion.png beside it)".format(paths["report"]))
     return EXIT_OK
+
+
+def tta_line(tta):
+    """The console line for the final evaluation with --tta (metrics.json's "tta")."""
+    return "with --tta {} ({} views): validation accuracy {:.4f} ({:+.2f} points)".format(
+        tta["mode"], tta["views"], tta["accuracy"], 100.0 * tta["change"])
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ from edge.errors import EdgeError
 from edge.lazy import require
 from edge.option_ranges import check
 from edge.options_file import load_options
+from edge.tta import MODES as TTA_MODES
 
 DEFAULTS = {
     "data": None,
@@ -39,6 +40,7 @@ DEFAULTS = {
     "keep_epochs": 3,            # per-epoch checkpoints kept (newest); 0 keeps all
     "device": "auto",
     "amp": "auto",               # mixed precision: on for CUDA, off on CPU
+    "tta": "none",               # after training, also evaluate the best model with test-time augmentation (edge.tta)
     "augment": {"hflip": 0.5, "vflip": 0.0, "rotate": 10.0, "shift": 0.1, "zoom": 0.1,
                 "jitter": 0.2, "d4": False},
 }
@@ -53,6 +55,7 @@ CHOICES = {
     "bn_reestimate": ("auto", "on", "off"),
     "sync_bn": ("auto", "on", "off"),
     "amp": ("auto", "off"),
+    "tta": TTA_MODES,
 }
 # Numbers (their ranges are rows of edge.option_ranges) and the word each may be instead.
 NUMBERS = {"epochs": "auto", "freeze_epochs": "auto", "batch_size": "auto", "workers": "auto", "patience": None,

@@ -30,10 +30,11 @@ def run_paths(run_dir):
         ("report", "report.md"), ("config", "config.yaml"))}
 
 
-def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, training=None):
+def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, training=None, tta=None):
     """Write every report file from the best checkpoint's record; returns their paths by role.
 
     training: how the run was spread over processes (world size, backend, batches), kept in metrics.json.
+    tta: the best model's validation figures with --tta (train.run.evaluate_best_with_views), or None.
     """
     report = record["metrics"]["val"]
     paths = run_paths(run_dir)
@@ -53,6 +54,8 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, 
     }
     if training is not None:
         metrics["training"] = training
+    if tta is not None:
+        metrics["tta"] = tta
     write_json(paths["metrics"], metrics)
     write_history_csv(history, paths["history"])
     write_text(paths["labels"], "".join(name + "\n" for name in record["classes"]))
@@ -74,6 +77,12 @@ def render_report(record, metrics):
             report["images"], metrics["macro_f1"], metrics["val_loss"]),
         "- dataset: {}".format(json.dumps(metrics["dataset"])),
     ]
+    tta = metrics.get("tta")
+    if tta:
+        lines.append("- with test-time augmentation (--tta {}, {} views of each image, probabilities averaged): "
+                     "validation accuracy {:.4f} (95% CI {:.3f}-{:.3f}), {:+.2f} points against {:.4f} "
+                     "without".format(tta["mode"], tta["views"], tta["accuracy"], tta["accuracy_ci95"][0],
+                                      tta["accuracy_ci95"][1], 100.0 * tta["change"], tta["accuracy_without"]))
     warning = small_set_warning(report)
     if warning:
         lines.append("- " + warning)

@@ -10,6 +10,7 @@ import torch
 from edge.atomic import write_json, write_text
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
+from edge.tta import DihedralViews
 from train import config as train_config
 from train.augment import AugmentConfig
 from train.autosize import BN_IMAGES, resolve_for_dataset
@@ -70,6 +71,7 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
         config = dict(state["config"])  # the run goes on exactly as it was configured
         config.setdefault("bn_reestimate", "off")  # runs started before it existed did without
         config.setdefault("sync_bn", "auto")
+        config.setdefault("tta", "none")
         run_dir = os.path.dirname(os.path.abspath(resume))
     else:
         if not config.get("data"):
@@ -175,14 +177,34 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     log("training {} on {} ({}), {} epochs, run folder {}".format(
         config["arch"], device, "mixed precision" if trainer.amp else "fp32", config["epochs"], run_dir))
     result = trainer.fit()
+    best = load_checkpoint(os.path.join(run_dir, BEST), kinds=("model",)) if processes.is_main else None
+    tta = None
+    if config["tta"] != "none":
+        tta = evaluate_best_with_views(trainer, best, config["tta"], spec, processes, log)
     if not processes.is_main:  # files are rank 0's; this summary is never printed
         return {"run_dir": run_dir, "paths": run_paths(run_dir), "accuracy": trainer.best[0],
                 "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
-    best = load_checkpoint(os.path.join(run_dir, BEST), kinds=("model",))
     paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"],
-                              training=training)
+                              training=training, tta=tta)
     return {"run_dir": run_dir, "paths": paths, "accuracy": best["metrics"]["val"]["accuracy"],
-            "best_epoch": best["epoch"], "seconds": result["seconds"]}
+            "best_epoch": best["epoch"], "seconds": result["seconds"], "tta": tta}
+
+
+def evaluate_best_with_views(trainer, best, mode, spec, processes, log):
+    """--tta: the best model (rank 0's model.pt, sent to every rank) evaluated on the validation images with
+    edge.tta's views; on rank 0 the figures metrics.json records beside the plain accuracy (None elsewhere)."""
+    views = DihedralViews(mode, spec.size)
+    trainer.model.load_state_dict(processes.broadcast(best["state_dict"] if processes.is_main else None))
+    if processes.is_main:
+        log("evaluating the best model (epoch {}) with --tta {}: {} views of each validation image".format(
+            best["epoch"], mode, views.count))
+    report = trainer.evaluate_views(views)
+    if not processes.is_main:
+        return None
+    plain = best["metrics"]["val"]["accuracy"]
+    return {"mode": mode, "views": views.count, "images": report["images"], "accuracy": report["accuracy"],
+            "accuracy_ci95": report["accuracy_ci95"], "macro_f1": report["macro_f1"], "accuracy_without": plain,
+            "change": report["accuracy"] - plain}
 
 
 def run_lr_finder(model, loader, device, config, run_dir, log):

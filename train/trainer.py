@@ -243,6 +243,26 @@ class Trainer(object):
         report = classification_report(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), self.classes)
         return report, float(rows[:, 2].mean()) if len(rows) else float("nan")
 
+    def evaluate_views(self, views):
+        """The validation report with test-time augmentation: edge.tta's `views` of each image through the
+        model, their probabilities averaged, as edge-predict --tta does on the device. The model sees
+        batches no larger than the validation loader's; each rank evaluates its share, all gather."""
+        self.model.eval()
+        pairs = []
+        with torch.no_grad():
+            for images, labels in self.val_loader:
+                if not len(labels):
+                    continue
+                expanded = torch.from_numpy(views.expand(images.numpy()))
+                logits = []
+                for part in torch.split(expanded, len(labels)):
+                    with torch.autocast(device_type=self.device.type, enabled=self.amp):
+                        logits.append(self.model(part.to(self.device, non_blocking=True)).float().cpu())
+                probabilities = views.mean_probabilities(torch.cat(logits).numpy())
+                pairs.extend(zip(labels.tolist(), probabilities.argmax(1).tolist()))
+        rows = np.array(self.processes.gather(pairs), dtype=np.int64).reshape(-1, 2)
+        return classification_report(rows[:, 0], rows[:, 1], self.classes)
+
     def end_epoch(self, train_loss, train_acc, val_loss, report):
         row = {"epoch": self.epoch + 1, "phase": self.phase.name, "train_loss": train_loss,
                "train_accuracy": train_acc, "val_loss": val_loss, "val_accuracy": report["accuracy"],

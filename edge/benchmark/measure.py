@@ -1,4 +1,5 @@
-"""Measure one runner: batch-1 latency, throughput per batch size, stage breakdown, memory, accuracy.
+"""Measure one runner: batch-1 latency, throughput per batch size, stage breakdown, memory, accuracy,
+and with --tta what test-time augmentation costs per image and changes in accuracy.
 
 All rows see identical inputs: the same encoded images, decoded and preprocessed the same way.
 """
@@ -99,14 +100,15 @@ def stage_breakdown(classifier, inputs, iterations=30):
 
 
 def accuracy(classifier, labelled, batch_size=8):
-    """(top-1, top-5, predicted top-1 indices) over [(BGR image, label index)]."""
+    """(top-1, top-5, predicted top-1 indices) over [(BGR image, label index)]; a classifier with --tta views ranks
+    each image by its views' averaged probabilities."""
     top1 = top5 = 0
     predictions = []
     for start in range(0, len(labelled), batch_size):
         chunk = labelled[start:start + batch_size]
         batch = preprocess_batch([image for image, _ in chunk], classifier.spec, classifier.fused)
-        logits = classifier.runner.infer(batch)
-        order = np.argsort(-logits, axis=1)
+        scores = classifier.probabilities(batch) if classifier.views.count > 1 else classifier.runner.infer(batch)
+        order = np.argsort(-scores, axis=1)
         for row, (_, label) in zip(order, chunk):
             predictions.append(int(row[0]))
             top1 += int(row[0] == label)
@@ -115,9 +117,23 @@ def accuracy(classifier, labelled, batch_size=8):
     return top1 / count, top5 / count, predictions
 
 
+def tta_figures(classifier, inputs, plain, warmup_s, min_time_s, min_iters, labelled=None):
+    """What --tta costs and changes, for a classifier with views: one image's views made, run as one batch and
+    averaged, timed against the plain batch-1 latency `plain` (a summary); top-1 with the views."""
+    one, views = inputs.batch(1), classifier.views
+    samples = time_calls(lambda: classifier.probabilities(one), warmup_s, min_time_s, min_iters)
+    latency = summarize(samples)
+    figures = {"mode": views.mode, "views": views.count, "batch_limit": classifier.runner.batch_limit(),
+               "latency_ms": latency, "iterations": len(samples), "cost": latency["p50"] / plain["p50"]}
+    if labelled:
+        top1, top5, _ = accuracy(classifier, labelled)
+        figures["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
+    return figures
+
+
 def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_iters, labelled=None,
-            log=print):
-    """The result row of one runnable candidate (dict, JSON-ready)."""
+            log=print, views=None):
+    """The result row of one runnable candidate (dict, JSON-ready); `views` (edge.tta, --tta) adds row["tta"]."""
     runner = candidate.runner
     row = {"runtime": candidate.runtime, "precision": candidate.precision, "runnable": True, "reason": None}
     rss_before = rss_mb()
@@ -142,6 +158,11 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
             top1, top5, predictions = accuracy(classifier, labelled)
             row["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
             row["_predictions"] = predictions
+        if views is not None and views.count > 1:
+            row["tta"] = tta_figures(Classifier(bundle, runner, k=5, views=views), inputs, row["latency_ms"],
+                                     warmup_s, min_time_s, min_iters, labelled)
+            if labelled:
+                row["tta"]["top1_change"] = row["tta"]["accuracy"]["top1"] - row["accuracy"]["top1"]
         rss_after = rss_mb()
         # Rows share one process: the peak is the process's so far (rows run in a fixed order),
         # the delta is what this row's runner added.
@@ -150,6 +171,11 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
                          "gpu_mb": runner.gpu_memory_mb()}
     log("  {:<18} p50 {:.3f} ms  p99 {:.3f} ms  ({} iterations)".format(
         candidate.label, row["latency_ms"]["p50"], row["latency_ms"]["p99"], row["iterations"]))
+    if "tta" in row:
+        tta = row["tta"]
+        log("  {:<18} tta {}: p50 {:.3f} ms an image ({:.1f}x){}".format(
+            candidate.label, tta["mode"], tta["latency_ms"]["p50"], tta["cost"],
+            ", top-1 {:.2%} -> {:.2%}".format(row["accuracy"]["top1"], tta["accuracy"]["top1"]) if labelled else ""))
     return row
 
 

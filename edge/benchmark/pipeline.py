@@ -11,8 +11,9 @@ from edge.benchmark.stats import summarize
 from edge.cpu import CpuMeter
 
 
-def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
-    """(results, wall seconds, grabber, process CPU seconds) of the real daemon loop over `source`, null sink."""
+def run_daemon(bundle, runner_factory, source, frames=None, duration=None, views=None):
+    """(results, wall seconds, grabber, process CPU seconds) of the real daemon loop over `source`, null sink;
+    `views`: edge.tta's views of each frame (--tta)."""
     from edge.classifier import Classifier
     from edge.daemon import CameraDaemon
     from edge.sinks.base import Sink
@@ -34,7 +35,8 @@ def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
     runner = runner_factory()
     with runner:
         grabber = LatestFrameGrabber(source)
-        daemon = CameraDaemon(Classifier(bundle, runner, k=3), grabber, [sink], Telemetry(), runner.describe(),
+        classifier = Classifier(bundle, runner, k=3, views=views)
+        daemon = CameraDaemon(classifier, grabber, [sink], Telemetry(), classifier.views.label(runner.describe()),
                               max_frames=frames, duration=duration, log_every=1e9, log=lambda text: None)
         started = time.perf_counter()
         grabber.start()
@@ -49,20 +51,23 @@ def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
 STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "capture_to_result")
 
 
-def measure_pipeline(bundle, source, duration, runtime="auto", precision="auto", threads=None, checkpoint=None):
+def measure_pipeline(bundle, source, duration, runtime="auto", precision="auto", threads=None, checkpoint=None,
+                     tta="none"):
     """One measurement of the daemon loop over `source` for `duration` seconds with one runner: a dict."""
     from edge.errors import EdgeError
     from edge.runners.select import make_runner
     from edge.sources.factory import open_source
+    from edge.tta import DihedralViews
 
     # As the daemon runs it: ONNX Runtime's idle threads sleep between camera frames.
     factory = lambda: make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint,
                                   spinning=False)[0]
     results, wall, grabber, cpu_seconds = run_daemon(
-        bundle, factory, lambda: open_source(source, loop=True, realtime=True), duration=duration)
+        bundle, factory, lambda: open_source(source, loop=True, realtime=True), duration=duration,
+        views=DihedralViews.for_bundle(bundle, tta))
     if len(results) < 2:
         raise EdgeError("the pipeline produced {} results from {} in {:.0f} s".format(len(results), source, wall))
-    return {"requested": {"runtime": runtime, "precision": precision}, "runtime": results[0]["runtime"],
+    return {"requested": {"runtime": runtime, "precision": precision}, "runtime": results[0]["runtime"], "tta": tta,
             "seconds": wall, "results": len(results), "fps": len(results) / wall,
             "dropped": grabber.frames_dropped, "reconnects": grabber.reconnects,
             "latency_ms": dict((stage, summarize([r["latency_ms"][stage] for r in results])) for stage in STAGES),
@@ -85,19 +90,23 @@ def measurement_text(measurement, source):
 
 
 def bench_pipeline(bundle, source, duration, runtimes=None, precisions=None, threads=None, checkpoint=None,
-                   log=None):
+                   log=None, tta="none"):
     """One measurement per runtime x precision asked (auto when none): the result document."""
     from edge.benchmark.environment import environment
     from edge.sources.factory import open_source
     from edge.timestamps import utc_timestamp
 
+    from edge.tta import check_mode
+
     open_source(source)  # validate before starting
+    check_mode(tta, bundle.spec.size)
     log = log or (lambda text: None)
     measurements = []
     for runtime in runtimes or ["auto"]:
         for precision in precisions or ["auto"]:
             log("measuring the pipeline on {} for {:g} s: runtime {}, precision {}".format(
                 source, duration, runtime, precision))
-            measurements.append(measure_pipeline(bundle, source, duration, runtime, precision, threads, checkpoint))
+            measurements.append(measure_pipeline(bundle, source, duration, runtime, precision, threads, checkpoint,
+                                                 tta))
     return {"schema": "edge-toolkit/bench-pipeline", "schema_version": 2, "created": utc_timestamp(),
             "source": source, "duration_s": duration, "measurements": measurements, "environment": environment()}

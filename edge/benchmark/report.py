@@ -16,7 +16,8 @@ SCHEMA = "edge-toolkit/bench"
 SCHEMA_VERSION = 1
 CSV_FIELDS = ("runtime", "precision", "runnable", "reason", "runner", "model_file", "model_bytes", "iterations",
               "mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput", "top1", "top5",
-              "agreement", "rss_mb", "peak_rss_mb", "gpu_mb", "stages_ms")
+              "agreement", "rss_mb", "peak_rss_mb", "gpu_mb", "stages_ms", "tta", "tta_p50_ms", "tta_cost", "tta_top1",
+              "tta_top1_change")
 
 
 def result_document(rows, environment, bundle, settings, reference, created):
@@ -43,11 +44,32 @@ def _fmt(value, pattern="{:.3f}"):
     return "-" if value is None else pattern.format(value)
 
 
+def tta_mode(rows):
+    """The --tta mode the rows were measured with besides plain inference, or None."""
+    for row in rows:
+        if row.get("tta"):
+            return row["tta"]["mode"]
+    return None
+
+
+def tta_cells(row):
+    """--tta columns: p50 ms per image with the views, times the plain p50, top-1 with them and its change."""
+    tta = row.get("tta") or {}
+    accuracy = tta.get("accuracy") or {}
+    change = tta.get("top1_change")
+    return [_fmt((tta.get("latency_ms") or {}).get("p50")), _fmt(tta.get("cost"), "{:.1f}x"),
+            _fmt(accuracy.get("top1"), "{:.2%}"), _fmt(None if change is None else 100.0 * change, "{:+.2f}")]
+
+
 def table(rows, batch_sizes):
     """Text table, one line per row; rows that cannot run show their reason."""
+    mode = tta_mode(rows)
     header = ["runtime", "prec", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms", "max ms", "iters"]
     header += ["img/s b{}".format(b) for b in batch_sizes]
-    header += ["top-1", "top-5", "agree", "MB", "RSS MB", "note"]
+    header += ["top-1", "top-5", "agree"]
+    if mode:
+        header += ["{} p50 ms".format(mode), "{} cost".format(mode), "{} top-1".format(mode), "change pts"]
+    header += ["MB", "RSS MB", "note"]
     lines = []
     for row in rows:
         if not row["runnable"]:
@@ -60,8 +82,10 @@ def table(rows, batch_sizes):
             cells.append(str(row["iterations"]))
             cells += [_fmt(row["throughput"].get(str(b)), "{:.1f}") for b in batch_sizes]
             cells += [_fmt(acc.get("top1"), "{:.2%}"), _fmt(acc.get("top5"), "{:.2%}"),
-                      _fmt(acc.get("agreement"), "{:.2%}"),
-                      _fmt(row["model_bytes"] / 2.0 ** 20 if row.get("model_bytes") else None, "{:.1f}"),
+                      _fmt(acc.get("agreement"), "{:.2%}")]
+            if mode:
+                cells += tta_cells(row)
+            cells += [_fmt(row["model_bytes"] / 2.0 ** 20 if row.get("model_bytes") else None, "{:.1f}"),
                       _fmt(row["memory"]["rss_mb"], "{:.0f}"), row.get("note") or ""]
         lines.append(cells)
     return format_table(lines, header)
@@ -87,6 +111,7 @@ def write_csv(path, rows):
         lat = row.get("latency_ms") or {}
         acc = row.get("accuracy") or {}
         memory = row.get("memory") or {}
+        tta = row.get("tta") or {}
         writer.writerow({
             "runtime": row["runtime"], "precision": row["precision"], "runnable": row["runnable"],
             "reason": row.get("reason") or "", "runner": row.get("runner", ""), "model_file": row.get("model_file", ""),
@@ -96,7 +121,10 @@ def write_csv(path, rows):
             "throughput": json.dumps(row.get("throughput", {})), "top1": acc.get("top1", ""),
             "top5": acc.get("top5", ""), "agreement": acc.get("agreement", ""), "rss_mb": memory.get("rss_mb", ""),
             "peak_rss_mb": memory.get("peak_rss_mb", ""),
-            "gpu_mb": memory.get("gpu_mb", ""), "stages_ms": json.dumps(row.get("stages_ms", {}))})
+            "gpu_mb": memory.get("gpu_mb", ""), "stages_ms": json.dumps(row.get("stages_ms", {})),
+            "tta": tta.get("mode", ""), "tta_p50_ms": (tta.get("latency_ms") or {}).get("p50", ""),
+            "tta_cost": tta.get("cost", ""), "tta_top1": (tta.get("accuracy") or {}).get("top1", ""),
+            "tta_top1_change": tta.get("top1_change", "")})
     write_text(path, buffer.getvalue())
 
 

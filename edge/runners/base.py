@@ -52,6 +52,10 @@ class Runner(object):
         self.deactivate()
         return False
 
+    def batch_limit(self):
+        """The most inputs one model execution takes (None: any); infer() runs a larger batch in chunks."""
+        return None
+
     def gpu_memory_mb(self):
         """Device memory this runner holds, in MiB, where it can be measured; else None."""
         return None

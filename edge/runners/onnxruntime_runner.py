@@ -92,6 +92,10 @@ class OnnxRuntimeRunner(Runner):
         self.timings = {"compute": (time.perf_counter() - started) * 1000.0}
         return np.asarray(logits, dtype=np.float32)
 
+    def batch_limit(self):
+        """A model exported with a static batch takes exactly that many inputs a run; a dynamic one any."""
+        return self.static_batch if self.is_active else None
+
     def _deactivate_impl(self):
         self.session = None
 

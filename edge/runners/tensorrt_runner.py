@@ -205,6 +205,10 @@ class TensorRTRunner(Runner):
         size = count * int(np.prod(self.output.item))
         return np.array(self.output.host[:size], dtype=np.float32).reshape([count] + self.output.item)
 
+    def batch_limit(self):
+        """The engine's largest batch (a static engine's only one), once active."""
+        return self.max_batch if self.is_active else None
+
     def gpu_memory_mb(self):
         """The engine's activation memory plus the device I/O buffers (pinned host memory is not GPU memory)."""
         if not self.is_active:

@@ -33,6 +33,15 @@ def test_help_works_without_heavy_libraries(module):
     assert "usage:" in result.stdout
 
 
+@pytest.mark.parametrize("module", ["edge.predict", "edge.camera", "edge.bench", "train.cli"])
+def test_every_command_with_tta_offers_the_same_flag_without_heavy_libraries(module):
+    result = run_blocked("import runpy, sys\nsys.argv = ['prog', '--help']\n"
+                         "runpy.run_module({!r}, run_name='__main__')".format(module))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "--tta {none,hflip,d4}" in text and "test-time augmentation: none (default); hflip" in text
+
+
 def test_a_missing_library_is_one_line_with_the_install_hint():
     result = run_blocked("from edge.lazy import require\nfrom edge.cli import run_main\n"
                          "sys.exit(run_main('edge-x', lambda argv: require('tensorrt', 'engines')))")

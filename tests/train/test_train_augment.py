@@ -1,10 +1,11 @@
-"""Augmentation: seeded, size-preserving, and the dihedral group really has 8 members."""
+"""Augmentation: seeded, size-preserving, and --d4 draws the 8 transforms of edge.tta (their one home)."""
 
 import numpy as np
 import pytest
 
 from edge.errors import EdgeError
-from train.augment import AugmentConfig, augment, dihedral
+from edge.tta import dihedral
+from train.augment import AugmentConfig, augment
 from train.loaders import SeededSampler
 
 
@@ -25,10 +26,16 @@ def test_no_augmentation_is_identity():
     assert np.array_equal(augment(_image(), AugmentConfig.none(), np.random.default_rng(0)), _image())
 
 
-def test_dihedral_transforms_are_the_eight_symmetries():
-    image = np.arange(16).reshape(4, 4)
-    variants = {dihedral(image, k).tobytes() for k in range(8)}
-    assert len(variants) == 8
+def test_d4_augmentation_draws_each_of_the_eight_transforms_inference_uses():
+    config = AugmentConfig(hflip=0, vflip=0, rotate=0, shift=0, zoom=0, jitter=0, d4=True)
+    image = _image()
+    drawn = set()
+    for seed in range(100):
+        out = augment(image, config, np.random.default_rng(seed))
+        matches = [k for k in range(8) if np.array_equal(out, dihedral(image, k))]
+        assert len(matches) == 1
+        drawn.add(matches[0])
+    assert drawn == set(range(8))
 
 
 def test_bad_augmentation_values_are_refused():

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from edge.errors import EdgeError
-from tests.helpers import ROOT, make_shapes_folder
+from tests.helpers import ROOT, make_shapes_folder, tta_accuracy_by_hand
 from train import config as train_config
 from train.checkpoint import load_checkpoint
 from train.distributed import Processes, resolve_sync_bn
@@ -49,12 +49,12 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runs(data, tmp_path_factory):
-    """The same run trained by one process and by two."""
+    """The same run trained by one process and by two (and its best model evaluated with --tta d4)."""
     root = tmp_path_factory.mktemp("runs")
     single, double = str(root / "single"), str(root / "double")
-    alone = run_python([sys.executable, "-m", "train", data, "--out", single] + TINY)
+    alone = run_python([sys.executable, "-m", "train", data, "--out", single, "--tta", "d4"] + TINY)
     assert alone.returncode == 0, alone.stderr[-3000:]
-    done = run_python(LAUNCH + ["-m", "train", data, "--out", double] + TINY)
+    done = run_python(LAUNCH + ["-m", "train", data, "--out", double, "--tta", "d4"] + TINY)
     assert done.returncode == 0, done.stderr[-3000:]
     return {"root": str(root), "single": single, "double": double, "done": done}
 
@@ -123,6 +123,18 @@ def test_validation_metrics_cover_the_whole_validation_set(runs):
     assert double["dataset"]["val_images"] == single["dataset"]["val_images"] == 8
     assert sum(map(sum, double["confusion_matrix"])) == 8
     assert sum(row["support"] for row in double["per_class"].values()) == 8
+
+
+@pytest.mark.slow
+def test_tta_covers_the_whole_validation_set_with_the_best_model(runs, data):
+    """Every rank evaluates its share of the views with rank 0's model.pt; the gathered figure is that model's."""
+    out = runs["done"].stdout + runs["done"].stderr
+    assert out.count("evaluating the best model") == 1 and out.count("with --tta d4 (8 views)") == 1
+    for name in ("single", "double"):
+        metrics = json.load(open(os.path.join(runs[name], "metrics.json")))
+        accuracy, images = tta_accuracy_by_hand(os.path.join(runs[name], "model.pt"), data)
+        assert metrics["tta"]["images"] == images == 8
+        assert metrics["tta"]["accuracy"] == pytest.approx(accuracy)
 
 
 @pytest.mark.slow
