@@ -175,8 +175,8 @@ def test_lr_finder_writes_plot_and_suggestion(data, tmp_path, capsys):
     found = json.load(open(os.path.join(run, "lr_find.json")))
     assert len(found["lrs"]) == len(found["losses"]) > 5
     # Every candidate is recorded beside the suggestion and the rule that chose it.
-    assert {"valley", "steep"} <= set(found["candidates"]) and found["batch_size"] == 8
-    assert found["rule"] in ("valley", "minimum/10", None) and found["note"]
+    assert {"descent end", "valley", "steep"} <= set(found["candidates"]) and found["batch_size"] == 8
+    assert found["rule"] in ("descent end", "valley", "minimum/10", None) and found["note"]
     assert (found["suggestion"] is None) == (found["rule"] is None)
     assert os.path.getsize(os.path.join(run, "lr_find.png")) > 0
     assert not os.path.exists(os.path.join(run, "model.pt"))
