@@ -10,31 +10,17 @@ import torch
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
 from edge.regression import RegressionTargets, denormalize, to_image_pixels
-from tests.helpers import write_png
+from tests.helpers import spot_image, write_png, write_point_folder
 from train import cli
 from train.checkpoint import load_checkpoint, model_from_record, model_record, save_checkpoint, targets_of
 
 
 def spot(height, width, x, y, seed=0):
-    """A dim noisy image with a bright 3x3 spot centred on pixel (x, y)."""
-    image = np.random.RandomState(seed).randint(0, 40, size=(height, width, 3)).astype(np.uint8)
-    image[y - 1:y + 2, x - 1:x + 2] = 255
-    return image
+    return spot_image(height, width, x, y, seed)
 
 
 def write_spots(folder, count, height=40, width=48, seed=0, names=True):
-    """`count` spot images: named <x>_<y>_<id>.png, or with a labels.csv (names=False)."""
-    rng = np.random.RandomState(seed)
-    rows = ["file,x,y"]
-    for index in range(count):
-        x, y = int(rng.randint(3, width - 3)), int(rng.randint(3, height - 3))
-        name = "{}_{}_{:03d}.png".format(x, y, index) if names else "{:03d}.png".format(index)
-        write_png(os.path.join(str(folder), name), spot(height, width, x, y, seed=index))
-        rows.append("{},{},{}".format(name, x, y))
-    if not names:
-        with open(os.path.join(str(folder), "labels.csv"), "w") as handle:
-            handle.write("\n".join(rows) + "\n")
-    return str(folder)
+    return write_point_folder(folder, count, height, width, seed, names)
 
 
 @pytest.fixture(scope="module")
