@@ -2,7 +2,7 @@
 
 import time
 
-from edge.postprocess import softmax, top_k
+from edge.postprocess import result_fields, softmax, top_k
 from edge.preprocess import preprocess, preprocess_batch
 
 
@@ -27,9 +27,17 @@ class Classifier(object):
         prepared = time.perf_counter()
         logits = self.runner.infer(batch)
         inferred = time.perf_counter()
-        probabilities = softmax(logits)
-        results = [top_k(row, self.classes, self.k) for row in probabilities]
+        results = self.postprocess(logits, images)
         done = time.perf_counter()
         timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
                    "postprocess": (done - inferred) * 1000.0}
         return results, timings
+
+    def postprocess(self, logits, images=None):
+        """Top-k lists, one per row of logits (`images` is unused: labels do not depend on the image size)."""
+        return [top_k(row, self.classes, self.k) for row in softmax(logits)]
+
+    def results(self, images):
+        """(result fields per image in the vocabulary of edge.postprocess, timings in ms)."""
+        tops, timings = self.classify(images)
+        return [result_fields(top) for top in tops], timings

@@ -147,7 +147,7 @@ def _main(argv):
             else "none: " + result["lr_note"], os.path.join(result["run_dir"], "lr_find.png")))
         return EXIT_OK
     paths = result["paths"]
-    if result["task"] == "regression":
+    if result.get("task") == "regression":
         print("best validation {} at epoch {} ({:.0f} s)".format(result["summary"], result["best_epoch"],
                                                                 result["seconds"]))
     else:

@@ -13,8 +13,8 @@ from edge.cpu import CpuMeter
 
 def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
     """(results, wall seconds, grabber, process CPU seconds) of the real daemon loop over `source`, null sink."""
-    from edge.classifier import Classifier
     from edge.daemon import CameraDaemon
+    from edge.output_kinds import model_for
     from edge.sinks.base import Sink
     from edge.sources.grabber import LatestFrameGrabber
     from edge.telemetry import Telemetry
@@ -34,7 +34,7 @@ def run_daemon(bundle, runner_factory, source, frames=None, duration=None):
     runner = runner_factory()
     with runner:
         grabber = LatestFrameGrabber(source)
-        daemon = CameraDaemon(Classifier(bundle, runner, k=3), grabber, [sink], Telemetry(), runner.describe(),
+        daemon = CameraDaemon(model_for(bundle, runner, k=3), grabber, [sink], Telemetry(), runner.describe(),
                               max_frames=frames, duration=duration, log_every=1e9, log=lambda text: None)
         started = time.perf_counter()
         grabber.start()
