@@ -155,7 +155,7 @@ def _main(argv):
             result["accuracy"], result["best_epoch"], result["seconds"]))
     print("model:  {}".format(paths["model"]))
     print("report: {}  (metrics.json, curves.png, {} beside it)".format(
-        paths["report"], os.path.basename(paths.get("scatter") or paths["confusion"])))
+        paths["report"], "scatter.png" if result.get("task") == "regression" else "confusion.png"))
     return EXIT_OK
 
 
