@@ -122,13 +122,14 @@ def labelled_points(folder, targets, limit):
 def add_agreement(rows):
     """Every row against the reference row's predictions: top-1 agreement, or (regression) the mean distance of
     its points from the reference's, in pixels; returns the reference label."""
+    import numpy as np
+
     ran = {(r["runtime"], r["precision"]): r for r in rows if r["runnable"] and "_predictions" in r}
     reference = ran.get(("pytorch", "fp32")) or ran.get(("onnxruntime", "fp32")) or next(iter(ran.values()), None)
     if reference is None:
         return None
     for row in ran.values():
         if "mae_px" in row["accuracy"]:
-            import numpy as np
             distance = np.abs(np.asarray(row["_predictions"]) - np.asarray(reference["_predictions"]))
             row["accuracy"]["mean_abs_diff_px"] = float(distance.mean())
             continue

@@ -44,7 +44,8 @@ Artifact kinds and their extra keys:
                        or "ort-qdq-u8s8"; older bundles spell it "flavour",
                        which read_manifest renames),
                        calibration {"method", "images", "per_channel", "activations", "weights",
-                       "symmetric_activations"} (int8 only), input_format
+                       "symmetric_activations", "float_nodes" (nodes left unquantized: a
+                       regression model's head; older bundles lack the key)} (int8 only), input_format
                        ("float32-nchw" | "uint8-nhwc-bgr"; absent in older bundles: the bundle's)
     calibration_cache  method, requested_method (when another was used), images, batch_size,
                        tensorrt_version, onnx_file, onnx_sha256

@@ -138,12 +138,14 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, meth
     records = {}
     with tempfile.TemporaryDirectory(prefix="edge-export-int8-") as scratch:
         prepared = quantize.preprocess_for_quantization(fp32_path, os.path.join(scratch, "prepared.onnx"))
+        # A regression model's head stays float: its outputs are pixel positions (export.quantize).
+        float_nodes = quantize.output_nodes(prepared) if source.targets is not None else ()
         for flavour in flavours:
             file_name = graphs.file(quantize.FLAVOURS[flavour]["file"])
             log("quantizing INT8 {}{} ({} calibration, {} images)".format(
                 flavour, " (float input)" if graphs.suffix else "", method, len(calib_batch)))
             extra = quantize.quantize_flavour(prepared, os.path.join(bundle_dir, file_name), flavour, input_name,
-                                              calib_batch, method=method)
+                                              calib_batch, method=method, float_nodes=float_nodes)
             int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
             if source.targets is not None:
                 records[flavour] = judge_int8_regression(source, calibration, fp32_logits, int8_logits, flavour,

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.errors import EdgeError, Unusable, first_line
 from edge.lazy import require
-from edge.image_folders import IMAGE_EXTENSIONS, labelled_image_files
+from edge.image_folders import IMAGE_EXTENSIONS, image_files, labelled_image_files
 from edge.point_labels import LABELS_CSV, folder_points, inside_problem, point_from_name
 from edge.preprocess import read_image
 from edge.regression import error_summary, pixels_per_unit, to_image_pixels
@@ -66,11 +66,12 @@ def point_truth(folder, entries, frames, targets, flag="--calib"):
 
     A folder with labels.csv, or whose image names all give a point (<x>_<y>_<id>.jpg), is labelled
     (edge.point_labels); its targets must be the model's, and every point must lie inside its image.
-    Any other folder is unlabelled: None.
+    Any other folder is unlabelled: None. `entries` (path, label) and their decoded `frames` are the
+    images to label, from that folder.
     """
     folder = str(folder)
     if not os.path.isfile(os.path.join(folder, LABELS_CSV)) and \
-            any(point_from_name(path) is None for path, _ in entries):
+            any(point_from_name(path) is None for path in image_files(folder)):
         return None
     labels = folder_points(folder)
     if labels.targets != targets:

@@ -140,3 +140,22 @@ def test_the_schema_docstring_names_every_key_a_regression_export_writes(regress
     missing = sorted(key for key in set(keys(manifest)) if '"{}"'.format(key) not in edge.bundle.__doc__
                      and not re.search(r"\b{}\b".format(re.escape(key)), edge.bundle.__doc__))
     assert missing == []
+
+
+def test_the_regression_head_stays_float_in_both_int8_models(regression_bundle):
+    import onnx
+
+    bundle = Bundle.load(regression_bundle)
+    for entry in bundle.artifacts("onnx", precision="int8"):
+        assert entry["calibration"]["float_nodes"] == ["/fc/Gemm"], entry["file"]
+        graph = onnx.load(bundle.file(entry)).graph
+        producer = dict((output, node.op_type) for node in graph.node for output in node.output)
+        head = [node for node in graph.node if node.name == "/fc/Gemm"][0]
+        assert head.input[1] not in producer                     # its weights: a float initializer
+        assert producer[graph.output[0].name] == "Gemm"          # the points it writes: not 8-bit steps
+        assert any(node.op_type == "QuantizeLinear" for node in graph.node)   # the rest is quantized
+
+
+def test_a_classifiers_int8_models_quantize_everything(export_int8_bundle):
+    for entry in Bundle.load(export_int8_bundle).artifacts("onnx", precision="int8"):
+        assert entry["calibration"]["float_nodes"] == []

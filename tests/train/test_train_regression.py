@@ -231,3 +231,35 @@ def test_loss_is_refused_for_a_classification_folder(tmp_path, capsys):
     data = make_shapes_folder(tmp_path / "shapes", per_class=2)
     assert cli.main([data, "--loss", "mse", "--out", str(tmp_path / "run")] + TINY) == 2
     assert "--loss mse applies to regression" in capsys.readouterr().err
+
+
+def test_an_interrupted_regression_run_resumes_where_it_stopped(spots, tmp_path, monkeypatch, capsys):
+    from edge.errors import EXIT_INTERRUPTED
+    from train.loaders import PointDataset
+
+    full = str(tmp_path / "full")
+    assert cli.main([spots, "--out", full, "--epochs", "2"] + TINY) == 0
+    calls = {"n": 0}
+    original = PointDataset.__getitem__
+
+    def interrupting(self, item):      # Ctrl-C in epoch 2 after its first batch (16 training images an epoch)
+        if self.augment_config is not None:
+            calls["n"] += 1
+            if calls["n"] == 16 + 9:
+                raise KeyboardInterrupt
+        return original(self, item)
+
+    monkeypatch.setattr(PointDataset, "__getitem__", interrupting)
+    cut = str(tmp_path / "cut")
+    assert cli.main([spots, "--out", cut, "--epochs", "2"] + TINY) == EXIT_INTERRUPTED
+    assert "interrupted in epoch 2 after 8 of 16 images" in capsys.readouterr().err
+    monkeypatch.setattr(PointDataset, "__getitem__", original)
+    assert cli.main(["--resume", os.path.join(cut, "last.pt")]) == 0
+    resumed = open(os.path.join(cut, "history.csv")).read().splitlines()
+    reference = open(os.path.join(full, "history.csv")).read().splitlines()
+    assert resumed[0] == reference[0] and len(resumed) == len(reference) == 3
+    for got, want in zip(resumed[1:], reference[1:]):
+        got, want = got.split(","), want.split(",")
+        for index in (2, 4, 5):       # train_loss, val_loss, val_mae_px
+            assert float(got[index]) == pytest.approx(float(want[index]), rel=1e-4, abs=1e-5)
+    assert targets_of(load_checkpoint(os.path.join(cut, "model.pt"))).names == ["x", "y"]
