@@ -115,7 +115,7 @@ def test_the_dihedral_point_map_is_the_image_map_for_all_eight():
 
 
 def test_an_affine_that_would_push_a_target_off_the_image_is_redrawn():
-    from train.augment import MAX_REDRAWS, augment_points
+    from train.augment import augment_points
 
     # A point in the corner with shifts of up to 45%: most draws would push it off the image.
     config = AugmentConfig(hflip=0, vflip=0, rotate=0, shift=0.45, zoom=0, jitter=0, d4=False)
