@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): everything that runs there is edge/.
 
-.PHONY: setup system-deps demo test test-device test-triton pytriton-wheel py36-check clean
+.PHONY: setup system-deps demo demo-regression test test-device test-triton pytriton-wheel py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/python -m train.demo
+
+# The second demo: regression (find a drawn nose), train -> export -> predict with the MAE in pixels.
+demo-regression: setup
+	$(BIN)/python -m train.demo_regression
 
 # Real parts for the tests (camera streams, MQTT broker, shell and unit checks), from Debian's
 # packages. Without root the tests that need them are skipped, each with its reason.
@@ -86,4 +90,4 @@ test-triton: pytriton-wheel
 	EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest tests/edge/test_triton_server.py
 
 clean:
-	rm -rf $(VENV) $(DEVICE_VENV) demo .pytest_cache .cache
+	rm -rf $(VENV) $(DEVICE_VENV) demo demo-regression .pytest_cache .cache

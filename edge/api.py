@@ -5,9 +5,11 @@
     with bundle.runner() as model:                     # runtime="auto", precision="auto", tta="none"
         result = model.predict("photo.jpg")            # or a BGR uint8 HxWx3 array, as OpenCV gives
         result.prediction, result.confidence, result.top[0].label
+        # a regression bundle's result is a Points: result.values["x"], result.values["y"] (pixels of the image)
 
 The runner is the one edge-predict uses (edge.runners.select.make_runner, same options), and the
-images go through the same Classifier, so a notebook sees the numbers the commands print.
+images go through the same Classifier (a regression bundle's: Regressor), so a notebook sees the
+numbers the commands print.
 Leaving the `with` block deactivates the runner and frees what it holds (sessions, engines, GPU memory).
 """
 
@@ -41,6 +43,21 @@ class Prediction(namedtuple("Prediction", ("prediction", "confidence", "top"))):
         return result_fields([dict(item._asdict()) for item in self.top])
 
 
+class Points(namedtuple("Points", ("values", "width", "height"))):
+    """What a regression model found in one image: values {target: pixels of that image}, output order,
+    and the image's width and height (edge.postprocess's "values" and "image")."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_fields(cls, fields):
+        return cls(fields["values"], fields["image"]["width"], fields["image"]["height"])
+
+    def as_dict(self):
+        """The JSON fields edge-predict --json and edge-camera write for an image."""
+        return {"values": dict(self.values), "image": {"width": self.width, "height": self.height}}
+
+
 class LoadedBundle(Bundle):
     """A bundle folder (edge.bundle.Bundle: manifest, classes, spec, artifacts) that makes runners."""
 
@@ -55,7 +72,8 @@ class LoadedBundle(Bundle):
 
 
 class BundleRunner(object):
-    """predict(image) and predict_batch(images) through one runner, active inside a `with` block.
+    """predict(image) and predict_batch(images) through one runner, active inside a `with` block: a
+    Prediction per image for a classifier, Points for a regression bundle.
 
     The runtime is chosen when this object is made (errors in the options raise then); it is
     activated on entering the block and deactivated on leaving it, or by close().
@@ -63,8 +81,8 @@ class BundleRunner(object):
 
     def __init__(self, bundle, runtime="auto", precision="auto", threads=None, checkpoint=None,
                  build_engine=False, top_k=5, log=None, tta="none"):
-        from edge.classifier import Classifier
         from edge.option_ranges import check
+        from edge.output_kinds import model_for
         from edge.runners.select import make_runner
         from edge.tta import DihedralViews
 
@@ -73,7 +91,7 @@ class BundleRunner(object):
         views = DihedralViews.for_bundle(bundle, tta)
         self.runner, self.why = make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint,
                                             build_engine=build_engine, log=log)
-        self.classifier = Classifier(bundle, self.runner, k=top_k, views=views)
+        self.model = model_for(bundle, self.runner, k=top_k, views=views)
         self.timings = {}   # the last call's stage split in ms: preprocess, inference, postprocess
 
     @property
@@ -82,7 +100,7 @@ class BundleRunner(object):
 
     def describe(self):
         """The runtime and precision that run, and why they were chosen (and the --tta views, if any)."""
-        views = self.classifier.views
+        views = self.model.views
         return "{} ({}){}".format(self.runner.describe(), self.why,
                                   "; " + views.describe() if views.count > 1 else "")
 
@@ -101,7 +119,7 @@ class BundleRunner(object):
         return False
 
     def predict(self, image):
-        """A Prediction for one image: a BGR uint8 HxWx3 array, or an image file's path."""
+        """A Prediction (regression: Points) for one image: a BGR uint8 HxWx3 array, or an image file's path."""
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images):
@@ -109,8 +127,10 @@ class BundleRunner(object):
         frames = [as_frame(image) for image in images]
         if not frames:
             return []
-        results, self.timings = self.classifier.classify(frames)
-        return [Prediction.from_top(top) for top in results]
+        results, self.timings = self.model.results(frames)
+        if "values" in results[0]:
+            return [Points.from_fields(fields) for fields in results]
+        return [Prediction.from_top(fields["top"]) for fields in results]
 
 
 def as_frame(image):

@@ -4,7 +4,8 @@ Runs every runtime and precision available here (PyTorch eager, ONNX Runtime fp3
 TensorRT fp32/fp16/int8) on identical inputs. Per row: latency percentiles at batch 1,
 throughput at the batch sizes asked, the deployed path's stage breakdown, model size, memory,
 and with --data top-1/top-5 accuracy and top-1 agreement with the reference (PyTorch, else
-ONNX Runtime fp32). With --tta hflip|d4 each row also shows the time per image with test-time
+ONNX Runtime fp32); for a regression bundle the MAE and RMSE in pixels of the --data images and
+the mean distance of its points from the reference's. With --tta hflip|d4 each row also shows the time per image with test-time
 augmentation (the image's 2 or 8 views as one batch, averaged) beside the plain batch-1 latency,
 and with --data the top-1 accuracy with the views and its change. Rows that cannot run here say
 why. Every result records the environment.
@@ -51,7 +52,8 @@ def build_parser():
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds per measurement (default 0.5)")
     parser.add_argument("--min-time", type=float, default=2.0, help="minimum measuring seconds (default 2)")
     parser.add_argument("--min-iters", type=int, default=20, help="minimum timed iterations (default 20)")
-    parser.add_argument("--data", help="labelled image folder (DIR/<class>/<images>) for accuracy")
+    parser.add_argument("--data", help="labelled image folder for accuracy: DIR/<class>/<images>; a regression "
+                                       "bundle's: images with labels.csv or <x>_<y>_<id>.jpg names (MAE in pixels)")
     parser.add_argument("--max-images", type=int, default=1000, help="--data images used at most (default 1000)")
     parser.add_argument("--source", help="camera/video URI: measure the camera pipeline end to end instead")
     parser.add_argument("--duration", type=float, default=10.0, help="--source: seconds to run (default 10)")
@@ -92,13 +94,50 @@ def labelled_images(folder, classes, limit):
     return found[::step][:limit]
 
 
+def labelled_points(folder, targets, limit):
+    """[(BGR image, pixel values)] from a regression folder (labels.csv or <x>_<y>_<id>.jpg names) of `targets`."""
+    import os
+
+    import numpy as np
+
+    from edge.point_labels import folder_points, inside_problem
+    from edge.preprocess import read_image
+
+    if not os.path.isdir(folder):
+        raise EdgeError("--data {} is not a folder".format(folder))
+    labels = folder_points(folder)
+    if labels.targets != targets:
+        raise EdgeError("--data {} labels targets {}, the bundle outputs {}".format(
+            folder, ",".join(labels.targets.names), ",".join(targets.names)))
+    step = max(1, len(labels.entries) // limit)
+    found = []
+    for path, values, where in labels.entries[::step][:limit]:
+        image = read_image(path)
+        if image is None:
+            continue
+        problem = inside_problem(values, image.shape[:2], targets.names, where)
+        if problem:
+            raise EdgeError(problem)
+        found.append((image, np.asarray(values, dtype=np.float64)))
+    if not found:
+        raise EdgeError("--data {} has no readable images".format(folder))
+    return found
+
+
 def add_agreement(rows):
-    """Top-1 agreement of every row with the reference row's predictions; returns the reference label."""
+    """Every row against the reference row's predictions: top-1 agreement, or (regression) the mean distance of
+    its points from the reference's, in pixels; returns the reference label."""
+    import numpy as np
+
     ran = {(r["runtime"], r["precision"]): r for r in rows if r["runnable"] and "_predictions" in r}
     reference = ran.get(("pytorch", "fp32")) or ran.get(("onnxruntime", "fp32")) or next(iter(ran.values()), None)
     if reference is None:
         return None
     for row in ran.values():
+        if "mae_px" in row["accuracy"]:
+            distance = np.abs(np.asarray(row["_predictions"]) - np.asarray(reference["_predictions"]))
+            row["accuracy"]["mean_abs_diff_px"] = float(distance.mean())
+            continue
         same = sum(int(a == b) for a, b in zip(row["_predictions"], reference["_predictions"]))
         row["accuracy"]["agreement"] = same / float(len(reference["_predictions"]))
     for row in rows:
@@ -127,8 +166,14 @@ def bench_rows(bundle, args, batch_sizes, log):
     from edge.tta import DihedralViews
 
     views = DihedralViews.for_bundle(bundle, args.tta)
+    if views.count > 1 and bundle.targets is not None:
+        raise EdgeError("edge-bench --tta scores top-1 with the views; {} is a regression bundle: run edge-predict "
+                        "BUNDLE IMAGES --tta {} on labelled images for its MAE with them".format(bundle.path, args.tta))
 
-    labelled = labelled_images(args.data, bundle.classes, args.max_images) if args.data else None
+    labelled = None
+    if args.data:
+        labelled = (labelled_images(args.data, bundle.classes, args.max_images) if bundle.targets is None else
+                    labelled_points(args.data, bundle.targets, args.max_images))
     encoded = sample_inputs([image for image, _ in labelled[:8]] if labelled else None, bundle.spec)
     log("benchmarking {} ({} rows; batch sizes {}; {} s per measurement)".format(
         bundle.path, ",".join(args.runtimes or ["all"]), args.batch, args.min_time))
@@ -158,7 +203,7 @@ def print_rows(document, batch_sizes, old=None):
     from edge.benchmark import report
 
     rows = document["rows"]
-    print(report.table(rows, batch_sizes))
+    print(report.table(rows, batch_sizes, regression=document["bundle"]["output"] == "regression"))
     print("")
     print("stage breakdown of the deployed path (median ms per frame, batch 1):")
     print(report.stages_table(rows))
@@ -167,8 +212,10 @@ def print_rows(document, batch_sizes, old=None):
         env["cpu"], env["cores"], "; GPU " + env["gpu"]["name"] if env["gpu"] else "; no GPU",
         ", ".join("{} {}".format(k, v) for k, v in sorted(env["libraries"].items()))))
     if document["reference"]:
-        print("agreement: top-1 agreement with {} on {} images".format(
-            document["reference"], document["settings"]["data_images"]))
+        print("agreement: {} {} on {} images".format(
+            "top-1 agreement with" if document["bundle"]["output"] != "regression" else
+            "mean distance from", document["reference"], document["settings"]["data_images"])
+              + ("" if document["bundle"]["output"] != "regression" else " (vs ref px)"))
     mode = report.tta_mode(rows)
     if mode:
         print("tta: --tta {}: each image's {} views in one batch, probabilities averaged; cost = their p50 over the "
@@ -216,7 +263,7 @@ def _main(argv):
     if args.csv:
         report.write_csv(args.csv, document["rows"])
     if args.plot:
-        report.plot(args.plot, document["rows"])
+        report.plot(args.plot, document["rows"])   # accuracy panel: top-1, or a regression bundle's MAE
     for path in (args.csv, args.plot):
         if path and table:
             print("wrote {}".format(path))

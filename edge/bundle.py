@@ -3,32 +3,49 @@
 `edge-export` writes it; everything in `edge/` reads it. The manifest is schema-versioned JSON; every key it holds:
 
     {
-      "schema": "edge-toolkit/bundle", "schema_version": 1,
+      "schema": "edge-toolkit/bundle", "schema_version": 1 (2 for a regression bundle),
       "created": ISO-8601 UTC, "producer": {"tool", "version"},
-      "model": {"arch", "classes" (order = output index), "num_classes",
+      "model": {"arch", "classes" (order = output index; a regression model's are its targets), "num_classes",
                 "source": {"kind" ("checkpoint" | "state_dict" | "pickled_module" | "torchscript" | "onnx"), "file",
                            "path", "sha256", and for a checkpoint "epoch", "metrics" (what training
-                           measured: "val": {"accuracy", "images", ...})}},
+                           measured: "val": {"accuracy", "images", ...}; a regression model's
+                           "val": {"mae_px", "rmse_px", "per_target", "images"})}},
       "input": {"name", "shape" [N, C, H, W] (N = opt batch; [N, H, W, 3] when fused),
                 "batch": {"min", "opt", "max"},
                 "preprocess": PreprocessSpec.to_dict(): {"size", "resize", "crop_pct", "interpolation",
                               "mean", "std", "color_order", "layout", "dtype"},
                 "fused_preprocess": false | {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}},
-      "output": {"name", "kind": "logits"},
+      "output": {"name", "kind": "logits"}
+                or (schema_version 2) {"name", "kind": "regression", "targets" (output order), "points"
+                    ([x name, y name] per point), "units": "pixels of the input image",
+                    "normalization": {"frame": "model input", "range": [-1, 1], "origin"}}
+                    (edge.regression: outputs are points in the model input scaled to [-1, 1]; a
+                    runtime maps them back through the preprocessing to pixels of each image),
       "artifacts": [ {"file", "kind", "sha256", "bytes", ...kind-specific keys below} ],
       "verification": {
         "fp32": {"source", "inputs", "max_abs_diff", "max_abs_logit", "tolerance", "tolerance_rule",
                  "top1_agreement"},
         "int8": {<flavor>: {"source", "holdout_images", "max_abs_diff", "top1_agreement", "min_agreement",
                             "accuracy_fp32", "accuracy_int8", "accuracy_delta"}}}
+      A regression bundle's verification has no top-1: "fp32" has "max_abs_diff_input_px" (pixels of
+      the model input) beside "max_abs_diff"; each "int8" flavor has {"source", "holdout_images",
+      "max_abs_diff", "mean_abs_diff_px" (INT8 against fp32, pixels of the held-out images),
+      "mae_fp32_px", "mae_int8_px", "mae_delta_px" (against the labels; null without them),
+      "judged_by" ("mae_delta_px", or "mean_abs_diff_px" for unlabelled images: it bounds the MAE
+      change), "max_mae_increase_px" (the threshold it was held to)}.
     }
+
+Schema versions: a bundle records the lowest version that describes it, so an older edge-toolkit
+reads every bundle it can run. 1: classification (output kind "logits"); 2: adds regression
+(output kind "regression"); this code reads both.
 
 Artifact kinds and their extra keys:
     onnx               precision ("fp32" | "int8"), opset, flavor (int8 only: "tensorrt-qdq-s8s8"
                        or "ort-qdq-u8s8"; older bundles spell it "flavour",
                        which read_manifest renames),
                        calibration {"method", "images", "per_channel", "activations", "weights",
-                       "symmetric_activations"} (int8 only), input_format
+                       "symmetric_activations", "float_nodes" (nodes left unquantized: a
+                       regression model's head; older bundles lack the key)} (int8 only), input_format
                        ("float32-nchw" | "uint8-nhwc-bgr"; absent in older bundles: the bundle's)
     calibration_cache  method, requested_method (when another was used), images, batch_size,
                        tensorrt_version, onnx_file, onnx_sha256
@@ -55,10 +72,13 @@ from edge import __version__
 from edge.atomic import sha256_file, write_json
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
+from edge.regression import RegressionTargets
 from edge.timestamps import utc_timestamp
 
 SCHEMA = "edge-toolkit/bundle"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2              # the newest this code reads
+LOGITS = "logits"
+REGRESSION = "regression"
 MANIFEST = "manifest.json"
 LABELS = "labels.txt"
 ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels", "golden")
@@ -80,6 +100,10 @@ PRECISIONS = ("fp32", "fp16", "int8")
 # The least top-1 agreement of an INT8 model with FP32 that export accepts by default; bundles
 # record the bar they were held to (verification.int8.<flavour>.min_agreement).
 INT8_MIN_AGREEMENT = 0.98
+# The most a regression model's INT8 may raise the MAE on the hold-out, in pixels of those images
+# (or, unlabelled, move its points from FP32's on average), that export accepts by default; bundles
+# record the bar they were held to (verification.int8.<flavour>.max_mae_increase_px).
+INT8_MAX_MAE_INCREASE_PX = 1.0
 
 
 def labels_text(classes):
@@ -88,13 +112,19 @@ def labels_text(classes):
 
 
 def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
-                 fused_preprocess=False, source=None, tool="edge-export"):
-    """A manifest with no artifacts yet."""
+                 fused_preprocess=False, source=None, tool="edge-export", targets=None):
+    """A manifest with no artifacts yet. targets: a regression model's RegressionTargets (then its output names
+    are the targets and the schema version is 2), or None for a classifier."""
     min_b, opt_b, max_b = batch
     height, width = spec.size
+    if targets is not None:
+        classes = targets.names
+    output = {"name": output_name, "kind": LOGITS}
+    if targets is not None:
+        output.update(targets.to_dict(), kind=REGRESSION)
     return {
         "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": 1 if targets is None else 2,
         "created": utc_timestamp(),
         "producer": {"tool": tool, "version": __version__},
         "model": {"arch": arch, "classes": list(classes), "num_classes": len(classes),
@@ -102,7 +132,7 @@ def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
         "input": {"name": input_name, "shape": [opt_b, 3, height, width],
                   "batch": {"min": min_b, "opt": opt_b, "max": max_b},
                   "preprocess": spec.to_dict(), "fused_preprocess": fused_preprocess},
-        "output": {"name": output_name, "kind": "logits"},
+        "output": output,
         "artifacts": [],
         "verification": {},
     }
@@ -176,6 +206,11 @@ def read_manifest(bundle_dir):
     for key in ("model", "input", "output", "artifacts"):
         if key not in manifest:
             raise EdgeError("{} lacks the {!r} section; re-run edge-export".format(path, key))
+    kind = manifest["output"].get("kind", LOGITS)
+    if kind not in (LOGITS, REGRESSION):
+        raise EdgeError("{} has an output kind {!r} this edge-toolkit does not know: upgrade it".format(path, kind))
+    if kind == REGRESSION:
+        RegressionTargets.from_dict(manifest["output"])   # one clear error for a damaged description
     for entry in manifest["artifacts"]:
         if OLD_FLAVOR in entry:
             entry.setdefault(FLAVOR, entry.pop(OLD_FLAVOR))
@@ -200,6 +235,18 @@ class Bundle(object):
     @property
     def arch(self):
         return self.manifest["model"].get("arch")
+
+    @property
+    def output_kind(self):
+        """"logits" (a classifier) or "regression" (points in pixels of the input image)."""
+        return self.manifest["output"].get("kind", LOGITS)
+
+    @property
+    def targets(self):
+        """A regression bundle's RegressionTargets (edge.regression); None for a classifier."""
+        if self.output_kind != REGRESSION:
+            return None
+        return RegressionTargets.from_dict(self.manifest["output"])
 
     @property
     def spec(self):

@@ -16,6 +16,14 @@ def accuracy_text(record):
         record["accuracy_fp32"], record["accuracy_int8"], 100 * record["accuracy_delta"])
 
 
+def int8_mae_text(record):
+    """A regression INT8 record in words: the MAE change against the labels, or the distance from fp32."""
+    if record.get("mae_delta_px") is not None:
+        return "MAE fp32 {:.2f} -> int8 {:.2f} px ({:+.2f} px)".format(
+            record["mae_fp32_px"], record["mae_int8_px"], record["mae_delta_px"])
+    return "unlabelled: {:.2f} px from fp32 on average".format(record["mean_abs_diff_px"])
+
+
 def _size_text(num_bytes):
     for unit in ("B", "KB", "MB", "GB"):
         if num_bytes < 1024 or unit == "GB":
@@ -42,6 +50,9 @@ def summary_rows(manifest):
             fp32 = checks.get("fp32") or {}
             if fp32.get("skipped"):
                 figures = "not compared: " + fp32.get("reason", "")
+            elif fp32.get("max_abs_diff_input_px") is not None:
+                figures = "max|diff| {:.1e} ({:.1e} input px) ({} {})".format(
+                    fp32["max_abs_diff"], fp32["max_abs_diff_input_px"], fp32["inputs"], fp32["source"])
             elif fp32:
                 figures = "max|diff| {:.1e}, top-1 {:.1%} ({} {})".format(
                     fp32["max_abs_diff"], fp32["top1_agreement"], fp32["inputs"], fp32["source"])
@@ -49,7 +60,10 @@ def summary_rows(manifest):
             precision = "int8 {} opset {}{}".format(entry.get("flavor"), entry.get("opset"),
                                                     _float_input_note(manifest, entry))
             record = (checks.get("int8") or {}).get(entry.get("flavor")) or {}
-            if record:
+            if record.get("judged_by"):
+                figures = "{} ({} held-out; at most +{:g} px)".format(
+                    int8_mae_text(record), record["holdout_images"], record["max_mae_increase_px"])
+            elif record:
                 figures = "top-1 vs fp32 {:.1%} ({} held-out){}".format(
                     record["top1_agreement"], record["holdout_images"], accuracy_text(record))
         elif kind == "calibration_cache":
@@ -63,7 +77,9 @@ def summary_rows(manifest):
             precision = "golden set, {} {} frames".format(entry.get("count"), entry.get("source"))
             figures = "{} outputs, for edge-doctor".format(entry.get("reference"))
         elif kind == "labels":
-            precision = "{} classes".format(manifest["model"]["num_classes"])
+            output = manifest.get("output") or {}
+            precision = "{} classes".format(manifest["model"]["num_classes"]) if output.get("kind") != "regression" \
+                else "targets {}".format(",".join(output.get("targets") or []))
         rows.append((entry["file"], _size_text(entry["bytes"]), precision, figures))
     return rows
 

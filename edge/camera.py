@@ -1,8 +1,10 @@
-"""edge-camera: classify a camera or stream continuously and publish the results.
+"""edge-camera: classify a camera or stream continuously (or find its points) and publish the results.
 
 Captures with OpenCV (CSI through GStreamer, USB, RTSP, HTTP MJPEG, files, image folders),
-always on the newest frame; classifies with TensorRT, ONNX Runtime or PyTorch; publishes JSON
-lines, an HTTP server (/healthz /metrics /latest /stream.mjpg) and MQTT. A lost source is
+always on the newest frame; runs the bundle with TensorRT, ONNX Runtime or PyTorch; publishes JSON
+lines, an HTTP server (/healthz /metrics /latest /stream.mjpg) and MQTT. A classifier's results
+carry its top-k labels; a regression bundle's carry its points in pixels of the frame ("values"),
+drawn on the preview. A lost source is
 reopened with backoff while health reports "degraded"; SIGTERM, SIGHUP or Ctrl-C stops it within
 two seconds with the sinks flushed (MQTT results not yet acknowledged stay in the outbox on disk
 and go first at the next start). Options can come from a YAML file with the same keys (--config);
@@ -13,7 +15,7 @@ Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file s
 """
 
 from edge.cli import make_parser, progress_log, run_main
-from edge.errors import EXIT_OK, Unusable
+from edge.errors import EXIT_OK, EdgeError, Unusable
 
 
 def build_parser():
@@ -63,8 +65,9 @@ examples:
     sinks.add_argument("--mqtt-outbox-max-age-h", type=float,
                        help="results older than this many hours are dropped from the outbox (default 24)")
     sinks.add_argument("--on-change", action="store_const", const=True,
-                       help="publish (JSON lines, MQTT) only when the top-1 label changes")
-    sinks.add_argument("--min-confidence", type=float, help="publish only results whose top-1 is at least this")
+                       help="publish (JSON lines, MQTT) only when the top-1 label changes (classifiers)")
+    sinks.add_argument("--min-confidence", type=float,
+                       help="publish only results whose top-1 is at least this (classifiers)")
     sinks.add_argument("--heartbeat", type=float, help="with a filter: still publish at least every N seconds")
     run = parser.add_argument_group("run control")
     run.add_argument("--max-frames", type=int, help="stop after N results")
@@ -119,8 +122,8 @@ def _main(argv):
     config = camera_config.resolve(dict((key, getattr(args, key)) for key in FLAG_KEYS), args.config)
 
     from edge.bundle import Bundle
-    from edge.classifier import Classifier
     from edge.daemon import CameraDaemon
+    from edge.output_kinds import model_for
     from edge.runners.select import make_runner
     from edge.source_args import source_options as capture_options
     from edge.sources.factory import open_source
@@ -130,6 +133,9 @@ def _main(argv):
 
     bundle = Bundle.load(config["bundle"])
     views = DihedralViews.for_bundle(bundle, config["tta"])
+    if bundle.targets is not None and (config["on_change"] or config["min_confidence"] is not None):
+        raise EdgeError("--on-change and --min-confidence filter on a classifier's top-1; {} is a regression bundle "
+                        "(its results are points): drop them".format(config["bundle"]))
     source_options = dict(capture_options(config), loop=config["loop"], realtime=config["realtime"])
     open_source(config["source"], **source_options)  # validate the URI before starting anything
     # A camera delivers frames far apart: idle worker threads sleep instead of spinning (CPU per result).
@@ -152,7 +158,7 @@ def _main(argv):
                 started.append(sink)
                 if getattr(sink, "url", None):
                     log("serving {} (/healthz /metrics /latest /stream.mjpg)".format(sink.url))
-            daemon = CameraDaemon(Classifier(bundle, runner, k=config["top_k"], views=views), grabber, sinks,
+            daemon = CameraDaemon(model_for(bundle, runner, k=config["top_k"], views=views), grabber, sinks,
                                   telemetry, views.label(runner.describe()), max_frames=config["max_frames"],
                                   duration=config["duration"], log_every=config["log_every"], log=log)
             daemon.install_signal_handlers()

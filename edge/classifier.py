@@ -2,7 +2,7 @@
 
 import time
 
-from edge.postprocess import softmax, top_k
+from edge.postprocess import result_fields, softmax, top_k
 from edge.preprocess import preprocess, preprocess_batch
 from edge.tta import DihedralViews
 
@@ -27,10 +27,6 @@ class Classifier(object):
         """What the model's input takes for one BGR image: CHW float32, or HWC uint8 when fused."""
         return preprocess(image, self.spec, self.fused)
 
-    def results(self, logits, k=None):
-        """Top-k lists, one per row of plain logits (no views); k: default the classifier's."""
-        return self.top_lists(softmax(logits), k)
-
     def top_lists(self, probabilities, k=None):
         """Top-k lists ({label, index, confidence}, best first), one per row of probabilities."""
         return [top_k(row, self.classes, k or self.k) for row in probabilities]
@@ -50,3 +46,17 @@ class Classifier(object):
         timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
                    "postprocess": (done - inferred) * 1000.0}
         return results, timings
+
+    def postprocess(self, logits, images=None, k=None):
+        """Top-k lists, one per row of plain logits, one row an image (no views; `images` is unused: labels do not
+        depend on the image size); k: default the classifier's."""
+        return self.top_lists(softmax(logits), k)
+
+    def image_fields(self, output_row, image_hw=None, k=None):
+        """The result fields of one image from its row of plain logits (`image_hw` is a regressor's: unused)."""
+        return result_fields(self.postprocess(output_row[None], k=k)[0])
+
+    def results(self, images):
+        """(result fields per image in the vocabulary of edge.postprocess, timings in ms)."""
+        tops, timings = self.classify(images)
+        return [result_fields(top) for top in tops], timings

@@ -1,11 +1,17 @@
 """edge-collect: capture labelled images from a camera into an image-folder dataset.
 
 Builds DATASET/<label>/<images> the way NVIDIA's Jetson course does (thumbs up / thumbs down):
-point the camera, run once per label, then train with edge-train DATASET. Two modes:
+point the camera, run once per label, then train with edge-train DATASET. For regression (the
+course's "where is my nose"), --point X,Y labels every saved frame with that point instead:
+DATASET/<x>_<y>_<id>.jpg, x and y in pixels of the saved frame, which edge-train reads as a
+regression dataset. The course clicks the point on a live image; that needs a display (Jupyter or
+a desktop), which a headless device lacks, so here the point is given: put the object at X,Y
+(mark the spot on the camera's view) and save frames; run again with the next point. Two modes:
   --interval S   save the newest frame every S seconds (hands-free, e.g. while you move the object)
   --key          save the newest frame each time Enter is pressed; q then Enter stops
                  (works over SSH, no display needed)
-Images are written atomically as JPEG, named <label>-<time>-<n>.jpg, so runs never overwrite.
+Images are written atomically as JPEG, named <label>-<time>-<n>.jpg (with --point
+<x>_<y>_<time>-<n>.jpg), so runs never overwrite.
 Exit codes: 0 done; 2 usage error; 3 the source cannot be used at all; 130 Ctrl-C.
 """
 
@@ -29,10 +35,16 @@ def build_parser():
 examples:
   edge-collect --source csi://0 --out data/thumbs --label up --interval 0.5 --count 100
   edge-collect --source /dev/video0 --out data/thumbs --label down --key
+  edge-collect --source csi://0 --width 640 --height 480 --out data/nose --point 320,240 --key
 """)
     add_source_arguments(parser, required=True)
     parser.add_argument("--out", required=True, help="dataset folder (created if needed)")
-    parser.add_argument("--label", required=True, help="class name: the sub-folder the images go to")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--label", help="class name: the sub-folder the images go to")
+    what.add_argument("--point", metavar="X,Y",
+                      help="regression: label every frame with this point, whole pixels of the saved frame; saves "
+                           "--out/<x>_<y>_<id>.jpg. A clicked point needs a display the device may lack: place the "
+                           "object at X,Y and save, then run again with the next point")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--interval", type=float, help="seconds between saved frames (default 1)")
     mode.add_argument("--key", action="store_true", help="save a frame per Enter key press; q + Enter stops")
@@ -42,9 +54,20 @@ examples:
     return parser
 
 
+def parse_point(text):
+    """(x, y) from --point "X,Y": two whole, non-negative pixel positions; else one EdgeError."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise EdgeError("--point takes X,Y in whole pixels of the saved frame, like 320,240; got {!r}".format(text))
+    return int(parts[0]), int(parts[1])
+
+
 class Collector(object):
-    def __init__(self, grabber, folder, label, quality=95, log=None):
+    """Saves the newest frame as <label>-<time>-<n>.jpg, or with `point` as <x>_<y>_<time>-<n>.jpg."""
+
+    def __init__(self, grabber, folder, label, quality=95, log=None, point=None):
         self.grabber, self.folder, self.label, self.quality = grabber, folder, label, quality
+        self.point = point
         self.log = log or progress_log("edge-collect")
         self.saved = 0
         self.index = 0
@@ -59,6 +82,12 @@ class Collector(object):
         frame = self.grabber.get(timeout=timeout)
         if frame is None:
             return False
+        if self.point is not None:
+            height, width = frame.image.shape[:2]
+            if not (self.point[0] < width and self.point[1] < height):
+                raise EdgeError("--point {},{} is outside the {}x{} frames this source gives; give pixels of the saved "
+                                "frame (x below {}, y below {})".format(self.point[0], self.point[1], width, height,
+                                                                         width, height))
         ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise EdgeError("OpenCV could not encode a JPEG")
@@ -72,7 +101,11 @@ class Collector(object):
         # (by this run, an earlier one, or a second collector on the same label) instead of
         # overwriting images someone already collected.
         while True:
-            path = os.path.join(self.folder, "{}-{}-{:04d}.jpg".format(self.label, self.stamp, self.index))
+            if self.point is None:
+                name = "{}-{}-{:04d}.jpg".format(self.label, self.stamp, self.index)
+            else:
+                name = "{}_{}_{}-{:04d}.jpg".format(self.point[0], self.point[1], self.stamp, self.index)
+            path = os.path.join(self.folder, name)
             self.index += 1
             try:
                 write_bytes(path, data, replace=False)
@@ -91,8 +124,9 @@ def _key_presses(stop):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    label = args.label.strip()
-    if not LABEL.match(label):
+    point = parse_point(args.point) if args.point is not None else None
+    label = args.label.strip() if point is None else None
+    if point is None and not LABEL.match(label):
         raise EdgeError("--label {!r} must be a plain folder name (letters, digits, space, _ . -)".format(args.label))
     from edge.option_ranges import check_args
     from edge.source_args import SOURCE_NUMBERS, source_options
@@ -106,18 +140,19 @@ def _main(argv):
 
     options = dict(source_options(vars(args)), realtime=True)
     open_source(args.source, **options)  # validate before creating anything
-    folder = os.path.join(args.out, label)
+    folder = os.path.join(args.out, label) if point is None else args.out
     os.makedirs(folder, exist_ok=True)
     log = progress_log("edge-collect")
     grabber = LatestFrameGrabber(lambda: open_source(args.source, **options), log=log).start()
-    collector = Collector(grabber, folder, label, args.quality, log=log)
+    collector = Collector(grabber, folder, label, args.quality, log=log, point=point)
+    what = repr(label) if point is None else "point {},{}".format(*point)
     started = time.time()
     stop = threading.Event()
     done = lambda: ((args.count is not None and collector.saved >= args.count)
                     or (args.duration is not None and time.time() - started >= args.duration))
     try:
         if args.key:
-            log("press Enter to save a frame of {!r}, q then Enter to stop".format(label))
+            log("press Enter to save a frame of {}, q then Enter to stop".format(what))
             for _ in _key_presses(stop):
                 if not collector.save_newest() and grabber.state in ("ended", "failed"):
                     break
@@ -136,7 +171,8 @@ def _main(argv):
     if grabber.fatal is not None:
         raise Unusable(str(grabber.fatal))
     total = len([n for n in os.listdir(folder) if n.lower().endswith(".jpg")])
-    print("saved {} image(s) of {!r} to {} ({} in that class now)".format(collector.saved, label, folder, total))
+    print("saved {} image(s) of {} to {} ({} in that {} now)".format(
+        collector.saved, what, folder, total, "class" if point is None else "dataset"))
     return EXIT_OK
 
 

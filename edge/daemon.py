@@ -1,4 +1,4 @@
-"""The camera daemon's loop: newest frame -> classify -> publish, until stopped.
+"""The camera daemon's loop: newest frame -> classify (or find the points) -> publish, until stopped.
 
 Runs for months under systemd, so:
 - it takes the newest frame only (the grabber drops stale ones and counts them);
@@ -22,16 +22,16 @@ import signal
 import threading
 import time
 
-from edge.postprocess import result_fields
 from edge.timestamps import utc_timestamp
 
 POLL_S = 0.25  # longest the loop waits for a frame before checking the stop flag
 
 
 class CameraDaemon(object):
-    def __init__(self, classifier, grabber, sinks, telemetry, runtime_label, max_frames=None, duration=None,
+    def __init__(self, model, grabber, sinks, telemetry, runtime_label, max_frames=None, duration=None,
                  log_every=10.0, log=print):
-        self.classifier = classifier
+        """model: a Classifier or Regressor (edge.output_kinds.model_for) over an active runner."""
+        self.model = model
         self.grabber = grabber
         self.sinks = list(sinks)
         self.telemetry = telemetry
@@ -85,7 +85,7 @@ class CameraDaemon(object):
         return reason
 
     def process(self, frame, capture_wait):
-        results, timings = self.classifier.classify([frame.image])
+        results, timings = self.model.results([frame.image])
         now = time.time()
         latency = {"capture_wait": capture_wait, "preprocess": timings["preprocess"],
                    "inference": timings["inference"], "postprocess": timings["postprocess"],
@@ -94,7 +94,7 @@ class CameraDaemon(object):
         latency["capture_to_result"] = (now - frame.captured) * 1000.0
         result = {"ts": utc_timestamp(now, milliseconds=True), "frame": frame.index,
                   "captured": round(frame.captured, 6)}
-        result.update(result_fields(results[0]))
+        result.update(results[0])
         result.update({"latency_ms": dict((k, round(v, 3)) for k, v in latency.items()),
                        "runtime": self.runtime_label, "dropped": self.grabber.frames_dropped})
         publish_from = time.perf_counter()

@@ -138,23 +138,32 @@ def decode_image(data):
     return image
 
 
+def resize_plan(image_hw, spec):
+    """How resize_and_crop maps an image of (height, width) `image_hw` onto the model input.
+
+    Returns (resized height, resized width, top, left): the image is resized to the first two, then
+    the model input is the spec.size window at (top, left). The point mapping of regression models
+    (edge.regression) reads the same plan, so a point moves exactly as its pixels do.
+    """
+    height, width = spec.size
+    src_h, src_w = int(image_hw[0]), int(image_hw[1])
+    if spec.resize == "stretch":
+        return height, width, 0, 0
+    # center_crop: scale so the image covers the (size / crop_pct) box, then crop the centre.
+    target_h, target_w = spec.resized_size()
+    scale = max(float(target_h) / src_h, float(target_w) / src_w)
+    new_h = max(height, int(round(src_h * scale)))
+    new_w = max(width, int(round(src_w * scale)))
+    return new_h, new_w, (new_h - height) // 2, (new_w - width) // 2
+
+
 def resize_and_crop(image, spec):
     """Geometric part of the spec: BGR uint8 in, BGR uint8 of spec.size out."""
     cv2 = require("cv2", "image preprocessing")
     height, width = spec.size
-    interp = cv2_interpolation(spec.interpolation)
-    if spec.resize == "stretch":
-        return cv2.resize(image, (width, height), interpolation=interp)
-    # center_crop: scale so the image covers the (size / crop_pct) box, then crop the centre.
-    target_h, target_w = spec.resized_size()
-    src_h, src_w = image.shape[:2]
-    scale = max(float(target_h) / src_h, float(target_w) / src_w)
-    new_h = max(height, int(round(src_h * scale)))
-    new_w = max(width, int(round(src_w * scale)))
-    if (new_h, new_w) != (src_h, src_w):
-        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    top = (new_h - height) // 2
-    left = (new_w - width) // 2
+    new_h, new_w, top, left = resize_plan(image.shape[:2], spec)
+    if (new_h, new_w) != tuple(image.shape[:2]):
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2_interpolation(spec.interpolation))
     return image[top:top + height, left:left + width]
 
 

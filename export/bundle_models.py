@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, artifact_entry, put_artifact
-from edge.bundle_summary import accuracy_text
+from edge.bundle_summary import accuracy_text, int8_mae_text
 from edge.errors import EdgeError
 from edge.golden import FILE as GOLDEN_FILE
 from edge.lazy import available
@@ -39,12 +39,14 @@ class Graphs(object):
 
 class CalibrationImages(object):
     """The decoded --calib sample: frames to calibrate on, and hold-out frames (with class indices
-    when their folders name the model's classes, else None) to judge INT8 against FP32 on."""
+    when their folders name the model's classes, else None; a regression model's: labelled points
+    in pixels, else None) to judge INT8 against FP32 on."""
 
-    def __init__(self, frames, holdout, holdout_labels=None):
+    def __init__(self, frames, holdout, holdout_labels=None, holdout_truth=None):
         self.frames = frames
         self.holdout = holdout
         self.holdout_labels = holdout_labels
+        self.holdout_truth = holdout_truth
 
 
 def graph_families(fuse_preprocess):
@@ -103,11 +105,13 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     if golden.reference is None:
         golden.reference = verify.torch_logits(source.model, float_inputs if float_inputs is not None
                                                else golden.inputs(source.spec))
-    record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source)
+    regression_spec = source.spec if source.targets is not None else None
+    record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source, spec=regression_spec)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.preprocess output"
-    log("  max abs diff {:.2e} (tolerance {:.1e}), top-1 agreement {:.1%}".format(
-        record["max_abs_diff"], record["tolerance"], record["top1_agreement"]))
+    log("  max abs diff {:.2e} (tolerance {:.1e}), {}".format(
+        record["max_abs_diff"], record["tolerance"], "top-1 agreement {:.1%}".format(record["top1_agreement"])
+        if regression_spec is None else "{:.2e} px of the model input".format(record["max_abs_diff_input_px"])))
     return record
 
 
@@ -120,9 +124,11 @@ def write_golden(bundle_dir, manifest, golden, spec, log):
     return entry
 
 
-def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, method, min_agreement, log):
+def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, method, min_agreement, log,
+               max_mae_increase=None):
     """The INT8 QDQ `flavours` of this family, calibrated with `method` on `calibration` (CalibrationImages),
-    each judged against its fp32 model on the hold-out: VerificationFailed below `min_agreement`."""
+    each judged against its fp32 model on the hold-out: VerificationFailed below `min_agreement` (a
+    regression model: when it raises the MAE by more than `max_mae_increase` pixels)."""
     input_name = manifest["input"]["name"]
     calib_batch = preprocess_batch(calibration.frames, source.spec, fused=graphs.fused)
     holdout_batch = preprocess_batch(calibration.holdout, source.spec, fused=graphs.fused)
@@ -132,21 +138,39 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, meth
     records = {}
     with tempfile.TemporaryDirectory(prefix="edge-export-int8-") as scratch:
         prepared = quantize.preprocess_for_quantization(fp32_path, os.path.join(scratch, "prepared.onnx"))
+        # A regression model's head stays float: its outputs are pixel positions (export.quantize).
+        float_nodes = quantize.output_nodes(prepared) if source.targets is not None else ()
         for flavour in flavours:
             file_name = graphs.file(quantize.FLAVOURS[flavour]["file"])
             log("quantizing INT8 {}{} ({} calibration, {} images)".format(
                 flavour, " (float input)" if graphs.suffix else "", method, len(calib_batch)))
             extra = quantize.quantize_flavour(prepared, os.path.join(bundle_dir, file_name), flavour, input_name,
-                                              calib_batch, method=method)
+                                              calib_batch, method=method, float_nodes=float_nodes)
             int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
-            record = verify.int8_figures(fp32_logits, int8_logits, calibration.holdout_labels)
-            record["source"] = "calibration hold-out"
-            log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
-                record["top1_agreement"], record["holdout_images"], accuracy_text(record)))
-            records[flavour] = verify.judge_int8(record, flavour, min_agreement)
+            if source.targets is not None:
+                records[flavour] = judge_int8_regression(source, calibration, fp32_logits, int8_logits, flavour,
+                                                         max_mae_increase, log)
+            else:
+                record = verify.int8_figures(fp32_logits, int8_logits, calibration.holdout_labels)
+                record["source"] = "calibration hold-out"
+                log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
+                    record["top1_agreement"], record["holdout_images"], accuracy_text(record)))
+                records[flavour] = verify.judge_int8(record, flavour, min_agreement)
             put_artifact(manifest, artifact_entry(bundle_dir, file_name, "onnx", input_format=graphs.input_format,
                                                   **extra))
     return records
+
+
+def judge_int8_regression(source, calibration, fp32_outputs, int8_outputs, flavour, max_increase, log):
+    """A regression model's INT8 against FP32 on the hold-out, in pixels of those images: the record, or
+    VerificationFailed past `max_increase`."""
+    record = verify.int8_regression_figures(fp32_outputs, int8_outputs, [frame.shape[:2] for frame in
+                                                                         calibration.holdout],
+                                            source.spec, calibration.holdout_truth, source.targets.names)
+    record["source"] = "calibration hold-out"
+    log("  {} on {} held-out images; INT8 {:.2f} px from fp32 on average".format(
+        int8_mae_text(record), record["holdout_images"], record["mean_abs_diff_px"]))
+    return verify.judge_int8_regression(record, flavour, max_increase)
 
 
 def write_float_input_models(source, bundle_dir, manifest, golden, calibration, graphs, options, log):
@@ -159,7 +183,8 @@ def write_float_input_models(source, bundle_dir, manifest, golden, calibration, 
                "int8": {}}
     if calibration is not None and TENSORRT_INT8 in options.int8_flavours:
         figures["int8"] = write_int8(source, bundle_dir, manifest, calibration, graphs, [TENSORRT_INT8],
-                                     options.calib_method, options.int8_min_agreement, log)
+                                     options.calib_method, options.int8_min_agreement, log,
+                                     max_mae_increase=options.int8_max_mae_increase)
     return figures
 
 

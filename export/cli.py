@@ -37,7 +37,8 @@ PROG = engine_cli.PROG
 # Flags (dest names) that only mean something with --engine, with --int8, or when exporting from a
 # model on the desktop (every export option but the engine ones, and -o).
 ENGINE_FLAGS = engine_cli.ENGINE_FLAGS
-INT8_FLAGS = ("int8_flavours", "calib", "calib_size", "calib_method", "holdout_fraction", "int8_min_agreement")
+INT8_FLAGS = ("int8_flavours", "calib", "calib_size", "calib_method", "holdout_fraction", "int8_min_agreement",
+              "int8_max_mae_increase")
 DESKTOP_FLAGS = ("output",) + tuple(name for name in DEFAULTS if name != "engines" and name not in ENGINE_FLAGS)
 
 
@@ -113,7 +114,12 @@ def build_parser():
     q.add_argument("--holdout-fraction", type=float, default=DEFAULTS["holdout_fraction"], metavar="F",
                    help="part of the sample kept out of calibration to compare INT8 with FP32 (default %(default)s)")
     q.add_argument("--int8-min-agreement", type=float, default=DEFAULTS["int8_min_agreement"], metavar="F",
-                   help="least INT8-vs-FP32 top-1 agreement on the hold-out (default %(default)s)")
+                   help="classifiers: least INT8-vs-FP32 top-1 agreement on the hold-out (default %(default)s)")
+    q.add_argument("--int8-max-mae-increase", type=float, default=DEFAULTS["int8_max_mae_increase"], metavar="PX",
+                   help="regression models: most INT8 may raise the MAE on the hold-out, in pixels of those images "
+                        "(default %(default)s px); --calib labelled like edge-train's data (labels.csv or "
+                        "<x>_<y>_<id>.jpg), else INT8's mean distance from FP32, which bounds that change, is "
+                        "held to it. Raise it for large images")
 
     engine_cli.add_engine_arguments(parser)
     add_triton_arguments(parser)

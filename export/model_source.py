@@ -9,7 +9,7 @@ tells them apart without importing torch):
     onnx         an existing .onnx file; --classes and the preprocessing flags describe it
     torchscript  a torch.jit archive; --classes (and preprocessing flags)
     torch file   torch.load(weights_only=True) decides:
-                   our model.pt (arch, classes and preprocessing inside)
+                   our model.pt (arch, classes or regression targets, and preprocessing inside)
                    a torchvision-layout state dict: --arch and --classes
                    anything holding pickled Python objects (a full nn.Module) is refused
                    unless --trust-pickle: loading it runs code from the file; a file that
@@ -31,7 +31,7 @@ class ModelSource(object):
     """A loaded input: a torch model (or an ONNX file) plus what the manifest needs."""
 
     def __init__(self, kind, path, arch, classes, spec, model=None, onnx_path=None, onnx_info=None,
-                 details=None):
+                 details=None, targets=None):
         self.kind = kind            # "checkpoint", "state_dict", "pickled_module", "torchscript", "onnx"
         self.path = path
         self.arch = arch
@@ -41,6 +41,7 @@ class ModelSource(object):
         self.onnx_path = onnx_path  # the given file for "onnx"
         self.onnx_info = onnx_info  # export.onnx_export.describe_onnx of it
         self.details = details or {}
+        self.targets = targets      # edge.regression.RegressionTargets of a regression model.pt, else None
 
     @property
     def has_torch_model(self):
@@ -160,7 +161,7 @@ def _from_torch_file(path, given):
 
 
 def _from_checkpoint(path, given):
-    from train.checkpoint import load_checkpoint, model_from_record, spec_from_record
+    from train.checkpoint import load_checkpoint, model_from_record, spec_from_record, targets_of
     flags = sorted("--" + name.replace("_", "-") for name in given.spec_overrides)
     if flags:
         raise EdgeError("{} carries its own preprocessing (the spec it was trained and evaluated with); "
@@ -174,7 +175,7 @@ def _from_checkpoint(path, given):
             path, ",".join(record["classes"])))
     details = {"epoch": record.get("epoch"), "metrics": record.get("metrics") or {}}
     return ModelSource("checkpoint", path, record["arch"], record["classes"], spec_from_record(record),
-                       model=model_from_record(record), details=details)
+                       model=model_from_record(record), details=details, targets=targets_of(record))
 
 
 def _from_state_dict(path, state, given):

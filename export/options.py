@@ -10,7 +10,7 @@ wrong with the values, as one EdgeError naming the flags, before anything is loa
 `export_bundle` calls it.
 """
 
-from edge.bundle import INT8_FLAVOURS, INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle import INT8_FLAVOURS, INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.errors import EdgeError
 from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
 from export.onnx_export import DEFAULT_OPSET
@@ -43,7 +43,8 @@ DEFAULTS = {
     "calib_size": 500,
     "calib_method": "entropy",  # CALIB_METHODS
     "holdout_fraction": 0.2,
-    "int8_min_agreement": INT8_MIN_AGREEMENT,
+    "int8_min_agreement": INT8_MIN_AGREEMENT,   # classifiers: least top-1 agreement with FP32
+    "int8_max_mae_increase": INT8_MAX_MAE_INCREASE_PX,   # regression: most the MAE may grow, pixels
     # TensorRT engines, built here (needs TensorRT) after the checks passed
     "engines": (),              # precisions (PRECISIONS), in build order
     "workspace_mb": DEFAULT_WORKSPACE_MB,
@@ -63,6 +64,16 @@ class ExportOptions(object):
             setattr(self, name, options.get(name, default))
         self.int8_flavours = list(self.int8_flavours)
         self.engines = list(self.engines)
+
+    def check_task(self, regression):
+        """One EdgeError for an INT8 bar that does not apply to the loaded model (a classifier's top-1
+        agreement for a regression model, or the other way round)."""
+        if regression and self.int8_min_agreement != DEFAULTS["int8_min_agreement"]:
+            raise EdgeError("--int8-min-agreement is a classifier's bar; a regression model's INT8 is judged by "
+                            "--int8-max-mae-increase (pixels)")
+        if not regression and self.int8_max_mae_increase != DEFAULTS["int8_max_mae_increase"]:
+            raise EdgeError("--int8-max-mae-increase applies to regression models; a classifier's INT8 is judged "
+                            "by --int8-min-agreement")
 
     def spec_overrides(self):
         """The preprocessing options given, as PreprocessSpec keyword arguments."""
@@ -94,6 +105,7 @@ class ExportOptions(object):
         yield self.calib_size < 2, "--calib-size must be at least 2"
         yield not 0.0 < self.holdout_fraction < 1.0, "--holdout-fraction must be between 0 and 1"
         yield not 0.0 <= self.int8_min_agreement <= 1.0, "--int8-min-agreement must be between 0 and 1"
+        yield not 0.0 < self.int8_max_mae_increase < 1e6, "--int8-max-mae-increase must be a positive number of pixels"
         yield self.workspace_mb < 1, "--workspace-mb must be positive"
         yield (self.crop_pct is not None and not 0.0 < self.crop_pct <= 1.0), "--crop-pct must be in (0, 1]"
         yield (self.calib_method not in CALIB_METHODS), "--calib-method must be one of {}".format(

@@ -22,7 +22,7 @@ from edge.preprocess import preprocess_batch
 from export import bundle_models as models
 from export import bundle_writer, model_source, verify
 from export.fuse import FUSED_INPUT, TENSORRT_NOTE
-from export.onnx_export import INPUT_NAME, OUTPUT_NAME, check_opset
+from export.onnx_export import INPUT_NAME, OUTPUT_NAME, POINTS_OUTPUT_NAME, check_opset
 from export.options import ExportOptions
 from export.quantize import split_sample
 
@@ -68,9 +68,11 @@ def export_bundle(source_path, out=None, options=None, log=progress, **option_va
         warning = check_opset(source.details.get("opset"), int8=options.int8, what="the ONNX file's opset")
         if warning:
             log("warning: " + warning)
-    log("  {}: {}, {} classes, input {}x{} {}".format(
-        source.kind, source.arch, len(source.classes), source.spec.size[0], source.spec.size[1],
-        source.spec.color_order))
+    options.check_task(source.targets is not None)
+    log("  {}: {}, {}, input {}x{} {}".format(
+        source.kind, source.arch, "{} classes".format(len(source.classes)) if source.targets is None else
+        "regression of {} ({})".format(",".join(source.targets.names), source.targets.to_dict()["units"]),
+        source.spec.size[0], source.spec.size[1], source.spec.color_order))
     calibration = read_calibration(calib_entries, source, options, log) if options.int8 else None
     golden = golden_frames(verify_entries, calibration, source, options, log)
 
@@ -89,7 +91,8 @@ def export_bundle(source_path, out=None, options=None, log=progress, **option_va
         if calibration is not None:
             checks["int8"] = models.write_int8(source, stage.path, manifest, calibration, graphs,
                                                options.int8_flavours, options.calib_method,
-                                               options.int8_min_agreement, log)
+                                               options.int8_min_agreement, log,
+                                               max_mae_increase=options.int8_max_mae_increase)
             models.write_calibration_cache(source, stage.path, manifest, calibration, float_graphs or graphs,
                                            options.calib_method, log)
         bundle_writer.write_labels(stage.path, source.classes, manifest)
@@ -115,10 +118,17 @@ def with_values(options, option_values):
 
 
 def read_calibration(entries, source, options, log):
-    """The seeded --calib sample decoded: CalibrationImages, hold-out labelled when class folders name the classes."""
+    """The seeded --calib sample decoded: CalibrationImages, hold-out labelled when class folders name the classes
+    (a regression model's: when the folder is labelled like edge-train's data)."""
     split = split_sample(entries, options.calib_size, options.holdout_fraction, options.seed)
     frames, _ = verify.read_images(split.calibration, "--calib", log)
     holdout, kept = verify.read_images(split.holdout, "--calib", log)
+    if source.targets is not None:
+        truth = verify.point_truth(options.calib, kept, holdout, source.targets)
+        log("  calibration: {} images, hold-out: {} images ({})".format(
+            len(frames), len(holdout), "labelled points" if truth is not None else
+            "no labels: INT8 is held to its distance from FP32"))
+        return models.CalibrationImages(frames, holdout, holdout_truth=truth)
     labels = verify.label_indices(kept, source.classes)
     log("  calibration: {} images, hold-out: {} images ({})".format(
         len(frames), len(holdout), "labelled by class folder" if labels is not None else "no labels"))
@@ -153,13 +163,13 @@ def batch_range(source, dynamic_batch):
 
 def bundle_manifest(source, options):
     """The new bundle's manifest, no artifacts yet: model, input (fused or not), batch range, source."""
-    names = (INPUT_NAME, OUTPUT_NAME)
+    names = (INPUT_NAME, OUTPUT_NAME if source.targets is None else POINTS_OUTPUT_NAME)
     if source.kind == "onnx":
         names = (source.onnx_info["input_name"], source.onnx_info["output_name"])
     batch = batch_range(source, options.dynamic_batch)
     fused = dict(FUSED_INPUT) if options.fuse_preprocess else False
     manifest = new_manifest(source.arch, source.classes, source.spec, names[0], names[1], batch=batch,
-                            fused_preprocess=fused, source=source.manifest_source())
+                            fused_preprocess=fused, source=source.manifest_source(), targets=source.targets)
     if fused:
         height, width = source.spec.size
         manifest["input"]["shape"] = [batch[1], height, width, 3]

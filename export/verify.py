@@ -1,8 +1,11 @@
 """Parity checks at export: the same inputs through PyTorch and ONNX Runtime (CPU).
 
-FP32 is judged by the largest absolute logit difference; INT8 by top-1 agreement with FP32
-(and accuracy, when the images' labels are known). A divergence raises `VerificationFailed`
-(exit code 3) so no bundle is written.
+FP32 is judged by the largest absolute output difference; INT8 by top-1 agreement with FP32
+(and accuracy, when the images' labels are known). A regression model's INT8 is judged by how
+much it changes the MAE, in pixels of the held-out images, against their labels; for unlabelled
+images by its mean absolute difference from FP32 in those pixels, which bounds that change
+(|MAE_int8 - MAE_fp32| <= mean |int8 - fp32|). A divergence raises `VerificationFailed` (exit
+code 3) so no bundle is written.
 
 FP32 tolerance: `tolerance * max(1, max |logit|)`. Float32 rounding error grows with the size of
 the values summed (a logit of 20 has a spacing of 2e-6 and is a sum over thousands of products
@@ -17,8 +20,10 @@ import numpy as np
 
 from edge.errors import EdgeError, Unusable, first_line
 from edge.lazy import require
-from edge.image_folders import IMAGE_EXTENSIONS, labelled_image_files
+from edge.image_folders import IMAGE_EXTENSIONS, image_files, labelled_image_files
+from edge.point_labels import LABELS_CSV, folder_points, inside_problem, point_from_name
 from edge.preprocess import read_image
+from edge.regression import error_summary, pixels_per_unit, to_image_pixels
 
 
 class VerificationFailed(Unusable):
@@ -54,6 +59,33 @@ def label_indices(entries, classes):
     if not labels or any(label is None or label not in classes for label in labels):
         return None
     return np.asarray([classes.index(label) for label in labels], dtype=np.int64)
+
+
+def point_truth(folder, entries, frames, targets, flag="--calib"):
+    """The labelled points (pixels, one row per entry) of images from a regression folder, or None.
+
+    A folder with labels.csv, or whose image names all give a point (<x>_<y>_<id>.jpg), is labelled
+    (edge.point_labels); its targets must be the model's, and every point must lie inside its image.
+    Any other folder is unlabelled: None. `entries` (path, label) and their decoded `frames` are the
+    images to label, from that folder.
+    """
+    folder = str(folder)
+    if not os.path.isfile(os.path.join(folder, LABELS_CSV)) and \
+            any(point_from_name(path) is None for path in image_files(folder)):
+        return None
+    labels = folder_points(folder)
+    if labels.targets != targets:
+        raise EdgeError("{} folder {} labels targets {}, the model outputs {}".format(
+            flag, folder, ",".join(labels.targets.names), ",".join(targets.names)))
+    by_path = dict((os.path.abspath(path), (values, where)) for path, values, where in labels.entries)
+    truth = []
+    for (path, _), frame in zip(entries, frames):
+        values, where = by_path[os.path.abspath(path)]
+        problem = inside_problem(values, frame.shape[:2], targets.names, where)
+        if problem:
+            raise EdgeError(problem)
+        truth.append(values)
+    return np.asarray(truth, dtype=np.float64)
 
 
 def read_images(entries, flag="--calib", log=print):
@@ -143,14 +175,22 @@ def fp32_tolerance(reference, tolerance):
     return float(tolerance * max(1.0, float(np.max(np.abs(reference)))))
 
 
-def verify_fp32(reference, candidate, tolerance, source, what="ONNX Runtime fp32 vs PyTorch"):
-    """Judge FP32 parity; returns the manifest record or raises VerificationFailed."""
+def verify_fp32(reference, candidate, tolerance, source, what="ONNX Runtime fp32 vs PyTorch", spec=None):
+    """Judge FP32 parity; returns the manifest record or raises VerificationFailed.
+
+    spec: a regression model's preprocessing spec (its outputs are points: no top-1, and the largest
+    difference is given in pixels of the model input too); None for a classifier.
+    """
     figures = compare(reference, candidate)
     allowed = fp32_tolerance(reference, tolerance)
     record = {"inputs": int(len(reference)), "source": source,
               "max_abs_diff": figures["max_abs_diff"], "top1_agreement": figures["top1_agreement"],
               "tolerance": allowed, "tolerance_rule": "{:g} * max(1, max|logit|)".format(tolerance),
               "max_abs_logit": float(np.max(np.abs(reference)))}
+    if spec is not None:
+        del record["top1_agreement"]
+        record["max_abs_diff_input_px"] = float(np.max(np.abs(reference - candidate) * input_pixels(spec,
+                                                                                                  reference)))
     if not figures["max_abs_diff"] <= allowed:  # also catches NaN
         raise VerificationFailed("{} diverge: max abs diff {:.3g} > tolerance {:.3g} on {} {} inputs; "
                                  "no bundle written".format(what, figures["max_abs_diff"], allowed,
@@ -182,3 +222,50 @@ def judge_int8(record, flavour, min_agreement):
                                  "another --calib-method)".format(flavour, record["top1_agreement"],
                                                                    record["holdout_images"], min_agreement))
     return record
+
+
+# ----------------------------------------------------------------------------- regression
+
+
+def input_pixels(spec, outputs):
+    """Model-input pixels per unit of each output column (x columns half the width, y half the height)."""
+    return np.tile(pixels_per_unit(spec), outputs.shape[1] // 2)
+
+
+def int8_regression_figures(fp32_outputs, int8_outputs, sizes, spec, truth=None, names=None):
+    """INT8 against FP32 for a regression model, in pixels of each held-out image of (height, width) `sizes`.
+
+    With `truth` (labelled points, pixels) the MAE of both and its change, which judges it; without,
+    the mean absolute difference between them, which bounds that change.
+    """
+    figures = compare(fp32_outputs, int8_outputs)
+    fp32_px = np.array([to_image_pixels(row, size, spec) for row, size in zip(fp32_outputs, sizes)])
+    int8_px = np.array([to_image_pixels(row, size, spec) for row, size in zip(int8_outputs, sizes)])
+    record = {"holdout_images": int(len(fp32_outputs)), "max_abs_diff": figures["max_abs_diff"],
+              "mean_abs_diff_px": float(np.mean(np.abs(int8_px - fp32_px))),
+              "mae_fp32_px": None, "mae_int8_px": None, "mae_delta_px": None, "judged_by": "mean_abs_diff_px"}
+    if truth is not None:
+        names = names or ["t{}".format(i) for i in range(fp32_outputs.shape[1])]
+        mae_fp32 = error_summary(fp32_px, truth, names)["mae_px"]
+        mae_int8 = error_summary(int8_px, truth, names)["mae_px"]
+        record.update({"mae_fp32_px": mae_fp32, "mae_int8_px": mae_int8, "mae_delta_px": mae_int8 - mae_fp32,
+                       "judged_by": "mae_delta_px"})
+    return record
+
+
+def judge_int8_regression(record, flavour, max_increase):
+    """Raise VerificationFailed when INT8 changes the MAE (or, unlabelled, differs from FP32) by more than
+    `max_increase` pixels."""
+    record["max_mae_increase_px"] = float(max_increase)
+    figure = record[record["judged_by"]]
+    if figure <= max_increase:
+        return record
+    if record["judged_by"] == "mae_delta_px":
+        what = "raises the MAE by {:.2f} px (fp32 {:.2f} -> int8 {:.2f} px)".format(
+            figure, record["mae_fp32_px"], record["mae_int8_px"])
+    else:
+        what = "moves the points {:.2f} px from FP32's on average (unlabelled: a bound on the MAE change)".format(
+            figure)
+    raise VerificationFailed("INT8 {} {} on {} held-out images, past --int8-max-mae-increase {:g} px; no bundle "
+                             "written (try more --calib-size or another --calib-method)".format(
+                                 flavour, what, record["holdout_images"], max_increase))

@@ -170,3 +170,69 @@ def export_snapshot():
 def export_make_images():
     """make(root, per_class, seed, classes=..., flat=False) -> root: writes a colour image folder."""
     return write_image_folder
+
+
+# ----------------------------------------------------------------------------- a regression model
+
+
+REGRESSION_SPEC = dict(size=32, resize="stretch", crop_pct=1.0)
+
+
+@pytest.fixture(scope="session")
+def regression_images(tmp_path_factory):
+    """24 images of 40x48 pixels with a bright spot, named <x>_<y>_<id>.png (the course's labelling)."""
+    from tests.helpers import write_point_folder
+
+    return write_point_folder(tmp_path_factory.mktemp("regression_images") / "points", 24, seed=3)
+
+
+@pytest.fixture(scope="session")
+def regression_checkpoint(tmp_path_factory, regression_images):
+    """A regression model.pt (targets x,y; 32x32 plain resize): a random ResNet-18 backbone whose head is fit
+    to the spots' positions, as export_model's head is fit to the colours (outputs with real range)."""
+    for module in ("onnx", "onnxruntime"):
+        pytest.importorskip(module, reason="exporting a bundle needs {} (desktop)".format(module))
+    torch = pytest.importorskip("torch", reason="exporting a bundle needs PyTorch (desktop)")
+
+    from edge.point_labels import folder_points
+    from edge.preprocess import preprocess_batch, read_image
+    from edge.regression import RegressionTargets, to_model_units
+    from train.checkpoint import model_record, save_checkpoint
+    from train.resnet import build_resnet
+
+    spec = PreprocessSpec(**REGRESSION_SPEC)
+    torch.manual_seed(0)
+    labels = folder_points(regression_images)
+    frames = [read_image(path) for path, _, _ in labels.entries]
+    batch = torch.from_numpy(preprocess_batch(frames, spec))
+    targets = torch.tensor(np.array([to_model_units(values, frame.shape[:2], spec)
+                                     for (_, values, _), frame in zip(labels.entries, frames)]), dtype=torch.float32)
+    model = build_resnet("resnet18", 2).eval()
+    head = model.fc
+    model.fc = torch.nn.Identity()
+    with torch.no_grad():
+        features = model(batch)
+    model.fc = head
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = torch.nn.functional.mse_loss(head(features), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    path = os.path.join(str(tmp_path_factory.mktemp("regression_ckpt")), "model.pt")
+    save_checkpoint(path, model_record(model, "resnet18", [], spec, targets=RegressionTargets(["x", "y"]),
+                                       metrics={"val": {"images": 24, "mae_px": 1.5, "rmse_px": 2.0,
+                                                        "per_target": {}}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def regression_bundle(tmp_path_factory, regression_checkpoint, regression_images):
+    """A regression bundle with both INT8 flavours, calibrated and judged on the labelled spots. Do not modify."""
+    from export.cli import main
+
+    out = os.path.join(str(tmp_path_factory.mktemp("regression_bundle")), "bundle")
+    code = main([regression_checkpoint, "-o", out, "--int8", "--calib", regression_images, "--calib-method",
+                 "minmax", "--holdout-fraction", "0.25", "--int8-max-mae-increase", "5"])
+    assert code == 0
+    return out

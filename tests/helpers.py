@@ -58,6 +58,28 @@ def tta_accuracy_by_hand(model_path, data, mode="d4"):
     return correct / float(len(val_set.samples)), len(val_set.samples)
 
 
+def spot_image(height, width, x, y, seed=0):
+    """A dim noisy BGR image with a bright 3x3 spot centred on pixel (x, y): a regression target to find."""
+    image = np.random.RandomState(seed).randint(0, 40, size=(height, width, 3)).astype(np.uint8)
+    image[y - 1:y + 2, x - 1:x + 2] = 255
+    return image
+
+
+def write_point_folder(folder, count, height=40, width=48, seed=0, names=True):
+    """`count` spot images, labelled by their names <x>_<y>_<id>.png, or (names=False) by a labels.csv."""
+    rng = np.random.RandomState(seed)
+    rows = ["file,x,y"]
+    for index in range(count):
+        x, y = int(rng.randint(3, width - 3)), int(rng.randint(3, height - 3))
+        name = "{}_{}_{:03d}.png".format(x, y, index) if names else "{:03d}.png".format(index)
+        write_png(os.path.join(str(folder), name), spot_image(height, width, x, y, seed=seed * 1000 + index))
+        rows.append("{},{},{}".format(name, x, y))
+    if not names:
+        with open(os.path.join(str(folder), "labels.csv"), "w") as handle:
+            handle.write("\n".join(rows) + "\n")
+    return str(folder)
+
+
 # Prepended to code run by run_blocked: importing any of `blocked` fails, as where it is not installed.
 BLOCKER = """
 import sys

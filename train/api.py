@@ -23,7 +23,7 @@ def option_names():
 
 class TrainingRun(object):
     """A finished run: its folder, its outputs' paths by role (train.outputs.write_run_outputs: model,
-    metrics, history, curves, confusion, labels, report, config), metrics.json as a dict."""
+    metrics, history, curves, confusion (regression: scatter), labels, report, config), metrics.json as a dict."""
 
     def __init__(self, run_dir, paths, seconds):
         self.run_dir = run_dir
@@ -38,8 +38,18 @@ class TrainingRun(object):
         return self.paths["model"]
 
     @property
+    def task(self):
+        return self.metrics.get("task", "classification")
+
+    @property
     def accuracy(self):
-        return self.metrics["accuracy"]
+        """Validation top-1 accuracy of a classifier; None for a regression run (see mae)."""
+        return self.metrics.get("accuracy")
+
+    @property
+    def mae(self):
+        """Validation MAE in pixels of a regression run; None for a classifier."""
+        return self.metrics.get("mae_px")
 
     @property
     def best_epoch(self):
@@ -47,15 +57,19 @@ class TrainingRun(object):
 
     @property
     def classes(self):
-        return list(self.metrics["classes"])
+        """The class names; a regression run's output names are its targets."""
+        return list(self.metrics.get("classes") or self.metrics["targets"])
 
     def __repr__(self):
+        if self.task == "regression":
+            return "TrainingRun({!r}, mae={:.2f} px, best_epoch={})".format(self.run_dir, self.mae, self.best_epoch)
         return "TrainingRun({!r}, accuracy={:.4f}, best_epoch={})".format(self.run_dir, self.accuracy,
                                                                             self.best_epoch)
 
 
 def fit(data=None, config=None, resume=None, overwrite=False, log=print, **options):
-    """Train a classifier on the image folder `data` (one sub-folder per class); returns a TrainingRun.
+    """Train on the image folder `data` (one sub-folder per class; regression: labels.csv or <x>_<y>_<id>.jpg
+    names, task="regression" or detected); returns a TrainingRun.
 
     config: a YAML file of options (edge-train --config); resume: a run's last.pt to continue it
     exactly as configured; overwrite: reuse an `out` folder that holds an earlier run; log: where

@@ -6,6 +6,11 @@ foreign file is refused by the unpickler instead of executing anything.
 model.pt ("kind": "model") holds what export and evaluation need:
     format, format_version, kind, arch, classes, num_classes, preprocess (PreprocessSpec dict),
     state_dict, metrics, epoch, config, versions, created
+A regression model (format_version 2) adds "task": "regression" and "regression" (the target
+names and how outputs are normalised: edge.regression.RegressionTargets.to_dict); its "classes"
+are the output names, the targets, in output order, and "val_points" holds the best epoch's
+validation predictions and truths in pixels (for the scatter plot). A classification model
+stays format_version 1, which every earlier edge-toolkit reads.
 A training-state checkpoint ("kind": "train-state", last.pt / interrupted.pt) adds what --resume
 needs: optimizer, scheduler, scaler, rng, history, best, epochs_without_improvement, phase.
 """
@@ -22,11 +27,14 @@ from edge import __version__
 from edge.atomic import write_bytes
 from edge.errors import EdgeError, first_line
 from edge.preprocess import PreprocessSpec
+from edge.regression import KIND as REGRESSION
+from edge.regression import RegressionTargets
 from edge.timestamps import utc_timestamp
 from train.resnet import ARCHS, build_resnet
 
 FORMAT = "edge-toolkit/model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2           # the newest this code reads; a record says the lowest that describes it
+CLASSIFICATION = "classification"
 KINDS = ("model", "train-state")
 
 
@@ -81,11 +89,15 @@ def library_reason(exc, limit=200):
     return "{}: {}".format(type(exc).__name__, text) if text else type(exc).__name__
 
 
-def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=None):
-    """The model.pt dictionary for `model` (weights copied to CPU)."""
-    return {
+def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=None, targets=None):
+    """The model.pt dictionary for `model` (weights copied to CPU).
+
+    targets: the RegressionTargets of a regression model (then `classes` are ignored: its outputs are
+    the targets), or None for a classifier.
+    """
+    record = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1,
         "kind": "model",
         "arch": arch,
         "classes": list(classes),
@@ -98,6 +110,20 @@ def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=No
         "versions": versions(),
         "created": utc_timestamp(),
     }
+    if targets is not None:
+        record.update({"format_version": 2, "task": REGRESSION, "regression": targets.to_dict(),
+                       "classes": list(targets.names), "num_classes": len(targets)})
+    return record
+
+
+def task_of(record):
+    """"classification" or "regression" for a checkpoint record."""
+    return record.get("task") or CLASSIFICATION
+
+
+def targets_of(record):
+    """The RegressionTargets of a regression record, None for a classifier."""
+    return RegressionTargets.from_dict(record["regression"]) if task_of(record) == REGRESSION else None
 
 
 def save_checkpoint(path, record):
@@ -139,6 +165,14 @@ def load_checkpoint(path, kinds=KINDS):
         problems.append("classes missing or inconsistent with num_classes")
     if not isinstance(record.get("state_dict"), dict):
         problems.append("no state_dict")
+    if task_of(record) not in (CLASSIFICATION, REGRESSION):
+        problems.append("unknown task {!r}".format(record.get("task")))
+    elif task_of(record) == REGRESSION:
+        try:
+            if targets_of(record).names != classes:
+                problems.append("its output names differ from its regression targets")
+        except (EdgeError, KeyError, TypeError) as exc:
+            problems.append("its regression targets cannot be read ({})".format(exc))
     if problems:
         raise EdgeError("{} is damaged: {}".format(path, "; ".join(problems)))
     PreprocessSpec.from_dict(record.get("preprocess"))

@@ -1,8 +1,16 @@
-"""edge-train: fine-tune a ResNet on an image-folder dataset (DATA/<class>/<images>).
+"""edge-train: fine-tune a ResNet on an image-folder dataset: classes, or points (regression).
 
-Writes a run folder with model.pt (the best epoch, self-describing: arch, classes,
+Classification: DATA/<class>/<images>. Regression: DATA/<images> with DATA/labels.csv
+(file,x,y: points in pixels of each image; more points as nose_x,nose_y,...) or images named
+<x>_<y>_<id>.jpg (NVIDIA's Jetson course, edge-collect --point); the model outputs the points in
+pixels of the image it is given. --task auto picks regression when DATA holds labels.csv or holds
+images directly (no class sub-folders), classification otherwise.
+
+Writes a run folder with model.pt (the best epoch, self-describing: arch, classes or targets,
 preprocessing, metrics), last.pt (resumable), per-epoch checkpoints, metrics.json,
-history.csv, curves.png, confusion.png, labels.txt, report.md and the resolved config.yaml.
+history.csv, curves.png, confusion.png (regression: scatter.png), labels.txt, report.md and the
+resolved config.yaml. The best epoch has the highest validation accuracy (regression: the lowest
+MAE in pixels).
 
 Defaults come from a YAML file (--config) and flags override it. Ctrl-C saves a resumable
 state and exits 130: continue with --resume RUN/last.pt. Progress goes to stderr; the result
@@ -24,6 +32,7 @@ EPILOG = """examples:
   edge-train data/flowers --lr find                 # train at the finder's suggestion
   edge-train data/aerial --d4 --val data/aerial-val  # top-down imagery, separate validation folder
   edge-train data/aerial --d4 --tta d4               # ... and the best model evaluated with 8 views too
+  edge-train data/nose --task regression             # DATA/labels.csv (file,x,y) or <x>_<y>_<id>.jpg names
   edge-train --resume runs/flowers-resnet34/last.pt
 """
 
@@ -32,7 +41,11 @@ def build_parser():
     parser = make_parser("edge-train", __doc__, EPILOG)
     # Every default is None: unset flags fall through to the YAML file, then built-in defaults.
     S = None
-    parser.add_argument("data", nargs="?", help="image-folder dataset (one sub-folder per class)")
+    parser.add_argument("data", nargs="?", help="image-folder dataset: one sub-folder per class, or (regression) "
+                                                "images with labels.csv or <x>_<y>_<id>.jpg names")
+    parser.add_argument("--task", default=S, choices=train_config.CHOICES["task"],
+                        help="default auto: regression when DATA holds labels.csv or holds images directly (no "
+                             "class sub-folders), else classification")
     parser.add_argument("--config", help="YAML file of options (same names as the flags)")
     parser.add_argument("--resume", metavar="LAST_PT", help="continue an interrupted run from its last.pt")
     parser.add_argument("--find-lr", action="store_true",
@@ -50,8 +63,11 @@ def build_parser():
     model.add_argument("--weights", default=S, help="none, imagenet (torchvision's, needs network) or a file path")
     pre = parser.add_argument_group("preprocessing (travels with the model to the device)")
     pre.add_argument("--size", type=int, default=S, help="input side in pixels (default 224)")
-    pre.add_argument("--resize", default=S, choices=train_config.CHOICES["resize"])
-    pre.add_argument("--crop-pct", type=float, default=S, help="centre-crop fraction (default 0.875)")
+    pre.add_argument("--resize", default=S, choices=train_config.CHOICES["resize"],
+                     help="default auto: center_crop (classification), stretch (regression: a plain resize, so "
+                          "no target is cut off; with center_crop every point must lie inside the crop)")
+    pre.add_argument("--crop-pct", type=float, default=S,
+                     help="centre-crop fraction (default 0.875; 1 for regression)")
     pre.add_argument("--interpolation", default=S, choices=train_config.CHOICES["interpolation"])
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int_or_auto, default=S,
@@ -72,7 +88,10 @@ def build_parser():
                                              "and use its suggestion (default 2e-3)")
     opt.add_argument("--lr-spread", default=S, help="head lr / stem lr after unfreezing (default auto)")
     opt.add_argument("--weight-decay", type=float, default=S, help="AdamW weight decay (default 0.05)")
-    opt.add_argument("--label-smoothing", type=float, default=S, help="default 0.1")
+    opt.add_argument("--label-smoothing", type=float, default=S, help="classification (default 0.1)")
+    opt.add_argument("--loss", default=S, choices=train_config.CHOICES["loss"][1:],
+                     help="regression loss on the normalised targets (default smooth_l1, linear beyond 1%% of the "
+                          "side; mse); classification uses cross_entropy")
     opt.add_argument("--patience", type=int, default=S,
                      help="early stop after N epochs without improvement, counted once the learning rate "
                           "has annealed to half its peak (earlier epochs swing); 0 never (default 5)")
@@ -108,7 +127,8 @@ def int_or_auto(text):
 
 def flags_from_args(args):
     flags = {key: getattr(args, key) for key in (
-        "data", "val", "val_fraction", "workers", "out", "arch", "weights", "size", "resize", "crop_pct",
+        "data", "task", "loss", "val", "val_fraction", "workers", "out", "arch", "weights", "size", "resize",
+        "crop_pct",
         "interpolation", "epochs", "freeze_epochs", "batch_size", "bn_reestimate", "sync_bn", "lr", "lr_spread",
         "weight_decay", "label_smoothing", "patience", "seed", "device", "amp", "keep_epochs", "hflip", "vflip",
         "rotate", "shift", "zoom", "jitter", "d4", "tta")}
@@ -138,12 +158,17 @@ def _main(argv):
             else "none: " + result["lr_note"], os.path.join(result["run_dir"], "lr_find.png")))
         return EXIT_OK
     paths = result["paths"]
-    print("best validation accuracy {:.4f} at epoch {} ({:.0f} s)".format(
-        result["accuracy"], result["best_epoch"], result["seconds"]))
+    if result.get("task") == "regression":
+        print("best validation {} at epoch {} ({:.0f} s)".format(result["summary"], result["best_epoch"],
+                                                                result["seconds"]))
+    else:
+        print("best validation accuracy {:.4f} at epoch {} ({:.0f} s)".format(
+            result["accuracy"], result["best_epoch"], result["seconds"]))
     if result.get("tta"):
         print(tta_line(result["tta"]))
     print("model:  {}".format(paths["model"]))
-    print("report: {}  (metrics.json, curves.png, confusion.png beside it)".format(paths["report"]))
+    print("report: {}  (metrics.json, curves.png, {} beside it)".format(
+        paths["report"], "scatter.png" if result.get("task") == "regression" else "confusion.png"))
     return EXIT_OK
 
 

@@ -2,6 +2,12 @@
 
 The resolved configuration is written into the run folder (config.yaml) so the run can be
 reproduced with `edge-train --config runs/x/config.yaml`.
+
+The task (resolve_task): --task auto is regression when DATA holds labels.csv or holds images
+directly with no class sub-folders (edge.point_labels.is_point_folder), classification otherwise.
+What depends on it resolves with it: regression resizes the whole image (resize stretch,
+crop_pct 1: a centre crop would cut targets off) and trains with SmoothL1 unless --loss says MSE;
+classification keeps the centre crop (crop_pct 0.875) and cross-entropy.
 """
 
 import os
@@ -10,10 +16,13 @@ from edge.errors import EdgeError
 from edge.lazy import require
 from edge.option_ranges import check
 from edge.options_file import load_options
+from edge.point_labels import is_point_folder
 from edge.tta import MODES as TTA_MODES
 
 DEFAULTS = {
     "data": None,
+    "task": "auto",              # classification or regression; auto: from DATA (resolve_task)
+    "loss": "auto",              # regression: smooth_l1 (auto) or mse; classification: cross_entropy
     "val": None,
     "out": None,
     "arch": "resnet18",
@@ -28,8 +37,8 @@ DEFAULTS = {
     "weight_decay": 0.05,
     "label_smoothing": 0.1,
     "size": 224,
-    "resize": "center_crop",
-    "crop_pct": 0.875,
+    "resize": "auto",            # center_crop (classification) or stretch (regression: keeps every target)
+    "crop_pct": "auto",          # 0.875 (classification) or 1.0 (regression)
     "interpolation": "bilinear",
     "mean": [0.485, 0.456, 0.406],
     "std": [0.229, 0.224, 0.225],
@@ -49,8 +58,10 @@ AUGMENT_KEYS = tuple(DEFAULTS["augment"])
 
 # Options taking one of a few words (flags and YAML alike).
 CHOICES = {
+    "task": ("auto", "classification", "regression"),
+    "loss": ("auto", "cross_entropy", "smooth_l1", "mse"),
     "arch": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
-    "resize": ("center_crop", "stretch"),
+    "resize": ("auto", "center_crop", "stretch"),
     "interpolation": ("nearest", "bilinear", "bicubic", "area"),
     "bn_reestimate": ("auto", "on", "off"),
     "sync_bn": ("auto", "on", "off"),
@@ -60,7 +71,7 @@ CHOICES = {
 # Numbers (their ranges are rows of edge.option_ranges) and the word each may be instead.
 NUMBERS = {"epochs": "auto", "freeze_epochs": "auto", "batch_size": "auto", "workers": "auto", "patience": None,
            "keep_epochs": None, "size": None, "seed": None, "lr": "find", "lr_spread": "auto",
-           "weight_decay": None, "label_smoothing": None, "val_fraction": None, "crop_pct": None}
+           "weight_decay": None, "label_smoothing": None, "val_fraction": None, "crop_pct": "auto"}
 RANGE_ROWS = {"batch_size": "train_batch_size"}   # where the training row's name differs from the option's
 
 
@@ -84,7 +95,8 @@ def resolve(flags, config_path=None):
                 config[key] = value
             else:
                 raise EdgeError("unknown option {!r} in {}".format(key, config_path or "flags"))
-    return check_options(config, config_path)
+    config = check_options(config, config_path)
+    return resolve_task(config) if config.get("data") else config
 
 
 def check_options(config, config_path=None):
@@ -114,6 +126,36 @@ def check_freeze_epochs(config):
     """Once both are numbers (an 'auto' epoch count is known only with the dataset)."""
     if "auto" not in (config["freeze_epochs"], config["epochs"]) and config["freeze_epochs"] > config["epochs"]:
         raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
+
+
+TASK_DEFAULTS = {"classification": {"resize": "center_crop", "crop_pct": 0.875, "loss": "cross_entropy"},
+                 "regression": {"resize": "stretch", "crop_pct": 1.0, "loss": "smooth_l1"}}
+
+
+def resolve_task(config):
+    """The task and what depends on it, in place (see the module docstring); one EdgeError when they clash."""
+    if config["task"] == "auto":
+        config["task"] = "regression" if is_point_folder(config["data"]) else "classification"
+    task, defaults = config["task"], TASK_DEFAULTS[config["task"]]
+    if task == "classification" and config["loss"] not in ("auto", "cross_entropy"):
+        raise EdgeError("--loss {} applies to regression; a classifier trains with cross-entropy (DATA is a folder "
+                        "of class sub-folders; a regression set has labels.csv or <x>_<y>_<id>.jpg names)".format(
+                            config["loss"]))
+    if task == "regression" and config["loss"] == "cross_entropy":
+        raise EdgeError("--loss cross_entropy is a classifier's; regression trains with smooth_l1 or mse")
+    if task == "regression" and config.get("tta", "none") != "none":
+        raise EdgeError("--tta in edge-train scores a classifier with the views; for a regression model, export it "
+                        "and run edge-predict BUNDLE --tta {} on labelled images".format(config["tta"]))
+    if config["resize"] == "auto":
+        config["resize"] = defaults["resize"]
+    if task == "regression" and config["resize"] == "stretch" and config["crop_pct"] not in ("auto", 1.0):
+        raise EdgeError("--crop-pct {} applies to --resize center_crop; regression resizes the whole image so "
+                        "no target is cut off (pass --resize center_crop to crop, with every point inside the "
+                        "crop)".format(config["crop_pct"]))
+    for key in ("crop_pct", "loss"):
+        if config[key] == "auto":
+            config[key] = defaults[key]
+    return config
 
 
 def earlier_run(out):

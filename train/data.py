@@ -1,9 +1,13 @@
-"""Image-folder datasets: scanning, validation of files, a seeded stratified split, loaders.
+"""Image-folder datasets: scanning, validation of files, a seeded split, loaders.
 
-Layout: DATA/<class name>/<image files>. Classes are the sub-folder names in sorted order (the
-order is the model's output index). Files OpenCV cannot decode are skipped and listed with what
-is wrong (empty, truncated, damaged, not an image, unreadable), never a crash; a dataset that
-cannot train (no images, one class, an empty class) is refused up front.
+Classification: DATA/<class name>/<image files>. Classes are the sub-folder names in sorted order
+(the order is the model's output index); the split is stratified.
+Regression: DATA/<images> labelled by DATA/labels.csv or by <x>_<y>_<id>.jpg names
+(edge.point_labels); every point is checked against its image (and against the centre crop, when
+the spec crops); the split is a seeded random one.
+Files OpenCV cannot decode are skipped and listed with what is wrong (empty, truncated, damaged,
+not an image, unreadable), never a crash; a dataset that cannot train (no images, one class, an
+empty class, a bad label) is refused up front.
 """
 
 import codecs
@@ -14,7 +18,9 @@ import numpy as np
 
 from edge.errors import EdgeError
 from edge.image_folders import IMAGE_EXTENSIONS, class_folders, image_files
+from edge.point_labels import check_inside, folder_points
 from edge.preprocess import read_image
+from edge.regression import image_to_input, outside
 
 
 class ImageFolder(object):
@@ -76,21 +82,27 @@ def _undecodable_reason(path, head):
     return "damaged {} data: OpenCV cannot decode it".format(kind)
 
 
-def _problem(path):
-    """None for an image OpenCV decodes, else what is wrong with the file, as far as it can be told."""
+def _inspect(path):
+    """(None, (height, width)) for an image OpenCV decodes, else (what is wrong with the file, None)."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(512)
     except OSError as exc:
-        return "unreadable: {}".format((exc.strerror or type(exc).__name__).lower())
+        return "unreadable: {}".format((exc.strerror or type(exc).__name__).lower()), None
     if not head:
-        return "empty file (0 bytes)"
-    if read_image(path) is not None:
-        return None
+        return "empty file (0 bytes)", None
+    image = read_image(path)
+    if image is not None:
+        return None, tuple(image.shape[:2])
     try:
-        return _undecodable_reason(path, head)
+        return _undecodable_reason(path, head), None
     except OSError as exc:
-        return "unreadable: {}".format((exc.strerror or type(exc).__name__).lower())
+        return "unreadable: {}".format((exc.strerror or type(exc).__name__).lower()), None
+
+
+def _problem(path):
+    """None for an image OpenCV decodes, else what is wrong with the file, as far as it can be told."""
+    return _inspect(path)[0]
 
 
 def scan_image_folder(root, classes=None, workers=4):
@@ -178,4 +190,90 @@ def make_splits(data_dir, val_dir=None, val_fraction=0.2, seed=0, workers=4):
         raise EdgeError("class(es) {} have fewer than 2 images: cannot split off validation images; "
                         "add images or pass --val DIR".format(", ".join(small)))
     train_idx, val_idx = stratified_split(full.labels, val_fraction, seed)
+    return full.subset(train_idx), full.subset(val_idx), full.skipped
+
+
+# ----------------------------------------------------------------------------- regression
+
+
+class PointFolder(object):
+    """The readable images of a regression dataset: paths, their points in pixels, their sizes."""
+
+    def __init__(self, root, targets, samples, skipped, origin="labels.csv"):
+        self.root = root
+        self.targets = targets      # edge.regression.RegressionTargets
+        self.samples = samples      # list of (path, float32 array of target values in pixels, (height, width))
+        self.skipped = skipped      # list of {"file", "reason"}
+        self.origin = origin        # where the labels came from: "labels.csv" | "file names"
+
+    @property
+    def sizes(self):
+        return [size for _, _, size in self.samples]
+
+    def subset(self, indices):
+        return PointFolder(self.root, self.targets, [self.samples[i] for i in indices], [], self.origin)
+
+
+def crop_problems(labels, sizes, spec):
+    """Messages for points the spec's centre crop would cut off (a plain resize keeps every point)."""
+    if spec.resize != "center_crop":
+        return []
+    problems = []
+    for path, values, where in labels.entries:
+        if path in sizes and outside(image_to_input(values, sizes[path], spec), spec.size, margin=0.5):
+            problems.append("{}: the point lies outside the centre crop of {}x{} (--resize center_crop, --crop-pct "
+                            "{:g}); train with --resize stretch, the regression default, which keeps the whole "
+                            "image".format(where, spec.size[1], spec.size[0], spec.crop_pct))
+    return problems
+
+
+def scan_point_folder(root, spec, targets=None, workers=4):
+    """Scan a regression dataset: labels, every image decoded once, every point inside its image and the crop.
+
+    targets: the targets to expect (the training set's, for a separate validation folder).
+    """
+    labels = folder_points(root)
+    if targets is not None and labels.targets != targets:
+        raise EdgeError("{} labels targets {}, the training set {}; label both alike".format(
+            root, ",".join(labels.targets.names), ",".join(targets.names)))
+    paths = [path for path, _, _ in labels.entries]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        inspected = list(pool.map(_inspect, paths))
+    sizes = dict((path, size) for path, (problem, size) in zip(paths, inspected) if problem is None)
+    check_inside(labels, sizes)
+    problems = crop_problems(labels, sizes, spec)
+    if problems:
+        raise EdgeError(problems[0] + ("" if len(problems) == 1 else " ({} more images like it)".format(
+            len(problems) - 1)))
+    samples = [(path, np.asarray(values, dtype=np.float32), sizes[path]) for path, values, _ in labels.entries
+               if path in sizes]
+    skipped = [{"file": os.path.relpath(path, root), "reason": problem}
+               for path, (problem, _) in zip(paths, inspected) if problem is not None]
+    return PointFolder(root, labels.targets, samples, skipped, labels.origin)
+
+
+def random_split(count, val_fraction, seed):
+    """Seeded split of `count` items: (train indices, val indices), each sorted, at least one of each."""
+    if not 0.0 < val_fraction < 1.0:
+        raise EdgeError("--val-fraction must be between 0 and 1, got {}".format(val_fraction))
+    order = np.random.RandomState(seed).permutation(count)
+    n_val = min(max(1, int(round(count * val_fraction))), count - 1)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def make_point_splits(data_dir, spec, val_dir=None, val_fraction=0.2, seed=0, workers=4):
+    """(train PointFolder, val PointFolder, skipped files) from one regression folder split, or two folders."""
+    full = scan_point_folder(data_dir, spec, workers=workers)
+    if val_dir:
+        if len(full.samples) < 1:
+            raise EdgeError("training set {} has no readable images ({} skipped)".format(data_dir, len(full.skipped)))
+        val = scan_point_folder(val_dir, spec, targets=full.targets, workers=workers)
+        if not val.samples:
+            raise EdgeError("validation folder {} has no readable images".format(val_dir))
+        skipped = full.skipped + [dict(s, file=os.path.join("val", s["file"])) for s in val.skipped]
+        return full, val, skipped
+    if len(full.samples) < 2:
+        raise EdgeError("{} has {} readable image(s): a regression set needs at least 2 (one to validate on), "
+                        "or pass --val DIR".format(data_dir, len(full.samples)))
+    train_idx, val_idx = random_split(len(full.samples), val_fraction, seed)
     return full.subset(train_idx), full.subset(val_idx), full.skipped

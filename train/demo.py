@@ -126,7 +126,7 @@ def check_agreement(bundle_dir, val_dir):
     for runtime, precision in (("pytorch", "fp32"), ("onnxruntime", "fp32"), ("auto", "auto")):
         runner, why = make_runner(bundle, runtime, precision)
         with runner:
-            labels = [top[0]["label"] for _, top in predict_files(Classifier(bundle, runner, k=1), paths, 32)]
+            labels = [fields["prediction"] for _, fields in predict_files(Classifier(bundle, runner, k=1), paths, 32)]
         tops[runner.describe()] = (runner.precision, labels)
         if runtime == "pytorch":
             reference = labels

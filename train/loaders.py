@@ -1,4 +1,4 @@
-"""PyTorch datasets and loaders over `train.data.ImageFolder`, using edge's preprocessing.
+"""PyTorch datasets and loaders over `train.data.ImageFolder` and `PointFolder`, using edge's preprocessing.
 
 Evaluation images go through exactly `edge.preprocess.preprocess`: the function the device runs.
 Training images go through the same resize/crop and normalisation with augmentation in between.
@@ -12,7 +12,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from edge.errors import EdgeError
 from edge.preprocess import normalize, read_image, resize_and_crop
-from train.augment import augment
+from edge.regression import image_to_input
+from edge.regression import normalize as normalize_points
+from train.augment import augment, augment_points
 from train.distributed import share
 
 
@@ -37,6 +39,42 @@ class FolderDataset(Dataset):
         if self.augment_config is not None:
             image = augment(image, self.augment_config, np.random.default_rng(seed))
         return torch.from_numpy(normalize(image, self.spec)), label
+
+
+class PointDataset(Dataset):
+    """Regression items: (image tensor, its targets in the model's units), targets moved by every augmentation.
+
+    The points go through the same resize and crop as the pixels (edge.regression.image_to_input),
+    then the augmentation moves both together, then they are normalised to the model input.
+    """
+
+    def __init__(self, folder, spec, augment_config=None):
+        self.folder = folder
+        self.spec = spec
+        self.augment_config = augment_config
+
+    def __len__(self):
+        return len(self.folder.samples)
+
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        path, values, _ = self.folder.samples[index]
+        image = read_image(path)
+        if image is None:
+            raise EdgeError("{} could not be read any more (changed during training?)".format(path))
+        points = image_to_input(values, image.shape[:2], self.spec).reshape(-1, 2)
+        image = resize_and_crop(image, self.spec)
+        if self.augment_config is not None:
+            image, points = augment_points(image, points, self.augment_config, np.random.default_rng(seed))
+        target = normalize_points(points.reshape(-1), self.spec).astype(np.float32)
+        return torch.from_numpy(normalize(image, self.spec)), torch.from_numpy(target)
+
+
+def dataset_for(folder, spec, augment_config=None):
+    """The torch Dataset of a scanned folder: PointDataset for a regression folder, else FolderDataset."""
+    if getattr(folder, "targets", None) is not None:
+        return PointDataset(folder, spec, augment_config)
+    return FolderDataset(folder, spec, augment_config)
 
 
 class SeededSampler(Sampler):
@@ -100,13 +138,17 @@ class GlobalBatchSampler(Sampler):
 class SliceCollate(object):
     """default_collate, except that an empty slice becomes empty tensors of the right shape."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, outputs=None):
+        """outputs: the regression target count (float targets of that width), or None (class labels)."""
         self.height, self.width = spec.size
+        self.outputs = outputs
 
     def __call__(self, items):
         if items:
             return default_collate(items)
-        return torch.zeros((0, 3, self.height, self.width)), torch.zeros((0,), dtype=torch.int64)
+        targets = (torch.zeros((0,), dtype=torch.int64) if self.outputs is None
+                   else torch.zeros((0, self.outputs), dtype=torch.float32))
+        return torch.zeros((0, 3, self.height, self.width)), targets
 
 
 def _worker_init(worker_id):
@@ -120,11 +162,13 @@ def make_loader(folder, spec, batch_size, workers, augment_config=None, shuffle=
                 pin_memory=False, rank=0, world_size=1):
     """(loader, sampler). Shuffled: a GlobalBatchSampler (rank's slice of each global batch of
     `batch_size`); otherwise the folder in order, in batches of `batch_size`."""
-    dataset = FolderDataset(folder, spec, augment_config)
+    dataset = dataset_for(folder, spec, augment_config)
     common = dict(num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
                   worker_init_fn=_worker_init if workers > 0 else None)
     if shuffle:
         sampler = GlobalBatchSampler(len(dataset), seed, batch_size, rank, world_size)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=SliceCollate(spec), **common), sampler
+        targets = getattr(folder, "targets", None)
+        collate = SliceCollate(spec, None if targets is None else len(targets))
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, **common), sampler
     sampler = SeededSampler(len(dataset), seed, shuffle=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False, **common), sampler

@@ -1,4 +1,9 @@
-"""What a finished run leaves behind: metrics.json, history.csv, plots, labels.txt, report.md."""
+"""What a finished run leaves behind: metrics.json, history.csv, plots, labels.txt, report.md.
+
+A classifier's plots are curves.png and confusion.png; a regression model's are curves.png and
+scatter.png (predicted against true pixels, one panel per target), and its labels.txt lists the
+targets, its output names.
+"""
 
 import csv
 import io
@@ -6,27 +11,38 @@ import json
 import os
 
 from edge.atomic import write_json, write_text
+from edge.regression import KIND as REGRESSION
+from edge.regression import summary_text
 from train.metrics import interval_text, small_set_warning
-from train.plots import plot_confusion, plot_history
+from train.plots import plot_confusion, plot_history, plot_scatter
 
 HISTORY_FIELDS = ("epoch", "phase", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                   "val_macro_f1", "lr")
+REGRESSION_HISTORY_FIELDS = ("epoch", "phase", "train_loss", "train_mae_input_px", "val_loss", "val_mae_px",
+                             "val_rmse_px", "lr")
+
+
+def history_fields(history):
+    """The columns of history.csv: a regression run's rows carry pixel errors instead of accuracies."""
+    return REGRESSION_HISTORY_FIELDS if history and "val_mae_px" in history[0] else HISTORY_FIELDS
 
 
 def write_history_csv(history, path):
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS)
+    fields = history_fields(history)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for row in history:
-        writer.writerow({key: row[key] for key in HISTORY_FIELDS})
+        writer.writerow({key: row[key] for key in fields})
     write_text(path, buffer.getvalue())
 
 
-def run_paths(run_dir):
-    """The paths of a finished run's outputs, by role."""
+def run_paths(run_dir, task="classification"):
+    """The paths of a finished run's outputs, by role (a regression run has a scatter plot, no confusion matrix)."""
+    plot = ("scatter", "scatter.png") if task == REGRESSION else ("confusion", "confusion.png")
     return {name: os.path.join(run_dir, file) for name, file in (
         ("model", "model.pt"), ("metrics", "metrics.json"), ("history", "history.csv"),
-        ("curves", "curves.png"), ("confusion", "confusion.png"), ("labels", "labels.txt"),
+        ("curves", "curves.png"), plot, ("labels", "labels.txt"),
         ("report", "report.md"), ("config", "config.yaml"))}
 
 
@@ -36,6 +52,8 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, 
     training: how the run was spread over processes (world size, backend, batches), kept in metrics.json.
     tta: the best model's validation figures with --tta (train.run.evaluate_best_with_views), or None.
     """
+    if record.get("task") == REGRESSION:
+        return write_regression_outputs(run_dir, record, history, dataset_info, skipped, seconds, training)
     report = record["metrics"]["val"]
     paths = run_paths(run_dir)
     metrics = {
@@ -102,4 +120,67 @@ def render_report(record, metrics):
     else:
         lines.append("No files were skipped.")
     lines.extend(["", "Plots: curves.png, confusion.png. Resolved configuration: config.yaml.", ""])
+    return "\n".join(lines)
+
+
+def write_regression_outputs(run_dir, record, history, dataset_info, skipped, seconds, training=None):
+    """write_run_outputs for a regression model: MAE and RMSE in pixels, the scatter plot."""
+    report = record["metrics"]["val"]
+    paths = run_paths(run_dir, REGRESSION)
+    metrics = {
+        "task": REGRESSION,
+        "best_epoch": record["epoch"],
+        "mae_px": report["mae_px"],
+        "rmse_px": report["rmse_px"],
+        "per_target": report["per_target"],
+        "val_images": report["images"],
+        "val_loss": record["metrics"]["val_loss"],
+        "targets": record["regression"]["targets"],
+        "units": record["regression"]["units"],
+        "loss": record["config"].get("loss"),
+        "dataset": dataset_info,
+        "skipped_files": skipped,
+        "train_seconds": round(seconds, 1),
+        "versions": record["versions"],
+    }
+    if training is not None:
+        metrics["training"] = training
+    write_json(paths["metrics"], metrics)
+    write_history_csv(history, paths["history"])
+    write_text(paths["labels"], "".join(name + "\n" for name in record["classes"]))
+    plot_history(history, paths["curves"])
+    points = record.get("val_points") or {"predicted": [], "true": []}
+    plot_scatter(points["true"], points["predicted"], record["classes"], paths["scatter"])
+    write_text(paths["report"], render_regression_report(record, metrics))
+    return paths
+
+
+def render_regression_report(record, metrics):
+    lines = [
+        "# Training report (regression)",
+        "",
+        "- architecture: {}, {} outputs ({}), input {}x{} ({})".format(
+            record["arch"], record["num_classes"], ",".join(metrics["targets"]),
+            record["preprocess"]["size"][1], record["preprocess"]["size"][0], record["preprocess"]["resize"]),
+        "- best epoch: {} of {}; validation {} on {} images, loss {:.4f} ({})".format(
+            metrics["best_epoch"], record["config"].get("epochs"), summary_text(record["metrics"]["val"]),
+            metrics["val_images"], metrics["val_loss"], metrics["loss"]),
+        "- errors are in {}: each validation image's own pixels, whatever its size".format(metrics["units"]),
+        "- dataset: {}".format(json.dumps(metrics["dataset"])),
+        "- training time: {:.1f} s".format(metrics["train_seconds"]),
+        "",
+        "| target | MAE px | RMSE px |",
+        "|---|---|---|",
+    ]
+    for name, row in metrics["per_target"].items():
+        lines.append("| {} | {:.2f} | {:.2f} |".format(name, row["mae_px"], row["rmse_px"]))
+    lines.append("| all | {:.2f} | {:.2f} |".format(metrics["mae_px"], metrics["rmse_px"]))
+    lines.append("")
+    if metrics["skipped_files"]:
+        lines.append("## Skipped files ({})".format(len(metrics["skipped_files"])))
+        lines.extend("- {}: {}".format(item["file"], item["reason"]) for item in metrics["skipped_files"])
+    else:
+        lines.append("No files were skipped.")
+    lines.extend(["", "Plots: curves.png, scatter.png (predicted against true, per target). Resolved "
+                      "configuration: config.yaml.", ""])
     return "\n".join(lines)

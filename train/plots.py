@@ -1,4 +1,4 @@
-"""PNG plots of a run: training curves, confusion matrix, learning-rate finder (matplotlib, Agg)."""
+"""PNG plots of a run: training curves, confusion matrix or scatter plot, learning-rate finder (matplotlib, Agg)."""
 
 import io
 
@@ -23,16 +23,21 @@ def _save(fig, path):
 
 
 def plot_history(history, path):
-    """Loss, accuracy and learning rate per epoch from the history rows."""
+    """Loss, accuracy (regression: MAE in pixels) and learning rate per epoch from the history rows."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     axes[0].plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     axes[0].plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
     axes[0].set_title("loss")
-    axes[1].plot(epochs, [r["train_accuracy"] for r in history], "o-", label="train")
-    axes[1].plot(epochs, [r["val_accuracy"] for r in history], "o-", label="validation")
-    axes[1].set_title("accuracy")
+    if history and "val_mae_px" in history[0]:
+        axes[1].plot(epochs, [r["train_mae_input_px"] for r in history], "o-", label="train (model input, augmented)")
+        axes[1].plot(epochs, [r["val_mae_px"] for r in history], "o-", label="validation (image pixels)")
+        axes[1].set_title("mean absolute error (pixels)")
+    else:
+        axes[1].plot(epochs, [r["train_accuracy"] for r in history], "o-", label="train")
+        axes[1].plot(epochs, [r["val_accuracy"] for r in history], "o-", label="validation")
+        axes[1].set_title("accuracy")
     axes[2].plot(epochs, [r["lr"] for r in history], "o-")
     axes[2].set_title("learning rate of the head, end of epoch")
     axes[2].set_yscale("log")
@@ -62,6 +67,30 @@ def plot_confusion(matrix, classes, path, title="validation confusion matrix"):
         for (row, col), value in np.ndenumerate(matrix):
             axis.text(col, row, str(value), ha="center", va="center", fontsize=8,
                       color="white" if value > threshold else "black")
+    _save(fig, path)
+
+
+def plot_scatter(true, predicted, names, path, title="validation: predicted against true"):
+    """One panel per target: each validation image's predicted pixel position against its label, y = x drawn."""
+    plt = _pyplot()
+    true = np.asarray(true, dtype=np.float64).reshape(-1, len(names))
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1, len(names))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2), squeeze=False)
+    for index, (name, axis) in enumerate(zip(names, axes[0])):
+        axis.scatter(true[:, index], predicted[:, index], s=10, alpha=0.6)
+        if len(true):
+            low = min(true[:, index].min(), predicted[:, index].min())
+            high = max(true[:, index].max(), predicted[:, index].max())
+            axis.plot([low, high], [low, high], color="red", linewidth=1, label="predicted = true")
+            mae = float(np.mean(np.abs(predicted[:, index] - true[:, index])))
+            axis.set_title("{}: MAE {:.2f} px".format(name, mae))
+            axis.legend(loc="upper left", fontsize=8)
+        else:
+            axis.set_title(name)
+        axis.set_xlabel("true {} (pixels)".format(name))
+        axis.set_ylabel("predicted {} (pixels)".format(name))
+        axis.grid(alpha=0.3)
+    fig.suptitle(title)
     _save(fig, path)
 
 

@@ -15,14 +15,16 @@ from train import config as train_config
 from train.augment import AugmentConfig
 from train.autosize import BN_IMAGES, resolve_for_dataset
 from train.bn_stats import sample_indices
-from train.checkpoint import load_checkpoint, model_from_record
-from train.data import make_splits
+from edge.regression import summary_text
+from train.checkpoint import load_checkpoint, model_from_record, targets_of
+from train.data import make_point_splits, make_splits
 from train.distributed import join_group, leave_group, resolve_sync_bn
 from train.loaders import make_loader
 from train.lr_finder import find_lr
 from train.outputs import run_paths, write_run_outputs
 from train.plots import plot_lr_find
 from train.resnet import build_resnet, load_backbone_weights
+from train.tasks import Classification, Regression
 from train.trainer import BEST, Trainer, pick_device
 
 
@@ -72,10 +74,13 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
         config.setdefault("bn_reestimate", "off")  # runs started before it existed did without
         config.setdefault("sync_bn", "auto")
         config.setdefault("tta", "none")
+        config.setdefault("task", "classification")
+        config.setdefault("loss", "cross_entropy")
         run_dir = os.path.dirname(os.path.abspath(resume))
     else:
         if not config.get("data"):
-            raise EdgeError("no dataset given: edge-train DATA (an image folder with one sub-folder per class)")
+            raise EdgeError("no dataset given: edge-train DATA (an image folder with one sub-folder per class, or "
+                            "images with labels.csv for regression)")
         config = resolve_auto(config)
         run_dir = None
     processes = join_group(str(config["device"]), pick_device)
@@ -104,17 +109,11 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     device = processes.device
     torch.manual_seed(int(config["seed"]))
 
-    train_set, val_set, skipped = make_splits(config["data"], config["val"], float(config["val_fraction"]),
-                                              int(config["seed"]), workers=max(2, int(config["workers"])))
-    if state is not None and list(state["classes"]) != train_set.classes:
-        raise EdgeError("the dataset's classes changed since the run started ({} -> {}); start a new run".format(
-            state["classes"], train_set.classes))
-    dataset_info = {"data": config["data"], "val": config["val"], "classes": train_set.classes,
-                    "train_images": len(train_set.samples), "val_images": len(val_set.samples),
-                    "skipped": len(skipped), "train_counts": train_set.counts(), "val_counts": val_set.counts()}
-    log("data: {} classes, {} training and {} validation images{}".format(
-        len(train_set.classes), len(train_set.samples), len(val_set.samples),
+    train_set, val_set, skipped, task, dataset_info, what = load_data(config, spec, state)
+    log("data: {}, {} training and {} validation images{}".format(
+        what, len(train_set.samples), len(val_set.samples),
         ", {} unreadable file(s) skipped (listed in the report)".format(len(skipped)) if skipped else ""))
+    outputs = task.output_names
     for item in skipped[:5]:
         log("  skipped {}: {}".format(item["file"], item["reason"]))
     for line in resolve_for_dataset(config, len(train_set.samples)):  # batch size, BatchNorm: 'auto'
@@ -146,7 +145,7 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     if state is not None:
         model = model_from_record(state)
     else:
-        model = build_resnet(config["arch"], len(train_set.classes))
+        model = build_resnet(config["arch"], len(outputs))
         load_backbone_weights(model, config["arch"], config["weights"])
     if sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
@@ -154,7 +153,7 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
         os.makedirs(run_dir, exist_ok=True)
 
     if find_lr_only or config["lr"] == "find":
-        found = run_lr_finder(model, train_loader, device, config, run_dir, log)
+        found = run_lr_finder(model, train_loader, device, config, run_dir, log, task)
         suggestion = found["suggestion"]
         if find_lr_only:
             return {"run_dir": run_dir, "lr_suggestion": suggestion, "lr_rule": found["rule"],
@@ -170,8 +169,8 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
         write_text(os.path.join(run_dir, "config.yaml"), "# trained by {} process(es){}, global batch {}\n".format(
             processes.world_size, " ({})".format(processes.backend) if processes.distributed else "", batch)
             + train_config.dump_yaml(config))
-    trainer = Trainer(config, model, spec, train_set.classes, train_loader, train_sampler, val_loader,
-                      run_dir, device, log=log, bn_loader=bn_loader, processes=processes)
+    trainer = Trainer(config, model, spec, outputs, train_loader, train_sampler, val_loader,
+                      run_dir, device, log=log, bn_loader=bn_loader, processes=processes, task=task)
     if state is not None:
         trainer.restore(state)
     log("training {} on {} ({}), {} epochs, run folder {}".format(
@@ -182,11 +181,13 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     if config["tta"] != "none":
         tta = evaluate_best_with_views(trainer, best, config["tta"], spec, processes, log)
     if not processes.is_main:  # files are rank 0's; this summary is never printed
-        return {"run_dir": run_dir, "paths": run_paths(run_dir), "accuracy": trainer.best[0],
-                "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
+        return {"run_dir": run_dir, "paths": run_paths(run_dir, task.kind), "task": task.kind,
+                "accuracy": trainer.best[0], "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
     paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"],
                               training=training, tta=tta)
-    return {"run_dir": run_dir, "paths": paths, "accuracy": best["metrics"]["val"]["accuracy"],
+    report = best["metrics"]["val"]
+    return {"run_dir": run_dir, "paths": paths, "task": task.kind, "accuracy": report.get("accuracy"),
+            "mae_px": report.get("mae_px"), "summary": summary_text(report) if task.kind == "regression" else None,
             "best_epoch": best["epoch"], "seconds": result["seconds"], "tta": tta}
 
 
@@ -207,8 +208,37 @@ def evaluate_best_with_views(trainer, best, mode, spec, processes, log):
             "change": report["accuracy"] - plain}
 
 
-def run_lr_finder(model, loader, device, config, run_dir, log):
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=float(config["label_smoothing"]))
+def load_data(config, spec, state):
+    """(train set, val set, skipped files, task, dataset info, what it is in words) for the configured task,
+    checked against a resumed run's classes or targets."""
+    workers = max(2, int(config["workers"]))
+    if config["task"] == "regression":
+        train_set, val_set, skipped = make_point_splits(config["data"], spec, config["val"],
+                                                        float(config["val_fraction"]), int(config["seed"]), workers)
+        if state is not None and targets_of(state) != train_set.targets:
+            raise EdgeError("the dataset's targets changed since the run started ({} -> {}); start a new run".format(
+                ",".join(state["classes"]), ",".join(train_set.targets.names)))
+        names = train_set.targets.names
+        task = Regression(train_set.targets, spec, val_set.sizes, loss=config["loss"])
+        info = {"data": config["data"], "val": config["val"], "targets": names, "labels": train_set.origin,
+                "train_images": len(train_set.samples), "val_images": len(val_set.samples), "skipped": len(skipped)}
+        what = "regression of {} point(s) ({}; labels from {})".format(len(names) // 2, ",".join(names),
+                                                                      train_set.origin)
+        return train_set, val_set, skipped, task, info, what
+    train_set, val_set, skipped = make_splits(config["data"], config["val"], float(config["val_fraction"]),
+                                              int(config["seed"]), workers=workers)
+    if state is not None and list(state["classes"]) != train_set.classes:
+        raise EdgeError("the dataset's classes changed since the run started ({} -> {}); start a new run".format(
+            state["classes"], train_set.classes))
+    info = {"data": config["data"], "val": config["val"], "classes": train_set.classes,
+            "train_images": len(train_set.samples), "val_images": len(val_set.samples),
+            "skipped": len(skipped), "train_counts": train_set.counts(), "val_counts": val_set.counts()}
+    task = Classification(train_set.classes, config["label_smoothing"])
+    return train_set, val_set, skipped, task, info, "{} classes".format(len(train_set.classes))
+
+
+def run_lr_finder(model, loader, device, config, run_dir, log, task):
+    criterion = task.criterion("mean")
     model.to(device)
     lrs, losses, found = find_lr(model, loader, criterion, device, list(model.parameters()),
                                  weight_decay=float(config["weight_decay"]), log=log)

@@ -1,5 +1,8 @@
 """The fine-tuning loop: freeze-then-unfreeze, one-cycle schedules, best checkpoint, resume.
 
+The loop is the same for classification and regression; a task (train/tasks.py) gives the loss,
+the figures and which epoch is best (highest accuracy; lowest MAE in pixels).
+
 Epochs [0, freeze_epochs) train the head (and BatchNorm affine parameters, as fastai does) with
 the backbone frozen; the remaining epochs train everything with discriminative learning rates
 (earliest layers smallest). Each phase has its own one-cycle schedule (a phase of one epoch and
@@ -32,8 +35,9 @@ from train.autosize import steps_per_epoch
 from train.bn_stats import reestimate_batchnorm
 from train.checkpoint import model_record, save_checkpoint, versions
 from train.distributed import Processes, interrupts_held
-from train.metrics import classification_report, interval_text, small_set_warning
 from train.outputs import write_history_csv
+from train.metrics import classification_report
+from train.tasks import Classification
 
 BEST = "model.pt"
 LAST = "last.pt"
@@ -78,13 +82,14 @@ class Phase(object):
 
 class Trainer(object):
     def __init__(self, config, model, spec, classes, train_loader, train_sampler, val_loader, run_dir,
-                 device, log=print, bn_loader=None, processes=None):
+                 device, log=print, bn_loader=None, processes=None, task=None):
         self.config = config
         self.processes = processes or Processes(device=device)
         self.model = model.to(device)
         self.network = self.model  # what training calls: DistributedDataParallel over the model in a group
         self.spec = spec
         self.classes = classes
+        self.task = task or Classification(classes, config["label_smoothing"])
         self.train_loader, self.train_sampler = train_loader, train_sampler
         self.val_loader = val_loader
         self.bn_loader = bn_loader  # training images, evaluation preprocessing; None: keep running stats
@@ -95,11 +100,11 @@ class Trainer(object):
         self.amp = device.type == "cuda" and config["amp"] in ("auto", True, "on")
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         # Summed, then divided by the global batch: a rank's slice counts for its share of the batch.
-        self.criterion = nn.CrossEntropyLoss(reduction="sum", label_smoothing=float(config["label_smoothing"]))
+        self.criterion = self.task.criterion("sum")
         epochs, freeze = int(config["epochs"]), int(config["freeze_epochs"])
         self.phases = [p for p in (Phase("head", 0, freeze), Phase("full", freeze, epochs - freeze)) if p.epochs > 0]
         self.history = []
-        self.best = None            # (accuracy, -loss) of the best epoch so far
+        self.best = None            # the task's score of the best epoch so far (accuracy or -MAE, -loss)
         self.best_epoch = None
         self.bad_epochs = 0
         self.optimizer = self.scheduler = None
@@ -107,7 +112,7 @@ class Trainer(object):
         self.warm_up = None         # the phase's one-cycle warm-up fraction
         self.epoch = 0              # the epoch in progress (0-based)
         self.position = 0           # training items of `epoch` already consumed
-        self.running = [0.0, 0, 0]  # loss sum, correct, seen within the epoch in progress
+        self.running = [0.0, 0, 0]  # loss sum, task figure sum (correct; pixel error), seen within the epoch
 
     # ----- optimisation set-up -------------------------------------------------------------
     def phase_of(self, epoch):
@@ -176,7 +181,8 @@ class Trainer(object):
             report, val_loss = self.evaluate()
             self.end_epoch(train_loss, train_acc, val_loss, report)
             if self.should_stop():
-                self.log("early stop: validation accuracy has not improved for {} epochs".format(self.bad_epochs))
+                self.log("early stop: validation {} has not improved for {} epochs".format(self.task.metric,
+                                                                                            self.bad_epochs))
                 break
         return {"seconds": time.time() - started, "best_epoch": self.best_epoch, "history": self.history}
 
@@ -205,9 +211,8 @@ class Trainer(object):
                 loss.backward()
             # The last collective of the step, before the weights change: a failing peer stops the
             # run between steps, so the state saved then is consistent.
-            loss_sum, correct, seen = self.processes.sum([
-                float(loss.item()) * batch / world, int((logits.argmax(1) == labels).sum().item()),
-                int(labels.shape[0])])
+            loss_sum, figure, seen = self.processes.sum([
+                float(loss.item()) * batch / world, self.task.batch_stat(logits, labels), int(labels.shape[0])])
             if self.scaler is not None:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
@@ -215,16 +220,16 @@ class Trainer(object):
                 self.optimizer.step()
             self.scheduler.step()
             self.running[0] += loss_sum
-            self.running[1] += int(correct)
+            self.running[1] += figure
             self.running[2] += int(seen)
             self.position += int(seen)
-        loss_sum, correct, seen = self.running
-        return loss_sum / max(1, seen), correct / float(max(1, seen))
+        loss_sum, figure, seen = self.running
+        return loss_sum / max(1, seen), figure / float(max(1, seen))
 
     def predict(self, loader):
-        """(logits as float32 numpy, labels) for every item of an evaluation loader."""
+        """(outputs as float32, targets) for every item of an evaluation loader."""
         self.model.eval()
-        outputs, targets = [torch.zeros((0, len(self.classes)))], [torch.zeros((0,), dtype=torch.int64)]
+        outputs, targets = [torch.zeros((0, len(self.classes)))], [self.task.empty_targets()]
         with torch.no_grad():
             for images, labels in loader:
                 with torch.autocast(device_type=self.device.type, enabled=self.amp):
@@ -234,14 +239,18 @@ class Trainer(object):
         return torch.cat(outputs), torch.cat(targets)
 
     def evaluate(self):
-        """(report, loss) over the whole validation set: each rank predicts its share, all gather."""
-        logits, labels = self.predict(self.val_loader)
-        losses = nn.functional.cross_entropy(logits, labels, reduction="none",
-                                             label_smoothing=float(self.config["label_smoothing"]))
-        rows = np.array(self.processes.gather(zip(labels.tolist(), logits.argmax(1).tolist(), losses.tolist())),
-                        dtype=np.float64).reshape(-1, 3)
-        report = classification_report(rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), self.classes)
-        return report, float(rows[:, 2].mean()) if len(rows) else float("nan")
+        """(report, loss) over the whole validation set: each rank predicts its share, all gather.
+
+        The shares are consecutive slices of the validation set, gathered in rank order: the rows
+        come back in the set's order.
+        """
+        outputs, targets = self.predict(self.val_loader)
+        losses = self.task.criterion("none")(outputs, targets)
+        if losses.ndim > 1:   # regression: one loss per coordinate, summed per item
+            losses = losses.sum(1)
+        rows = self.processes.gather(zip(targets.tolist(), self.task.compact(outputs), losses.tolist()))
+        report = self.task.report([row[1] for row in rows], [row[0] for row in rows])
+        return report, float(np.mean([row[2] for row in rows])) if rows else float("nan")
 
     def evaluate_views(self, views):
         """The validation report with test-time augmentation: edge.tta's `views` of each image through the
@@ -263,17 +272,20 @@ class Trainer(object):
         rows = np.array(self.processes.gather(pairs), dtype=np.int64).reshape(-1, 2)
         return classification_report(rows[:, 0], rows[:, 1], self.classes)
 
-    def end_epoch(self, train_loss, train_acc, val_loss, report):
-        row = {"epoch": self.epoch + 1, "phase": self.phase.name, "train_loss": train_loss,
-               "train_accuracy": train_acc, "val_loss": val_loss, "val_accuracy": report["accuracy"],
-               "val_macro_f1": report["macro_f1"], "lr": self.head_lr()}
+    def end_epoch(self, train_loss, train_figure, val_loss, report):
+        extras = self.task.record_extras(report)
+        report = dict((key, value) for key, value in report.items() if key != "points")
+        row = {"epoch": self.epoch + 1, "phase": self.phase.name, "train_loss": train_loss, "val_loss": val_loss,
+               "lr": self.head_lr()}
+        row.update(self.task.history(train_figure, report))
         self.history.append(row)
-        score = (report["accuracy"], -val_loss)
+        score = self.task.score(report, val_loss)
         improved = self.best is None or score > self.best
-        self.log("epoch {:>3}/{}  train loss {:.4f} acc {:.4f}  val loss {:.4f} acc {:.4f} ({}){}".format(
-            self.epoch + 1, self.config["epochs"], train_loss, train_acc, val_loss, report["accuracy"],
-            interval_text(report), "  * best" if improved else ""))
-        warning = None if self.warned_small_set else small_set_warning(report)
+        train_text, val_text = self.task.epoch_text(train_figure, report)
+        self.log("epoch {:>3}/{}  train loss {:.4f} {}  val loss {:.4f} {}{}".format(
+            self.epoch + 1, self.config["epochs"], train_loss, train_text, val_loss, val_text,
+            "  * best" if improved else ""))
+        warning = None if self.warned_small_set else self.task.warning(report)
         if warning:
             self.log(warning)
             self.warned_small_set = True
@@ -284,7 +296,8 @@ class Trainer(object):
         if self.processes.is_main:
             metrics = {"val": report, "val_loss": val_loss, "epoch": self.epoch + 1}
             record = model_record(self.model, self.config["arch"], self.classes, self.spec, metrics=metrics,
-                                  epoch=self.epoch + 1, config=self.config)
+                                  epoch=self.epoch + 1, config=self.config, targets=self.targets)
+            record.update(extras)
             if improved:
                 save_checkpoint(os.path.join(self.run_dir, BEST), record)
             self.save_epoch_checkpoint(record)
@@ -305,6 +318,11 @@ class Trainer(object):
             save_checkpoint(path, self.state_record())
         raise EdgeError("{} in epoch {} after {} of {} images; resumable state saved: edge-train --resume {}".format(
             why, self.epoch + 1, self.position, self.train_sampler.size, path))
+
+    @property
+    def targets(self):
+        """The RegressionTargets a regression run records in its checkpoints; None for a classifier."""
+        return getattr(self.task, "targets", None)
 
     def head_lr(self):
         """The head's learning rate where the epoch ended (traces the one-cycle schedule)."""
@@ -332,7 +350,7 @@ class Trainer(object):
     # ----- resumable state ----------------------------------------------------------------------
     def state_record(self):
         record = model_record(self.model, self.config["arch"], self.classes, self.spec,
-                              epoch=self.epoch, config=self.config)
+                              epoch=self.epoch, config=self.config, targets=self.targets)
         record.update({
             "kind": "train-state",
             "phase": self.phase.name if self.phase else None,

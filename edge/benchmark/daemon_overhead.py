@@ -23,15 +23,15 @@ from edge.cli import make_parser, run_main
 
 def unavoidable_ms(bundle, runner_factory, video, frames):
     """Median ms per frame of decode + preprocess + inference, run back to back without a daemon."""
-    from edge.classifier import Classifier
     from edge.lazy import require
+    from edge.output_kinds import model_for
 
     cv2 = require("cv2", "the benchmark")
     capture = cv2.VideoCapture(video)
     decoded, stages = [], {"decode": [], "preprocess": [], "inference": []}
     runner = runner_factory()
     with runner:
-        classifier = Classifier(bundle, runner, k=3)
+        classifier = model_for(bundle, runner, k=3)
         for _ in range(frames):
             t0 = time.perf_counter()
             ok, image = capture.read()

@@ -11,10 +11,10 @@ import numpy as np
 
 from edge.benchmark.stats import summarize
 from edge.benchmark.timing import time_calls
-from edge.classifier import Classifier
 from edge.lazy import require
-from edge.postprocess import softmax, top_k
+from edge.output_kinds import model_for
 from edge.preprocess import finish_input, preprocess_batch, resize_and_crop
+from edge.regression import error_summary
 
 
 def rss_mb():
@@ -84,7 +84,7 @@ def stage_breakdown(classifier, inputs, iterations=30):
         t3 = time.perf_counter()
         logits = runner.infer(tensor[None])
         t4 = time.perf_counter()
-        top_k(softmax(logits)[0], classifier.classes, classifier.k)
+        classifier.postprocess(logits, [frame])
         t5 = time.perf_counter()
         stages["decode"].append((t1 - t0) * 1000.0)
         stages["resize"].append((t2 - t1) * 1000.0)
@@ -97,6 +97,17 @@ def stage_breakdown(classifier, inputs, iterations=30):
         stages["compute"].append(infer_ms - split.get("h2d", 0.0) - split.get("d2h", 0.0))
         stages["postprocess"].append((t5 - t4) * 1000.0)
     return {name: float(np.median(values)) for name, values in stages.items()}
+
+
+def point_accuracy(regressor, labelled, batch_size=8):
+    """(figures: MAE and RMSE in pixels of each image, per target; predicted pixel rows) over [(image, values)]."""
+    predictions = []
+    for start in range(0, len(labelled), batch_size):
+        chunk = [image for image, _ in labelled[start:start + batch_size]]
+        outputs = regressor.runner.infer(preprocess_batch(chunk, regressor.spec, regressor.fused))
+        predictions.extend(row.tolist() for row in regressor.postprocess(outputs, chunk))
+    figures = error_summary(predictions, [values for _, values in labelled], regressor.targets.names)
+    return figures, predictions
 
 
 def accuracy(classifier, labelled, batch_size=8):
@@ -138,7 +149,7 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
     row = {"runtime": candidate.runtime, "precision": candidate.precision, "runnable": True, "reason": None}
     rss_before = rss_mb()
     with runner:
-        classifier = Classifier(bundle, runner, k=5)
+        classifier = model_for(bundle, runner, k=5)
         inputs = Inputs(classifier, encoded)
         row["runner"] = runner.describe()
         row["model_file"] = os.path.basename(runner.model_path) if runner.model_path else None
@@ -154,12 +165,14 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
                                                           max(5, min_iters // 4))
             row["throughput"][str(size)] = size * 1000.0 / float(np.mean(timed))
         row["stages_ms"] = stage_breakdown(classifier, inputs, iterations=max(30, min_iters))
-        if labelled:
+        if labelled and bundle.targets is not None:
+            row["accuracy"], row["_predictions"] = point_accuracy(classifier, labelled)
+        elif labelled:
             top1, top5, predictions = accuracy(classifier, labelled)
             row["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
             row["_predictions"] = predictions
         if views is not None and views.count > 1:
-            row["tta"] = tta_figures(Classifier(bundle, runner, k=5, views=views), inputs, row["latency_ms"],
+            row["tta"] = tta_figures(model_for(bundle, runner, k=5, views=views), inputs, row["latency_ms"],
                                      warmup_s, min_time_s, min_iters, labelled)
             if labelled:
                 row["tta"]["top1_change"] = row["tta"]["accuracy"]["top1"] - row["accuracy"]["top1"]

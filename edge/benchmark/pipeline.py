@@ -14,8 +14,8 @@ from edge.cpu import CpuMeter
 def run_daemon(bundle, runner_factory, source, frames=None, duration=None, views=None):
     """(results, wall seconds, grabber, process CPU seconds) of the real daemon loop over `source`, null sink;
     `views`: edge.tta's views of each frame (--tta)."""
-    from edge.classifier import Classifier
     from edge.daemon import CameraDaemon
+    from edge.output_kinds import model_for
     from edge.sinks.base import Sink
     from edge.sources.grabber import LatestFrameGrabber
     from edge.telemetry import Telemetry
@@ -35,8 +35,8 @@ def run_daemon(bundle, runner_factory, source, frames=None, duration=None, views
     runner = runner_factory()
     with runner:
         grabber = LatestFrameGrabber(source)
-        classifier = Classifier(bundle, runner, k=3, views=views)
-        daemon = CameraDaemon(classifier, grabber, [sink], Telemetry(), classifier.views.label(runner.describe()),
+        model = model_for(bundle, runner, k=3, views=views)
+        daemon = CameraDaemon(model, grabber, [sink], Telemetry(), model.views.label(runner.describe()),
                               max_frames=frames, duration=duration, log_every=1e9, log=lambda text: None)
         started = time.perf_counter()
         grabber.start()

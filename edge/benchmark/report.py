@@ -16,14 +16,14 @@ SCHEMA = "edge-toolkit/bench"
 SCHEMA_VERSION = 1
 CSV_FIELDS = ("runtime", "precision", "runnable", "reason", "runner", "model_file", "model_bytes", "iterations",
               "mean_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "throughput", "top1", "top5",
-              "agreement", "rss_mb", "peak_rss_mb", "gpu_mb", "stages_ms", "tta", "tta_p50_ms", "tta_cost", "tta_top1",
-              "tta_top1_change")
+              "agreement", "mae_px", "rmse_px", "mean_abs_diff_px", "rss_mb", "peak_rss_mb", "gpu_mb", "stages_ms",
+              "tta", "tta_p50_ms", "tta_cost", "tta_top1", "tta_top1_change")
 
 
 def result_document(rows, environment, bundle, settings, reference, created):
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created": created,
             "bundle": {"path": bundle.path, "arch": bundle.arch, "num_classes": len(bundle.classes),
-                       "input": bundle.manifest["input"]["shape"]},
+                       "output": bundle.output_kind, "input": bundle.manifest["input"]["shape"]},
             "settings": settings, "environment": environment, "reference": reference, "rows": rows}
 
 
@@ -61,12 +61,21 @@ def tta_cells(row):
             _fmt(accuracy.get("top1"), "{:.2%}"), _fmt(None if change is None else 100.0 * change, "{:+.2f}")]
 
 
-def table(rows, batch_sizes):
+def accuracy_cells(accuracy, regression):
+    """The accuracy columns of a row: top-1, top-5, agreement; a regression bundle's MAE, RMSE, distance from ref."""
+    if regression:
+        return [_fmt(accuracy.get("mae_px"), "{:.2f}"), _fmt(accuracy.get("rmse_px"), "{:.2f}"),
+                _fmt(accuracy.get("mean_abs_diff_px"), "{:.3f}")]
+    return [_fmt(accuracy.get("top1"), "{:.2%}"), _fmt(accuracy.get("top5"), "{:.2%}"),
+            _fmt(accuracy.get("agreement"), "{:.2%}")]
+
+
+def table(rows, batch_sizes, regression=False):
     """Text table, one line per row; rows that cannot run show their reason."""
     mode = tta_mode(rows)
     header = ["runtime", "prec", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms", "max ms", "iters"]
     header += ["img/s b{}".format(b) for b in batch_sizes]
-    header += ["top-1", "top-5", "agree"]
+    header += (["MAE px", "RMSE px", "vs ref px"] if regression else ["top-1", "top-5", "agree"])
     if mode:
         header += ["{} p50 ms".format(mode), "{} cost".format(mode), "{} top-1".format(mode), "change pts"]
     header += ["MB", "RSS MB", "note"]
@@ -81,8 +90,7 @@ def table(rows, batch_sizes):
                                                                                  "max")]
             cells.append(str(row["iterations"]))
             cells += [_fmt(row["throughput"].get(str(b)), "{:.1f}") for b in batch_sizes]
-            cells += [_fmt(acc.get("top1"), "{:.2%}"), _fmt(acc.get("top5"), "{:.2%}"),
-                      _fmt(acc.get("agreement"), "{:.2%}")]
+            cells += accuracy_cells(acc, regression)
             if mode:
                 cells += tta_cells(row)
             cells += [_fmt(row["model_bytes"] / 2.0 ** 20 if row.get("model_bytes") else None, "{:.1f}"),
@@ -119,7 +127,9 @@ def write_csv(path, rows):
             "mean_ms": lat.get("mean", ""), "p50_ms": lat.get("p50", ""), "p90_ms": lat.get("p90", ""),
             "p99_ms": lat.get("p99", ""), "min_ms": lat.get("min", ""), "max_ms": lat.get("max", ""),
             "throughput": json.dumps(row.get("throughput", {})), "top1": acc.get("top1", ""),
-            "top5": acc.get("top5", ""), "agreement": acc.get("agreement", ""), "rss_mb": memory.get("rss_mb", ""),
+            "top5": acc.get("top5", ""), "agreement": acc.get("agreement", ""), "mae_px": acc.get("mae_px", ""),
+            "rmse_px": acc.get("rmse_px", ""), "mean_abs_diff_px": acc.get("mean_abs_diff_px", ""),
+            "rss_mb": memory.get("rss_mb", ""),
             "peak_rss_mb": memory.get("peak_rss_mb", ""),
             "gpu_mb": memory.get("gpu_mb", ""), "stages_ms": json.dumps(row.get("stages_ms", {})),
             "tta": tta.get("mode", ""), "tta_p50_ms": (tta.get("latency_ms") or {}).get("p50", ""),
@@ -154,6 +164,10 @@ def compare(old, new):
             new_acc = (row.get("accuracy") or {}).get("top1")
             if old_acc is not None and new_acc is not None:
                 text += ", top-1 {:.2%} -> {:.2%}".format(old_acc, new_acc)
+            old_mae = (previous.get("accuracy") or {}).get("mae_px")
+            new_mae = (row.get("accuracy") or {}).get("mae_px")
+            if old_mae is not None and new_mae is not None:
+                text += ", MAE {:.2f} -> {:.2f} px".format(old_mae, new_mae)
             lines.append(text)
     for key in sorted(set(before) - set((r["runtime"], r["precision"]) for r in new["rows"])):
         lines.append("  {:<18} gone".format("{} {}".format(*key)))
@@ -161,7 +175,7 @@ def compare(old, new):
 
 
 def plot(path, rows):
-    """Latency bars (p50) with p90/p99 whiskers, and top-1 accuracy beside them."""
+    """Latency bars (p50) with p90/p99 whiskers, and top-1 accuracy (a regression bundle's MAE) beside them."""
     matplotlib = require("matplotlib", "--plot")
     matplotlib.use("Agg")
     plt = require("matplotlib.pyplot", "--plot")
@@ -184,11 +198,15 @@ def plot(path, rows):
     left.legend()
     left.grid(axis="y", alpha=0.3)
     accuracies = [(r.get("accuracy") or {}).get("top1") for r in ran]
+    errors = [(r.get("accuracy") or {}).get("mae_px") for r in ran]
     if any(a is not None for a in accuracies):
         right.bar(positions, [a or 0 for a in accuracies], color="#55a868")
         low = min(a for a in accuracies if a is not None)
         right.set_ylim(max(0.0, low - 0.05), 1.0)
         right.set_ylabel("top-1 accuracy")
+    elif any(e is not None for e in errors):
+        right.bar(positions, [e or 0 for e in errors], color="#55a868")
+        right.set_ylabel("MAE (pixels of the --data images)")
     else:
         right.text(0.5, 0.5, "no --data: accuracy not measured", ha="center", va="center")
     right.set_xticks(list(positions))

@@ -9,6 +9,11 @@ into each row of the report:
     fp32   max |output - golden| <= 1e-3 * max(1, max |golden|)
     fp16   top-1 agreement 100% and max |output - golden| <= 2e-2 * max(1, max |golden|)
     int8   top-1 agreement >= 98%
+
+A regression bundle's outputs are points (edge.regression), so there is no top-1: fp32 and fp16
+keep their max |diff| rule, and int8's points must lie within the bundle's INT8 bar of the
+golden ones on average: mean |output - golden| <= max_mae_increase_px (what export held INT8 to,
+default 1), in pixels of the golden frames (the model input).
 """
 
 import time
@@ -17,10 +22,11 @@ import numpy as np
 
 from edge.benchmark.candidates import candidates
 from edge.benchmark.stats import percentile
-from edge.bundle import INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.doctor.checks import FAIL, PASS, SKIP, Check
 from edge.errors import EdgeError
 from edge.golden import GoldenSet, inputs_sha256
+from edge.regression import pixels_per_unit
 
 THRESHOLDS = {
     "fp32": {"max_abs_diff_relative": 1e-3},
@@ -97,7 +103,47 @@ def _row(bundle, golden, candidate):
             described = runner.describe()
     except EdgeError as exc:
         return Check(name, FAIL, str(exc), fix="see the message; jetson/README.md covers engines and memory")
+    if bundle.targets is not None:
+        return judge_points(name, runner.precision, outputs, golden.reference, bundle.spec, int8_bar_px(bundle), p50,
+                            described)
     return judge(name, runner.precision, outputs, golden.reference, p50, described)
+
+
+def int8_bar_px(bundle):
+    """The mean distance in pixels a regression bundle's INT8 points may keep from the golden ones: the bar
+    export held INT8 to (the strictest flavour's), else the default."""
+    records = ((bundle.manifest.get("verification") or {}).get("int8") or {}).values()
+    bars = [record["max_mae_increase_px"] for record in records if record.get("max_mae_increase_px") is not None]
+    return min(bars) if bars else INT8_MAX_MAE_INCREASE_PX
+
+
+def judge_points(name, precision, outputs, reference, spec, int8_bar, p50_ms=None, described=""):
+    """PASS or FAIL for a regression model's `outputs` against the golden `reference` (see the module docstring)."""
+    pixels = np.tile(pixels_per_unit(spec), reference.shape[1] // 2)
+    distance = np.abs(outputs - reference)
+    figures = {"max_abs_diff": float(np.max(distance)), "mean_abs_diff_px": float(np.mean(distance * pixels)),
+               "max_abs_golden": float(np.max(np.abs(reference))), "p50_ms": p50_ms, "images": int(len(reference))}
+    if precision == "int8":
+        rule = {"mean_abs_diff_px": float(int8_bar)}
+        passed = figures["mean_abs_diff_px"] <= rule["mean_abs_diff_px"]   # NaN fails too
+        failure = "mean |diff| {:.2f} px > {:g} px".format(figures["mean_abs_diff_px"], rule["mean_abs_diff_px"])
+        rule_text = "threshold mean |diff| <= {:g} px (the bundle's INT8 bar)".format(rule["mean_abs_diff_px"])
+        threshold = dict(rule)
+    else:
+        rule = {"max_abs_diff_relative": THRESHOLDS[precision]["max_abs_diff_relative"]}
+        allowed = rule["max_abs_diff_relative"] * max(1.0, figures["max_abs_golden"])
+        passed = figures["max_abs_diff"] <= allowed
+        failure = "max |diff| {:.2e} > {:.2e}".format(figures["max_abs_diff"], allowed)
+        rule_text = "threshold max |diff| <= {:g} x max(1, max |golden|)".format(rule["max_abs_diff_relative"])
+        threshold = dict(rule, max_abs_diff=allowed)
+    detail = "points {:.3f} px from golden on average, max |diff| {:.2e} on {} golden inputs; p50 {} ms; {}".format(
+        figures["mean_abs_diff_px"], figures["max_abs_diff"], figures["images"],
+        "-" if p50_ms is None else "{:.2f}".format(p50_ms), rule_text)
+    data = dict(figures, threshold=threshold, runner=described)
+    if not passed:
+        return Check(name, FAIL, failure + " (" + detail + ")", data=data,
+                     fix="this path disagrees with the desktop: attach the --json report to an issue")
+    return Check(name, PASS, detail, data=data)
 
 
 def judge(name, precision, outputs, reference, p50_ms=None, described=""):

@@ -46,6 +46,7 @@ def document(checks, command, bundle=None, environment=None, created=None):
     if bundle is not None:
         model = bundle.manifest.get("model") or {}
         described = {"path": bundle.path, "arch": model.get("arch"), "classes": model.get("num_classes"),
+                     "output": bundle.output_kind, "targets": bundle.manifest["output"].get("targets"),
                      "created": bundle.manifest.get("created"), "producer": bundle.manifest.get("producer"),
                      "fused_preprocess": bool(bundle.fused_preprocess)}
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created": created, "edge_toolkit": __version__,

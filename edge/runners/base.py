@@ -6,7 +6,8 @@ a context manager and frees only what it built. The daemon, predict and bench se
     with OnnxRuntimeRunner(bundle) as runner:
         logits = runner.infer(batch)      # batch: float32 NCHW (or uint8 NHWC when fused)
 
-`infer` takes a batch (N >= 1) and returns float32 logits of shape (N, num_classes).
+`infer` takes a batch (N >= 1) and returns float32 outputs of shape (N, num_classes): logits, or a
+regression model's normalised points (edge.regression), one column per target.
 `timings` holds the last call's stage split in milliseconds: {"h2d", "compute", "d2h"}
 (CPU runners report only "compute").
 """

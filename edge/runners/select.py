@@ -7,7 +7,7 @@ and TensorRT version when there is one (or --build-engine will build it), else O
 engine for it, auto answers with the command that builds one.
 """
 
-from edge.bundle import INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.errors import EdgeError
 from edge.lazy import available
 from edge.runners.onnxruntime_runner import ORT_INT8_FLAVOURS
@@ -23,6 +23,8 @@ def int8_verified(bundle):
     for flavour in ORT_INT8_FLAVOURS:
         entry = figures.get(flavour)
         if entry and bundle.artifact("onnx", precision="int8", flavor=flavour):
+            if entry.get("judged_by"):   # a regression model: its MAE change (or distance from FP32), in pixels
+                return entry[entry["judged_by"]] <= entry.get("max_mae_increase_px", INT8_MAX_MAE_INCREASE_PX)
             return entry.get("top1_agreement", 0.0) >= entry.get("min_agreement", INT8_MIN_AGREEMENT)
     return False
 

@@ -333,6 +333,9 @@ class ServeHttp(object):
         service = self.service
         parsed = parse_request(body, request.headers.get("Inference-Header-Content-Length"), service.input,
                                service.output)
+        if parsed.classification and service.regression:
+            raise RequestError(400, "the classification extension needs a classifier; this model's outputs are "
+                                    "points ({}): ask for the output tensor".format(", ".join(service.bundle.classes)))
         logits = service.infer(parsed.rows)
         data, content_type, headers = encode_response(service.model_name, MODEL_VERSION, parsed, logits,
                                                       service.output, service.bundle.classes)
@@ -344,9 +347,10 @@ class ServeHttp(object):
         body = self._read_body(request)
         data, _ = images.image_bytes(request.headers.get("Content-Type"), body)
         service = self.service
-        pending = service.submit(service.prepare(images.decode(data)))
-        logits = service.answer(pending)
-        result = service.result(logits[0], top_k, pending)
+        image = images.decode(data)
+        pending = service.submit(service.prepare(image))
+        outputs = service.answer(pending)
+        result = service.result(outputs[0], image.shape[:2], top_k, pending)
         send_json(request, 200, result, head, CLOSE if self.draining else ())
         return 200
 

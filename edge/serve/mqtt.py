@@ -142,7 +142,8 @@ class MqttFrontEnd(object):
             kind = images.sniff(data)
             if kind is None:
                 raise RequestError(400, "the image is neither a JPEG nor a PNG")
-            pending = self.service.submit(self.service.prepare(images.decode(data)))
+            image = images.decode(data)
+            pending = self.service.submit(self.service.prepare(image))
         except RequestError as exc:
             if isinstance(exc, _EnvelopeError):
                 reply_to, request_id = exc.reply_to, exc.request_id
@@ -154,16 +155,18 @@ class MqttFrontEnd(object):
             return
         with self._lock:
             self._outstanding += 1
-        pending.add_done_callback(lambda done: self._finish(done, reply_to, correlation, request_id, started))
+        image_hw = image.shape[:2]
+        pending.add_done_callback(lambda done: self._finish(done, image_hw, reply_to, correlation, request_id,
+                                                            started))
 
     # ----- answers ---------------------------------------------------------------------------------
-    def _finish(self, pending, reply_to, correlation, request_id, started):
+    def _finish(self, pending, image_hw, reply_to, correlation, request_id, started):
         """On the batcher's thread, once the request's batch ran: publish its answer."""
         code = 500
         try:
             try:
-                logits = self.service.answer(pending)
-                result = self.service.result(logits[0], pending=pending)
+                outputs = self.service.answer(pending)
+                result = self.service.result(outputs[0], image_hw, pending=pending)
                 if request_id is not None:
                     result["id"] = request_id
                 code = 200

@@ -3,8 +3,10 @@ takes and gives as KServe describes it.
 
 The model input is the bundle's, as its manifest says: the tensor name, FP32 [N,3,H,W] (NCHW,
 normalised as edge.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a bundle exported
-with --fuse-preprocess, whose graph normalises. The output is the logits, FP32 [N, classes].
-Images (/v1/predict, MQTT) go through the bundle's preprocessing first, as in edge-predict.
+with --fuse-preprocess, whose graph normalises. The output is the logits, FP32 [N, classes], or a
+regression bundle's outputs, FP32 [N, targets] in the model's normalised units (edge.regression).
+Images (/v1/predict, MQTT) go through the bundle's preprocessing first, as in edge-predict, and
+their answers are in the project's vocabulary: top-k labels, or points in pixels of the image.
 """
 
 import time
@@ -13,7 +15,6 @@ import numpy as np
 
 from edge import __version__
 from edge.bundle import INPUT_UINT8
-from edge.errors import EdgeError
 from edge.serve.batcher import DynamicBatcher, QueueFull, Stopped
 from edge.serve.errors import RequestError, busy
 from edge.serve.tensors import TensorSpec
@@ -49,19 +50,16 @@ def batch_limit(bundle, max_batch):
 class InferenceService(object):
     def __init__(self, bundle, runner, model_name, telemetry, max_batch=8, max_delay_ms=2.0, max_queue=64, top_k=5,
                  log=None):
-        from edge.classifier import Classifier
+        from edge.output_kinds import model_for
 
-        kind = bundle.manifest["output"].get("kind", "logits")
-        if kind != "logits":
-            raise EdgeError("edge-serve answers classification bundles (output kind 'logits'); {} gives {!r}".format(
-                bundle.path, kind))
         self.bundle = bundle
         self.runner = runner
         self.model_name = model_name
         self.telemetry = telemetry
         self.top_k = top_k
         self.log = log or (lambda text: None)
-        self.classifier = Classifier(bundle, runner, k=top_k)
+        self.model = model_for(bundle, runner, k=top_k)   # a Classifier, or a Regressor: points in pixels
+        self.regression = bundle.targets is not None
         self.input = model_input(bundle)
         self.output = model_output(bundle)
         self.max_batch, why = batch_limit(bundle, max_batch)
@@ -120,14 +118,13 @@ class InferenceService(object):
 
     def prepare(self, image):
         """One BGR image as model input rows (1 x ...), through the bundle's preprocessing."""
-        return self.classifier.prepare(image)[None]
+        return self.model.prepare(image)[None]
 
-    def result(self, logits_row, top_k=None, pending=None):
-        """The answer for one image: the project's result fields (prediction, confidence, top) for its row of
-        logits, latency_ms (from its Pending) and the model's name."""
-        from edge.postprocess import result_fields
-
-        fields = result_fields(self.classifier.results(logits_row[None], top_k or self.top_k)[0])
+    def result(self, output_row, image_hw, top_k=None, pending=None):
+        """The answer for one image of (height, width) `image_hw`: the project's result fields for its row of
+        outputs (prediction, confidence, top; a regression bundle's values in pixels of that image),
+        latency_ms (from its Pending) and the model's name."""
+        fields = self.model.image_fields(output_row, image_hw, k=top_k or self.top_k)
         fields["model"] = self.model_name
         if pending is not None:
             fields["latency_ms"] = {"queue": round(pending.queue_s * 1000.0, 3),

@@ -9,6 +9,7 @@
     {"ts": ISO-8601 UTC, "frame": int, "captured": epoch seconds,
      "prediction": str, "confidence": float (top-1; the vocabulary of edge.postprocess),
      "top": [{"label": str, "index": int, "confidence": float}, ...],
+       (a regression bundle's instead: "values": {target: pixels}, "image": {"width", "height"})
      "latency_ms": {"capture_wait", "preprocess", "inference", "postprocess", "publish", "total",
                     "capture_to_result"},
      "runtime": "onnxruntime-cpu fp32", "dropped": int}

@@ -1,4 +1,9 @@
-"""Publish only when asked: on a change of the top-1 label, above a confidence, with a heartbeat."""
+"""Publish only when asked: on a change of the top-1 label, above a confidence, with a heartbeat.
+
+The filters read a classifier's "prediction" and "confidence" (edge.postprocess). A regression
+result has neither (edge-camera refuses the filters for a regression bundle); given one anyway, a
+confidence filter lets it through and a change is a change of its points.
+"""
 
 import time
 
@@ -21,15 +26,24 @@ class PublishPolicy(object):
         now = time.time()
         due = self.heartbeat is not None and now - self.last_sent >= self.heartbeat
         ok = True
-        if self.min_confidence is not None and result["confidence"] < self.min_confidence:
+        confidence = result.get("confidence")
+        if self.min_confidence is not None and confidence is not None and confidence < self.min_confidence:
             ok = False
-        if ok and self.on_change and result["prediction"] == self.last_label:
+        seen = seen_as(result)
+        if ok and self.on_change and seen == self.last_label:
             ok = False
         if ok or due:
-            self.last_label = result["prediction"]
+            self.last_label = seen
             self.last_sent = now
             return True
         return False
+
+
+def seen_as(result):
+    """What a result says was seen, to tell a change: the top-1 label, or a regression result's points."""
+    if "prediction" in result:
+        return result["prediction"]
+    return tuple(sorted((result.get("values") or {}).items()))
 
 
 class FilteredSink(Sink):

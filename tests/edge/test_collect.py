@@ -61,3 +61,28 @@ def test_bad_input_is_one_line(video, tmp_path, capsys, argv, message):
     base = ["--source", video, "--out", str(tmp_path / "d")]
     assert main(base + argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_point_mode_saves_the_courses_regression_names_that_training_reads(video, tmp_path, capsys):
+    from edge.point_labels import folder_points
+
+    out = str(tmp_path / "nose")
+    assert main(["--source", video, "--out", out, "--point", "120,45", "--interval", "0.1", "--count", "3"]) == 0
+    assert "saved 3 image(s) of point 120,45" in capsys.readouterr().out
+    assert main(["--source", video, "--out", out, "--point", "7,100", "--interval", "0.1", "--count", "2"]) == 0
+    labels = folder_points(out)        # what edge-train reads: <x>_<y>_<id>.jpg, flat in --out
+    assert labels.origin == "file names" and labels.targets.names == ["x", "y"]
+    assert sorted(tuple(values) for _, values, _ in labels.entries) == [(7.0, 100.0)] * 2 + [(120.0, 45.0)] * 3
+    assert all(read_image(path).shape == (120, 160, 3) for path, _, _ in labels.entries)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--point", "160,10"], "--point 160,10 is outside the 160x120 frames this source gives"),
+    (["--point", "12"], "--point takes X,Y in whole pixels of the saved frame"),
+    (["--point", "1.5,2"], "--point takes X,Y in whole pixels"),
+    (["--point", "1,2", "--label", "up"], "not allowed with argument"),
+])
+def test_bad_points_are_one_line(video, tmp_path, capsys, argv, message):
+    code = main(["--source", video, "--out", str(tmp_path / "d"), "--interval", "0.1", "--count", "1"] + argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.strip().count("\n") == 0

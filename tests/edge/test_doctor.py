@@ -7,6 +7,7 @@ their precision's tolerance or are skipped with the command that rebuilds them.
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -207,3 +208,48 @@ def test_the_verdict_never_counts_a_skip_as_a_pass():
     assert report.verdict(skipped) == "nothing verified" and "NOTHING VERIFIED" in report.summary_line(skipped)
     assert report.verdict(skipped + [Check("c", PASS, "ok")]) == "pass"
     assert report.verdict(skipped + [Check("c", PASS, "ok"), Check("d", FAIL, "broken")]) == "fail"
+
+
+# ----------------------------------------------------------------------------- regression bundles
+
+def test_a_regression_bundle_passes_with_its_points_compared_in_pixels(regression_bundle, capsys, tmp_path):
+    code, checks, out, document = run([regression_bundle], capsys, tmp_path)
+    assert code == 0 and document["verdict"] == "pass", out
+    fp32, int8 = checks["onnxruntime fp32"]["data"], checks["onnxruntime int8"]["data"]
+    assert fp32["max_abs_diff"] < 1e-4 and "top1_agreement" not in fp32
+    assert int8["threshold"] == {"mean_abs_diff_px": 5.0} and int8["mean_abs_diff_px"] <= 5.0
+    assert "points" in checks["onnxruntime int8"]["detail"] and "the bundle's INT8 bar" in out
+    assert document["bundle"]["output"] == "regression" and document["bundle"]["targets"] == ["x", "y"]
+
+
+def test_a_regression_golden_set_edited_to_disagree_fails(regression_bundle, capsys, tmp_path):
+    bundle_dir = str(tmp_path / "bundle")
+    shutil.copytree(regression_bundle, bundle_dir)
+    path = os.path.join(bundle_dir, "golden.npz")
+    with np.load(path) as data:
+        frames, reference = data["frames"], data["reference"].copy()
+    reference += 0.5                       # the desktop "said" every point 8 px further right and down
+    np.savez_compressed(path, frames=frames, reference=reference)
+    rehash(bundle_dir, "golden.npz")
+    code, checks, _, _ = run([bundle_dir], capsys, tmp_path)
+    assert code == 1
+    assert checks["onnxruntime fp32"]["status"] == "fail" and checks["onnxruntime int8"]["status"] == "fail"
+    assert re.search(r"mean \|diff\| [78]\.\d+ px > 5 px", checks["onnxruntime int8"]["detail"])
+
+
+def test_the_regression_thresholds_per_precision():
+    from edge.doctor.bundle_checks import judge_points
+    from edge.preprocess import PreprocessSpec
+
+    spec = PreprocessSpec(size=(20, 40), resize="stretch")          # 20 px per unit across x, 10 down y
+    reference = np.random.RandomState(0).uniform(-1, 1, size=(50, 2)).astype(np.float32)
+    assert judge_points("x", "fp32", reference + 0.9e-3, reference, spec, 1.0).status == "pass"
+    assert judge_points("x", "fp32", reference + 1.1e-3, reference, spec, 1.0).status == "fail"
+    assert judge_points("x", "fp16", reference + 1.9e-2, reference, spec, 1.0).status == "pass"
+    assert judge_points("x", "fp16", reference + 2.1e-2, reference, spec, 1.0).status == "fail"
+    # int8: x off by 0.06 units (1.2 px), y exact: a mean of 0.6 px over the coordinates.
+    moved = reference + np.array([0.06, 0.0], np.float32)
+    check = judge_points("x", "int8", moved, reference, spec, 1.0)
+    assert check.status == "pass" and check.data["mean_abs_diff_px"] == pytest.approx(0.6, abs=1e-4)
+    assert judge_points("x", "int8", moved, reference, spec, 0.5).status == "fail"
+    assert judge_points("x", "int8", moved * np.nan, reference, spec, 1.0).status == "fail"

@@ -17,6 +17,7 @@ def run_blocked(code):
 def test_import_edge_loads_no_heavy_library():
     result = run_blocked(
         "import edge, edge.bundle, edge.preprocess, edge.cli, edge.lazy, edge.atomic, edge.triton_repo\n"
+        "import edge.regression, edge.point_labels, edge.output_kinds, edge.regressor\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {!r} + ('cv2',))\n"
         "print('heavy:', heavy)".format(BLOCKED))
     assert result.returncode == 0, result.stderr

@@ -27,3 +27,22 @@ def test_per_class_writes_the_first_scans_of_each_digit(tmp_path):
     written = sorted(int(name[:-4]) for part in ("train", "val") for digit in range(10)
                      for name in os.listdir(str(tmp_path / part / str(digit))))
     assert len(written) == 50 and written[-1] < 100   # the first five of each digit, of 1797 scans
+
+
+def test_the_regression_demo_data_has_the_nose_where_its_label_says(tmp_path):
+    import numpy as np
+
+    from edge.point_labels import folder_points
+    from train.demo_data import write_points
+
+    counts = write_points(str(tmp_path), count=30, size=48, seed=1)
+    assert counts == {"train": 24, "val": 6}
+    train, val = folder_points(str(tmp_path / "train")), folder_points(str(tmp_path / "val"))
+    assert train.origin == "file names" and val.origin == "labels.csv"
+    assert len(train.entries) == 24 and len(val.entries) == 6
+    for path, (x, y), _ in train.entries + val.entries:
+        image = read_image(path).astype(np.float64)
+        # The nose is the brightest, warmest disc: its pixels' centre is the labelled point.
+        warm = (image[:, :, 2] > 200) & (image[:, :, 1] > 150) & (image[:, :, 0] > 110)
+        ys, xs = np.nonzero(warm)
+        assert len(xs) >= 5 and abs(xs.mean() - x) < 1.0 and abs(ys.mean() - y) < 1.0, path
