@@ -16,6 +16,25 @@ from edge.preprocess import PreprocessSpec
 EXPORT_CLASSES = ["blue", "green", "red"]   # dominant BGR channel 0, 1, 2
 
 
+def fit_head(model, batch, targets, loss, steps):
+    """`model` with its head fitted to `targets` on the frozen features of `batch` (a random backbone):
+    a deterministic model in seconds, whose outputs mean something."""
+    import torch
+
+    head = model.fc
+    model.fc = torch.nn.Identity()
+    with torch.no_grad():
+        features = model(batch)
+    model.fc = head
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        value = loss(head(features), targets)
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    return model
+
+
 def export_colour_image(rng, channel):
     """A 40x48 BGR frame whose `channel` dominates, with texture so it is not trivial."""
     image = rng.randint(0, 90, size=(40, 48, 3)).astype(np.uint8)
@@ -78,18 +97,8 @@ def export_model(export_images, export_spec):
     entries = list_images(export_images)
     batch = torch.from_numpy(preprocess_batch([read_image(p) for p, _ in entries], export_spec))
     labels = torch.tensor([EXPORT_CLASSES.index(label) for _, label in entries])
-    model = build_resnet("resnet18", len(EXPORT_CLASSES)).eval()
-    head = model.fc
-    model.fc = torch.nn.Identity()
-    with torch.no_grad():
-        features = model(batch)
-    model.fc = head
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
-    for _ in range(200):
-        loss = torch.nn.functional.cross_entropy(head(features), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    model = fit_head(build_resnet("resnet18", len(EXPORT_CLASSES)).eval(), batch, labels,
+                     torch.nn.functional.cross_entropy, steps=200)
     with torch.no_grad():
         assert (model(batch).argmax(1) == labels).float().mean() == 1.0
     return model
@@ -207,18 +216,7 @@ def regression_checkpoint(tmp_path_factory, regression_images):
     batch = torch.from_numpy(preprocess_batch(frames, spec))
     targets = torch.tensor(np.array([to_model_units(values, frame.shape[:2], spec)
                                      for (_, values, _), frame in zip(labels.entries, frames)]), dtype=torch.float32)
-    model = build_resnet("resnet18", 2).eval()
-    head = model.fc
-    model.fc = torch.nn.Identity()
-    with torch.no_grad():
-        features = model(batch)
-    model.fc = head
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
-    for _ in range(300):
-        loss = torch.nn.functional.mse_loss(head(features), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    model = fit_head(build_resnet("resnet18", 2).eval(), batch, targets, torch.nn.functional.mse_loss, steps=300)
     path = os.path.join(str(tmp_path_factory.mktemp("regression_ckpt")), "model.pt")
     save_checkpoint(path, model_record(model, "resnet18", [], spec, targets=RegressionTargets(["x", "y"]),
                                        metrics={"val": {"images": 24, "mae_px": 1.5, "rmse_px": 2.0,

@@ -29,43 +29,36 @@ class FolderDataset(Dataset):
     def __len__(self):
         return len(self.folder.samples)
 
-    def __getitem__(self, item):
+    def read(self, item):
+        """(the sample, its image as read, the augmentation's random generator or None)."""
         index, seed = item if isinstance(item, tuple) else (item, None)
-        path, label = self.folder.samples[index]
-        image = read_image(path)
+        sample = self.folder.samples[index]
+        image = read_image(sample[0])
         if image is None:
-            raise EdgeError("{} could not be read any more (changed during training?)".format(path))
+            raise EdgeError("{} could not be read any more (changed during training?)".format(sample[0]))
+        return sample, image, (np.random.default_rng(seed) if self.augment_config is not None else None)
+
+    def __getitem__(self, item):
+        (_, label), image, rng = self.read(item)
         image = resize_and_crop(image, self.spec)
-        if self.augment_config is not None:
-            image = augment(image, self.augment_config, np.random.default_rng(seed))
+        if rng is not None:
+            image = augment(image, self.augment_config, rng)
         return torch.from_numpy(normalize(image, self.spec)), label
 
 
-class PointDataset(Dataset):
+class PointDataset(FolderDataset):
     """Regression items: (image tensor, its targets in the model's units), targets moved by every augmentation.
 
     The points go through the same resize and crop as the pixels (edge.regression.image_to_input),
     then the augmentation moves both together, then they are normalised to the model input.
     """
 
-    def __init__(self, folder, spec, augment_config=None):
-        self.folder = folder
-        self.spec = spec
-        self.augment_config = augment_config
-
-    def __len__(self):
-        return len(self.folder.samples)
-
     def __getitem__(self, item):
-        index, seed = item if isinstance(item, tuple) else (item, None)
-        path, values, _ = self.folder.samples[index]
-        image = read_image(path)
-        if image is None:
-            raise EdgeError("{} could not be read any more (changed during training?)".format(path))
+        (_, values, _), image, rng = self.read(item)
         points = image_to_input(values, image.shape[:2], self.spec).reshape(-1, 2)
         image = resize_and_crop(image, self.spec)
-        if self.augment_config is not None:
-            image, points = augment_points(image, points, self.augment_config, np.random.default_rng(seed))
+        if rng is not None:
+            image, points = augment_points(image, points, self.augment_config, rng)
         target = normalize_points(points.reshape(-1), self.spec).astype(np.float32)
         return torch.from_numpy(normalize(image, self.spec)), torch.from_numpy(target)
 

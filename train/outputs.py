@@ -51,25 +51,14 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, 
 
     training: how the run was spread over processes (world size, backend, batches), kept in metrics.json.
     tta: the best model's validation figures with --tta (train.run.evaluate_best_with_views), or None.
+    A regression model's files carry MAE and RMSE in pixels and a scatter plot instead of a confusion matrix.
     """
-    if record.get("task") == REGRESSION:
-        return write_regression_outputs(run_dir, record, history, dataset_info, skipped, seconds, training)
+    regression = record.get("task") == REGRESSION
     report = record["metrics"]["val"]
-    paths = run_paths(run_dir)
-    metrics = {
-        "best_epoch": record["epoch"],
-        "accuracy": report["accuracy"],
-        "accuracy_ci95": report.get("accuracy_ci95"),
-        "macro_f1": report["macro_f1"],
-        "val_loss": record["metrics"]["val_loss"],
-        "per_class": report["per_class"],
-        "confusion_matrix": report["confusion_matrix"],
-        "classes": report["classes"],
-        "dataset": dataset_info,
-        "skipped_files": skipped,
-        "train_seconds": round(seconds, 1),
-        "versions": record["versions"],
-    }
+    paths = run_paths(run_dir, REGRESSION if regression else "classification")
+    metrics = regression_figures(record, report) if regression else classification_figures(record, report)
+    metrics.update(dataset=dataset_info, skipped_files=skipped, train_seconds=round(seconds, 1),
+                   versions=record["versions"])
     if training is not None:
         metrics["training"] = training
     if tta is not None:
@@ -78,9 +67,28 @@ def write_run_outputs(run_dir, record, history, dataset_info, skipped, seconds, 
     write_history_csv(history, paths["history"])
     write_text(paths["labels"], "".join(name + "\n" for name in record["classes"]))
     plot_history(history, paths["curves"])
-    plot_confusion(report["confusion_matrix"], record["classes"], paths["confusion"])
-    write_text(paths["report"], render_report(record, metrics))
+    if regression:
+        points = record.get("val_points") or {"predicted": [], "true": []}
+        plot_scatter(points["true"], points["predicted"], record["classes"], paths["scatter"])
+        write_text(paths["report"], render_regression_report(record, metrics))
+    else:
+        plot_confusion(report["confusion_matrix"], record["classes"], paths["confusion"])
+        write_text(paths["report"], render_report(record, metrics))
     return paths
+
+
+def classification_figures(record, report):
+    return {"best_epoch": record["epoch"], "accuracy": report["accuracy"],
+            "accuracy_ci95": report.get("accuracy_ci95"), "macro_f1": report["macro_f1"],
+            "val_loss": record["metrics"]["val_loss"], "per_class": report["per_class"],
+            "confusion_matrix": report["confusion_matrix"], "classes": report["classes"]}
+
+
+def regression_figures(record, report):
+    return {"task": REGRESSION, "best_epoch": record["epoch"], "mae_px": report["mae_px"],
+            "rmse_px": report["rmse_px"], "per_target": report["per_target"], "val_images": report["images"],
+            "val_loss": record["metrics"]["val_loss"], "targets": record["regression"]["targets"],
+            "units": record["regression"]["units"], "loss": record["config"].get("loss")}
 
 
 def render_report(record, metrics):
@@ -121,38 +129,6 @@ def render_report(record, metrics):
         lines.append("No files were skipped.")
     lines.extend(["", "Plots: curves.png, confusion.png. Resolved configuration: config.yaml.", ""])
     return "\n".join(lines)
-
-
-def write_regression_outputs(run_dir, record, history, dataset_info, skipped, seconds, training=None):
-    """write_run_outputs for a regression model: MAE and RMSE in pixels, the scatter plot."""
-    report = record["metrics"]["val"]
-    paths = run_paths(run_dir, REGRESSION)
-    metrics = {
-        "task": REGRESSION,
-        "best_epoch": record["epoch"],
-        "mae_px": report["mae_px"],
-        "rmse_px": report["rmse_px"],
-        "per_target": report["per_target"],
-        "val_images": report["images"],
-        "val_loss": record["metrics"]["val_loss"],
-        "targets": record["regression"]["targets"],
-        "units": record["regression"]["units"],
-        "loss": record["config"].get("loss"),
-        "dataset": dataset_info,
-        "skipped_files": skipped,
-        "train_seconds": round(seconds, 1),
-        "versions": record["versions"],
-    }
-    if training is not None:
-        metrics["training"] = training
-    write_json(paths["metrics"], metrics)
-    write_history_csv(history, paths["history"])
-    write_text(paths["labels"], "".join(name + "\n" for name in record["classes"]))
-    plot_history(history, paths["curves"])
-    points = record.get("val_points") or {"predicted": [], "true": []}
-    plot_scatter(points["true"], points["predicted"], record["classes"], paths["scatter"])
-    write_text(paths["report"], render_regression_report(record, metrics))
-    return paths
 
 
 def render_regression_report(record, metrics):
