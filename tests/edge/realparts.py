@@ -62,7 +62,7 @@ class MjpegServer(object):
         self.process = subprocess.Popen(
             [FFMPEG, "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=160x120:rate={}".format(self.rate),
              "-f", "mpjpeg", "-listen", "1", self.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        wait_for_port(self.port, timeout=30.0)   # ffmpeg starts slowly on a loaded 2-core machine
         return self
 
     def stop(self):

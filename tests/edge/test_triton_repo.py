@@ -25,11 +25,17 @@ from tests.helpers import run_blocked
 QUIET = {"log": lambda text: None}
 
 
+def protobuf_parsers():
+    """(text_format, model_config_pb2): tritonclient is a desktop dev extra; a device's test venv lacks it."""
+    text_format = pytest.importorskip("google.protobuf.text_format", reason="needs protobuf (tritonclient[grpc])")
+    model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
+                                           reason="needs tritonclient[grpc] (the desktop dev extra)")
+    return text_format, model_config_pb2
+
+
 def model_config(path):
     """The config.pbtxt at `path` as tritonclient's ModelConfig message."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
+    text_format, model_config_pb2 = protobuf_parsers()
     with open(path) as handle:
         return text_format.Parse(handle.read(), model_config_pb2.ModelConfig())
 
@@ -274,8 +280,7 @@ def test_inside_the_bundle_and_options_without_a_folder_are_refused(tmp_path, ca
 
 
 def test_names_are_quoted_so_protobuf_reads_them_back():
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
+    text_format, model_config_pb2 = protobuf_parsers()
 
     for name in ("input.1", 'a"b\\c', "tab\tnew\nline", "caf\u00e9-\u540d\u524d", "\x7f\x01"):
         config = text_format.Parse("name: {}".format(quote(name)), model_config_pb2.ModelConfig())
