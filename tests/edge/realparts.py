@@ -58,11 +58,14 @@ class MjpegServer(object):
     def url(self):
         return "http://127.0.0.1:{}/stream.mjpg".format(self.port)
 
-    def start(self):
+    def start(self, wait=True):
+        """wait=False when a client is already trying to connect: ffmpeg stops listening as soon as it
+        accepts its one client, so the listening socket may come and go between two looks."""
         self.process = subprocess.Popen(
             [FFMPEG, "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=160x120:rate={}".format(self.rate),
              "-f", "mpjpeg", "-listen", "1", self.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, timeout=30.0)   # ffmpeg starts slowly on a loaded 2-core machine
+        if wait:
+            wait_for_port(self.port, timeout=30.0)   # ffmpeg starts slowly on a loaded 2-core machine
         return self
 
     def stop(self):

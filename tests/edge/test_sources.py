@@ -108,8 +108,8 @@ def test_mjpeg_stream_that_dies_and_comes_back(tmp_path):
         while grabber.state != "degraded" and time.time() < deadline:
             grabber.get(timeout=0.2)
         assert grabber.state == "degraded" and grabber.last_error
-        server.start()
-        deadline = time.time() + 15
+        server.start(wait=False)   # the grabber reconnecting is the client it waits for
+        deadline = time.time() + 30
         frame = None
         while frame is None and time.time() < deadline:
             frame = grabber.get(timeout=0.5)
