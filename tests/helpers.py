@@ -106,3 +106,26 @@ def run_blocked(code, blocked, args=(), timeout=120):
     return subprocess.run([sys.executable, "-c", BLOCKER.format(blocked=tuple(blocked)) + code] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
                           cwd=ROOT)
+
+
+def undocumented_manifest_keys(manifest, opaque=("int8", "metrics")):
+    """The keys of `manifest` that edge.bundle's schema docstring never names, sorted. The children of
+    an `opaque` key are data (keyed by flavour name, by what training measured), not schema."""
+    import re
+
+    import edge.bundle
+
+    def keys(value, inside=""):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if inside in opaque:
+                    yield from keys(item, "")
+                    continue
+                yield key
+                yield from keys(item, key)
+        elif isinstance(value, list):
+            for item in value:
+                yield from keys(item, inside)
+
+    return sorted(key for key in set(keys(manifest)) if '"{}"'.format(key) not in edge.bundle.__doc__
+                  and not re.search(r"\b{}\b".format(re.escape(key)), edge.bundle.__doc__))

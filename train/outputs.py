@@ -122,13 +122,17 @@ def render_report(record, metrics):
         lines.append("| {} | {:.3f} | {:.3f} | {:.3f} | {} |".format(
             name, row["precision"], row["recall"], row["f1"], row["support"]))
     lines.append("")
-    if metrics["skipped_files"]:
-        lines.append("## Skipped files ({})".format(len(metrics["skipped_files"])))
-        lines.extend("- {}: {}".format(item["file"], item["reason"]) for item in metrics["skipped_files"])
-    else:
-        lines.append("No files were skipped.")
+    lines += skipped_lines(metrics["skipped_files"])
     lines.extend(["", "Plots: curves.png, confusion.png. Resolved configuration: config.yaml.", ""])
     return "\n".join(lines)
+
+
+def skipped_lines(skipped):
+    """The report's section on the files training could not read."""
+    if not skipped:
+        return ["No files were skipped."]
+    return ["## Skipped files ({})".format(len(skipped))] + ["- {}: {}".format(item["file"], item["reason"])
+                                                             for item in skipped]
 
 
 def render_regression_report(record, metrics):
@@ -152,11 +156,7 @@ def render_regression_report(record, metrics):
         lines.append("| {} | {:.2f} | {:.2f} |".format(name, row["mae_px"], row["rmse_px"]))
     lines.append("| all | {:.2f} | {:.2f} |".format(metrics["mae_px"], metrics["rmse_px"]))
     lines.append("")
-    if metrics["skipped_files"]:
-        lines.append("## Skipped files ({})".format(len(metrics["skipped_files"])))
-        lines.extend("- {}: {}".format(item["file"], item["reason"]) for item in metrics["skipped_files"])
-    else:
-        lines.append("No files were skipped.")
+    lines += skipped_lines(metrics["skipped_files"])
     lines.extend(["", "Plots: curves.png, scatter.png (predicted against true, per target). Resolved "
                       "configuration: config.yaml.", ""])
     return "\n".join(lines)

@@ -2,13 +2,13 @@
 
 import json
 import os
-import re
 
 import pytest
 
 from edge.bundle import Bundle, artifact_entry, new_manifest, put_artifact, write_manifest
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
+from tests.helpers import undocumented_manifest_keys
 
 
 def make_bundle(path):
@@ -82,21 +82,5 @@ def test_manifest_is_plain_json_with_the_preprocessing(tmp_path):
 
 
 def test_the_schema_docstring_names_every_key_an_export_writes(export_int8_bundle):
-    import edge.bundle
-
-    def keys(value, inside=""):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if inside in ("int8", "metrics"):   # keyed by flavor name / what training measured
-                    yield from keys(item, "")
-                    continue
-                yield key
-                yield from keys(item, key)
-        elif isinstance(value, list):
-            for item in value:
-                yield from keys(item, inside)
-
     manifest = Bundle.load(export_int8_bundle).manifest
-    missing = sorted(key for key in set(keys(manifest)) if '"{}"'.format(key) not in edge.bundle.__doc__
-                     and not re.search(r"\b{}\b".format(re.escape(key)), edge.bundle.__doc__))
-    assert missing == []
+    assert undocumented_manifest_keys(manifest) == []
