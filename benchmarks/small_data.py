@@ -34,7 +34,8 @@ CLASS_SETS = {2: ("circle", "triangle"), 3: ("circle", "square", "triangle")}
 
 
 FLAG_NAMES = {"lr": "--lr", "bs": "--batch-size", "bn": "--bn-reestimate", "freeze": "--freeze-epochs",
-              "ep": "--epochs", "pat": "--patience"}
+              "ep": "--epochs", "pat": "--patience", "rot": "--rotate", "zoom": "--zoom", "shift": "--shift",
+              "jit": "--jitter", "wd": "--weight-decay", "ls": "--label-smoothing"}
 
 
 def setting_flags(name):

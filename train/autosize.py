@@ -6,10 +6,12 @@ did not learn), then capped so a batch fits in memory. The cap is an estimate of
 8 GB of GPU memory with mixed precision at 224 px, scaled by the input area; it is applied on every
 device, so one command resolves to the same run on a laptop CPU and on a GPU desktop.
 
-Epochs ("auto"): enough for about 300 optimizer steps, within 10-100 epochs. 40 images at batch 8
-are 5 steps an epoch: 10 epochs were 50 steps, and from scratch the model had not yet fitted its
-training images (drawn shapes, 2 classes of 20 at 96 px, from scratch: 0.75 best validation accuracy
-in 10 epochs; 0.95 in 60, and 0.94 at the last epoch). From about 1,900 images (batch 64, 30 steps an epoch) it stays 10.
+Epochs ("auto"): enough for about 1,000 optimizer steps from scratch (--weights none) and 300 from
+pretrained weights, within 10-100 epochs. From scratch, a small set learns late: drawn shapes,
+3 classes of 40 at 64 px, batch 8, stayed near chance for about 300 steps and then rose; 300 steps
+in all (20 epochs) reached 0.79 best validation accuracy, 900 (60 epochs) 0.99. Pretrained weights
+need no such start (2 and 3 classes of 20-200 from a checkpoint reached 0.88-1.00 within 10
+epochs). From about 6,400 images from scratch (1,900 pretrained) at batch 64, it stays 10.
 
 BatchNorm re-estimation ("auto"): on when an epoch has fewer than 100 optimizer steps. Running
 statistics are a moving average (momentum 0.1) of the batches seen; with few steps an epoch they
@@ -21,7 +23,8 @@ from train.config import check_freeze_epochs
 
 MIN_BATCH, MAX_BATCH = 8, 64
 STEPS_GOAL = 10              # optimizer steps an epoch the batch size aims at
-STEPS_A_RUN = 300           # optimizer steps the automatic epoch count aims at
+STEPS_FROM_SCRATCH = 1000   # optimizer steps the automatic epoch count aims at, by start
+STEPS_PRETRAINED = 300
 MIN_EPOCHS, MAX_EPOCHS = 10, 100
 BN_STEPS = 100               # re-estimate BatchNorm statistics below this many steps an epoch
 BN_IMAGES = 1024             # training images the statistics are re-estimated on (at most)
@@ -57,11 +60,18 @@ def steps_per_epoch(train_images, batch_size):
     return -(-train_images // batch_size)
 
 
-def auto_epochs(train_images, batch_size):
-    """(epochs, why): about STEPS_A_RUN optimizer steps, within MIN_EPOCHS..MAX_EPOCHS."""
+def auto_epochs(train_images, batch_size, pretrained):
+    """(epochs, why): about STEPS_PRETRAINED or STEPS_FROM_SCRATCH optimizer steps, within
+    MIN_EPOCHS..MAX_EPOCHS."""
     steps = steps_per_epoch(train_images, batch_size)
-    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, -(-STEPS_A_RUN // steps)))
-    return epochs, "{} steps an epoch -> {} steps".format(steps, steps * epochs)
+    goal = STEPS_PRETRAINED if pretrained else STEPS_FROM_SCRATCH
+    epochs = min(MAX_EPOCHS, max(MIN_EPOCHS, -(-goal // steps)))
+    return epochs, "{} steps an epoch -> {} steps{}".format(
+        steps, steps * epochs, "" if pretrained else " (from scratch)")
+
+
+def is_pretrained(config):
+    return config["weights"] not in (None, "none")
 
 
 def resolve_for_dataset(config, train_images):
@@ -72,7 +82,7 @@ def resolve_for_dataset(config, train_images):
         config["batch_size"], why = auto_batch_size(train_images, config["arch"], int(config["size"]))
         lines.append("batch size auto: {} ({})".format(config["batch_size"], why))
     if config["epochs"] == "auto":
-        config["epochs"], why = auto_epochs(train_images, int(config["batch_size"]))
+        config["epochs"], why = auto_epochs(train_images, int(config["batch_size"]), is_pretrained(config))
         lines.append("epochs auto: {} ({})".format(config["epochs"], why))
         check_freeze_epochs(config)
     if config["bn_reestimate"] == "auto":

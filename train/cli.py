@@ -71,8 +71,9 @@ def build_parser():
     pre.add_argument("--interpolation", default=S, choices=train_config.CHOICES["interpolation"])
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int_or_auto, default=S,
-                     help="total epochs, or auto (default): enough for about 300 optimizer steps, within "
-                          "10-100 (40 images at batch 8: 60 epochs; 100,000 images: 10)")
+                     help="total epochs, or auto (default): enough for about 1,000 optimizer steps from scratch, "
+                          "300 from pretrained weights, within 10-100 (40 images at batch 8: 100 from scratch, "
+                          "60 pretrained; 100,000 images: 10)")
     opt.add_argument("--freeze-epochs", default=S, help="epochs training only the head first (default auto: "
                                                         "1 with pretrained weights, 0 from scratch)")
     opt.add_argument("--batch-size", type=int_or_auto, default=S,

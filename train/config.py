@@ -27,7 +27,7 @@ DEFAULTS = {
     "out": None,
     "arch": "resnet18",
     "weights": "none",
-    "epochs": "auto",            # ~300 optimizer steps, within 10..100 epochs (train/autosize.py)
+    "epochs": "auto",            # ~1000 optimizer steps from scratch, 300 pretrained, 10..100 epochs (autosize)
     "freeze_epochs": "auto",     # 1 with pretrained weights, 0 from scratch (nothing to preserve)
     "batch_size": "auto",        # from the training set's size: ~10+ steps an epoch, 8..64 (train/autosize.py)
     "bn_reestimate": "auto",     # BatchNorm statistics recomputed before validating: auto = under 100 steps an epoch

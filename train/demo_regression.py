@@ -107,7 +107,7 @@ def _main(argv):
                                                                 "(default 400)")
     parser.add_argument("--epochs", type=int, default=10,
                         help="training epochs (default 10, to keep the demo short; edge-train's own default, "
-                             "auto, aims at about 300 optimizer steps)")
+                             "auto, aims at about 1,000 optimizer steps from scratch)")
     args = parser.parse_args(argv)
     data, run = os.path.join(args.out, "points"), os.path.join(args.out, "run")
     train_dir, val_dir = os.path.join(data, "train"), os.path.join(data, "val")

@@ -13,7 +13,7 @@ from edge.preprocess import PreprocessSpec
 from edge.tta import DihedralViews
 from train import config as train_config
 from train.augment import AugmentConfig
-from train.autosize import BN_IMAGES, resolve_for_dataset
+from train.autosize import BN_IMAGES, is_pretrained, resolve_for_dataset
 from train.bn_stats import sample_indices
 from edge.regression import summary_text
 from train.checkpoint import load_checkpoint, model_from_record, targets_of
@@ -35,7 +35,7 @@ def spec_from_config(config):
 
 def resolve_auto(config):
     """Replace the 'auto' values by what they mean for this run (recorded in config.yaml)."""
-    pretrained = config["weights"] not in (None, "none")
+    pretrained = is_pretrained(config)
     if config["freeze_epochs"] == "auto":
         config["freeze_epochs"] = 1 if pretrained else 0
     if config["lr_spread"] == "auto":

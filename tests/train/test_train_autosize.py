@@ -25,7 +25,7 @@ def test_the_batch_size_is_capped_for_big_models_and_inputs():
 
 def config(batch_size="auto", bn="auto", epochs=10):
     return {"batch_size": batch_size, "bn_reestimate": bn, "arch": "resnet18", "size": 224, "epochs": epochs,
-            "freeze_epochs": 0}
+            "freeze_epochs": 0, "weights": "none"}
 
 
 def test_auto_values_are_resolved_and_explained_and_an_explicit_batch_size_wins():
@@ -89,15 +89,25 @@ def test_batchnorm_statistics_are_recomputed_for_the_current_weights():
 @pytest.mark.parametrize("train_images, batch, epochs", [
     (16, 8, 100), (40, 8, 60), (60, 8, 38), (160, 16, 30), (640, 64, 30), (1437, 64, 14), (1920, 64, 10),
     (100000, 64, 10)])
-def test_auto_epochs_aim_at_about_300_steps_within_10_to_100(train_images, batch, epochs):
-    assert auto_epochs(train_images, batch)[0] == epochs
+def test_auto_epochs_from_pretrained_weights_aim_at_about_300_steps_within_10_to_100(train_images, batch, epochs):
+    assert auto_epochs(train_images, batch, pretrained=True)[0] == epochs
 
 
-def test_auto_epochs_follow_the_resolved_batch_size_and_an_explicit_count_wins():
-    resolved = dict(config(), epochs="auto", freeze_epochs=1)
-    lines = resolve_for_dataset(resolved, 40)
-    assert (resolved["batch_size"], resolved["epochs"]) == (8, 60)
+@pytest.mark.parametrize("train_images, batch, epochs", [
+    (40, 8, 100), (120, 8, 67), (160, 16, 100), (640, 64, 100), (1437, 64, 44), (6400, 64, 10), (100000, 64, 10)])
+def test_auto_epochs_from_scratch_aim_at_about_1000_steps_within_10_to_100(train_images, batch, epochs):
+    assert auto_epochs(train_images, batch, pretrained=False)[0] == epochs
+
+
+def test_auto_epochs_follow_the_resolved_batch_size_the_start_and_an_explicit_count_wins():
+    pretrained = dict(config(), epochs="auto", freeze_epochs=1, weights="earlier/model.pt")
+    lines = resolve_for_dataset(pretrained, 40)
+    assert (pretrained["batch_size"], pretrained["epochs"]) == (8, 60)
     assert "epochs auto: 60 (5 steps an epoch -> 300 steps)" in lines
+    scratch = dict(config(), epochs="auto")
+    lines = resolve_for_dataset(scratch, 120)
+    assert (scratch["batch_size"], scratch["epochs"]) == (8, 67)
+    assert "epochs auto: 67 (15 steps an epoch -> 1005 steps (from scratch))" in lines
     explicit = dict(config(batch_size=40), epochs=3, freeze_epochs=1)
     resolve_for_dataset(explicit, 40)
     assert explicit["epochs"] == 3
