@@ -9,7 +9,8 @@ device, so one command resolves to the same run on a laptop CPU and on a GPU des
 Epochs ("auto"): enough for about 1,000 optimizer steps from scratch (--weights none) and 300 from
 pretrained weights, within 10-100 epochs. From scratch, a small set learns late: drawn shapes,
 3 classes of 40 at 64 px, batch 8, stayed near chance for about 300 steps and then rose; 300 steps
-in all (20 epochs) reached 0.79 best validation accuracy, 900 (60 epochs) 0.99. Pretrained weights
+in all (20 epochs) reached 0.79 and 0.67 best validation accuracy (seeds 0 and 1), 1,000 (67
+epochs) 1.00 and 1.00 (benchmarks/small_data.py; the README has the table). Pretrained weights
 need no such start (2 and 3 classes of 20-200 from a checkpoint reached 0.88-1.00 within 10
 epochs). From about 6,400 images from scratch (1,900 pretrained) at batch 64, it stays 10.
 
