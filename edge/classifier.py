@@ -1,9 +1,8 @@
 """Images in, top-k labels out, through a runner, with the bundle's preprocessing and stage timings."""
 
-import time
-
 from edge.postprocess import result_fields, softmax, top_k
-from edge.preprocess import preprocess, preprocess_batch
+from edge.preprocess import preprocess
+from edge.timed_batch import run_timed
 from edge.tta import DihedralViews
 
 
@@ -36,16 +35,8 @@ class Classifier(object):
         return self.views.mean_probabilities(self.runner.infer(self.views.expand(batch)))
 
     def classify(self, images):
-        started = time.perf_counter()
-        batch = self.views.expand(preprocess_batch(images, self.spec, self.fused))
-        prepared = time.perf_counter()
-        logits = self.runner.infer(batch)
-        inferred = time.perf_counter()
-        results = self.top_lists(self.views.mean_probabilities(logits))
-        done = time.perf_counter()
-        timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
-                   "postprocess": (done - inferred) * 1000.0}
-        return results, timings
+        return run_timed(images, self.spec, self.fused, self.views, self.runner,
+                         lambda outputs: self.top_lists(self.views.mean_probabilities(outputs)))
 
     def postprocess(self, logits, images=None, k=None):
         """Top-k lists, one per row of plain logits, one row an image (no views; `images` is unused: labels do not

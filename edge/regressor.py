@@ -6,13 +6,12 @@ outputs are points in the model input, normalised (edge.regression); each is map
 the preprocessing spec to pixels of the image it came from, whatever that image's size.
 """
 
-import time
-
 import numpy as np
 
 from edge.postprocess import regression_fields
-from edge.preprocess import preprocess, preprocess_batch
+from edge.preprocess import preprocess
 from edge.regression import to_image_pixels
+from edge.timed_batch import run_timed
 from edge.tta import DihedralViews
 
 # The model's units span [-1, 1] across the input; shifted by 1 they are continuous positions on an
@@ -54,16 +53,8 @@ class Regressor(object):
         return mean.reshape(len(mean), -1)
 
     def regress(self, images):
-        started = time.perf_counter()
-        batch = self.views.expand(preprocess_batch(images, self.spec, self.fused))
-        prepared = time.perf_counter()
-        outputs = self.runner.infer(batch)
-        inferred = time.perf_counter()
-        points = self.postprocess(self.mean_over_views(outputs), images)
-        done = time.perf_counter()
-        timings = {"preprocess": (prepared - started) * 1000.0, "inference": (inferred - prepared) * 1000.0,
-                   "postprocess": (done - inferred) * 1000.0}
-        return points, timings
+        return run_timed(images, self.spec, self.fused, self.views, self.runner,
+                         lambda outputs: self.postprocess(self.mean_over_views(outputs), images))
 
     def results(self, images):
         """(result fields per image in the vocabulary of edge.postprocess, timings in ms)."""

@@ -84,16 +84,7 @@ def _main(argv):
         raise EdgeError("benchmark failed (exit code {})".format(code))
 
     step("7/7 edge-camera: the daemon on a video of the validation images")
-    video = write_demo_video(val, os.path.join(args.out, "val.mp4"))
-    jsonl = os.path.join(args.out, "camera.jsonl")
-    if os.path.exists(jsonl):   # the daemon appends: this run's results only
-        os.unlink(jsonl)
-    from edge import camera
-    code = camera.main([bundle, "--source", video, "--realtime", "--duration", "6",
-                        "--jsonl", jsonl, "--http-port", "0", "--log-every", "2"])
-    if code != 0:
-        raise EdgeError("camera demo failed (exit code {})".format(code))
-    summarize_camera(jsonl)
+    run_camera_demo(bundle, val, args.out, seconds=6)
     print("\ndemo done: model {}, bundle {}, benchmark {}".format(
         os.path.join(run, "model.pt"), bundle, os.path.join(args.out, "bench.json")))
     return 0
@@ -159,6 +150,21 @@ def write_demo_video(image_dir, path, fps=30):
     writer.release()
     print("wrote {} ({} frames at {} fps)".format(path, len(paths), fps))
     return path
+
+
+def run_camera_demo(bundle, image_dir, out, seconds):
+    """edge-camera on a video of `image_dir`'s images for `seconds`, its summary printed; the JSON-lines path."""
+    video = write_demo_video(image_dir, os.path.join(out, "val.mp4"))
+    jsonl = os.path.join(out, "camera.jsonl")
+    if os.path.exists(jsonl):   # the daemon appends: this run's results only
+        os.unlink(jsonl)
+    from edge import camera
+    code = camera.main([bundle, "--source", video, "--realtime", "--duration", str(seconds),
+                        "--jsonl", jsonl, "--http-port", "0", "--log-every", "2"])
+    if code != 0:
+        raise EdgeError("camera demo failed (exit code {})".format(code))
+    summarize_camera(jsonl)
+    return jsonl
 
 
 def summarize_camera(jsonl_path):

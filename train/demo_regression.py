@@ -22,7 +22,7 @@ import os
 
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
-from train.demo import run_command, step, summarize_camera, write_demo_video
+from train.demo import run_camera_demo, run_command, step
 
 
 def ensure_points(folder, count, size):
@@ -148,16 +148,7 @@ def _main(argv):
         raise EdgeError("benchmark failed (exit code {})".format(code))
 
     step("7/7 edge-camera: the daemon on a video of the validation images")
-    video = write_demo_video(val_dir, os.path.join(args.out, "val.mp4"))
-    jsonl = os.path.join(args.out, "camera.jsonl")
-    if os.path.exists(jsonl):   # the daemon appends: this run's results only
-        os.unlink(jsonl)
-    from edge import camera
-    code = camera.main([bundle, "--source", video, "--realtime", "--duration", "5", "--jsonl", jsonl,
-                        "--http-port", "0", "--log-every", "2"])
-    if code != 0:
-        raise EdgeError("camera demo failed (exit code {})".format(code))
-    summarize_camera(jsonl)
+    jsonl = run_camera_demo(bundle, val_dir, args.out, seconds=5)
     with open(jsonl) as handle:
         print("  a result: {}".format(handle.readline().strip()[:200]))
     print("\nregression demo done: model {}, bundle {}, report {}".format(
