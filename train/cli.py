@@ -50,8 +50,9 @@ def build_parser():
     parser.add_argument("--resume", metavar="LAST_PT", help="continue an interrupted run from its last.pt")
     parser.add_argument("--find-lr", action="store_true",
                         help="run the learning-rate finder, write lr_find.png and lr_find.json, print the "
-                             "suggestion (where the loss's longest descent ends: the one-cycle peak; fastai's "
-                             "valley, minimum/10 and steep shown beside it), stop")
+                             "suggestion (the basin's edge: where the loss starts to rise after its longest descent, "
+                             "the one-cycle peak; the descent's end, fastai's valley, minimum/10 and steep shown "
+                             "beside it), stop")
     parser.add_argument("--overwrite", action="store_true", help="reuse an --out folder that holds an earlier run")
     data = parser.add_argument_group("data")
     data.add_argument("--val", default=S, help="separate validation image folder (default: split DATA)")

@@ -4,20 +4,29 @@ Trains for a few iterations while the learning rate grows exponentially, records
 loss, and suggests a rate from the curve. The model and optimizer are restored afterwards, so the
 finder does not change the run.
 
-The suggestion is the end of the longest descent: the rate where the smoothed loss stops falling
-before it turns up, Smith's choice of the peak rate for a one-cycle schedule (which is how
-edge-train uses it). The descent is as long as the curve's longest decreasing subsequence, so
-small bumps do not cut it. fastai's "valley" (the middle of that descent), "minimum/10" and
-"steep" (the steepest descent) are computed beside it and plotted. The valley is not suggested:
-on 20-100 images a class the range test's 100 iterations are 10-50 passes over the data, so the
-loss falls from the very first rates because the model memorises its images, the descent spans
-1e-5 to 1e-3, and a rate two thirds along it (1.3e-4, this finder's earlier rule) trained worse
-than the default 2e-3: 2 classes of 20 drawn shapes, 64 px, seeds 0 and 1, validation accuracy
-0.86 and 0.86 against 0.90 and 0.93; the end of the descent (7e-4 to 9e-4) gave 0.91 and 0.91.
+The suggestion is the basin's edge: the largest rate, past the end of the longest descent, at
+which the smoothed loss is still within 5% of its fall (from the start of the curve down to the
+descent's end) above that lowest level. That is where the loss starts to rise, Smith's choice of
+the peak rate for a cyclical or one-cycle schedule (which is how edge-train uses it). The
+descent is as long as the curve's longest decreasing subsequence, so small bumps do not cut it.
+The descent's end, fastai's "valley" (the middle of that descent), "minimum/10" and "steep" (the
+steepest descent) are computed beside it and plotted.
+
+Why not the lowest point or the valley: on 20-100 images a class the range test's 100 iterations
+are 10-50 passes over the data, so the loss falls from the very first rates because the model
+memorises its images, and the floor of the curve is flat and noisy. The valley (two thirds along
+the descent, 1.3e-4, this finder's first rule) trained worse than the default 2e-3: 2 classes of
+20 drawn shapes, 64 px, seeds 0 and 1, validation accuracy 0.86 and 0.86 against 0.90 and 0.93.
+The descent's end (0.7-1.4e-3 on 2 and 3 classes of 20 and 40, this finder's second rule) trained
+below the default on 5 runs of 8 (by 1-9 validation images of 80-120), with the loss on those
+curves still in its basin at 2e-3: the one-cycle schedule warms up to its peak and leaves it at
+once, so it takes a peak at the edge of the basin that a constant rate would not.
+
 As in fastai, the first tenth of the curve (the smoothing is still noisy there) and the last
-points (divergence) are left out. A descent that ends within the first or last few points of what is
-left is not trusted: the suggestion falls back to the valley, then to minimum/10, and says so. A
-curve that never falls clearly gets no suggestion at all.
+points (divergence) are left out. A basin that reaches the end of what is left (the loss never
+turned up) gives the descent's end instead. A descent that ends within the first or last few
+points of what is left is not trusted: the suggestion falls back to the valley, then to
+minimum/10, and says so. A curve that never falls clearly gets no suggestion at all.
 """
 
 import copy
@@ -29,6 +38,7 @@ import torch
 SKIP_END = 5                # last points left out: the loss is diverging there
 EDGE = 3                    # a point this close to either end of the curve is not trusted
 MIN_DROP = 0.1              # the loss must fall by this fraction of its starting level
+BASIN = 0.05                # the basin: within this fraction of the loss's fall above the descent's end
 
 
 def longest_valley(losses):
@@ -48,11 +58,21 @@ def longest_valley(losses):
     return last - length[last] + 1, last
 
 
+def basin_edge(losses, floor_index, level):
+    """The last index from `floor_index` on whose loss stays within BASIN of the fall from `level` to
+    losses[floor_index] above that floor: where the loss starts to rise."""
+    ceiling = losses[floor_index] + BASIN * (level - losses[floor_index])
+    edge = floor_index
+    while edge + 1 < len(losses) and losses[edge + 1] <= ceiling:
+        edge += 1
+    return edge
+
+
 def lr_candidates(lrs, losses):
     """Every candidate rate and the suggestion, as a JSON-ready dict.
 
-    suggestion: the rate to use (None when the curve gives none), rule: "descent end", "valley" or
-    "minimum/10" (or None), note: one line saying why, candidates: {name: rate or None}, points:
+    suggestion: the rate to use (None when the curve gives none), rule: "basin edge", "descent end",
+    "valley" or "minimum/10" (or None), note: one line saying why, candidates: {name: rate or None}, points:
     {name: [rate, smoothed loss there]} for the plot.
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
@@ -82,14 +102,20 @@ def lr_candidates(lrs, losses):
     middle = (first + last) // 2
     point("valley", rates[middle])
     point("descent end", rates[last])
-
     level = float(np.median(window[:EDGE + 2]))
+    edge = basin_edge(window, last, level)
+    point("basin edge", rates[edge])
+
     span = "{} points of falling loss, {:.1e} to {:.1e}".format(last - first + 1, rates[first], rates[last])
     if level - window[lowest] < MIN_DROP * abs(level):
         result["note"] = "the loss never fell clearly (from {:.3f} to at best {:.3f}): no suggestion".format(
             level, window[lowest])
+    elif trusted(last) and trusted(edge):
+        result.update(suggestion=float(rates[edge]), rule="basin edge",
+                      note="basin edge: the loss starts to rise after {}".format(span))
     elif trusted(last):
-        result.update(suggestion=float(rates[last]), rule="descent end", note="descent end: " + span)
+        result.update(suggestion=float(rates[last]), rule="descent end",
+                      note="the loss never turned up before the range ends; descent end: " + span)
     elif trusted(middle):
         result.update(suggestion=float(rates[middle]), rule="valley",
                       note="the descent ends at the edge of the range ({:.1e}); its middle used instead ({})".format(

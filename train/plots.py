@@ -105,7 +105,7 @@ def plot_lr_find(lrs, losses, found, path):
     axis.set_xscale("log")
     axis.set_xlabel("learning rate")
     axis.set_ylabel("smoothed training loss")
-    markers = {"descent end": "o", "valley": "v", "minimum/10": "s", "steep": "^"}
+    markers = {"basin edge": "*", "descent end": "o", "valley": "v", "minimum/10": "s", "steep": "^"}
     for name, (lr, loss) in sorted(found.get("points", {}).items()):
         axis.plot([lr], [loss], markers.get(name, "D"), markersize=8, label="{} {:.2e}".format(name, lr))
     suggestion = found.get("suggestion")

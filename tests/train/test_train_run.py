@@ -175,11 +175,34 @@ def test_lr_finder_writes_plot_and_suggestion(data, tmp_path, capsys):
     found = json.load(open(os.path.join(run, "lr_find.json")))
     assert len(found["lrs"]) == len(found["losses"]) > 5
     # Every candidate is recorded beside the suggestion and the rule that chose it.
-    assert {"descent end", "valley", "steep"} <= set(found["candidates"]) and found["batch_size"] == 8
-    assert found["rule"] in ("descent end", "valley", "minimum/10", None) and found["note"]
+    assert {"basin edge", "descent end", "valley", "steep"} <= set(found["candidates"]) and found["batch_size"] == 8
+    assert found["rule"] in ("basin edge", "descent end", "valley", "minimum/10", None) and found["note"]
     assert (found["suggestion"] is None) == (found["rule"] is None)
     assert os.path.getsize(os.path.join(run, "lr_find.png")) > 0
     assert not os.path.exists(os.path.join(run, "model.pt"))
+
+
+def test_lr_find_trains_at_the_suggestion_and_records_it(data, tmp_path, monkeypatch):
+    # The range test's curve is the one recorded on 3 classes of 40 shapes, so what the run trains at
+    # does not depend on how this CPU's few finder iterations on 24 images happen to go.
+    from tests.train.test_train_lr_finder import RECORDED
+    from train import run as train_run
+    from train.lr_finder import lr_candidates
+
+    rates = [1e-6 * (1e6 ** (1.0 / 99)) ** step for step in range(len(RECORDED))]
+
+    def recorded_range_test(model, loader, criterion, device, trainable, weight_decay=0.0, log=print):
+        return rates, list(RECORDED), lr_candidates(rates, RECORDED)
+
+    monkeypatch.setattr(train_run, "find_lr", recorded_range_test)
+    run = str(tmp_path / "find")
+    argv = [data, "--out", run, "--epochs", "1", "--size", "32", "--batch-size", "8", "--workers", "0", "--lr", "find"]
+    assert train(argv) == 0
+    with open(os.path.join(run, "config.yaml")) as handle:
+        trained_at = yaml.safe_load(handle)["lr"]
+    found = json.load(open(os.path.join(run, "lr_find.json")))
+    assert found["rule"] == "basin edge" and trained_at == pytest.approx(found["suggestion"]) == pytest.approx(rates[55])
+    assert os.path.exists(os.path.join(run, "model.pt")) and os.path.getsize(os.path.join(run, "lr_find.png")) > 0
 
 
 def test_imagenet_weights_train_the_head_first_then_everything(data, tmp_path, hub_cache):
