@@ -75,8 +75,8 @@ def lr_candidates(lrs, losses):
     """Every candidate rate and the suggestion, as a JSON-ready dict.
 
     suggestion: the rate to use (None when the curve gives none), rule: "basin edge", "descent end",
-    "valley" or "minimum/10" (or None), note: one line saying why, candidates: {name: rate or None}, points:
-    {name: [rate, smoothed loss there]} for the plot.
+    "valley" or "minimum/10" (or None), note: one line saying why, candidates: {name: rate or None},
+    points: {name: [rate, smoothed loss there]} for the plot.
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     finite = np.isfinite(losses)

@@ -50,8 +50,9 @@ RECORDED = [1.1545, 1.1591, 1.1369, 1.1759, 1.1915, 1.1664, 1.1545, 1.121, 1.158
 
 def test_a_range_test_that_memorises_its_images_gets_the_rate_where_the_loss_starts_to_rise():
     # The loss falls from the first rates (the model memorises 120 images), stays within 0.41-0.44
-    # from 1.1e-3 to 2.2e-3 (its basin: 5% of the fall from 1.155 is 0.037), and is 0.49 at 2.5e-3. One-cycle training peaking at the
-    # descent's end (1.2e-3) reached 0.99 validation accuracy, at the default 2e-3 1.00.
+    # from 1.1e-3 to 2.2e-3 (its basin: 5% of the fall from 1.155 is 0.037), and is 0.49 at 2.5e-3.
+    # One-cycle training peaking at the descent's end (1.2e-3) reached 0.992 validation accuracy;
+    # at the basin's edge (2.15e-3) and at the default 2e-3, 1.000.
     found = lr_candidates(LRS[:len(RECORDED)], RECORDED)
     assert found["candidates"]["descent end"] == pytest.approx(LRS[51])     # 1.23e-3, the lowest point
     assert found["rule"] == "basin edge" and found["suggestion"] == pytest.approx(LRS[55])   # 2.15e-3
