@@ -162,6 +162,10 @@ def test_the_loss_history_is_close_to_the_single_process_one(runs):
         assert float(one["lr"]) == pytest.approx(float(two["lr"]))  # the same schedule, step for step
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def train_command(processes):
     return (LAUNCH if processes == 2 else [sys.executable]) + ["-m", "train"]
 
@@ -175,9 +179,11 @@ def described(processes):
 def test_ctrl_c_stops_every_process_and_the_run_resumes_with_another_count(data, tmp_path, first, then):
     run = str(tmp_path / "run")
     # 4 epochs: the interrupt lands after the first checkpoint, and a fast machine cannot finish first.
+    # Ctrl-C as a terminal delivers it. A suite started in the background (nohup, `cmd &`) ignores
+    # SIGINT and its children inherit that; this passed only after a test that set a SIGINT handler.
     launcher = subprocess.Popen(train_command(first) + [data, "--out", run] + TINY + ["--epochs", "4"], cwd=ROOT,
                                 env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True, start_new_session=True)
+                                universal_newlines=True, start_new_session=True, preexec_fn=default_sigint)
     last = os.path.join(run, "last.pt")
     deadline = time.time() + 240
     while not os.path.exists(last) and launcher.poll() is None and time.time() < deadline:
