@@ -185,11 +185,11 @@ def test_lr_finder_writes_plot_and_suggestion(data, tmp_path, capsys):
 def test_lr_find_trains_at_the_suggestion_and_records_it(data, tmp_path, monkeypatch):
     # The range test's curve is the one recorded on 3 classes of 40 shapes, so what the run trains at
     # does not depend on how this CPU's few finder iterations on 24 images happen to go.
-    from tests.train.test_train_lr_finder import RECORDED
+    from tests.train.test_train_lr_finder import LRS, RECORDED
     from train import run as train_run
     from train.lr_finder import lr_candidates
 
-    rates = [1e-6 * (1e6 ** (1.0 / 99)) ** step for step in range(len(RECORDED))]
+    rates = [float(lr) for lr in LRS[:len(RECORDED)]]   # the rates the finder recorded it at
 
     def recorded_range_test(model, loader, criterion, device, trainable, weight_decay=0.0, log=print):
         return rates, list(RECORDED), lr_candidates(rates, RECORDED)
