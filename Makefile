@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): everything that runs there is edge/.
 
-.PHONY: setup system-deps demo demo-regression test test-device test-triton pytriton-wheel py36-check clean
+.PHONY: setup system-deps gstreamer-deps demo demo-regression test test-device test-gstreamer test-triton pytriton-wheel py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,38 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
 	else echo "note:$$missing not installed (needs root and apt); the tests that use them will be skipped"; fi
 
+# Real GStreamer for the camera pipelines (tests marked `gstreamer`): Debian's OpenCV is built with
+# GStreamer 1.22 (pip's OpenCV is not), plus software decoders and a real RTSP server (gst-rtsp-server
+# through Python GI). Debian's python3 sees them through a venv with the system site packages; that
+# venv runs only the `gstreamer` tests, with the NVIDIA elements swapped for software ones.
+GSTREAMER_PACKAGES := python3-opencv python3-gi python3-venv gstreamer1.0-tools gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	gir1.2-gst-rtsp-server-1.0
+GST_VENV := .venv-gst
+GST_PYTHON ?= /usr/bin/python3
+gstreamer-deps:
+	@missing=""; for package in $(GSTREAMER_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	else echo "note:$$missing not installed (needs root and apt); the gstreamer tests will fail"; exit 1; fi
+
+# numpy stays Debian's: its OpenCV is built against numpy 1.x.
+$(GST_VENV)/.installed: pyproject.toml Makefile
+	$(MAKE) gstreamer-deps
+	$(GST_PYTHON) -m venv --system-site-packages $(GST_VENV)
+	$(GST_PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(GST_VENV)/constraints.txt
+	$(GST_VENV)/bin/pip install --quiet --constraint $(GST_VENV)/constraints.txt -e . pytest onnxruntime paho-mqtt
+	$(GST_VENV)/bin/python -c "import cv2, sys; from edge.sources.gstreamer import opencv_has_gstreamer; \
+		sys.exit(0 if opencv_has_gstreamer() else 'this OpenCV has no GStreamer: ' + cv2.__file__)"
+	touch $@
+
+# EDGE_REQUIRE_GSTREAMER: a gstreamer test that cannot run fails instead of skipping.
+test-gstreamer: $(GST_VENV)/.installed system-deps
+	EDGE_REQUIRE_GSTREAMER=1 $(GST_VENV)/bin/python -m pytest -m gstreamer
+
 py36-check: setup
 	$(BIN)/vermin -q -t=3.6- --no-tips --violations edge
 
@@ -62,8 +94,9 @@ $(DEVICE_VENV)/.installed: Makefile
 	touch $@
 
 ifeq ($(ON_JETSON),)
-test: setup system-deps py36-check pytriton-wheel
-	EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest
+test: setup system-deps py36-check pytriton-wheel $(GST_VENV)/.installed
+	EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest -m "not gstreamer"
+	$(MAKE) test-gstreamer
 else
 test: $(DEVICE_VENV)/.installed system-deps
 	$(DEVICE_VENV)/bin/python -m pytest
@@ -90,4 +123,4 @@ test-triton: pytriton-wheel
 	EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest tests/edge/test_triton_server.py
 
 clean:
-	rm -rf $(VENV) $(DEVICE_VENV) demo demo-regression .pytest_cache .cache
+	rm -rf $(VENV) $(DEVICE_VENV) $(GST_VENV) demo demo-regression .pytest_cache .cache

@@ -1,6 +1,7 @@
 """Shared test configuration: hardware markers skip with a reason when the hardware is missing."""
 
 import importlib
+import os
 
 import pytest
 
@@ -29,11 +30,36 @@ def pytest_collection_modifyitems(config, items):
         "gpu": None if _has_cuda() else "needs an NVIDIA GPU with CUDA (none here)",
         "tensorrt": None if _has("tensorrt") else "needs a real TensorRT install (comes with JetPack)",
         "jetson": None if _has_jetson() else "needs a Jetson device (/etc/nv_tegra_release)",
+        "gstreamer": _gstreamer_missing(),
     }
     for item in items:
         for marker, reason in reasons.items():
             if reason and item.get_closest_marker(marker) is not None:
-                item.add_marker(pytest.mark.skip(reason=reason))
+                if marker == "gstreamer" and os.environ.get("EDGE_REQUIRE_GSTREAMER"):
+                    item.add_marker(pytest.mark.usefixtures("_gstreamer_required"))
+                else:
+                    item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _gstreamer_missing():
+    """Why the `gstreamer` tests cannot run here (None when they can): OpenCV with GStreamer, and GI."""
+    try:
+        from edge.sources.gstreamer import opencv_has_gstreamer
+        if not opencv_has_gstreamer():
+            return "needs OpenCV built with GStreamer (make test-gstreamer: Debian's python3-opencv)"
+        import gi
+        gi.require_version("Gst", "1.0")
+        gi.require_version("GstRtspServer", "1.0")
+        from gi.repository import Gst, GstRtspServer  # noqa: F401
+    except Exception as exc:
+        return "needs GStreamer through Python GI and gst-rtsp-server (make test-gstreamer): {}".format(exc)
+    return None
+
+
+@pytest.fixture
+def _gstreamer_required():
+    """Under EDGE_REQUIRE_GSTREAMER (make test-gstreamer) a gstreamer test that cannot run fails."""
+    pytest.fail("EDGE_REQUIRE_GSTREAMER is set but " + _gstreamer_missing())
 
 
 # Desktop-only test folders and what they need: a Jetson (edge/ only, no torch) leaves them out.

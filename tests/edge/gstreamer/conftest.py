@@ -1,0 +1,84 @@
+"""Fixtures for the `gstreamer` tests: a real RTSP server process, and the GStreamer element registry.
+
+These run under `make test-gstreamer` (Debian's OpenCV with GStreamer, through .venv-gst); elsewhere
+the root conftest skips them with the reason, or fails them when EDGE_REQUIRE_GSTREAMER is set.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.edge.realparts import free_port
+
+SERVER = os.path.join(os.path.dirname(__file__), "rtsp_server.py")
+
+
+def has_elements(*names):
+    """Whether GStreamer's registry has every element in `names`."""
+    import gi
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+    Gst.init(None)
+    return all(Gst.ElementFactory.find(name) is not None for name in names)
+
+
+class RtspServer(object):
+    """gst-rtsp-server serving a live test pattern at rtsp://127.0.0.1:PORT/cam, in its own process.
+
+    kill() is a camera that vanishes (SIGKILL), pause()/resume() one that hangs (SIGSTOP/SIGCONT);
+    start() again on the same port brings it back."""
+
+    def __init__(self, codec="h264", width=320, height=240, fps=15, port=None):
+        self.codec, self.width, self.height, self.fps = codec, width, height, fps
+        self.port = port or free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        return "rtsp://127.0.0.1:{}/cam".format(self.port)
+
+    def start(self, timeout=30.0):
+        self.process = subprocess.Popen(
+            [sys.executable, SERVER, "--port", str(self.port), "--codec", self.codec, "--width", str(self.width),
+             "--height", str(self.height), "--fps", str(self.fps)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+        deadline = time.time() + timeout
+        line = self.process.stdout.readline()   # "ready" once it listens
+        if line.strip() != "ready" or time.time() > deadline:
+            self.kill()
+            raise AssertionError("the RTSP server did not start on port {}".format(self.port))
+        return self
+
+    def kill(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(10)
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+    def pause(self):
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def rtsp_server():
+    """A factory: rtsp_server(codec="h265", width=640, ...) starts one; all are killed at the end."""
+    servers = []
+
+    def start(**kwargs):
+        server = RtspServer(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill()
