@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Install the Jetson Edge Toolkit runtime on a Jetson without touching JetPack's TensorRT and OpenCV.
 #
-#   sudo jetson/install.sh [--dry-run] [--service] [--uninstall-service] [--user NAME] [--prefix DIR] [--force]
+#   sudo jetson/install.sh [--dry-run] [--service] [--serve-service] [--uninstall-service]
+#                          [--uninstall-serve-service] [--user NAME] [--prefix DIR] [--force]
+#
+#   --service         the edge-camera systemd service (config: /etc/edge-toolkit/edge-camera.yaml)
+#   --serve-service   the edge-serve systemd service (KServe v2 HTTP + MQTT), on 127.0.0.1:8000
+#                     unless /etc/edge-toolkit/edge-serve.env says otherwise; started at once only
+#                     when a bundle is in place
+#   --uninstall-service, --uninstall-serve-service   remove them
 #
 # Supported: JetPack 4.6.1+ (L4T R32.7.x: Ubuntu 18.04, Python 3.6, TensorRT 8.2.1, CUDA 10.2) and
 # JetPack 6 on Orin (L4T R36, Python 3.10): 6.0 is R36.2/R36.3 with TensorRT 8.6.2 and CUDA 12.2,
@@ -9,12 +16,15 @@
 # /usr/local/cuda. L4T R32.6.1 (the first JetPack 4.6) ships TensorRT 8.0.1: refused unless --force.
 # Idempotent: what is present is left alone.
 # The device runtime (edge/ only) is copied to PREFIX/lib and run through small wrappers in
-# /usr/local/bin, so no pip build backend is needed on Python 3.6 and nothing pulls a pip OpenCV
+# /usr/local/bin (edge-camera, edge-serve, edge-predict, edge-bench, edge-export, edge-collect,
+# edge-doctor), so no pip build backend is needed on Python 3.6 and nothing pulls a pip OpenCV
 # or TensorRT over JetPack's. /var/lib/edge-toolkit (bundles, results) is made root:video, mode
 # 2775; the login user (SUDO_USER) and the service user join video, and render where it exists.
 #
-# For tests: EDGE_INSTALL_ROOT points at a fake filesystem root (etc/nv_tegra_release, etc/group,
-# usr/local/cuda/version.json or version.txt), EDGE_PYTHON at the interpreter used for the probes.
+# For tests: EDGE_INSTALL_ROOT points at a fake filesystem root for what the script reads
+# (etc/nv_tegra_release, etc/group, usr/local/cuda/version.json or version.txt, the configs in
+# etc/edge-toolkit, var/lib/edge-toolkit/bundle/manifest.json), EDGE_PYTHON at the interpreter used
+# for the probes.
 set -euo pipefail
 
 ROOT="${EDGE_INSTALL_ROOT:-}"
@@ -23,14 +33,16 @@ SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="/opt/edge-toolkit"
 CONFIG_DIR="/etc/edge-toolkit"
 DATA_DIR="/var/lib/edge-toolkit"
-UNIT_PATH="/etc/systemd/system/edge-camera.service"
+UNIT_DIR="/etc/systemd/system"
 SERVICE_USER="edge"
 DRY_RUN=0
 WITH_SERVICE=0
+WITH_SERVE_SERVICE=0
 UNINSTALL_SERVICE=0
+UNINSTALL_SERVE_SERVICE=0
 FORCE=0
 # The device needs edge/ only: edge-export BUNDLE --engine is edge.tensorrt.cli there.
-COMMANDS=("edge-camera:edge.camera" "edge-predict:edge.predict" "edge-bench:edge.bench"
+COMMANDS=("edge-camera:edge.camera" "edge-serve:edge.serve.cli" "edge-predict:edge.predict" "edge-bench:edge.bench"
           "edge-export:edge.tensorrt.cli" "edge-collect:edge.collect" "edge-doctor:edge.doctor.cli")
 
 usage() {
@@ -61,7 +73,9 @@ parse_args() {
         case "$1" in
             --dry-run) DRY_RUN=1 ;;
             --service) WITH_SERVICE=1 ;;
+            --serve-service) WITH_SERVE_SERVICE=1 ;;
             --uninstall-service) UNINSTALL_SERVICE=1 ;;
+            --uninstall-serve-service) UNINSTALL_SERVE_SERVICE=1 ;;
             --force) FORCE=1 ;;
             --user) [ $# -ge 2 ] || die "--user needs a name"; SERVICE_USER="$2"; shift ;;
             --prefix) [ $# -ge 2 ] || die "--prefix needs a folder"; PREFIX="$2"; shift ;;
@@ -323,7 +337,7 @@ install_runtime() {
             chmod 755 "$wrapper"
         fi
     done
-    if [ -f "$CONFIG_DIR/edge-camera.yaml" ]; then
+    if [ -f "$ROOT$CONFIG_DIR/edge-camera.yaml" ]; then
         say "keeping the existing $CONFIG_DIR/edge-camera.yaml"
     else
         run install -D -m 644 "$SOURCE_DIR/jetson/edge-camera.yaml" "$CONFIG_DIR/edge-camera.yaml"
@@ -355,7 +369,7 @@ prepare_data_dir() {
     fi
 }
 
-# The unit as installed: the user and prefix from the options, and render among the
+# A unit as installed (jetson/$1): the user and prefix from the options, and render among the
 # SupplementaryGroups only where the group exists (systemd fails a unit that names a missing group).
 render_unit() {
     local unit_groups="video"
@@ -363,12 +377,14 @@ render_unit() {
         unit_groups="video render"
     fi
     sed -e "s|^User=edge$|User=$SERVICE_USER|" -e "s|^SupplementaryGroups=video$|SupplementaryGroups=$unit_groups|" \
-        -e "s|/opt/edge-toolkit|$PREFIX|g" "$SOURCE_DIR/jetson/edge-camera.service"
+        -e "s|/opt/edge-toolkit|$PREFIX|g" "$SOURCE_DIR/jetson/$1"
 }
 
-install_service() {
-    local line
-    say "installing the edge-camera service (user $SERVICE_USER, groups $DEVICE_GROUPS)"
+# The service user (both services run as it), in DEVICE_GROUPS.
+ensure_service_user() {
+    if [ "${SERVICE_USER_READY:-0}" -eq 1 ]; then
+        return 0
+    fi
     if ! id "$SERVICE_USER" >/dev/null 2>&1; then
         # Its home is DATA_DIR, which prepare_data_dir made (root:video): not created nor chowned here.
         run useradd --system --no-create-home --home-dir "$DATA_DIR" --shell /usr/sbin/nologin \
@@ -376,23 +392,57 @@ install_service() {
     else
         run usermod -a -G "$DEVICE_GROUPS" "$SERVICE_USER"
     fi
+    SERVICE_USER_READY=1
+}
+
+# Writes UNIT_DIR/$1 from jetson/$1 (with --dry-run: prints it, indented).
+write_unit() {
+    local unit="$1" line
     if [ "$DRY_RUN" -eq 1 ]; then
-        echo "+ write $UNIT_PATH (User=$SERVICE_USER, PYTHONPATH=$PREFIX/lib):"
+        echo "+ write $UNIT_DIR/$unit (User=$SERVICE_USER, PYTHONPATH=$PREFIX/lib):"
         while IFS= read -r line; do
             echo "    $line"
-        done < <(render_unit)
+        done < <(render_unit "$unit")
     else
-        render_unit > "$UNIT_PATH"
-        chmod 644 "$UNIT_PATH"
+        render_unit "$unit" > "$UNIT_DIR/$unit"
+        chmod 644 "$UNIT_DIR/$unit"
     fi
+}
+
+install_service() {
+    say "installing the edge-camera service (user $SERVICE_USER, groups $DEVICE_GROUPS)"
+    ensure_service_user
+    write_unit edge-camera.service
     run systemctl daemon-reload
     run systemctl enable --now edge-camera.service
 }
 
+# edge-serve as a service: its options in CONFIG_DIR/edge-serve.env (the bundle, and 127.0.0.1:8000
+# unless changed there), kept when present. Enabled at boot; started now only when a bundle is in
+# place, since without one it stops at once (exit 2, not restarted).
+install_serve_service() {
+    say "installing the edge-serve service (user $SERVICE_USER, groups $DEVICE_GROUPS)"
+    ensure_service_user
+    if [ -f "$ROOT$CONFIG_DIR/edge-serve.env" ]; then
+        say "keeping the existing $CONFIG_DIR/edge-serve.env"
+    else
+        run install -D -m 644 "$SOURCE_DIR/jetson/edge-serve.env" "$CONFIG_DIR/edge-serve.env"
+    fi
+    write_unit edge-serve.service
+    run systemctl daemon-reload
+    if [ -f "$ROOT$DATA_DIR/bundle/manifest.json" ]; then
+        run systemctl enable --now edge-serve.service
+    else
+        run systemctl enable edge-serve.service
+        WARNINGS+=("edge-serve.service is enabled but not started: no bundle in $DATA_DIR/bundle yet;" \
+                   "  copy one there, then: sudo systemctl start edge-serve")
+    fi
+}
+
 uninstall_service() {
-    say "removing the edge-camera service"
-    run systemctl disable --now edge-camera.service
-    run rm -f "$UNIT_PATH"
+    say "removing the $1 service"
+    run systemctl disable --now "$1"
+    run rm -f "$UNIT_DIR/$1"
     run systemctl daemon-reload
 }
 
@@ -419,6 +469,7 @@ summary() {
     say "      edge-doctor $DATA_DIR/bundle   (this machine and the bundle against the desktop's numbers)"
     say "      edge-export $DATA_DIR/bundle --engine fp16   (build the engine on this device)"
     say "      edge-camera $DATA_DIR/bundle --source csi://0 --http-port 8080"
+    say "      edge-serve $DATA_DIR/bundle   (KServe v2 HTTP on 127.0.0.1:8000)"
 }
 
 main() {
@@ -429,8 +480,13 @@ main() {
     if [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
         die "run as root (sudo jetson/install.sh), or see what it would do with --dry-run"
     fi
-    if [ "$UNINSTALL_SERVICE" -eq 1 ]; then
-        uninstall_service
+    if [ "$UNINSTALL_SERVICE" -eq 1 ] || [ "$UNINSTALL_SERVE_SERVICE" -eq 1 ]; then
+        if [ "$UNINSTALL_SERVICE" -eq 1 ]; then
+            uninstall_service edge-camera.service
+        fi
+        if [ "$UNINSTALL_SERVE_SERVICE" -eq 1 ]; then
+            uninstall_service edge-serve.service
+        fi
         exit 0
     fi
     if [ "$JETPACK" != "4.6" ]; then
@@ -445,6 +501,9 @@ main() {
     if [ "$WITH_SERVICE" -eq 1 ]; then
         install_service
     fi
+    if [ "$WITH_SERVE_SERVICE" -eq 1 ]; then
+        install_serve_service
+    fi
     summary
     run_doctor
 }
@@ -453,7 +512,7 @@ main() {
 # verdict printed. A failing check does not undo the install; the table says what to do.
 run_doctor() {
     local target="" code=0
-    if [ -f "$DATA_DIR/bundle/manifest.json" ]; then
+    if [ -f "$ROOT$DATA_DIR/bundle/manifest.json" ]; then
         target="$DATA_DIR/bundle"
     fi
     say ""

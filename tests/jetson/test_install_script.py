@@ -80,10 +80,10 @@ def commands(out):
     return [line[2:] for line in out.splitlines() if line.startswith("+ ")]
 
 
-def installed_unit(out):
-    """The unit text the dry run would write: the indented lines after '+ write .../edge-camera.service'."""
+def installed_unit(out, name="edge-camera.service"):
+    """The unit text the dry run would write: the indented lines after '+ write /etc/systemd/system/NAME'."""
     lines = out.splitlines()
-    start = [i for i, line in enumerate(lines) if line.startswith("+ write /etc/systemd/system/edge-camera.service")]
+    start = [i for i, line in enumerate(lines) if line.startswith("+ write /etc/systemd/system/" + name)]
     assert start, out
     unit = []
     for line in lines[start[0] + 1:]:
@@ -353,7 +353,7 @@ def test_device_install_copies_edge_only_and_edge_export_is_edge_tensorrt_cli(tm
     assert copies == ["cp -r {}/edge /opt/edge-toolkit/lib.new/".format(CHECKOUT)]
     assert "+ write /usr/local/bin/edge-export (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.tensorrt.cli)" in out
     modules = [line.rsplit(" -m ", 1)[1].rstrip(")") for line in commands(out) if line.startswith("write /usr/local/bin/")]
-    assert len(modules) == 6 and all(module.startswith("edge.") for module in modules)
+    assert len(modules) == 7 and all(module.startswith("edge.") for module in modules)
     assert "+ write /usr/local/bin/edge-doctor (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.doctor.cli)" in out
     for module in modules:  # every wrapper runs a module that the copied edge/ has
         assert os.path.isfile(os.path.join(CHECKOUT, *module.split(".")) + ".py"), module
@@ -412,3 +412,122 @@ def test_the_install_ends_with_edge_doctor(tmp_path):
     code, out, err = run(tmp_path, "jp46", FULL_46)
     assert code == 0, err
     assert out.rstrip().splitlines()[-1] == "+ PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.doctor.cli"
+
+
+# --- 8. edge-serve: its wrapper always, its service with --serve-service ------------------------
+
+def test_edge_serve_wrapper_is_installed_like_the_others(tmp_path):
+    code, out, err = run(tmp_path, "jp46", FULL_46)
+    assert code == 0, err
+    assert "+ write /usr/local/bin/edge-serve (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.serve.cli)" in out
+    # The module the wrapper runs is the one pyproject's edge-serve entry point names, and it runs as __main__.
+    with open(os.path.join(CHECKOUT, "pyproject.toml")) as handle:
+        assert 'edge-serve = "edge.serve.cli:main"' in handle.read()
+    with open(os.path.join(CHECKOUT, "edge", "serve", "cli.py")) as handle:
+        assert 'if __name__ == "__main__":' in handle.read()
+
+
+def test_edge_serve_wrapper_really_runs_edge_serve(tmp_path):
+    """The wrapper the script writes (same printf) runs `edge-serve --help` from a copied edge/."""
+    prefix = tmp_path / "prefix"
+    shutil.copytree(os.path.join(CHECKOUT, "edge"), str(prefix / "lib" / "edge"))
+    wrapper = tmp_path / "edge-serve"
+    written = "printf '#!/bin/sh\\nPYTHONPATH=%s/lib${PYTHONPATH:+:$PYTHONPATH} exec python3 -m %s \"$@\"\\n'"
+    with open(SCRIPT) as handle:
+        assert written in handle.read()
+    # The same text, with this interpreter for python3.
+    text = '#!/bin/sh\nPYTHONPATH={}/lib${{PYTHONPATH:+:$PYTHONPATH}} exec "{}" -m edge.serve.cli "$@"\n'
+    wrapper.write_text(text.format(prefix, sys.executable))
+    wrapper.chmod(0o755)
+    result = subprocess.run([str(wrapper), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=120, cwd=str(tmp_path),
+                            env=dict(os.environ, PYTHONPATH=""))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: edge-serve") and "--token-file" in result.stdout
+
+
+@pytest.mark.parametrize("options", [(), ("--service",)])
+def test_no_serve_service_unless_asked(tmp_path, options):
+    code, out, err = run(tmp_path, "jp46", FULL_46, *options)
+    assert code == 0, err
+    assert "edge-serve.service" not in out and "edge-serve.env" not in out
+
+
+def test_serve_service_installs_its_config_unit_and_enables_it(tmp_path):
+    code, out, err = run(tmp_path, "jp46", FULL_46, "--serve-service", files={"etc/group": GROUPS_46})
+    assert code == 0, err
+    cmds = commands(out)
+    assert "install -D -m 644 {}/jetson/edge-serve.env /etc/edge-toolkit/edge-serve.env".format(CHECKOUT) in cmds
+    unit = installed_unit(out, "edge-serve.service")
+    assert "ExecStart=/usr/bin/python3 -m edge.serve.cli $EDGE_SERVE_BUNDLE $EDGE_SERVE_OPTIONS" in unit
+    assert "EnvironmentFile=/etc/edge-toolkit/edge-serve.env" in unit and "User=edge" in unit
+    assert "useradd --system --no-create-home --home-dir /var/lib/edge-toolkit --shell /usr/sbin/nologin " \
+           "--groups video edge" in cmds
+    # No bundle yet: enabled for the next boot, not started (it would stop at once, exit 2).
+    assert "systemctl enable edge-serve.service" in cmds and "systemctl enable --now edge-serve.service" not in cmds
+    assert "warning: edge-serve.service is enabled but not started" in out and "systemctl start edge-serve" in out
+    assert cmds.index("systemctl daemon-reload") < cmds.index("systemctl enable edge-serve.service")
+    assert "edge-camera.service" not in out   # the camera service is its own option
+    assert DATA_DIR_COMMAND in cmds and cmds.index(DATA_DIR_COMMAND) < cmds.index("systemctl enable edge-serve.service")
+
+
+def test_serve_service_starts_now_when_a_bundle_is_in_place(tmp_path):
+    code, out, err = run(tmp_path, "jp46", FULL_46, "--serve-service",
+                         files={"var/lib/edge-toolkit/bundle/manifest.json": "{}"})
+    assert code == 0, err
+    assert "systemctl enable --now edge-serve.service" in commands(out)
+    assert "enabled but not started" not in out
+
+
+def test_serve_service_keeps_an_existing_config(tmp_path):
+    code, out, err = run(tmp_path, "jp46", FULL_46, "--serve-service",
+                         files={"etc/edge-toolkit/edge-serve.env": 'EDGE_SERVE_OPTIONS="--host 0.0.0.0"\n'})
+    assert code == 0, err
+    assert "keeping the existing /etc/edge-toolkit/edge-serve.env" in out
+    assert not any("edge-serve.env" in command for command in commands(out))
+
+
+def test_both_services_share_one_user_and_render_where_it_exists(tmp_path):
+    code, out, err = run(tmp_path, "jp6", BARE_6, "--service", "--serve-service", "--user", "camera",
+                         "--prefix", "/opt/et", files=dict(CUDA_126, **{"etc/group": GROUPS_6}))
+    assert code == 0, err
+    cmds = commands(out)
+    assert len([command for command in cmds if command.startswith(("useradd", "usermod -a -G video,render"))]) == 1
+    for name in ("edge-camera.service", "edge-serve.service"):
+        unit = installed_unit(out, name)
+        assert "SupplementaryGroups=video render" in unit and "User=camera" in unit and "Group=video" in unit
+        assert "Environment=PYTHONPATH=/opt/et/lib" in unit and not any("/opt/edge-toolkit" in line for line in unit)
+    assert "systemctl enable --now edge-camera.service" in cmds and "systemctl enable edge-serve.service" in cmds
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_installed_serve_unit_passes_systemd_analyze_verify(tmp_path):
+    """The unit as the script would write it (user, prefix and groups filled in), not only the template."""
+    code, out, err = run(tmp_path, "jp6", BARE_6, "--serve-service", "--user", "camera", "--prefix", "/opt/et",
+                         files=dict(CUDA_126, **{"etc/group": GROUPS_6}))
+    assert code == 0, err
+    path = tmp_path / "edge-serve.service"
+    path.write_text("\n".join(installed_unit(out, "edge-serve.service")) + "\n")
+    result = subprocess.run(["systemd-analyze", "verify", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    assert result.returncode == 0 and str(path) not in result.stdout, result.stdout
+
+
+def test_uninstall_serve_service(tmp_path):
+    code, out, _ = run(tmp_path, "jp6", BARE_6, "--uninstall-serve-service")
+    cmds = commands(out)
+    assert code == 0 and cmds == ["systemctl disable --now edge-serve.service",
+                                  "rm -f /etc/systemd/system/edge-serve.service", "systemctl daemon-reload"]
+    code, out, _ = run(tmp_path, "jp6", BARE_6, "--uninstall-service", "--uninstall-serve-service")
+    assert code == 0 and "systemctl disable --now edge-camera.service" in out
+    assert "systemctl disable --now edge-serve.service" in out and "apt-get" not in out
+
+
+def test_help_and_readme_describe_the_serve_service(tmp_path):
+    code, out, _ = run(tmp_path, "jp46", FULL_46, "--help")
+    assert code == 0 and "--serve-service" in out and "--uninstall-serve-service" in out and "127.0.0.1:8000" in out
+    with open(os.path.join(CHECKOUT, "jetson", "README.md")) as handle:
+        readme = handle.read()
+    for claim in ("sudo jetson/install.sh --serve-service", "/etc/edge-toolkit/edge-serve.env", "edge-serve.service",
+                  "--token-file", "127.0.0.1:8000", "journalctl -u edge-serve"):
+        assert claim in readme, claim
