@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): everything that runs there is edge/.
 
-.PHONY: setup system-deps gstreamer-deps demo demo-regression test test-device test-gstreamer test-triton pytriton-wheel py36-check clean
+.PHONY: setup system-deps gstreamer-deps demo demo-regression test test-device test-ort110 test-gstreamer test-triton pytriton-wheel py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -85,7 +85,10 @@ ON_JETSON := $(wildcard /etc/nv_tegra_release)
 DEVICE_VENV := .venv-device
 DEVICE_PYTHON ?= /usr/bin/python3
 # The runtime's own floor plus the test runner; pytest 7.0 is the last for Python 3.6 (JetPack 4.6).
-DEVICE_TEST_PACKAGES := "pytest<7.1; python_version<'3.7'" "pytest; python_version>='3.7'" PyYAML numpy
+# ONNX Runtime 1.10 is the last for Python 3.6 (JetPack 4.6's era): installed where PyPI has it (x86-64);
+# a Jetson has no ONNX Runtime, and the device venv of a newer Python none either.
+DEVICE_TEST_PACKAGES := "pytest<7.1; python_version<'3.7'" "pytest; python_version>='3.7'" PyYAML numpy \
+	"onnxruntime==1.10.0; python_version<'3.7' and platform_machine=='x86_64'"
 
 $(DEVICE_VENV)/.installed: Makefile
 	$(DEVICE_PYTHON) -m venv --system-site-packages $(DEVICE_VENV)
@@ -97,16 +100,36 @@ ifeq ($(ON_JETSON),)
 test: setup system-deps py36-check pytriton-wheel $(GST_VENV)/.installed
 	EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest -m "not gstreamer"
 	$(MAKE) test-gstreamer
+	$(MAKE) test-ort110
 else
 test: $(DEVICE_VENV)/.installed system-deps
 	$(DEVICE_VENV)/bin/python -m pytest
 endif
 
+# Bundles the desktop exports with today's export code (tests/desktop_bundle.py, in the desktop venv),
+# for the device-side run to load (tests/edge/test_desktop_bundles.py, through EDGE_DESKTOP_BUNDLES).
+DESKTOP_BUNDLES := .cache/desktop-bundles
+$(DESKTOP_BUNDLES)/.exported: $(VENV)/.installed tests/desktop_bundle.py $(wildcard edge/*.py edge/*/*.py export/*.py train/*.py)
+	$(BIN)/python -m tests.desktop_bundle $(DESKTOP_BUNDLES)
+	touch $@
+
 # The same device-side run anywhere, under another interpreter: `make test-device
-# DEVICE_PYTHON=python3.6` is JetPack 4.6's Python with no torch (what a Nano runs the suite with).
-test-device: $(DEVICE_VENV)/.installed system-deps
+# DEVICE_PYTHON=python3.6` is JetPack 4.6's Python with no torch (what a Nano runs the suite with),
+# and ONNX Runtime 1.10 on x86-64, loading the bundles the desktop venv exports first.
+# DEVICE_TESTS: which tests (default all).
+test-device: $(DEVICE_VENV)/.installed system-deps $(if $(ON_JETSON),,$(DESKTOP_BUNDLES)/.exported)
 	$(DEVICE_VENV)/bin/python -m pip install --quiet "opencv-python-headless<4.7" "paho-mqtt<2"
-	$(DEVICE_VENV)/bin/python -m pytest
+	$(if $(wildcard $(DESKTOP_BUNDLES)/.exported),EDGE_DESKTOP_BUNDLES=$(abspath $(DESKTOP_BUNDLES))) \
+		$(DEVICE_VENV)/bin/python -m pytest $(DEVICE_TESTS)
+
+# What `make test` runs of that: the ONNX Runtime tests on the desktop's bundles under Python 3.6 with
+# ONNX Runtime 1.10 (an older ONNX Runtime refuses what a newer one loads). PY36: a Python 3.6 (on
+# these machines pyenv's); where there is none, this says so and runs nothing.
+PY36 ?= $(firstword $(wildcard /usr/bin/python3.6 $(PYENV_ROOT)/versions/3.6*/bin/python3.6 $(HOME)/.pyenv/versions/3.6*/bin/python3.6))
+test-ort110:
+	@if [ -z "$(PY36)" ]; then echo "note: no Python 3.6 here (PY36=...): the ONNX Runtime 1.10 tests did not run"; \
+	else EDGE_EXPECT_ONNXRUNTIME=1.10.0 $(MAKE) test-device DEVICE_PYTHON=$(PY36) DEVICE_VENV=.cache/venv-py36 \
+		DEVICE_TESTS=tests/edge/test_desktop_bundles.py; fi
 
 # A real tritonserver (Triton 2.51: its core and python backend) from the nvidia-pytriton wheel loads
 # the repositories edge-export --triton-repo writes (tests/edge/test_triton_server.py). `make test`

@@ -19,7 +19,7 @@ from edge.lazy import available
 from edge.preprocess import preprocess_batch
 from export import quantize, verify
 from export.fuse import example_input, fused_module
-from export.onnx_export import export_onnx, onnx_opset
+from export.onnx_export import export_onnx, keep_used_opsets, onnx_opset
 
 FP32_FILE = "model.onnx"
 
@@ -77,6 +77,7 @@ def write_fp32(source, bundle_dir, manifest, graphs, opset, dynamic_batch, log):
         export_onnx(model, path, example_input(source.spec, fused=graphs.fused), opset=opset,
                     dynamic_batch=dynamic_batch,
                     input_name=manifest["input"]["name"], output_name=manifest["output"]["name"])
+    keep_used_opsets(path)   # before its sha256 goes into the manifest
     return put_artifact(manifest, artifact_entry(bundle_dir, name, "onnx", precision="fp32", opset=onnx_opset(path),
                                                  input_format=graphs.input_format))
 

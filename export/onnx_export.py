@@ -3,6 +3,13 @@
 The TorchScript exporter (`dynamo=False`) is used because it can write opset 13, the highest
 TensorRT 8.2 (JetPack 4.6) reads; the dynamo exporter starts at opset 18. Tensors are named
 "input" and "logits"; batch is static 1 unless a dynamic batch range is asked for.
+
+Every model file a bundle carries goes through `keep_used_opsets` once written: ONNX Runtime's
+quantization tools stamp a model with every opset domain ORT itself registers (ai.onnx.ml 5, the
+training and preview domains, com.microsoft.nchwc, org.pytorch.aten, ...), and an older ONNX
+Runtime refuses a model that imports a domain version newer than it knows, used or not: 1.10 (the
+last for Python 3.6, JetPack 4.6's era) stops at "Opset 5 is under development" for ai.onnx.ml,
+and 1.16 and 1.17 refuse it too.
 """
 
 import warnings
@@ -104,6 +111,42 @@ def onnx_opset(path):
     onnx = require("onnx", "reading ONNX files")
     proto = onnx.load(str(path), load_external_data=False)
     return max(op.version for op in proto.opset_import if op.domain in ("", "ai.onnx"))
+
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def used_domains(nodes, found=None):
+    """The operator domains `nodes` use, those of the subgraphs in their attributes included."""
+    found = set() if found is None else found
+    for node in nodes:
+        found.add(node.domain)
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                used_domains(attribute.g.node, found)
+            for graph in attribute.graphs:
+                used_domains(graph.node, found)
+    return found
+
+
+def keep_used_opsets(path):
+    """Rewrite the ONNX file `path` with only the opset imports its nodes use (the graph's, its subgraphs'
+    and its functions'), and always the default domain's. Returns the [(domain, version)] dropped;
+    the file is left as it was when there are none."""
+    onnx = require("onnx", "writing ONNX files")
+    proto = onnx.load(str(path))
+    used = used_domains(proto.graph.node)
+    for function in proto.functions:
+        used_domains(function.node, used)
+    kept, dropped = [], []
+    for opset in proto.opset_import:
+        wanted = opset.domain in used or opset.domain in DEFAULT_DOMAINS
+        (kept if wanted else dropped).append((opset.domain, opset.version))
+    if dropped:
+        del proto.opset_import[:]
+        proto.opset_import.extend(onnx.helper.make_opsetid(domain, version) for domain, version in kept)
+        onnx.save(proto, str(path))
+    return dropped
 
 
 def foreign_domains(path):

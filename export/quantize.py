@@ -122,7 +122,8 @@ def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_b
             activation_type=getattr(quantization.QuantType, info["activations"]),
             weight_type=getattr(quantization.QuantType, info["weights"]),
             calibrate_method=calibrate_method, extra_options=extra_options, nodes_to_exclude=list(float_nodes))
-    from export.onnx_export import foreign_domains, onnx_opset
+    from export.onnx_export import foreign_domains, keep_used_opsets, onnx_opset
+    keep_used_opsets(out_path)   # quant_pre_process stamps it with every domain ONNX Runtime registers
     domains = foreign_domains(out_path)
     if domains:
         raise EdgeError("INT8 {} model uses non-standard operator domains {}; TensorRT cannot read it".format(

@@ -5,12 +5,16 @@ and TensorRT version when there is one (or --build-engine will build it), else O
 (INT8 when the bundle has a verified INT8 model, which is the fast path on CPUs), never PyTorch
 (a desktop reference, provided by the training package). A Jetson has no ONNX Runtime: with no
 engine for it, auto answers with the command that builds one.
+
+An automatic ONNX Runtime precision takes the next model when this ONNX Runtime cannot load the
+INT8 one (an older ORT and an older bundle: edge.runners.onnxruntime_runner), and the reason says
+so; a precision asked for by name is not swapped, and fails with ORT's reason on one line.
 """
 
 from edge.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.errors import EdgeError
 from edge.lazy import available
-from edge.runners.onnxruntime_runner import ORT_INT8_FLAVOURS
+from edge.runners.onnxruntime_runner import ORT_INT8_FLAVOURS, load_problem, onnx_artifact
 from edge.runners.plugins import plugin_runner
 
 RUNTIMES = ("auto", "tensorrt", "onnxruntime", "pytorch")
@@ -52,14 +56,24 @@ def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoi
             raise EdgeError("ONNX Runtime runs the bundle's fp32 or int8 models; fp16 is a TensorRT engine "
                             "precision (--runtime tensorrt)")
         if precision == "auto":
-            precision = "int8" if int8_verified(bundle) else "fp32"
-            why += "; {} ({})".format(precision, "verified INT8 model in the bundle" if precision == "int8"
-                                      else "no verified INT8 model")
+            precision, chosen = onnxruntime_precision(bundle)
+            why += "; " + chosen
         from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
         return OnnxRuntimeRunner(bundle, precision=precision, threads=threads, spinning=spinning), why
     if precision not in ("auto", "fp32"):
         raise EdgeError("the PyTorch runner is the fp32 desktop reference; use --precision fp32")
     return plugin_runner("pytorch")(bundle, checkpoint=checkpoint, threads=threads), why
+
+
+def onnxruntime_precision(bundle):
+    """(precision, why) for ONNX Runtime: int8 when the bundle has a verified INT8 model that this ONNX
+    Runtime loads, else fp32 (with the reason the INT8 model cannot be loaded here, when that is why)."""
+    if not int8_verified(bundle):
+        return "fp32", "fp32 (no verified INT8 model)"
+    problem = load_problem(bundle, onnx_artifact(bundle, "int8"))
+    if problem is None:
+        return "int8", "int8 (verified INT8 model in the bundle)"
+    return "fp32", "fp32 (instead of the verified INT8 model: {})".format(problem)
 
 
 def auto_runtime(bundle, precision="auto", build_engine=False):
