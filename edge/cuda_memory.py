@@ -1,30 +1,42 @@
-"""The one module for CUDA device memory: page-locked host arrays, device buffers, a stream, copies.
+"""The one module for CUDA device memory: page-locked host arrays, device buffers, a stream, copies,
+and the CUDA context they live in.
 
 TensorRT takes raw device pointers (ints) and a stream handle; something must allocate them.
 Two backends with one interface, chosen by what can be imported, pycuda first:
 
-    pycuda       JetPack 4.6 (Nano, TX2): `pip3 install pycuda`; `pycuda.autoinit` makes the context.
-    cuda-python  elsewhere: `from cuda import cudart` (`cuda.bindings.runtime` in newer releases);
-                 the runtime API works in the device's primary context, as TensorRT does.
+    pycuda       JetPack 4.6 (Nano, TX2): `pip3 install pycuda`.
+    cuda-python  elsewhere: `cuda.bindings.runtime` / `.driver` (`cuda.cudart` / `cuda.cuda` before 12.x).
 
 Both are imported on first use (through `edge.lazy`), so importing this module costs nothing.
 
-    memory = backend()                       # MissingDependency naming both installs if neither is here
-    host = memory.pagelocked(n, np.float32)  # 1-D page-locked numpy array
-    dev = memory.alloc(host.nbytes)          # device buffer; memory.pointer(dev) is what TensorRT takes
-    stream = memory.stream()                 # memory.stream_handle(stream): TensorRT's stream_handle
-    memory.htod(dev, host, stream)           # async on a stream; synchronous when stream is None
-    ... execute_async_v2(bindings, handle) / set_tensor_address + execute_async_v3(handle) ...
-    memory.dtoh(host, dev, stream)
-    memory.synchronize(stream)
-    memory.free(dev); memory.free_host(host); memory.free_stream(stream)
+A CUDA context is current to one thread at a time, and pointers, streams and TensorRT engines
+belong to the context that made them. `import pycuda.autoinit` made a context current on the
+importing thread only: a call from any other thread (edge-serve's batcher) failed with
+"invalid device context" (inducer/pycuda#242, NVIDIA/TensorRT#475). So each backend owns the
+device's primary context, the one the CUDA runtime API and so TensorRT use, retained once, and
+`current()` pushes it on the calling thread for the body of a `with` and pops it afterwards
+(re-entrant per thread; what was current before comes back). Every call that touches the device
+or a TensorRT object runs inside it, whichever thread makes it:
 
-Each caller frees what it allocated. `device_info()` says which GPU this is.
+    memory = backend()                       # MissingDependency naming both installs if neither is here
+    with memory.current():                   # the context, current on this thread
+        host = memory.pagelocked(n, np.float32)  # 1-D page-locked numpy array
+        dev = memory.alloc(host.nbytes)          # device buffer; memory.pointer(dev) is what TensorRT takes
+        stream = memory.stream()                 # memory.stream_handle(stream): TensorRT's stream_handle
+        memory.htod(dev, host, stream)           # async on a stream; synchronous when stream is None
+        ... execute_async_v2(bindings, handle) / set_tensor_address + execute_async_v3(handle) ...
+        memory.dtoh(host, dev, stream)
+        memory.synchronize(stream)
+        memory.free(dev); memory.free_host(host); memory.free_stream(stream)
+
+Each caller frees what it allocated. `device_info()` says which GPU this is (no context needed).
 Python 3.6 compatible (JetPack 4.6).
 """
 
+import contextlib
 import ctypes
 import importlib
+import threading
 
 import numpy as np
 
@@ -40,14 +52,54 @@ class CudaError(EdgeError):
     """A CUDA call failed (no device, out of memory, driver problem)."""
 
 
-class PycudaBackend(object):
-    """pycuda: the JetPack 4.6 choice (TensorRT 8.2's samples use it)."""
+class _ContextScope(object):
+    """`current()`: the backend's context current on the calling thread for a `with` body.
+
+    Pushed on the way in and popped on the way out, except when this thread is already inside
+    one (a nested call), so what was current before comes back and nothing leaks to the thread."""
+
+    def _init_scope(self):
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def current(self):
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._push()
+        self._local.depth = depth + 1
+        try:
+            yield self
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                self._pop()
+
+
+class PycudaBackend(_ContextScope):
+    """pycuda: the JetPack 4.6 choice (TensorRT 8.2's samples use it).
+
+    The device's primary context (Device.retain_primary_context, pycuda 2020.1+; "the one used by
+    the CUDA runtime API", so TensorRT works in it too), pushed with Context.push() and popped with
+    Context.pop() around each use. Never pycuda.autoinit: its context is current on one thread."""
 
     name = "pycuda"
 
     def __init__(self):
         self.cuda = require("pycuda.driver", "CUDA device memory")
-        require("pycuda.autoinit", "a CUDA context")   # makes a context on device 0, popped at exit
+        self._call("cuInit", self.cuda.init)
+        device = self._call("cuDeviceGet", self.cuda.Device, 0)
+        if hasattr(device, "retain_primary_context"):
+            self.context = self._call("cuDevicePrimaryCtxRetain", device.retain_primary_context)
+        else:   # pycuda before 2020.1: a context of our own; make_context makes it current, so pop it here
+            self.context = self._call("cuCtxCreate", device.make_context)
+            self.cuda.Context.pop()
+        self._init_scope()
+
+    def _push(self):
+        self._call("cuCtxPushCurrent", self.context.push)
+
+    def _pop(self):
+        self._call("cuCtxPopCurrent", self.cuda.Context.pop)
 
     def stream(self):
         return self.cuda.Stream()
@@ -107,31 +159,54 @@ class PycudaBackend(object):
                 "memory_mb": int(device.total_memory() // 2 ** 20)}
 
 
-def _import_cudart():
-    """cuda-python's runtime module under either of its names."""
-    for name in ("cuda.bindings.runtime", "cuda.cudart"):
+def _import_cuda_python():
+    """cuda-python's (runtime, driver) modules under either layout."""
+    for runtime, driver in (("cuda.bindings.runtime", "cuda.bindings.driver"), ("cuda.cudart", "cuda.cuda")):
         try:
-            return importlib.import_module(name)
+            return importlib.import_module(runtime), importlib.import_module(driver)
         except ImportError:
             continue
-    return require("cuda.cudart", "CUDA device memory")   # raises MissingDependency with the hint
+    # MissingDependency with the install hint, naming the module that is missing
+    return require("cuda.cudart", "CUDA device memory"), require("cuda.cuda", "a CUDA context")
 
 
-class CudaPythonBackend(object):
-    """cuda-python's runtime API: every call returns (error, *results)."""
+def _checked(what, result, success):
+    """cuda-python's (error, *results): the result(s), or CudaError naming the error."""
+    err, rest = result[0], result[1:]
+    if err != success:
+        # An IntEnum: its name says what happened (str() of it is only the number on Python 3.11+).
+        raise CudaError("CUDA {} failed: {}".format(what, getattr(err, "name", err)))
+    return rest[0] if len(rest) == 1 else (rest or None)
+
+
+class CudaPythonBackend(_ContextScope):
+    """cuda-python: the runtime API for memory and copies (every call returns (error, *results)),
+    the driver API for the context: the device's primary context, retained once
+    (cuDevicePrimaryCtxRetain) and pushed / popped (cuCtxPushCurrent / cuCtxPopCurrent) around
+    each use. The runtime would pick the primary context by itself on a thread with none current,
+    but it uses whatever context is current on the thread, so this says which."""
 
     name = "cuda-python"
 
     def __init__(self):
-        self.cudart = _import_cudart()
+        self.cudart, self.driver = _import_cuda_python()
         self._host = {}   # id of a page-locked array -> its pointer, for cudaFreeHost
+        self._driver_call("cuInit", self.driver.cuInit(0))
+        self.device = self._driver_call("cuDeviceGet", self.driver.cuDeviceGet(0))
+        self.context = self._driver_call("cuDevicePrimaryCtxRetain", self.driver.cuDevicePrimaryCtxRetain(self.device))
+        self._init_scope()
+
+    def _driver_call(self, what, result):
+        return _checked(what, result, self.driver.CUresult.CUDA_SUCCESS)
+
+    def _push(self):
+        self._driver_call("cuCtxPushCurrent", self.driver.cuCtxPushCurrent(self.context))
+
+    def _pop(self):
+        self._driver_call("cuCtxPopCurrent", self.driver.cuCtxPopCurrent())
 
     def _call(self, what, result):
-        err, rest = result[0], result[1:]
-        if err != self.cudart.cudaError_t.cudaSuccess:
-            # An IntEnum: its name says what happened (str() of it is only the number on Python 3.11+).
-            raise CudaError("CUDA {} failed: {}".format(what, getattr(err, "name", err)))
-        return rest[0] if len(rest) == 1 else (rest or None)
+        return _checked(what, result, self.cudart.cudaError_t.cudaSuccess)
 
     def stream(self):
         return self._call("cudaStreamCreate", self.cudart.cudaStreamCreate())

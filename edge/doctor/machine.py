@@ -157,7 +157,7 @@ def check_cuda_binding(jetson, release=None):
         fix = "sudo jetson/install.sh, or " + hint if jetson else INSTALL_HINTS["cuda"]
         return Check("cuda binding", FAIL if jetson else SKIP, "neither pycuda nor cuda-python is installed", fix,
                      data={"error": str(exc)})
-    except Exception as exc:   # pycuda.autoinit: cuInit failed, no device, ...
+    except Exception as exc:   # cuInit failed, no device, the primary context could not be retained, ...
         return Check("cuda binding", FAIL, "CUDA could not be initialised: " + _error(exc), GPU_ACCESS)
     problem = _round_trip(memory, ROUND_TRIP_BYTES)
     data = {"backend": memory.name, "bytes": ROUND_TRIP_BYTES}
@@ -169,7 +169,17 @@ def check_cuda_binding(jetson, release=None):
 
 
 def _round_trip(memory, nbytes):
-    """None when a known pattern comes back from the GPU intact, else what went wrong; frees all it allocated."""
+    """None when a known pattern comes back from the GPU intact, else what went wrong; frees all it allocated.
+
+    All of it in the backend's CUDA context, current on this thread for the round trip."""
+    try:
+        with memory.current():
+            return _round_trip_in_context(memory, nbytes)
+    except Exception as exc:   # the context could not be made current (CudaError, the binding's own)
+        return _error(exc)
+
+
+def _round_trip_in_context(memory, nbytes):
     pattern = (np.arange(nbytes) % 251).astype(np.uint8)   # a prime period: shifted bytes show
     held, problem = [], None   # (free, thing), freed in reverse order whatever happens
     try:

@@ -10,8 +10,14 @@ A batch larger than the engine's maximum runs in chunks; a chunk smaller than th
 (a static batch, or a profile minimum above 1) is padded and the padding's outputs dropped. An
 engine built from a fused bundle's float-input model (TensorRT 8.2 has no uint8) still takes the
 bundle's uint8 frames: the runner normalises them on the host first.
+
+The runner owns its CUDA context (edge.cuda_memory's, the device's primary context) and makes it
+current around everything that touches CUDA or TensorRT objects (loading, each infer, release), on
+whichever thread calls: edge-serve activates on its main thread and infers on its batcher's. One
+infer runs at a time (the buffers are shared); concurrent callers wait their turn.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -72,6 +78,7 @@ class TensorRTRunner(Runner):
         self.stream = None
         self.tensors = []
         self.context = self.engine = self.runtime = None
+        self._lock = threading.Lock()   # one run at a time through the shared buffers
 
     def _find_or_build(self, trt):
         device = compat.device_description(trt)
@@ -90,19 +97,21 @@ class TensorRTRunner(Runner):
         return entry
 
     def _activate_impl(self):
+        from edge.cuda_memory import backend
+
         trt = require("tensorrt", "the TensorRT runner")
         self.entry = self._find_or_build(trt)
         self.precision = self.entry["precision"]
         self.model_path = self.bundle.check(self.entry)
-        try:
-            self._load(trt)
-        except BaseException:
-            self._release()   # whatever was allocated before the failure
-            raise
+        self.memory = backend()
+        with self.memory.current():   # the engine, its context and buffers all belong to this context
+            try:
+                self._load(trt)
+            except BaseException:
+                self._release()   # whatever was allocated before the failure
+                raise
 
     def _load(self, trt):
-        from edge.cuda_memory import backend
-
         with open(self.model_path, "rb") as handle:
             plan = handle.read()
         self.logger = trt.Logger(trt.Logger.WARNING)
@@ -129,7 +138,6 @@ class TensorRTRunner(Runner):
             self.min_batch, self.max_batch = int(batch.get("min", 1)), int(batch.get("max", 1))
         self.host_normalises = (self.bundle.input_format == INPUT_UINT8 and
                                 self.bundle.model_input_format(self.entry) == INPUT_FLOAT)
-        self.memory = backend()
         self.stream = self.memory.stream()
         for tensor in self.tensors:
             tensor.host = self.memory.pagelocked(self.max_batch * int(np.prod(tensor.item)), tensor.dtype)
@@ -154,11 +162,12 @@ class TensorRTRunner(Runner):
         if self.host_normalises:
             batch = normalize_batch(batch, self.bundle.spec)
         outputs, timings = [], {"h2d": 0.0, "compute": 0.0, "d2h": 0.0}
-        for start in range(0, batch.shape[0], self.max_batch):
-            outputs.append(self._infer_chunk(batch[start:start + self.max_batch]))
-            for stage, value in self.timings.items():
-                timings[stage] += value
-        self.timings = timings
+        with self._lock, self.memory.current():
+            for start in range(0, batch.shape[0], self.max_batch):
+                outputs.append(self._infer_chunk(batch[start:start + self.max_batch]))
+                for stage, value in self.timings.items():
+                    timings[stage] += value
+            self.timings = timings
         return np.concatenate(outputs)
 
     def _set_batch(self, count):
@@ -217,7 +226,8 @@ class TensorRTRunner(Runner):
         return (self._activation_bytes() + io_bytes) / 2.0 ** 20
 
     def _deactivate_impl(self):
-        self._release()
+        with self._lock, self.memory.current():   # TensorRT's destructors and the frees need the context
+            self._release()
 
     def _release(self):
         # Free only what activation allocated, the context before the memory it points into.

@@ -46,14 +46,16 @@ def write_calibration_cache(bundle_dir, onnx_file, batches, method, log=print):
     if len(grouped) * batch_size < items:
         log("note: {} of {} calibration images left out (TensorRT calibrates in full batches of {})".format(
             items - len(grouped) * batch_size, items, batch_size))
-    calibrator = make_calibrator(trt, chosen, grouped, memory=cuda_memory.backend())
+    memory = cuda_memory.backend()
+    calibrator = make_calibrator(trt, chosen, grouped, memory=memory)
     log("calibrating {} with TensorRT {} ({}, {} batches of {})".format(
         onnx_file, compat.version(trt), chosen, len(grouped), batch_size))
     request = build.BuildRequest(path, "int8", (batch_size,) * 3, build.DEFAULT_WORKSPACE_MB, calibrator=calibrator)
-    try:
-        build.build(trt, request, log)
-    finally:
-        calibrator.release()
+    with memory.current():   # the builder reads the calibrator's device pointers in this context
+        try:
+            build.build(trt, request, log)
+        finally:
+            calibrator.release()
     if not calibrator.cache:
         raise EdgeError("TensorRT calibrated {} but wrote no calibration cache".format(onnx_file))
     write_bytes(os.path.join(bundle_dir, CALIBRATION_CACHE), calibrator.cache)

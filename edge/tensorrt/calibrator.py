@@ -2,8 +2,11 @@
 
 They subclass TensorRT's own bases (IInt8EntropyCalibrator2, IInt8MinMaxCalibrator), so the class
 is made at run time from the imported module. Batches are float32 NCHW numpy arrays, copied to the
-GPU through edge.cuda_memory. TensorRT hands the finished cache to `write_calibration_cache`; the
-calibrator keeps it (`.cache`) and the caller writes it atomically once the build succeeded.
+GPU through edge.cuda_memory, inside its context (`memory.current()`): TensorRT calls get_batch on
+the thread that builds, and the pointers it returns must belong to the context the build runs in,
+so the caller builds inside `memory.current()` too. TensorRT hands the finished cache to
+`write_calibration_cache`; the calibrator keeps it (`.cache`) and the caller writes it atomically
+once the build succeeded.
 Python 3.6 compatible, no torch.
 """
 
@@ -46,10 +49,41 @@ def regroup(batches, batch_size):
     return [np.ascontiguousarray(items[start:start + batch_size]) for start in range(0, count, batch_size)]
 
 
+class _DeviceFeed(object):
+    """The batches on the GPU: one page-locked buffer, one device buffer and a stream, made on first
+    use and reused. Each call makes `memory`'s CUDA context current around what it does."""
+
+    def __init__(self, memory, batches):
+        self.memory, self.batches = memory, batches
+        self.host = self.device = self.stream = None
+
+    def pointer(self, index):
+        """Batch `index` copied to the device (the copy finished): its device pointer."""
+        memory, batch = self.memory, self.batches[index]
+        with memory.current():
+            if self.device is None:
+                self.stream = memory.stream()
+                self.host = memory.pagelocked(batch.size, np.float32)
+                self.device = memory.alloc(self.host.nbytes)
+            self.host[:] = batch.ravel()
+            memory.htod(self.device, self.host, self.stream)
+            memory.synchronize(self.stream)
+        return memory.pointer(self.device)
+
+    def release(self):
+        if self.device is not None:
+            with self.memory.current():
+                self.memory.free(self.device)
+                self.memory.free_host(self.host)
+                self.memory.free_stream(self.stream)
+                self.host = self.device = self.stream = None
+
+
 def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None):
     """A calibrator instance: over `batches` (equal-sized float32 NCHW arrays), or reading `cache` only.
 
-    `memory` is an edge.cuda_memory backend (needed only with batches). Call `.release()` afterwards.
+    `memory` is an edge.cuda_memory backend (needed only with batches): build inside
+    `memory.current()` on the thread that calls `.release()` afterwards.
     """
     if method not in METHODS:
         raise EdgeError("unknown calibration method {!r}; TensorRT calibrates with {}".format(
@@ -58,6 +92,7 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
     batches = list(batches or [])
     if batches and memory is None:
         raise ValueError("calibrating from batches needs a CUDA memory backend")
+    feed = _DeviceFeed(memory, batches)
 
     class Calibrator(base):
         def __init__(self):
@@ -66,7 +101,6 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
             self.index = 0
             self.cache = None     # what TensorRT wrote, as bytes
             self.error = None     # an exception raised inside a callback, re-raised after the build
-            self.host = self.device = self.stream = None
 
         def get_batch_size(self):
             return int(batches[0].shape[0]) if batches else 1
@@ -95,16 +129,9 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
         def _next_batch(self):
             if self.error is not None or self.index >= len(batches):
                 return None
-            batch = batches[self.index]
-            if self.device is None:
-                self.stream = memory.stream()
-                self.host = memory.pagelocked(batch.size, np.float32)
-                self.device = memory.alloc(self.host.nbytes)
-            self.host[:] = batch.ravel()
-            memory.htod(self.device, self.host, self.stream)
-            memory.synchronize(self.stream)
+            pointer = feed.pointer(self.index)
             self.index += 1
-            return [memory.pointer(self.device)]
+            return [pointer]
 
         def raise_error(self):
             """Re-raise what a callback raised during the build (a failed build says only 'None')."""
@@ -116,10 +143,6 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
                     self.index + 1, type(error).__name__, error))
 
         def release(self):
-            if self.device is not None:
-                memory.free(self.device)
-                memory.free_host(self.host)
-                memory.free_stream(self.stream)
-                self.host = self.device = self.stream = None
+            feed.release()
 
     return Calibrator()

@@ -180,7 +180,7 @@ def test_cuda_failures_are_one_clear_error_with_either_binding(monkeypatch, bind
     """Out of GPU memory: pycuda's MemoryError and cudart's error code both become a CudaError (one line)."""
     install(monkeypatch, "8.6", device="orin", cuda=binding, free_bytes=1 << 20)
     memory = edge.cuda_memory.backend()
-    with pytest.raises(edge.cuda_memory.CudaError, match="(?i)failed.*memory"):
+    with memory.current(), pytest.raises(edge.cuda_memory.CudaError, match="(?i)failed.*memory"):
         memory.alloc(1 << 30)
 
 

@@ -398,9 +398,10 @@ def _calibrator(trt, memory, values, fail=None, sync=True, pointers=None):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.batches, self.written = list(values), None
-            self.stream = memory.stream()
-            self.host = memory.pagelocked((1, 3, 32, 32), np.float32)
-            self.device = memory.alloc(self.host.nbytes)
+            with memory.current():   # a fresh fake device: no context is current on this thread yet
+                self.stream = memory.stream()
+                self.host = memory.pagelocked((1, 3, 32, 32), np.float32)
+                self.device = memory.alloc(self.host.nbytes)
 
         def get_batch_size(self):
             return 1
@@ -411,9 +412,10 @@ def _calibrator(trt, memory, values, fail=None, sync=True, pointers=None):
             if not self.batches:
                 return None
             self.host[...] = self.batches.pop(0)
-            memory.htod(self.device, self.host, self.stream)
-            if sync:
-                memory.synchronize(self.stream)
+            with memory.current():
+                memory.htod(self.device, self.host, self.stream)
+                if sync:
+                    memory.synchronize(self.stream)
             return pointers if pointers is not None else [self.device]
 
         def read_calibration_cache(self):
@@ -506,6 +508,11 @@ def test_implicit_int8_engines_quantize_the_input_at_the_calibrated_scale():
 
 def test_async_copies_land_when_their_stream_is_synchronized():
     memory = FakeCudaMemory()
+    with memory.current():
+        _copies_land_when_their_stream_is_synchronized(memory)
+
+
+def _copies_land_when_their_stream_is_synchronized(memory):
     device = memory.device
     stream, other = memory.stream(), memory.stream()
     host = memory.pagelocked(4, np.float32)
@@ -640,22 +647,25 @@ def test_edge_backends_run_against_the_fake_bindings(monkeypatch, binding):
 
     trt = install(monkeypatch, "8.6", device="orin", cuda=binding)
     memory = edge.cuda_memory.backend()
-    assert memory.name == binding and memory.device_info()["name"] == "Orin"
-    host = memory.pagelocked((2, 3), np.float32)
-    host[:] = 2.5
-    dev = memory.alloc(host.nbytes)
-    stream = memory.stream()
-    memory.htod(dev, host, stream)
-    memory.synchronize(stream)
-    host[:] = 0
-    memory.dtoh(host, dev, stream)
-    memory.synchronize(stream)
-    assert (host == 2.5).all()
-    memory.free(dev)
-    memory.free_host(host)
-    memory.free_stream(stream)
-    del stream
+    assert memory.name == binding and memory.device_info()["name"] == "Orin"   # no context needed
+    assert trt.fake_memory.device.contexts.current() is None   # nothing left current by making the backend
+    with memory.current():
+        host = memory.pagelocked((2, 3), np.float32)
+        host[:] = 2.5
+        dev = memory.alloc(host.nbytes)
+        stream = memory.stream()
+        memory.htod(dev, host, stream)
+        memory.synchronize(stream)
+        host[:] = 0
+        memory.dtoh(host, dev, stream)
+        memory.synchronize(stream)
+        assert (host == 2.5).all()
+        memory.free(dev)
+        memory.free_host(host)
+        memory.free_stream(stream)
+        del stream
     assert trt.fake_memory.live() == []
+    assert trt.fake_memory.device.contexts.current() is None   # popped again
 
 
 # ----------------------------------------------------------------------------- the machine's identity

@@ -1,4 +1,11 @@
-"""A fake cuda-python runtime (`cuda.cudart` / `cuda.bindings.runtime`): every call returns (err, *results)."""
+"""A fake cuda-python runtime (`cuda.cudart` / `cuda.bindings.runtime`): every call returns (err, *results).
+
+Contexts (contexts.py; CUDA runtime API, "Interactions with the CUDA Driver API"): a runtime call
+that needs a context works in the one current to the calling thread, and on a thread with none
+selects the device's primary context and makes it current there. So the runtime never answers
+"no context"; a pointer of another context is cudaErrorInvalidValue, a stream of another context
+cudaErrorInvalidResourceHandle. Device queries (count, properties) need no context.
+"""
 
 import types
 
@@ -77,6 +84,7 @@ def make_cudart(device):
 
     def _call(function, *args):
         """(err,) for calls without results; (err, result) for those with one (None when err)."""
+        device.contexts.runtime_current()
         try:
             result = function(*args)
         except CudaFault as exc:
@@ -90,7 +98,11 @@ def make_cudart(device):
         return (cudaError_t.cudaSuccess, 0)
 
     def cudaSetDevice(index):   # noqa: N802
-        return ok if index == 0 else (cudaError_t.cudaErrorInvalidDevice,)
+        if index != 0:
+            return (cudaError_t.cudaErrorInvalidDevice,)
+        device.contexts.initialised = True   # "makes the primary context ... current to the calling thread"
+        device.contexts.set_current(device.contexts.primary)
+        return ok
 
     def cudaGetDeviceProperties(index):   # noqa: N802
         if index != 0:
@@ -98,6 +110,7 @@ def make_cudart(device):
         return (cudaError_t.cudaSuccess, cudaDeviceProp())
 
     def cudaMemGetInfo():   # noqa: N802
+        device.contexts.runtime_current()
         return (cudaError_t.cudaSuccess, device.free_bytes, device.total_bytes)
 
     def cudaMalloc(size):   # noqa: N802
@@ -116,6 +129,7 @@ def make_cudart(device):
         return _call(device.free_pinned, int(ptr))
 
     def cudaStreamCreate():   # noqa: N802
+        device.contexts.runtime_current()
         return (cudaError_t.cudaSuccess, cudaStream_t(device.create_stream()))
 
     def cudaStreamDestroy(stream):   # noqa: N802
@@ -156,12 +170,14 @@ def make_cudart(device):
     return rt
 
 
-def cuda_python_modules(runtime):
-    """sys.modules entries for both of cuda-python's layouts (cuda.cudart; cuda.bindings.runtime)."""
+def cuda_python_modules(runtime, driver):
+    """sys.modules entries for both of cuda-python's layouts: cuda.cudart and cuda.cuda (before 12.x's
+    cuda.bindings), cuda.bindings.runtime and cuda.bindings.driver."""
     cuda = types.ModuleType("cuda")
     cuda.__path__ = []
     bindings = types.ModuleType("cuda.bindings")
     bindings.__path__ = []
-    bindings.runtime = runtime
-    cuda.cudart, cuda.bindings = runtime, bindings
-    return {"cuda": cuda, "cuda.cudart": runtime, "cuda.bindings": bindings, "cuda.bindings.runtime": runtime}
+    bindings.runtime, bindings.driver = runtime, driver
+    cuda.cudart, cuda.cuda, cuda.bindings = runtime, driver, bindings
+    return {"cuda": cuda, "cuda.cudart": runtime, "cuda.cuda": driver, "cuda.bindings": bindings,
+            "cuda.bindings.runtime": runtime, "cuda.bindings.driver": driver}

@@ -13,6 +13,11 @@ The model (GpuMemory) follows the CUDA runtime's documented semantics:
   buffer when they run; from pageable memory (cuda-python only) the host data is staged at the
   call (H2D) or the stream is waited for first (D2H) (CUDA runtime API, "API synchronization
   behavior").
+- Contexts (contexts.py): every allocation and stream belongs to the context current when it was
+  made; issuing a copy, a run or a free with it under no current context fails with "invalid
+  device context", under another context with "invalid argument" (pointers) or "invalid
+  resource handle" (streams). Queued work runs in its stream's context whatever thread
+  synchronizes. Page-locked host memory is treated as portable (cudaHostAllocPortable).
 - A ledger of live device allocations, page-locked host buffers, streams and execution-context
   reservations: `live()` shows what is still held, so a test can assert that everything was freed.
 """
@@ -21,13 +26,11 @@ import ctypes
 
 import numpy as np
 
+from tests.fakes.cuda.contexts import Contexts, CudaFault, CudaInvalidContext
+
 DEVICE_BASE = 0x100000000000   # device pointers: far from this process's host addresses
 ALIGNMENT = 256                # cudaMalloc alignment
 GUARD = 4096                   # unmapped gap after each allocation: an overrun faults
-
-
-class CudaFault(RuntimeError):
-    """A CUDA error: invalid argument, an illegal memory access, a bad handle."""
 
 
 class CudaOutOfMemory(CudaFault):
@@ -54,7 +57,9 @@ class GpuMemory(object):
         self.allocations = {}      # pointer -> bytearray
         self.pinned = {}           # address -> _Pinned (live ones)
         self._pinned_all = []      # every pinned buffer ever made (host memory stays valid for numpy views)
-        self.streams = {}          # handle -> True
+        self.streams = {}          # handle -> the context it was made in (None: made outside any)
+        self.owners = {}           # device pointer -> the context it was allocated in (None: outside any)
+        self.contexts = Contexts() # the per-thread context stacks (contexts.py)
         self.reservations = {}     # token -> nbytes (execution contexts' activation memory)
         self._queue = []           # [(sequence, stream handle, description, job)]
         self._sequence = 0
@@ -71,6 +76,7 @@ class GpuMemory(object):
         pointer = self._next_pointer
         self._next_pointer += -(-nbytes // ALIGNMENT) * ALIGNMENT + GUARD
         self.allocations[pointer] = bytearray(nbytes)
+        self.owners[pointer] = self.contexts.current()
         self.free_bytes -= nbytes
         return pointer
 
@@ -79,7 +85,30 @@ class GpuMemory(object):
         if pointer not in self.allocations:
             raise CudaFault("cudaFree: invalid argument: {:#x} is not a live allocation (freed twice, or never "
                             "allocated)".format(pointer))
+        self.owned(self.owners.get(pointer), "cudaFree: invalid argument: {:#x}".format(pointer))
         self.free_bytes += len(self.allocations.pop(pointer))
+        self.owners.pop(pointer, None)
+
+    def owned(self, owner, what, kind="invalid argument"):
+        """A pointer or stream of context `owner` used now: under no context, or another one, it faults.
+
+        Resources made outside any context (owner None: the model used bare) are not checked."""
+        if owner is None:
+            return
+        current = self.contexts.current()
+        if current is None:
+            raise CudaInvalidContext("{}: invalid device context (no context is current to this thread)".format(what))
+        if current is not owner:
+            raise CudaFault("{}: {} (it belongs to {!r}, the current context is {!r})".format(what, kind, owner,
+                                                                                        current))
+
+    def owner_of(self, pointer):
+        """The context of the live allocation holding `pointer` (None when outside any, or unknown)."""
+        pointer = int(pointer)
+        for base, data in self.allocations.items():
+            if base <= pointer < base + len(data):
+                return self.owners.get(base)
+        return None
 
     def _find(self, pointer, nbytes, what):
         pointer, nbytes = int(pointer), int(nbytes)
@@ -92,7 +121,9 @@ class GpuMemory(object):
         raise CudaFault("{}: {:#x} is not in any live device allocation".format(what, pointer))
 
     def check(self, pointer, nbytes, what="cudaMemcpy: invalid argument"):
+        """A copy or run about to use `pointer`: in bounds, and of the context current here."""
         self._find(pointer, nbytes, what)
+        self.owned(self.owner_of(pointer), "{:#x}".format(int(pointer)))
 
     def read(self, pointer, nbytes, what="an illegal memory access was encountered"):
         data, offset = self._find(pointer, nbytes, what)
@@ -123,12 +154,13 @@ class GpuMemory(object):
     # ------------------------------------------------------------------ streams and queued work
     def create_stream(self):
         self._next_handle += 0x10
-        self.streams[self._next_handle] = True
+        self.streams[self._next_handle] = self.contexts.current()
         return self._next_handle
 
     def destroy_stream(self, handle):
         if handle not in self.streams:
             raise CudaFault("cudaStreamDestroy: invalid resource handle {!r}".format(handle))
+        self.owned(self.streams[handle], "cudaStreamDestroy: stream {:#x}".format(handle), "invalid resource handle")
         self.synchronize(handle)   # cudaStreamDestroy: queued work still completes
         del self.streams[handle]
 
@@ -138,6 +170,8 @@ class GpuMemory(object):
     def enqueue(self, handle, description, job):
         if not self.known_stream(handle):
             raise CudaFault("invalid resource handle: stream {!r} does not exist".format(handle))
+        if handle:
+            self.owned(self.streams[handle], "stream {:#x}".format(handle), "invalid resource handle")
         self._sequence += 1
         self._queue.append((self._sequence, handle, description, job))
 

@@ -1,17 +1,38 @@
-"""A fake `pycuda` (driver, autoinit) over the GPU memory model, from pycuda's doc/driver.rst."""
+"""A fake `pycuda` (driver, autoinit) over the GPU memory model, from pycuda's doc/driver.rst and the
+context handling of its src/cpp/cuda.hpp:
+
+- pycuda keeps its own stack of Context objects per thread (`context_stack`, a
+  boost::thread_specific_ptr) beside the driver's (contexts.py). `Device.make_context()` creates a
+  context (cuCtxCreate) and makes it current on the calling thread only; `retain_primary_context()`
+  retains the device's primary context, the one the runtime API (and so TensorRT) uses, without
+  making it current; `push()` / `Context.pop()` switch contexts on the calling thread.
+- Driver calls (cuMemAlloc, cuMemcpy*, cuStreamSynchronize, ...) on a thread with no current
+  context raise LogicError("<routine> failed: invalid device context"); a Stream, allocation or
+  page-locked buffer made there raises LogicError("explicit_context_dependent failed: invalid
+  device context - no currently active context?") (inducer/pycuda#242, NVIDIA/TensorRT#475).
+- Streams and allocations remember the context current when they were made. Freeing one (free()
+  or the object's deletion) makes that context current around cuMemFree if it is not; from a
+  thread other than the one that created the Context object that is impossible: a UserWarning
+  "<type> in out-of-thread context could not be cleaned up", and the memory stays allocated.
+"""
 
 import importlib.abc
 import importlib.machinery
+import threading
 import types
+import warnings
 
 import numpy as np
 
-from tests.fakes.cuda.memory import CudaFault, CudaOutOfMemory, host_span
+from tests.fakes.cuda.memory import CudaFault, CudaInvalidContext, CudaOutOfMemory, host_span
+
 
 def make_pycuda(device):
     """{module name: module} for pycuda, pycuda.driver and the import hook of pycuda.autoinit."""
     driver = types.ModuleType("pycuda.driver")
-    state = {"initialised": False, "contexts": []}
+    state = {"initialised": False}
+    contexts = device.contexts
+    local = threading.local()   # pycuda's own per-thread context stack
 
     class Error(Exception):
         pass
@@ -32,9 +53,12 @@ def make_pycuda(device):
         raise kind("{} failed: {}".format(routine, message))
 
     def need_context(routine):
+        """A driver call: the driver's current context on this thread, else invalid device context."""
         if not state["initialised"]:
             fail(routine, "not initialized")
-        if not state["contexts"]:
+        try:
+            contexts.require(routine)
+        except CudaInvalidContext:
             fail(routine, "invalid device context")
 
     def guarded(routine, call, *args):
@@ -42,13 +66,65 @@ def make_pycuda(device):
             return call(*args)
         except CudaOutOfMemory:
             fail(routine, "out of memory", MemoryError)
+        except CudaInvalidContext:
+            fail(routine, "invalid device context")
         except CudaFault as exc:
             illegal = "illegal memory access" in str(exc)
+            handle = "resource handle" in str(exc)
             fail(routine, "{} - {}".format("an illegal memory access was encountered" if illegal else
-                                           "invalid argument", exc))
+                                           "invalid resource handle" if handle else "invalid argument", exc))
 
     def init(flags=0):
         state["initialised"] = True
+        contexts.initialised = True
+
+    # ----- pycuda's context stack (cuda.hpp: context_stack, context, context_push, scoped_context_activation)
+    def py_stack():
+        if not hasattr(local, "stack"):
+            local.stack = []
+        return local.stack
+
+    def current_context(skip=None):
+        stack = py_stack()
+        while stack:
+            if stack[-1] is not skip and stack[-1]._valid:
+                return stack[-1]
+            stack.pop()   # a detached context: dropped, as current_context() does
+        return None
+
+    def prepare_context_switch():
+        if py_stack():
+            guarded("cuCtxPopCurrent", contexts.pop)
+
+    def context_push(context):
+        prepare_context_switch()
+        guarded("cuCtxPushCurrent", contexts.push, context._handle)
+        py_stack().append(context)
+
+    def acquire_context():
+        ward = current_context()
+        if ward is None:
+            fail("explicit_context_dependent", "invalid device context - no currently active context?")
+        return ward
+
+    def cleanup(ward, kind, call):
+        """scoped_context_activation(ward) around a clean-up call; False when it could not run."""
+        if not ward._valid:
+            return False   # cannot_activate_dead_context: skipped silently
+        switch = current_context() is not ward
+        if switch:
+            if ward._thread != threading.current_thread().ident:
+                warnings.warn("{} in out-of-thread context could not be cleaned up".format(kind), UserWarning)
+                return False
+            context_push(ward)
+        try:
+            call()
+        except CudaFault as exc:   # CUDAPP_CALL_GUARDED_CLEANUP: a warning, never an exception
+            warnings.warn("PyCUDA WARNING: a clean-up operation failed (dead context maybe?): {}".format(exc))
+        finally:
+            if switch:
+                Context.pop()
+        return True
 
     class Device(object):
         def __init__(self, number):
@@ -74,18 +150,30 @@ def make_pycuda(device):
             return device.total_bytes
 
         def make_context(self, flags=0):
-            context = Context(self)
-            state["contexts"].append(context)
+            prepare_context_switch()
+            context = Context(self, contexts.create(), primary=False)   # cuCtxCreate: current here
+            py_stack().append(context)
             return context
 
+        def retain_primary_context(self):
+            return Context(self, contexts.retain_primary(), primary=True)   # not made current
+
     class Context(object):
-        def __init__(self, dev):
-            self._device = dev
+        def __init__(self, dev, handle, primary):
+            self._device, self._handle, self._primary = dev, handle, primary
+            self._valid = True
+            self._thread = threading.current_thread().ident   # the thread that made this object
+
+        def __eq__(self, other):
+            return isinstance(other, Context) and other._handle is self._handle
+
+        def __hash__(self):
+            return hash(self._handle.handle)
 
         @staticmethod
         def get_device():
             need_context("cuCtxGetDevice")
-            return state["contexts"][-1]._device
+            return Device(0)
 
         @staticmethod
         def synchronize():
@@ -94,18 +182,38 @@ def make_pycuda(device):
 
         @staticmethod
         def pop():
-            need_context("cuCtxPopCurrent")
-            state["contexts"].pop()
+            prepare_context_switch()
+            stack = py_stack()
+            if not stack:
+                fail("context::pop", "invalid device context - cannot pop non-current context")
+            stack.pop()
+            top = current_context()
+            if top is not None:
+                guarded("cuCtxPushCurrent", contexts.push, top._handle)
 
         def push(self):
-            state["contexts"].append(self)
+            context_push(self)
 
         def detach(self):
-            if self in state["contexts"]:
-                state["contexts"].remove(self)
+            if not self._valid:
+                fail("context::detach", "invalid device context - cannot detach from invalid context")
+            active = current_context() is self
+            if active or self._thread == threading.current_thread().ident:
+                if not active:
+                    contexts.push(self._handle)
+                if self._primary:
+                    contexts.release_primary()   # cuDevicePrimaryCtxRelease: not popped
+                else:
+                    contexts.destroy(self._handle)
+            self._valid = False
+            if active:
+                successor = current_context(skip=self)
+                if successor is not None:
+                    contexts.push(successor._handle)
 
     class Stream(object):
         def __init__(self, flags=0):
+            self._ward = acquire_context()   # context_dependent's constructor runs first
             need_context("cuStreamCreate")
             self._handle = device.create_stream()
 
@@ -114,23 +222,22 @@ def make_pycuda(device):
             return self._handle
 
         def synchronize(self):
+            need_context("cuStreamSynchronize")
             guarded("cuStreamSynchronize", device.synchronize, self._handle)
 
         def is_done(self):
             return not device.pending(self._handle)
 
-        def __del__(self):
-            if self._handle in device.streams:   # pycuda destroys a stream with its object
-                try:
-                    device.destroy_stream(self._handle)
-                except CudaFault:
-                    pass
+        def __del__(self):   # pycuda destroys a stream with its object, in its context
+            if getattr(self, "_handle", None) in device.streams:
+                cleanup(self._ward, "stream", lambda: device.destroy_stream(self._handle))
 
     class DeviceAllocation(object):
         """Cast to int for the pointer; free() twice is cuMemFree's 'invalid handle' (cuda.hpp)."""
 
         def __init__(self, pointer):
             self._pointer, self._valid = pointer, True
+            self._ward = acquire_context()
 
         def __int__(self):
             return self._pointer
@@ -140,31 +247,34 @@ def make_pycuda(device):
         def free(self):
             if not self._valid:
                 fail("device_allocation::free", "invalid handle")
+            cleanup(self._ward, "device_allocation", lambda: device.free(self._pointer))
             self._valid = False
-            device.free(self._pointer)
 
         def __del__(self):   # "Once this object is deleted, its associated device memory is freed."
-            if getattr(self, "_valid", False) and self._pointer in device.allocations:
-                device.free(self._pointer)
+            if getattr(self, "_valid", False) and getattr(self, "_ward", None) is not None:
+                self.free()
 
     class PagelockedHostAllocation(object):
         def __init__(self, block, shape, dtype):
             self._block, self._valid = block, True
             self.__array_interface__ = {"shape": tuple(shape), "typestr": np.dtype(dtype).str, "version": 3,
                                         "data": (block.address, False)}
+            self._ward = acquire_context()
 
         def free(self):
             if not self._valid:
                 fail("pagelocked_host_allocation::free", "invalid handle")
+            cleanup(self._ward, "pagelocked_host_allocation", lambda: device.free_pinned(self._block.address))
             self._valid = False
-            device.free_pinned(self._block.address)
 
         def __del__(self):
-            if getattr(self, "_valid", False) and self._block.address in device.pinned:
-                device.free_pinned(self._block.address)
+            if getattr(self, "_valid", False) and getattr(self, "_ward", None) is not None:
+                self.free()
 
     def mem_alloc(nbytes):
         need_context("cuMemAlloc")
+        # cuMemAlloc first, then the allocation object takes pycuda's current context: with a context
+        # current to the driver (the runtime's) but none in pycuda's stack, the pointer leaks (cuda.hpp).
         return DeviceAllocation(guarded("cuMemAlloc", device.alloc, nbytes))
 
     def mem_get_info():

@@ -52,6 +52,12 @@ class FakeState(object):
     def numpy_dtype(self, trt_type):
         return NUMPY[trt_type.name]
 
+    def cuda_context(self):
+        """The CUDA context TensorRT works in on this thread. TensorRT calls the CUDA runtime API,
+        which uses the context current to the calling thread and, when there is none, makes the
+        device's primary context current (CUDA runtime API, "Interactions with the CUDA Driver API")."""
+        return self.memory.device.contexts.runtime_current()
+
 
 def _logger_classes(trt):
     severity = make_enum("Severity", SEVERITIES)

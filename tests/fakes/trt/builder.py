@@ -5,7 +5,9 @@ What a build checks (TensorRT's documented behaviour, TENSORRT_API.md "Build fro
   shape of the input's rank and equal to its static dims; `set_shape` refuses min > opt > max;
 - INT8 without a QDQ network needs a calibrator (calibration.py), else "no scaling factors";
 - the timing cache is the config's (a private one when none is set) and remembers what was timed;
-- the plan records the GPU and TensorRT version; Runtime refuses it elsewhere.
+- the plan records the GPU and TensorRT version; Runtime refuses it elsewhere;
+- the build runs in the calling thread's CUDA context (the runtime API's rule: the primary
+  context when none is current); a calibrator's device pointers must belong to it.
 Every build's record is appended to `trt.builds`; a failed build returns None, never raises.
 """
 
@@ -196,6 +198,7 @@ class BuilderImpl(object):
 
     def _build(self, network, config):
         state = self._state
+        state.cuda_context()   # the builder works in the thread's context (the primary one if none is current)
         if network._onnx is None:
             return self._error("Network must have at least one output")
         record = {"fake_engine": 1, "version": state.trt.__version__, "gpu": list(state.identity()[:2]),

@@ -10,7 +10,8 @@
   (memcpy of nbBindings entries): a short list leaves garbage (here: null) pointers, and reading
   them is an illegal memory access, which fails the build.
 - The batch is read from device memory when get_batch returns: copies still queued on a stream
-  the calibrator did not synchronize have not landed yet.
+  the calibrator did not synchronize have not landed yet. The pointers must belong to the CUDA
+  context the build runs in (another context's address space: an illegal memory access).
 - A cache whose header ("TRT-<NV_TENSORRT_VERSION>-<algorithm>") fits is used instead of batches.
 - The cache TensorRT writes is one line per input, "name: <float32 scale, big-endian hex>".
 """
@@ -100,7 +101,9 @@ def calibrate(state, config, network, calibrator, record):
             shape = [batch_size if d < 0 else d for d in shape]
             dtype = np.dtype(state.numpy_dtype(tensor.dtype))
             try:
-                raw = state.memory.device.read(pointer, int(np.prod(shape)) * dtype.itemsize)
+                nbytes = int(np.prod(shape)) * dtype.itemsize
+                state.memory.device.check(pointer, nbytes, "calibration input")   # of this thread's context
+                raw = state.memory.device.read(pointer, nbytes)
             except CudaFault as exc:
                 state.log(None, 1, "[defaultAllocator.cpp::] Error Code 1: Cuda Runtime (an illegal memory access "
                                    "was encountered) reading calibration input {}: {}".format(name, exc))

@@ -14,6 +14,7 @@ NUMPY = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.i
 class ContextImpl(object):
     def __init__(self, engine, token):
         self._engine, self._token = engine, token
+        self._cuda_context = self._state.cuda_context()   # its activation memory was allocated here
         self._profile, self._shapes, self._addresses, self._executions = 0, {}, {}, []
 
     def __del__(self):
@@ -171,6 +172,11 @@ class ContextImpl(object):
             return self._fail("3: [executionContext.cpp::enqueueInternal] Error Code 3: API Usage Error (Parameter "
                               "check failed: not all input dimensions are specified)")
         handle = self._stream(stream_handle)
+        current = state.cuda_context()
+        if current is not self._cuda_context or current is not engine._cuda_context:
+            return self._fail("1: [executionContext.cpp::enqueueInternal] Error Code 1: Cuda Runtime (invalid "
+                              "resource handle: the engine and execution context belong to {!r}, this thread's "
+                              "current context is {!r})".format(self._cuda_context, current))
         if not device.known_stream(handle):
             return self._fail("1: [executionContext.cpp::enqueueInternal] Error Code 1: Cuda Runtime (invalid "
                               "resource handle: stream {:#x})".format(handle))
@@ -185,6 +191,10 @@ class ContextImpl(object):
         record = engine._record
 
         def job():
+            for name, address in addresses.items():
+                if device.owner_of(address) not in (None, current):
+                    raise CudaFault("an illegal memory access was encountered: {} {:#x} is an address of another "
+                                    "CUDA context".format(name, address))
             feeds = {}
             for name, is_input, shape, dtype in tensors:
                 if is_input:
@@ -196,7 +206,11 @@ class ContextImpl(object):
 
         self._executions.append(how)
         if not synchronous:
-            device.enqueue(handle, "TensorRT {}".format(how), job)
+            try:
+                device.enqueue(handle, "TensorRT {}".format(how), job)
+            except CudaFault as exc:   # a stream of another context
+                return self._fail("1: [executionContext.cpp::enqueueInternal] Error Code 1: Cuda Runtime "
+                                  "({})".format(exc))
             return True
         try:
             device.synchronize()

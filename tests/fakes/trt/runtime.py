@@ -13,6 +13,15 @@ Rules (TENSORRT_API.md "Rules the real library enforces" and the 8.2 / 10.x infe
   needs every I/O tensor's address. The run is queued on the stream whose handle was given (an
   unknown handle fails) and reads and writes device memory when that stream is synchronized,
   through the allocations' bounds (tests/fakes/cuda/). execute_v2 runs at once (synchronous).
+CUDA contexts (TensorRT Developer Guide, FAQ "How do I use TensorRT on multiple GPUs?": "Each
+ICudaEngine object is bound to a specific GPU when it is instantiated, either by the builder or
+on deserialization ... Each IExecutionContext is bound to the same GPU as the engine from which it
+was created"; CUDA C Programming Guide, "Context": each context has its own address space):
+engines and execution contexts belong to the context TensorRT worked in when they were made, the
+calling thread's current one, or the primary context when none is current (the runtime API's
+rule). A run issued under another context fails: an error logged and False (execute's documented
+failure value), as does one whose stream belongs to another context; I/O pointers of another
+context are an illegal memory access when the queued run executes.
 With more than one profile, 8.x bindings repeat per profile: index k * n + i, named "x [profile k]".
 """
 
@@ -29,6 +38,7 @@ class Dims(tuple):
 class EngineImpl(object):
     def __init__(self, record):
         self._record = record
+        self._cuda_context = self._state.cuda_context()   # built or deserialized in this context
         self._io = [(n, True, tuple(d), t) for n, d, t in record["inputs"]] + \
                    [(n, False, tuple(d), t) for n, d, t in record["outputs"]]
 
