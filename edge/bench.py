@@ -18,10 +18,11 @@ could run here.
 from edge.cli import (add_json_argument, json_to_stdout, make_parser, progress_log, refuse_given, run_main,
                       write_json_result)
 from edge.errors import EXIT_OK, EdgeError
+from edge.source_args import SOURCE_NUMBERS, add_source_arguments, source_options
 
 # Flags (dest names) that only mean something when measuring the rows, or only with --source.
 ROWS_ONLY = ("data", "max_images", "batch", "warmup", "min_time", "min_iters", "csv", "plot", "compare")
-SOURCE_ONLY = ("duration",)
+SOURCE_ONLY = ("duration",) + SOURCE_NUMBERS + ("codec", "capture_backend")
 
 EPILOG = """examples:
   edge-bench bundle/
@@ -55,8 +56,9 @@ def build_parser():
     parser.add_argument("--data", help="labelled image folder for accuracy: DIR/<class>/<images>; a regression "
                                        "bundle's: images with labels.csv or <x>_<y>_<id>.jpg names (MAE in pixels)")
     parser.add_argument("--max-images", type=int, default=1000, help="--data images used at most (default 1000)")
-    parser.add_argument("--source", help="camera/video URI: measure the camera pipeline end to end instead")
-    parser.add_argument("--duration", type=float, default=10.0, help="--source: seconds to run (default 10)")
+    source = add_source_arguments(parser)   # the camera's own flags: the pipeline as edge-camera runs it
+    source.description = "--source: measure the camera pipeline end to end instead of the rows"
+    source.add_argument("--duration", type=float, default=10.0, help="--source: seconds to run (default 10)")
     add_json_argument(parser, "the result")
     parser.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG: latency bars with p90/p99 whiskers, accuracy")
@@ -235,7 +237,7 @@ def _main(argv):
         refuse_given(parser, args, SOURCE_ONLY, "only applies with --source")
     batch_sizes = _batch_sizes(args.batch)
     from edge.option_ranges import check_args
-    check_args(args, ("warmup", "min_time", "min_iters", "max_images", "duration", "threads"))
+    check_args(args, ("warmup", "min_time", "min_iters", "max_images", "duration", "threads") + SOURCE_NUMBERS)
 
     from edge.benchmark import report
     from edge.bundle import Bundle
@@ -248,7 +250,7 @@ def _main(argv):
     if args.source:
         from edge.benchmark.pipeline import bench_pipeline, measurement_text
         document = bench_pipeline(bundle, args.source, args.duration, args.runtimes, args.precisions, args.threads,
-                                  args.checkpoint, log=log, tta=args.tta)
+                                  args.checkpoint, log=log, tta=args.tta, capture=source_options(vars(args)))
         if table:
             print("\n\n".join(measurement_text(m, args.source) for m in document["measurements"]))
         if args.json:

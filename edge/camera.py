@@ -11,7 +11,9 @@ and go first at the next start). Options can come from a YAML file with the same
 flags win.
 
 Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file source);
-2 bad configuration or bundle; 3 the source cannot be used at all; 130 Ctrl-C before it started.
+2 bad configuration or bundle; 3 a file or folder source that cannot be opened, or a source setting
+that can never work (a live camera or stream that does not open is retried with backoff for as long as
+the daemon runs, health "degraded"); 130 Ctrl-C before it started.
 """
 
 from edge.cli import make_parser, progress_log, run_main
@@ -19,6 +21,7 @@ from edge.errors import EXIT_OK, EdgeError, Unusable
 
 
 def build_parser():
+    from edge.http_access import add_access_arguments
     from edge.mqtt_args import add_mqtt_arguments
     from edge.runner_args import add_runner_arguments, add_tta_argument
     from edge.source_args import add_source_arguments
@@ -52,6 +55,7 @@ examples:
     sinks.add_argument("--jsonl-keep", type=int, help="rotated JSON lines files kept as FILE.1 ... FILE.N (default 5)")
     sinks.add_argument("--http-port", type=int, help="serve /healthz /metrics /latest /stream.mjpg (0 = any free port)")
     sinks.add_argument("--http-host", help="address to bind (default 127.0.0.1: this machine only)")
+    add_access_arguments(sinks, "/healthz")
     add_mqtt_arguments(sinks)
     sinks.add_argument("--mqtt-topic", help="default edge/camera/results")
     sinks.add_argument("--mqtt-retain", action="store_const", const=True, help="retain the last result")
@@ -81,19 +85,48 @@ FLAG_KEYS = ("bundle", "source", "width", "height", "fps", "flip", "loop", "real
              "jsonl_keep", "http_port", "http_host", "mqtt_host", "mqtt_port", "mqtt_topic", "mqtt_qos", "mqtt_retain",
              "mqtt_client_id", "mqtt_username", "mqtt_password_file", "mqtt_tls_ca", "mqtt_tls_cert", "mqtt_tls_key",
              "mqtt_tls_insecure", "mqtt_queue", "mqtt_outbox", "mqtt_outbox_max_mb", "mqtt_outbox_max_age_h",
-             "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every", "codec")
+             "on_change", "min_confidence", "heartbeat", "max_frames", "duration", "log_every", "codec",
+             "capture_backend", "token_file", "tls_cert", "tls_key")
 
 
 log = progress_log("edge-camera")
 
 
-def build_sinks(config, telemetry):
+def open_options(config, bundle):
+    """The open_source keywords for `bundle`: the source flags, and the capture scaling it allows."""
+    from edge.source_args import source_options
+    from edge.sources.scaling import demand_for
+
+    if bundle.targets is not None and (config["on_change"] or config["min_confidence"] is not None):
+        raise EdgeError("--on-change and --min-confidence filter on a classifier's top-1; {} is a regression bundle "
+                        "(its results are points): drop them".format(config["bundle"]))
+    return dict(source_options(config), loop=config["loop"], realtime=config["realtime"],
+                scale_to=demand_for(bundle))   # a GStreamer capture scales to the model's box
+
+
+def http_access(config):
+    """The HTTP port's token and TLS (edge.http_access.Access), with edge-serve's rules, or None without
+    --http-port; read before anything starts, so an unreadable file is one line and exit code 2."""
+    if config["http_port"] is None:
+        return None
+    from edge.http_access import Access, open_warning, read_token, tls_context
+
+    token = read_token(config["token_file"], log)
+    access = Access(token, tls_context(config["tls_cert"], config["tls_key"]), realm="edge-camera")
+    warning = open_warning(config["http_host"], token, "watch the camera and read its results")
+    if warning:
+        log(warning)
+    return access
+
+
+def build_sinks(config, telemetry, viewers=None, access=None):
     from edge.sinks.filters import FilteredSink, PublishPolicy
 
     sinks = []
     if config["http_port"] is not None:
         from edge.sinks.http import HttpSink
-        sinks.append(HttpSink(telemetry, host=config["http_host"], port=config["http_port"]))
+        sinks.append(HttpSink(telemetry, host=config["http_host"], port=config["http_port"], viewers=viewers,
+                              access=access))
     filtered = []
     if config["jsonl"]:
         from edge.sinks.jsonl import JsonLinesSink
@@ -120,12 +153,12 @@ def _main(argv):
     args = build_parser().parse_args(argv)
     from edge import camera_config
     config = camera_config.resolve(dict((key, getattr(args, key)) for key in FLAG_KEYS), args.config)
+    access = http_access(config)
 
     from edge.bundle import Bundle
     from edge.daemon import CameraDaemon
     from edge.output_kinds import model_for
     from edge.runners.select import make_runner
-    from edge.source_args import source_options as capture_options
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
     from edge.telemetry import Telemetry
@@ -133,17 +166,14 @@ def _main(argv):
 
     bundle = Bundle.load(config["bundle"])
     views = DihedralViews.for_bundle(bundle, config["tta"])
-    if bundle.targets is not None and (config["on_change"] or config["min_confidence"] is not None):
-        raise EdgeError("--on-change and --min-confidence filter on a classifier's top-1; {} is a regression bundle "
-                        "(its results are points): drop them".format(config["bundle"]))
-    source_options = dict(capture_options(config), loop=config["loop"], realtime=config["realtime"])
+    source_options = open_options(config, bundle)
     open_source(config["source"], **source_options)  # validate the URI before starting anything
     # A camera delivers frames far apart: idle worker threads sleep instead of spinning (CPU per result).
     runner, why = make_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
                               checkpoint=config["checkpoint"], build_engine=config["build_engine"], log=log,
                               spinning=False)
     telemetry = Telemetry()
-    sinks = build_sinks(config, telemetry)
+    sinks = build_sinks(config, telemetry, viewers=source_options["scale_to"], access=access)
     telemetry.sinks = sinks
     grabber = LatestFrameGrabber(lambda: open_source(config["source"], **source_options),
                                  stall_timeout=config["stall_timeout"], reconnect_max=config["reconnect_max"], log=log)

@@ -17,13 +17,14 @@ DEFAULTS = {
     "bundle": None,
     "source": None,
     # source options
-    "width": None, "height": None, "fps": None, "flip": None, "codec": "auto", "loop": False, "realtime": None,
+    "width": None, "height": None, "fps": None, "flip": None, "codec": "auto", "capture_backend": "auto",
+    "loop": False, "realtime": None,
     # runtime
     "runtime": "auto", "precision": "auto", "threads": None, "checkpoint": None, "build_engine": False,
     "tta": "none", "top_k": 3,
     # sinks
     "jsonl": None, "jsonl_max_mb": 100.0, "jsonl_keep": 5,
-    "http_port": None, "http_host": "127.0.0.1",
+    "http_port": None, "http_host": "127.0.0.1", "token_file": None, "tls_cert": None, "tls_key": None,
     "mqtt_host": None, "mqtt_port": 1883, "mqtt_topic": "edge/camera/results", "mqtt_qos": 1,
     "mqtt_retain": False, "mqtt_client_id": None, "mqtt_username": None, "mqtt_password_file": None,
     "mqtt_tls_ca": None, "mqtt_tls_cert": None, "mqtt_tls_key": None, "mqtt_tls_insecure": False,
@@ -43,9 +44,11 @@ FLOATS = ("jsonl_max_mb", "min_confidence", "heartbeat", "duration", "stall_time
 BOOLS = ("loop", "realtime", "build_engine", "mqtt_retain", "mqtt_tls_insecure", "on_change")
 # Text options, with what they hold (for the message when YAML gives a list, a number...).
 STRINGS = {"bundle": "the bundle folder", "source": "a URI", "codec": "auto, h264 or h265",
+           "capture_backend": "auto, gstreamer or ffmpeg",
            "runtime": "a runtime name", "precision": "a precision name", "checkpoint": "a model.pt path",
            "tta": "none, hflip or d4",
-           "jsonl": "a file path or -", "http_host": "an address", "mqtt_host": "a host name or address",
+           "jsonl": "a file path or -", "http_host": "an address", "token_file": "a file path",
+           "tls_cert": "a file path", "tls_key": "a file path", "mqtt_host": "a host name or address",
            "mqtt_topic": "a topic", "mqtt_client_id": "a client id", "mqtt_username": "a user name",
            "mqtt_password_file": "a file path", "mqtt_tls_ca": "a file path", "mqtt_tls_cert": "a file path",
            "mqtt_tls_key": "a file path", "mqtt_outbox": "a file path"}

@@ -2,7 +2,9 @@
 
 Runs for months under systemd, so:
 - it takes the newest frame only (the grabber drops stale ones and counts them);
-- a lost source turns health "degraded" while the grabber reconnects; the loop keeps going;
+- a lost source turns health "degraded" while the grabber reconnects; the loop keeps going; a read
+  that never returns (OpenCV's GStreamer backend, a camera gone) counts as lost after the stall
+  timeout, and calls into the capture left stuck are counted in /healthz (source.stuck_calls);
 - a sink failing never stops inference (its error is counted);
 - SIGTERM/SIGINT stop it within two seconds: the loop checks the stop flag at least every
   0.25 s, then the grabber and sinks are closed with short timeouts (sinks flush); SIGHUP (a
@@ -112,7 +114,8 @@ class CameraDaemon(object):
 
     def update_health(self):
         state = self.grabber.state
-        seen = (state, self.grabber.reconnects, self.grabber.last_error)
+        stuck = self.grabber.stuck_calls
+        seen = (state, self.grabber.reconnects, self.grabber.last_error, stuck)
         if seen == self._health_seen:
             return  # nothing changed: no locks taken on the per-frame path
         self._health_seen = seen
@@ -121,7 +124,7 @@ class CameraDaemon(object):
         elif state in ("degraded", "connecting"):
             self.telemetry.set_state("degraded" if state == "degraded" else "starting",
                                      self.grabber.last_error or "connecting to the source")
-        self.telemetry.set_source(up=(state == "ok"), reconnects=self.grabber.reconnects)
+        self.telemetry.set_source(up=(state == "ok"), reconnects=self.grabber.reconnects, stuck_calls=stuck)
 
     def log_status(self):
         snap = self.telemetry.snapshot()

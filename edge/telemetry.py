@@ -116,14 +116,17 @@ class Telemetry(ServiceHealth):
         self.frames_dropped_total = 0
         self.source_up = False
         self.source_reconnects_total = 0
+        self.source_stuck_calls = 0
         self.latency = dict((stage, Window(window)) for stage in STAGES)
         self._frame_times = collections.deque(maxlen=10000)
         self._fps_window_s = fps_window_s
 
-    def set_source(self, up, reconnects):
+    def set_source(self, up, reconnects, stuck_calls=0):
+        """stuck_calls: calls into the capture library abandoned past their deadline, still running."""
         with self._lock:
             self.source_up = bool(up)
             self.source_reconnects_total = int(reconnects)
+            self.source_stuck_calls = int(stuck_calls)
 
     def observe_frame(self, latency_ms, dropped_total=0):
         now = time.time()
@@ -151,7 +154,8 @@ class Telemetry(ServiceHealth):
         with self._lock:
             snapshot.update({
                 "frames": self.frames_total, "dropped": self.frames_dropped_total, "fps": round(fps, 2),
-                "source": {"up": self.source_up, "reconnects": self.source_reconnects_total},
+                "source": {"up": self.source_up, "reconnects": self.source_reconnects_total,
+                           "stuck_calls": self.source_stuck_calls},
                 "latency_ms": dict((stage, {"p50": round(w.quantile(0.5), 3), "p90": round(w.quantile(0.9), 3),
                                             "p99": round(w.quantile(0.99), 3)})
                                    for stage, w in self.latency.items()),
@@ -172,6 +176,8 @@ class Telemetry(ServiceHealth):
             text.family("source_up", "gauge", "1 while the source delivers frames", [((), int(self.source_up))])
             text.family("source_reconnects_total", "counter", "Times the source was reopened",
                         [((), self.source_reconnects_total)])
+            text.family("source_stuck_calls", "gauge", "Calls into the capture library past their deadline, "
+                        "still running (a read or release that never returned)", [((), self.source_stuck_calls)])
             text.family("fps", "gauge", "Frames classified per second over the last seconds", [((), round(fps, 3))])
             text.header("stage_latency_ms", "summary", "Per-stage latency in milliseconds (last 1000 frames)")
             for stage, window in self.latency.items():

@@ -52,18 +52,23 @@ STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "publish", "
 
 
 def measure_pipeline(bundle, source, duration, runtime="auto", precision="auto", threads=None, checkpoint=None,
-                     tta="none"):
-    """One measurement of the daemon loop over `source` for `duration` seconds with one runner: a dict."""
+                     tta="none", capture=None):
+    """One measurement of the daemon loop over `source` for `duration` seconds with one runner: a dict.
+
+    capture: the source options (edge.source_args.source_options); the frames are scaled for the
+    bundle as edge-camera scales them."""
     from edge.errors import EdgeError
     from edge.runners.select import make_runner
     from edge.sources.factory import open_source
+    from edge.sources.scaling import demand_for
     from edge.tta import DihedralViews
 
+    options = dict(capture or {}, loop=True, realtime=True, scale_to=demand_for(bundle))
     # As the daemon runs it: ONNX Runtime's idle threads sleep between camera frames.
     factory = lambda: make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint,
                                   spinning=False)[0]
     results, wall, grabber, cpu_seconds = run_daemon(
-        bundle, factory, lambda: open_source(source, loop=True, realtime=True), duration=duration,
+        bundle, factory, lambda: open_source(source, **options), duration=duration,
         views=DihedralViews.for_bundle(bundle, tta))
     if len(results) < 2:
         raise EdgeError("the pipeline produced {} results from {} in {:.0f} s".format(len(results), source, wall))
@@ -90,7 +95,7 @@ def measurement_text(measurement, source):
 
 
 def bench_pipeline(bundle, source, duration, runtimes=None, precisions=None, threads=None, checkpoint=None,
-                   log=None, tta="none"):
+                   log=None, tta="none", capture=None):
     """One measurement per runtime x precision asked (auto when none): the result document."""
     from edge.benchmark.environment import environment
     from edge.sources.factory import open_source
@@ -98,7 +103,7 @@ def bench_pipeline(bundle, source, duration, runtimes=None, precisions=None, thr
 
     from edge.tta import check_mode
 
-    open_source(source)  # validate before starting
+    open_source(source, **(capture or {}))  # validate before starting
     check_mode(tta, bundle.spec.size)
     log = log or (lambda text: None)
     measurements = []
@@ -107,6 +112,6 @@ def bench_pipeline(bundle, source, duration, runtimes=None, precisions=None, thr
             log("measuring the pipeline on {} for {:g} s: runtime {}, precision {}".format(
                 source, duration, runtime, precision))
             measurements.append(measure_pipeline(bundle, source, duration, runtime, precision, threads, checkpoint,
-                                                 tta))
+                                                 tta, capture))
     return {"schema": "edge-toolkit/bench-pipeline", "schema_version": 2, "created": utc_timestamp(),
             "source": source, "duration_s": duration, "measurements": measurements, "environment": environment()}

@@ -4,6 +4,7 @@
     edge-doctor bundle/                          ... and every runtime here on the bundle's golden set
     edge-doctor bundle/ --build-engine           ... building this GPU's missing engines first
     edge-doctor bundle/ --source csi://0         ... and a camera: frame rate and size
+    edge-doctor --source rtsp://cam/live --capture-backend gstreamer   a stream, read as edge-camera would
     edge-doctor bundle/ --json report.json       a report to attach to an issue ('-': JSON on stdout)
     edge-doctor bundle/ --runtimes tensorrt      only some rows (--precisions alike)
 
@@ -20,6 +21,7 @@ from edge.doctor import report
 from edge.doctor.checks import FAIL
 from edge.errors import EXIT_OK, EXIT_SOME_FAILED
 from edge.runner_args import RUNNER_NUMBERS, add_runner_arguments
+from edge.source_args import SOURCE_NUMBERS, add_source_arguments, source_options
 from edge.timestamps import utc_timestamp
 
 PROG = "edge-doctor"
@@ -28,8 +30,8 @@ PROG = "edge-doctor"
 def build_parser():
     parser = make_parser(PROG, __doc__)
     parser.add_argument("bundle", nargs="?", help="bundle folder to check (with its golden set)")
-    parser.add_argument("--source", metavar="URI", help="a camera or stream to read for a few seconds (csi://0, ...)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="how long to read --source (default 3)")
+    source = add_source_arguments(parser)   # the camera's own flags: read it as edge-camera would
+    source.add_argument("--seconds", type=float, default=3.0, help="how long to read --source (default 3)")
     add_json_argument(parser, "the report (attach it to an issue)")
     add_runner_arguments(parser, rows=True)
     return parser
@@ -42,6 +44,9 @@ def run_checks(args):
 
     log = progress_log(PROG)
     bundle = Bundle.load(args.bundle) if args.bundle else None   # a wrong path is a usage error: exit 2
+    if args.source:
+        from edge.sources.uri import parse_source
+        parse_source(args.source, **source_options(vars(args)))   # so is a bad source option
     log("checking this machine")
     checks = machine_checks(bundle_dir=args.bundle)
     if bundle is not None:
@@ -52,14 +57,14 @@ def run_checks(args):
     if args.source:
         from edge.doctor.source_check import source_check
         log("reading {} for {:g} s".format(args.source, args.seconds))
-        checks.append(source_check(args.source, seconds=args.seconds))
+        checks.append(source_check(args.source, seconds=args.seconds, options=source_options(vars(args))))
     return checks, bundle
 
 
 def _main(argv):
     args = build_parser().parse_args(argv)
     from edge.option_ranges import check_args
-    check_args(args, ("seconds",) + RUNNER_NUMBERS)
+    check_args(args, ("seconds",) + RUNNER_NUMBERS + SOURCE_NUMBERS)
     checks, bundle = run_checks(args)
     table = not json_to_stdout(args)
     if table:

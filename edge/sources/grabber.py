@@ -8,6 +8,14 @@ source (file, folder) ends with state "ended" once its last frame has been taken
 
 A finite source read without real-time pacing (a recorded video processed offline) is the one
 exception: there every frame is wanted, so the grabber waits for the consumer instead of dropping.
+
+No call into the source may hold the grabber: OpenCV's GStreamer read can block forever when a
+camera drops (edge.sources.watchdog). Each source is opened and read on a reader thread of its own,
+watched from the grabber's thread: a read that has not returned `stall_timeout` seconds after the
+last frame turns the state "degraded" at once, and the source is closed on a helper thread with a
+deadline of its own before a new one is opened: the stuck read is ended first (source.interrupt()),
+as releasing a capture under a running read can crash OpenCV; a read or release still blocked past
+the deadline is abandoned and counted. open() has a deadline as well (`open_timeout`).
 """
 
 import random
@@ -16,14 +24,19 @@ import time
 
 from edge.errors import EdgeError
 from edge.sources.base import SourceError
+from edge.sources.watchdog import OPEN_GUARD_S, RELEASE_TIMEOUT_S, Worker, ensure_capacity, stop_and_release, stuck_calls
 
 STATES = ("connecting", "ok", "degraded", "ended", "stopped", "failed")
+POLL_S = 0.25           # longest the grabber waits on a read before looking at the stop flag
 
 
 class LatestFrameGrabber(object):
-    def __init__(self, factory, stall_timeout=5.0, reconnect_initial=0.5, reconnect_max=10.0, log=None):
+    def __init__(self, factory, stall_timeout=5.0, reconnect_initial=0.5, reconnect_max=10.0, log=None,
+                 open_timeout=OPEN_GUARD_S, release_timeout=RELEASE_TIMEOUT_S):
         self.factory = factory              # () -> a new, unopened Source
         self.stall_timeout = stall_timeout  # a live source silent this long is reconnected
+        self.open_timeout = open_timeout    # source.open() not returned by then: degraded, try again
+        self.release_timeout = release_timeout  # source.close() not returned by then: abandoned
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
         self.log = log or (lambda text: None)
@@ -44,6 +57,11 @@ class LatestFrameGrabber(object):
         self._thread.daemon = True
         self._thread.start()
         return self
+
+    @property
+    def stuck_calls(self):
+        """Calls into capture libraries abandoned past their deadline and still running (this process)."""
+        return len(stuck_calls())
 
     def get(self, timeout=1.0):
         """The newest frame not returned before, or None after `timeout` seconds."""
@@ -94,9 +112,11 @@ class LatestFrameGrabber(object):
                 self.reconnects += 1
             first = False
             source = self.factory()
+            worker = Worker("capture-reader")
             try:
-                source.open()
+                self._open(source, worker)
             except SourceError as exc:
+                worker.close()
                 if not source.live:
                     return self._fail(exc)
                 self._set_state("degraded", str(exc))
@@ -105,10 +125,11 @@ class LatestFrameGrabber(object):
                 delay = min(self.reconnect_max, delay * 2)
                 continue
             except EdgeError as exc:
+                worker.close()
                 return self._fail(exc)
             self._source = source
-            delivered = self._drain(source)
-            source.close()
+            delivered = self._drain(source, worker)
+            self._close(source, worker)
             self._source = None
             if source.ended:
                 # Let the consumer take the last frame, then report the end.
@@ -124,15 +145,26 @@ class LatestFrameGrabber(object):
                 self._sleep(delay)
                 delay = min(self.reconnect_max, delay * 2)
 
-    def _drain(self, source):
+    def _open(self, source, worker):
+        """source.open() on its reader within open_timeout (Stalled, a SourceError, past it: an open that
+        returns later is closed then). TooManyStuck while too many abandoned calls still run."""
+        ensure_capacity(source.uri or "the source")
+        worker.call(source.open, self.open_timeout, "open {}".format(source.uri),
+                    late=lambda call: call.error is None and source.close())
+
+    def _drain(self, source, worker):
         """Read until the source ends, fails or stalls; True if it delivered any frame."""
         delivered = False
         last_frame_at = time.time()
         spec_options = getattr(getattr(source, "spec", None), "options", {}) or {}
         backpressure = not source.live and not spec_options.get("realtime") and not spec_options.get("fps")
+        timeout = min(1.0, self.stall_timeout)
         while not self._stop.is_set():
+            call = worker.submit(lambda: source.read(timeout=timeout), "read")
+            if not self._wait_for_read(call, last_frame_at):
+                return delivered
             try:
-                frame = source.read(timeout=min(1.0, self.stall_timeout))
+                frame = call.result()
             except SourceError as exc:
                 self._set_state("degraded", str(exc))
                 return delivered
@@ -152,6 +184,34 @@ class LatestFrameGrabber(object):
             last_frame_at = time.time()
             self._publish(frame, backpressure)
         return delivered
+
+    def _wait_for_read(self, call, last_frame_at):
+        """True once the read returns; False when the grabber stops, or when no frame came for
+        stall_timeout and the read is still inside the source (state degraded at once)."""
+        deadline = last_frame_at + self.stall_timeout
+        while not call.wait(min(POLL_S, deadline - time.time())):
+            if self._stop.is_set():
+                return False
+            if time.time() >= deadline:
+                self._set_state("degraded", "no frame for {:.0f} s (read() did not return)".format(
+                    self.stall_timeout))
+                return False
+        return True
+
+    def _close(self, source, worker):
+        """Close the source within release_timeout, on helper threads: a read still inside it is first
+        ended by source.interrupt() (never by a release under it). A read or close that still does not
+        return is abandoned and counted; the source is then closed when that read returns."""
+        worker.close()
+        try:
+            released = stop_and_release(worker.current, getattr(source, "interrupt", None), source.close,
+                                        self.release_timeout, "capture {}".format(source.uri))
+        except Exception as exc:  # a failed close must not stop the reconnecting
+            self.log("closing {} failed: {}".format(source.uri, exc))
+            return
+        if not released:
+            self.log("closing {} did not finish within {:.0f} s: left to finish on its own; calls stuck: {}".format(
+                source.uri, self.release_timeout, ", ".join(stuck_calls())))
 
     def _fail(self, exc):
         self.fatal = exc

@@ -9,16 +9,20 @@ import re
 
 from edge.errors import EdgeError
 from edge.image_folders import IMAGE_EXTENSIONS
-from edge.sources.gstreamer import RTSP_CODECS
+from edge.sources.gstreamer import CAPTURE_BACKENDS, RTSP_CODECS
 
 USAGE = """camera sources (--source):
-  csi://0                      CSI camera via nvarguscamerasrc (Jetson; --width --height --fps --flip)
+  csi://0                      CSI camera via nvarguscamerasrc (Jetson; --width --height --fps --flip;
+                               where it is missing, a videotestsrc test pattern stands in)
   v4l2:///dev/video0, /dev/video0, 0
                                USB (V4L2) camera by device path or index
   rtsp://[user:pass@]host[:port]/path
                                RTSP stream (hardware decode on a Jetson, FFmpeg elsewhere;
                                --codec h264|h265, default auto: h264, then h265)
   http://host[:port]/path      HTTP MJPEG stream (e.g. an IP camera, ffmpeg -f mpjpeg)
+  --capture-backend auto|gstreamer|ffmpeg
+                               how RTSP and HTTP streams are read (auto: GStreamer on a Jetson,
+                               OpenCV's FFmpeg elsewhere; gstreamer needs OpenCV built with it)
   file:///path/video.mp4, video.mp4
                                video file (--loop to repeat, --realtime to pace at its fps)
   folder:///path/images, images/
@@ -62,8 +66,18 @@ def _choice_option(options, key, choices):
     if value is None:
         return choices[0]
     if str(value).lower() not in choices:
-        raise EdgeError("--{} must be one of {}, got {!r}".format(key, ", ".join(choices), value))
+        raise EdgeError("--{} must be one of {}, got {!r}".format(key.replace("_", "-"), ", ".join(choices), value))
     return str(value).lower()
+
+
+def _size_option(options, key):
+    """None, or (width, height): the box a GStreamer pipeline scales frames to cover (aspect kept)."""
+    value = options.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise EdgeError("{} must be (width, height), got {!r}".format(key, value))
+    return tuple(_int_option({key: side}, key, 16, 8192) for side in value)
 
 
 def _options(raw):
@@ -74,6 +88,8 @@ def _options(raw):
         "flip": _int_option(raw, "flip", 0, 7),
         "latency": _int_option(raw, "latency", 0, 10000),
         "codec": _choice_option(raw, "codec", ("auto",) + RTSP_CODECS),
+        "capture_backend": _choice_option(raw, "capture_backend", CAPTURE_BACKENDS),
+        "scale_to": _size_option(raw, "scale_to"),
         "loop": bool(raw.get("loop")),
         "realtime": raw.get("realtime"),
     }

@@ -96,6 +96,7 @@ def test_compare_on_synthetic_rows():
 @pytest.mark.parametrize("argv, message", [
     (["--batch", "0"], "--batch must be a whole number from 1"), (["--batch", "a,b"], "--batch"), (["--runtimes", "tflite"], "argument --runtimes: invalid list of"),
     (["--precisions", "int4"], "argument --precisions"), (["--duration", "3"], "--duration only applies with --source"),
+    (["--capture-backend", "gstreamer"], "--capture-backend only applies with --source"),
     (["--data", "/nonexistent"], "not a folder"), (["--compare", "/nonexistent.json"], "cannot read"),
 ])
 def test_bad_options_are_one_line(export_fp32_bundle, capsys, argv, message):

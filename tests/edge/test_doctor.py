@@ -193,6 +193,20 @@ def test_a_camera_that_does_not_open_fails(tmp_path, capsys):
     assert code == 1 and checks["source /dev/video9"]["status"] == "fail"
 
 
+def test_the_source_is_read_with_the_camera_flags(tmp_path, capsys):
+    from edge.sources.gstreamer import opencv_has_gstreamer
+
+    assert main(["--source", "rtsp://127.0.0.1:9/cam", "--capture-backend", "vlc"]) == 2
+    err = capsys.readouterr().err
+    assert "--capture-backend must be one of auto, gstreamer, ffmpeg" in err and err.count("\n") == 1
+    if opencv_has_gstreamer():
+        return   # the refusal below is for an OpenCV without GStreamer (pip's)
+    code, checks, _, _ = run(["--source", "rtsp://127.0.0.1:9/cam", "--capture-backend", "gstreamer",
+                              "--seconds", "0.5"], capsys, tmp_path)
+    row = checks["source rtsp://127.0.0.1:9/cam"]
+    assert code == 1 and row["status"] == "fail" and "GStreamer" in row["detail"]
+
+
 def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     assert main([str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from edge.errors import EdgeError
+from edge.sources.elements import JETSON, SOFTWARE, Elements
 from edge.sources.factory import open_source
 from edge.sources.gstreamer import csi_pipeline, rtsp_pipeline
 from edge.sources.grabber import LatestFrameGrabber
@@ -237,6 +238,8 @@ def fake_cv2(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", cv2)
     monkeypatch.setattr(opencv_source, "_is_jetson", lambda: True)
     monkeypatch.setattr(opencv_source, "opencv_has_gstreamer", lambda: True)
+    monkeypatch.setattr(opencv_source, "check_rtsp_answers", lambda url: None)  # no network behind this cv2
+    monkeypatch.setattr(opencv_source, "registry_elements", lambda: JETSON)   # a Jetson's registry
     monkeypatch.setattr(FakeCapture, "opened", [])
     monkeypatch.setattr(FakeCapture, "sets", [])
     return cv2
@@ -295,3 +298,218 @@ def test_codec_reaches_the_source_from_flags_and_yaml(tmp_path):
     config_file.write_text("bundle: b\nsource: rtsp://h/x\ncodec: h265\n")
     assert camera_config.resolve({"codec": None}, str(config_file))["codec"] == "h265"
     assert camera_config.resolve({"bundle": "b", "source": "rtsp://h/x"})["codec"] == "auto"
+
+
+# --- capture backends and the element table ---
+
+def test_capture_backend_is_validated_before_opening():
+    assert parse_source("rtsp://10.0.0.2/cam").options["capture_backend"] == "auto"
+    assert parse_source("rtsp://10.0.0.2/cam", capture_backend="GStreamer").options["capture_backend"] == "gstreamer"
+    with pytest.raises(EdgeError, match="^--capture-backend must be one of auto, gstreamer, ffmpeg, got 'vlc'$"):
+        parse_source("rtsp://10.0.0.2/cam", capture_backend="vlc")
+
+
+def test_capture_backend_reaches_the_source_from_flags_and_yaml(tmp_path):
+    from edge import camera, camera_config, collect
+    from edge.source_args import source_options
+    args = camera.build_parser().parse_args(["b", "--capture-backend", "gstreamer"])
+    assert source_options(vars(args))["capture_backend"] == "gstreamer"
+    argv = ["--source", "rtsp://h/x", "--out", "o", "--label", "a", "--capture-backend", "ffmpeg"]
+    assert source_options(vars(collect.build_parser().parse_args(argv)))["capture_backend"] == "ffmpeg"
+    config_file = tmp_path / "edge-camera.yaml"
+    config_file.write_text("bundle: b\nsource: rtsp://h/x\ncapture-backend: gstreamer\n")
+    assert camera_config.resolve({"capture_backend": None}, str(config_file))["capture_backend"] == "gstreamer"
+    assert camera_config.resolve({"bundle": "b", "source": "rtsp://h/x"})["capture_backend"] == "auto"
+    config_file.write_text("bundle: b\nsource: rtsp://h/x\ncapture_backend: [gstreamer]\n")
+    with pytest.raises(EdgeError, match="capture-backend in .* must be a string \\(auto, gstreamer or ffmpeg\\)"):
+        camera_config.resolve({}, str(config_file))
+
+
+@pytest.mark.parametrize("backend, jetson, api", [
+    ("auto", True, "CAP_GSTREAMER"), ("auto", False, "CAP_FFMPEG"), ("gstreamer", False, "CAP_GSTREAMER"),
+    ("ffmpeg", True, "CAP_FFMPEG"),
+])
+def test_capture_backend_picks_gstreamer_or_ffmpeg(fake_cv2, monkeypatch, backend, jetson, api):
+    from edge.sources import opencv_source
+    monkeypatch.setattr(opencv_source, "_is_jetson", lambda: jetson)
+    for uri in ("rtsp://10.0.0.2/cam", "http://10.0.0.2/video.mjpg"):
+        open_source(uri, capture_backend=backend, codec="h264").open().close()
+    assert set(api_ for _, api_ in FakeCapture.opened) == {getattr(fake_cv2, api)}
+
+
+def test_gstreamer_backend_without_gstreamer_is_one_clear_line(fake_cv2, monkeypatch):
+    from edge.sources import opencv_source
+    monkeypatch.setattr(opencv_source, "opencv_has_gstreamer", lambda: False)
+    with pytest.raises(EdgeError, match="^--capture-backend gstreamer needs OpenCV built with GStreamer [^\n]*$"):
+        open_source("rtsp://10.0.0.2/cam", capture_backend="gstreamer").open()
+    with pytest.raises(EdgeError, match="^csi:// is read through GStreamer only"):
+        open_source("csi://0", capture_backend="ffmpeg").open()
+    assert FakeCapture.opened == []
+    # auto without GStreamer: OpenCV's FFmpeg, even on a Jetson (a pip opencv-python there)
+    open_source("rtsp://10.0.0.2/cam").open().close()
+    assert FakeCapture.opened == [("rtsp://10.0.0.2/cam", fake_cv2.CAP_FFMPEG)]
+
+
+def test_the_registry_picks_the_software_stand_ins(fake_cv2, monkeypatch):
+    from edge.sources import opencv_source
+    monkeypatch.setattr(opencv_source, "registry_elements", lambda: SOFTWARE)
+    open_source("rtsp://10.0.0.2/cam", codec="h265").open().close()
+    open_source("csi://0", flip=1).open().close()
+    rtsp, csi = [target for target, _ in FakeCapture.opened]
+    assert " ! rtph265depay ! h265parse ! avdec_h265 ! videoconvert ! video/x-raw,format=BGR ! appsink" in rtsp
+    assert csi.startswith("videotestsrc is-live=true ! video/x-raw,width=1280,height=720,framerate=30/1,format=NV12"
+                          " ! videoflip video-direction=3 ! videoconvert ! ")
+    assert not [name for name in ("nvv4l2decoder", "nvvidconv", "nvarguscamerasrc", "NVMM") if name in rtsp + csi]
+
+
+@pytest.mark.parametrize("present, decoder, convert", [
+    (("nvarguscamerasrc", "nvv4l2decoder", "nvvidconv"), "nvv4l2decoder enable-max-performance=1", "nvvidconv"),
+    ((), "avdec_h264", "videoconvert"),
+    # an NVIDIA decoder writes NVMM buffers only nvvidconv reads: without nvvidconv it is not used
+    (("nvarguscamerasrc", "nvv4l2decoder"), "avdec_h264", "videoconvert"),
+    (("nvvidconv",), "avdec_h264", "videoconvert"),
+])
+def test_element_table_substitutes_what_the_registry_lacks(present, decoder, convert):
+    elements = Elements(present)
+    pipeline = rtsp_pipeline("rtsp://10.0.0.2/cam", codec="h264", elements=elements)
+    assert " ! rtph264depay ! h264parse ! {} ! {}".format(decoder, convert) in pipeline
+    assert ("NVMM" in csi_pipeline(0, elements=elements)) == ("nvarguscamerasrc" in present and "nvvidconv" in present)
+
+
+def test_registry_probe_through_gst_inspect_is_cached(monkeypatch):
+    from edge.sources import elements
+    calls = []
+    monkeypatch.setattr(elements, "_probed", {})
+    monkeypatch.setattr(elements, "_probe_gi", lambda names: None)   # no Python GI
+    monkeypatch.setattr(elements.subprocess, "call",
+                        lambda argv, **kw: calls.append(argv[1]) or (0 if argv[1] == "nvvidconv" else 1))
+    assert elements.registry_elements().present == {"nvvidconv"}
+    assert elements.registry_elements().present == {"nvvidconv"}
+    assert sorted(calls) == sorted(elements.NVIDIA_ELEMENTS)    # asked once each
+    assert elements.registry_elements(probe=lambda names: set(names)).argus
+
+
+def test_scaling_covers_the_box_keeping_the_aspect_ratio():
+    from edge.sources.gstreamer import cover_size, stream_size
+    assert cover_size((1280, 720), (256, 256)) == (455, 256)    # rounded as resize_plan rounds
+    assert cover_size((720, 1280), (256, 256)) == (256, 455)
+    assert cover_size((320, 240), (256, 256)) is None          # never upscale
+    assert cover_size((1280, 720), None) is None
+    assert stream_size(None, None, (256, 256)) == (None, "[16,256]")
+    assert stream_size(640, None, (256, 256)) == (640, None)   # an asked side wins
+    assert stream_size(640, 360, (128, 128)) == (228, 128)
+    assert stream_size(None, None, None) is None
+
+
+def test_scaled_pipelines_scale_before_converting():
+    jetson = csi_pipeline(0, 1280, 720, 30, 0, scale_to=(256, 256))
+    assert "nvvidconv flip-method=0 ! video/x-raw,format=BGRx,width=455,height=256,pixel-aspect-ratio=1/1 ! " \
+           "videoconvert ! video/x-raw,format=BGR" in jetson
+    software = rtsp_pipeline("rtsp://h/x", elements=SOFTWARE, scale_to=(224, 224), fps=10)
+    assert "avdec_h264 ! videorate drop-only=true ! video/x-raw,framerate=10/1 ! videoscale ! " \
+           "video/x-raw,height=[16,224],pixel-aspect-ratio=1/1 ! videoconvert ! video/x-raw,format=BGR" in software
+
+
+def test_scale_to_is_validated():
+    assert parse_source("csi://0", scale_to=[224, 256]).options["scale_to"] == (224, 256)
+    for bad in ((224,), "224x224", (8, 224)):
+        with pytest.raises(EdgeError, match="scale_to"):
+            parse_source("csi://0", scale_to=bad)
+
+
+def test_mjpeg_location_is_guarded():
+    from edge.sources.gstreamer import mjpeg_pipeline
+    assert mjpeg_pipeline("http://h/x.mjpg", SOFTWARE).startswith("souphttpsrc location=http://h/x.mjpg is-live=true")
+    with pytest.raises(EdgeError, match="refusing HTTP location"):
+        mjpeg_pipeline("http://h/x ! filesink location=/tmp/x", SOFTWARE)
+
+
+def test_scale_demand_grows_for_the_preview_and_shrinks_after_the_last_viewer_lingers():
+    from edge.preprocess import PreprocessSpec
+    from edge.sources.scaling import ScaleDemand, model_box
+    now = [100.0]
+    demand = ScaleDemand(model_box(PreprocessSpec(size=(224, 224))), preview_box=(640, 360), linger_s=10,
+                         clock=lambda: now[0])
+    assert demand() == (256, 256)
+    demand.joined()
+    demand.joined()
+    demand.left()
+    assert demand() == (640, 360)
+    demand.left()
+    now[0] += 9.9
+    assert demand() == (640, 360)
+    now[0] += 0.2
+    assert demand() == (256, 256)
+    assert ScaleDemand((800, 600), preview_box=(640, 360)).preview_box == (800, 600)
+
+
+class ScalingFake(object):
+    """A source whose pipeline scales (or not): records each open with its box."""
+
+    def __init__(self, box, log, scales=True):
+        self.box, self.log, self.scales = box, log, scales
+        self.uri, self.live, self.ended, self.index = "csi://0", True, False, 0
+
+    def open(self):
+        self.log.append(("open", self.box))
+
+    def read(self, timeout=1.0):
+        from edge.sources.base import Frame
+        self.index += 1
+        return Frame(self.box, self.index - 1)
+
+    def close(self):
+        self.log.append(("close", self.box))
+
+
+@pytest.mark.parametrize("scales", [True, False])
+def test_rescaling_source_reopens_only_a_scaling_pipeline_when_the_box_changes(scales):
+    from edge.sources.scaling import RescalingSource
+    box, log = [(256, 256)], []
+    source = RescalingSource(lambda b: ScalingFake(b, log, scales), lambda: box[0])
+    source.open()
+    first = source.read()
+    box[0] = (640, 360)
+    second, third = source.read(), source.read()
+    source.close()
+    assert [first.index, second.index, third.index] == [0, 1, 2]
+    if scales:
+        assert second.image == (640, 360) and source.reopens == 1
+        assert log == [("open", (256, 256)), ("close", (256, 256)), ("open", (640, 360)), ("close", (640, 360))]
+    else:
+        assert second.image == (256, 256) and source.reopens == 0
+
+
+def test_open_source_with_a_changing_box_validates_at_once():
+    from edge.sources.scaling import RescalingSource
+    source = open_source("rtsp://10.0.0.2/cam", scale_to=lambda: (224, 224))
+    assert isinstance(source, RescalingSource) and source.inner.spec.options["scale_to"] == (224, 224)
+    with pytest.raises(EdgeError, match="not a source"):
+        open_source("rtsp://x ! y", scale_to=lambda: (224, 224))
+
+
+def test_edge_camera_scales_only_for_a_classifier():
+    from edge.preprocess import PreprocessSpec
+    from edge.sources.scaling import demand_for
+
+    class Bundle(object):
+        targets = None
+        spec = PreprocessSpec(size=(224, 224))
+
+    assert demand_for(Bundle())() == (256, 256)
+    Bundle.targets = ["x", "y"]
+    assert demand_for(Bundle()) is None     # a regression bundle's points are in pixels of the camera frame
+
+
+@pytest.mark.parametrize("size, crop_pct, resize", [(224, 0.875, "center_crop"), (32, 0.875, "center_crop"),
+                                                    (64, 1.0, "center_crop"), ((96, 160), 1.0, "stretch")])
+def test_a_scaled_frame_is_one_the_preprocessing_does_not_resize(size, crop_pct, resize):
+    from edge.preprocess import PreprocessSpec, resize_plan
+    from edge.sources.gstreamer import cover_size
+    from edge.sources.scaling import model_box
+    spec = PreprocessSpec(size=size, crop_pct=crop_pct, resize=resize)
+    for frame in ((1280, 720), (1920, 1080), (640, 480), (720, 1280), (1000, 333)):
+        width, height = cover_size(frame, model_box(spec))
+        assert abs(width / float(height) - frame[0] / float(frame[1])) < 0.02 * frame[0] / float(frame[1])
+        if resize == "center_crop":
+            assert resize_plan((height, width), spec)[:2] == (height, width), (frame, width, height)

@@ -41,6 +41,8 @@ def test_unit_runs_the_daemon_unprivileged_and_restarts_on_failure():
     assert service["ExecStart"] == ["/usr/bin/python3 -m edge.camera --config /etc/edge-toolkit/edge-camera.yaml"]
     assert service["User"] == ["edge"] and "video" in service["SupplementaryGroups"]
     assert service["Restart"] == ["on-failure"] and service["KillSignal"] == ["SIGTERM"]
+    # exit 2 (bad option, config or bundle) and 3 (a source that can never work): no restart loop
+    assert service["RestartPreventExitStatus"] == ["2 3"]
     assert "PYTHONPATH=/opt/edge-toolkit/lib" in service["Environment"]
     assert service["PrivateTmp"] == ["false"]  # the Argus socket for CSI cameras is in /tmp
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]

@@ -70,6 +70,35 @@ class RtspServer(object):
 
 
 @pytest.fixture
+def opened(monkeypatch):
+    """The (target, api preference) of every cv2.VideoCapture the code under test makes, in order; the
+    captures are the real ones."""
+    import cv2
+
+    real, targets = cv2.VideoCapture, []
+
+    def record(target, api, *rest):
+        targets.append((target, api))
+        return real(target, api, *rest)
+
+    monkeypatch.setattr(cv2, "VideoCapture", record)
+    return targets
+
+
+def read_for(source, seconds, settle=0.0):
+    """Frames read from an open source for `seconds` after `settle` seconds (a start-up burst skipped)."""
+    deadline, frames = time.time() + settle, []
+    while time.time() < deadline:
+        source.read()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        frame = source.read()
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+@pytest.fixture
 def rtsp_server():
     """A factory: rtsp_server(codec="h265", width=640, ...) starts one; all are killed at the end."""
     servers = []
