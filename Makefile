@@ -71,9 +71,10 @@ $(GST_VENV)/.installed: pyproject.toml Makefile
 		sys.exit(0 if opencv_has_gstreamer() else 'this OpenCV has no GStreamer: ' + cv2.__file__)"
 	touch $@
 
-# EDGE_REQUIRE_GSTREAMER: a gstreamer test that cannot run fails instead of skipping.
+# EDGE_REQUIRE_GSTREAMER: a gstreamer test that cannot run fails instead of skipping. They live in
+# tests/edge/gstreamer (that venv has no torch, onnx or tritonclient for the rest of the suite).
 test-gstreamer: $(GST_VENV)/.installed system-deps
-	EDGE_REQUIRE_GSTREAMER=1 $(GST_VENV)/bin/python -m pytest -m gstreamer
+	EDGE_REQUIRE_GSTREAMER=1 $(GST_VENV)/bin/python -m pytest -m gstreamer tests/edge/gstreamer
 
 py36-check: setup
 	$(BIN)/vermin -q -t=3.6- --no-tips --violations edge
@@ -147,3 +148,16 @@ test-triton: pytriton-wheel
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) $(GST_VENV) demo demo-regression .pytest_cache .cache
+
+# Mutation testing of the modules that decide what a user trusts (the outbox, the runtime choice, the
+# bundle, the golden set, the doctor's bundle rows, engine matching): mutmut 3 mutates one module at a
+# time and runs only that module's own test files against each mutant; tests/mutation.py holds the
+# map and prints a kill rate per module. Not part of `make test`: about 13 minutes on 2 busy cores.
+# MUTATION_MODULES: some of outbox select bundle golden bundle_checks matching (default all).
+MUTMUT_VERSION := 3.8.1
+MUTATION_MODULES ?=
+.PHONY: mutation
+mutation: setup
+	@$(BIN)/python -c "import importlib.metadata as m, sys; sys.exit(m.version('mutmut') != '$(MUTMUT_VERSION)')" \
+		2>/dev/null || $(BIN)/pip install --quiet --constraint $(VENV)/constraints.txt "mutmut==$(MUTMUT_VERSION)"
+	nice -n 19 $(BIN)/python -m tests.mutation $(MUTATION_MODULES)

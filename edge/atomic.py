@@ -10,6 +10,8 @@ import json
 import os
 import tempfile
 
+from edge.errors import path_error
+
 
 def fsync_path(path):
     """fsync a file or a directory (a directory: so a rename in it is durable)."""
@@ -59,8 +61,11 @@ def atomic_open(path, mode="wb", replace=True):
         raise ValueError("atomic_open supports 'wb' and 'w' only")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as exc:  # a folder that cannot be made or written (/proc/x, read-only, no permission)
+        raise path_error("write", path, exc)
     try:
         # mkstemp makes 0600 files; give the usual permissions so a daemon running as another
         # user (the systemd service) can still read manifests and engines.
@@ -79,6 +84,16 @@ def atomic_open(path, mode="wb", replace=True):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def make_folder(path, what=""):
+    """os.makedirs(path, exist_ok=True); a folder that cannot be made (/proc/x, under a file, read-only) is
+    CannotUsePath, one line naming `what` ("the run folder") and why."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise path_error("write", path, exc, what)
+    return path
 
 
 def write_bytes(path, data, replace=True):

@@ -35,6 +35,9 @@
       change), "max_mae_increase_px" (the threshold it was held to)}.
     }
 
+Every key above is checked before anything uses a bundle (read_manifest): its type and range, and the
+relations between keys, by the one table of edge.manifest_schema, which says each rule.
+
 Schema versions: a bundle records the lowest version that describes it, so an older edge-toolkit
 reads every bundle it can run. 1: classification (output kind "logits"); 2: adds regression
 (output kind "regression"); this code reads both.
@@ -71,32 +74,19 @@ import os
 from edge import __version__
 from edge.atomic import sha256_file, write_json
 from edge.errors import EdgeError
+# The manifest's constants live with its schema, imported from here by every reader.
+from edge.manifest_schema import (ARTIFACT_KINDS, FIX, INPUT_FLOAT, INPUT_UINT8, INT8_FLAVOURS, LOGITS, ORT_INT8,
+                                  PRECISIONS, REGRESSION, SCHEMA, SCHEMA_VERSION, TENSORRT_INT8, check_manifest)
 from edge.preprocess import PreprocessSpec
 from edge.regression import RegressionTargets
 from edge.timestamps import utc_timestamp
 
-SCHEMA = "edge-toolkit/bundle"
-SCHEMA_VERSION = 2              # the newest this code reads
-LOGITS = "logits"
-REGRESSION = "regression"
 MANIFEST = "manifest.json"
 LABELS = "labels.txt"
-ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels", "golden")
-# What a model file takes: the normalised float tensor edge.preprocess makes, or (--fuse-preprocess)
-# the resized uint8 BGR frame, normalised inside the graph.
-INPUT_FLOAT = "float32-nchw"
-INPUT_UINT8 = "uint8-nhwc-bgr"
-# The INT8 QDQ flavours a bundle may carry: symmetric int8 as TensorRT reads it, and uint8
-# activations, ONNX Runtime's fast x86 path (export.quantize makes both).
-TENSORRT_INT8 = "tensorrt-qdq-s8s8"
-ORT_INT8 = "ort-qdq-u8s8"
-INT8_FLAVOURS = (TENSORRT_INT8, ORT_INT8)
 # The manifest key naming an INT8 model's flavor; bundles written before it was spelled American
 # say "flavour" (read_manifest renames it).
 FLAVOR = "flavor"
 OLD_FLAVOR = "flavour"
-# The precisions a model file or an engine has ("precision" of onnx and tensorrt_engine entries), slowest first.
-PRECISIONS = ("fp32", "fp16", "int8")
 # The least top-1 agreement of an INT8 model with FP32 that export accepts by default; bundles
 # record the bar they were held to (verification.int8.<flavour>.min_agreement).
 INT8_MIN_AGREEMENT = 0.98
@@ -195,26 +185,46 @@ def read_manifest(bundle_dir):
     try:
         with open(path, "r", encoding="utf-8") as handle:
             manifest = json.load(handle)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise EdgeError("{} is not valid JSON ({}); re-run edge-export".format(path, exc))
+    except (IOError, OSError) as exc:
+        raise EdgeError("{} cannot be read ({}); check its permissions".format(path, exc))
     if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
         raise EdgeError("{} is not an edge-toolkit bundle manifest".format(path))
     version = manifest.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise EdgeError("{} has schema version {}, this edge-toolkit reads up to {}: upgrade it".format(
             path, version, SCHEMA_VERSION))
-    for key in ("model", "input", "output", "artifacts"):
-        if key not in manifest:
-            raise EdgeError("{} lacks the {!r} section; re-run edge-export".format(path, key))
-    kind = manifest["output"].get("kind", LOGITS)
+    kind = manifest["output"].get("kind", LOGITS) if isinstance(manifest.get("output"), dict) else LOGITS
     if kind not in (LOGITS, REGRESSION):
         raise EdgeError("{} has an output kind {!r} this edge-toolkit does not know: upgrade it".format(path, kind))
-    if kind == REGRESSION:
-        RegressionTargets.from_dict(manifest["output"])   # one clear error for a damaged description
-    for entry in manifest["artifacts"]:
-        if OLD_FLAVOR in entry:
+    for entry in manifest.get("artifacts") if isinstance(manifest.get("artifacts"), list) else ():
+        if isinstance(entry, dict) and OLD_FLAVOR in entry:
             entry.setdefault(FLAVOR, entry.pop(OLD_FLAVOR))
+    check_manifest(manifest, path)      # every key's type and range, and their relations
+    check_files(bundle_dir, manifest, path)
     return manifest
+
+
+def _within(path, folder):
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(folder))
+    return relative != os.pardir and not relative.startswith(os.pardir + os.sep)
+
+
+def check_files(bundle_dir, manifest, path=MANIFEST):
+    """What a manifest says about its folder, on disk: no artifact leads out of it through a symbolic link
+    (check_manifest refused absolute paths and '..'), and labels.txt, where it is intact, names model.classes."""
+    for entry in manifest["artifacts"]:
+        file_path = os.path.join(str(bundle_dir), entry["file"])
+        if not _within(file_path, bundle_dir):
+            raise EdgeError("{}: artifact {} leads out of the bundle folder (to {}); {}".format(
+                path, entry["file"], os.path.realpath(file_path), FIX))
+        if entry["kind"] == "labels" and os.path.isfile(file_path) and sha256_file(file_path) == entry["sha256"]:
+            with open(file_path, "r", encoding="utf-8") as handle:
+                labels = handle.read()
+            if labels != labels_text(manifest["model"]["classes"]):
+                raise EdgeError("{}: model.classes differ from {} (the classes in output order); {}".format(
+                    path, entry["file"], FIX))
 
 
 class Bundle(object):

@@ -9,19 +9,30 @@ from edge import text_table
 from edge.bundle import INPUT_FLOAT
 
 
+def figure(record, key, spec="{}", scale=1):
+    """record[key] formatted by `spec` (times `scale`), or "?" where it holds no such figure (an edited manifest:
+    the figures are what export measured, checked by no reader)."""
+    try:
+        return spec.format(record[key] * scale)
+    except (KeyError, TypeError, ValueError):
+        return "?"
+
+
 def accuracy_text(record):
     if record.get("accuracy_fp32") is None:
         return ""
-    return "; accuracy fp32 {:.1%} -> int8 {:.1%} ({:+.1f} points)".format(
-        record["accuracy_fp32"], record["accuracy_int8"], 100 * record["accuracy_delta"])
+    return "; accuracy fp32 {} -> int8 {} ({} points)".format(
+        figure(record, "accuracy_fp32", "{:.1%}"), figure(record, "accuracy_int8", "{:.1%}"),
+        figure(record, "accuracy_delta", "{:+.1f}", 100))
 
 
 def int8_mae_text(record):
     """A regression INT8 record in words: the MAE change against the labels, or the distance from fp32."""
     if record.get("mae_delta_px") is not None:
-        return "MAE fp32 {:.2f} -> int8 {:.2f} px ({:+.2f} px)".format(
-            record["mae_fp32_px"], record["mae_int8_px"], record["mae_delta_px"])
-    return "unlabelled: {:.2f} px from fp32 on average".format(record["mean_abs_diff_px"])
+        return "MAE fp32 {} -> int8 {} px ({} px)".format(figure(record, "mae_fp32_px", "{:.2f}"),
+                                                         figure(record, "mae_int8_px", "{:.2f}"),
+                                                         figure(record, "mae_delta_px", "{:+.2f}"))
+    return "unlabelled: {} px from fp32 on average".format(figure(record, "mean_abs_diff_px", "{:.2f}"))
 
 
 def _size_text(num_bytes):
@@ -49,23 +60,26 @@ def summary_rows(manifest):
             precision = "fp32 onnx opset {}{}".format(entry.get("opset"), _float_input_note(manifest, entry))
             fp32 = checks.get("fp32") or {}
             if fp32.get("skipped"):
-                figures = "not compared: " + fp32.get("reason", "")
+                figures = "not compared: {}".format(fp32.get("reason", ""))
             elif fp32.get("max_abs_diff_input_px") is not None:
-                figures = "max|diff| {:.1e} ({:.1e} input px) ({} {})".format(
-                    fp32["max_abs_diff"], fp32["max_abs_diff_input_px"], fp32["inputs"], fp32["source"])
+                figures = "max|diff| {} ({} input px) ({} {})".format(
+                    figure(fp32, "max_abs_diff", "{:.1e}"), figure(fp32, "max_abs_diff_input_px", "{:.1e}"),
+                    figure(fp32, "inputs"), figure(fp32, "source"))
             elif fp32:
-                figures = "max|diff| {:.1e}, top-1 {:.1%} ({} {})".format(
-                    fp32["max_abs_diff"], fp32["top1_agreement"], fp32["inputs"], fp32["source"])
+                figures = "max|diff| {}, top-1 {} ({} {})".format(
+                    figure(fp32, "max_abs_diff", "{:.1e}"), figure(fp32, "top1_agreement", "{:.1%}"),
+                    figure(fp32, "inputs"), figure(fp32, "source"))
         elif kind == "onnx":
             precision = "int8 {} opset {}{}".format(entry.get("flavor"), entry.get("opset"),
                                                     _float_input_note(manifest, entry))
             record = (checks.get("int8") or {}).get(entry.get("flavor")) or {}
             if record.get("judged_by"):
-                figures = "{} ({} held-out; at most +{:g} px)".format(
-                    int8_mae_text(record), record["holdout_images"], record["max_mae_increase_px"])
+                figures = "{} ({} held-out; at most +{} px)".format(
+                    int8_mae_text(record), figure(record, "holdout_images"),
+                    figure(record, "max_mae_increase_px", "{:g}"))
             elif record:
-                figures = "top-1 vs fp32 {:.1%} ({} held-out){}".format(
-                    record["top1_agreement"], record["holdout_images"], accuracy_text(record))
+                figures = "top-1 vs fp32 {} ({} held-out){}".format(
+                    figure(record, "top1_agreement", "{:.1%}"), figure(record, "holdout_images"), accuracy_text(record))
         elif kind == "calibration_cache":
             precision = "int8 cache ({})".format(entry.get("method"))
         elif kind == "tensorrt_engine":

@@ -2,6 +2,9 @@
 
 Each command has `main(argv=None) -> int`; `run_main` turns project errors into one line on
 stderr with an exit code from edge.errors, and Ctrl-C into EXIT_INTERRUPTED, without tracebacks.
+A command that cleans up on Ctrl-C (edge-export: its staging folder) asks `run_main(...,
+sigterm=True)`: SIGTERM then raises `Terminated` (a KeyboardInterrupt, so every cleanup path for
+Ctrl-C runs) and the command exits EXIT_TERMINATED (143, as a shell reports a SIGTERM) with one line.
 
 Streams: results (tables, summaries, `--json -`) go to stdout; progress, warnings and errors go
 to stderr, each line prefixed with the command's name (`progress_log`), so that
@@ -12,30 +15,70 @@ PATH; `--json -` writes it to stdout instead of the human-readable result.
 """
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 
-from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EdgeError
+from edge.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EdgeError
 
 JSON_TO_STDOUT = "-"
 
 
-def run_main(prog, body, argv=None):
-    """Call `body(argv)` and convert user errors into a one-line message and an exit code."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread of a command run with `run_main(..., sigterm=True)`."""
+
+
+def _interrupted_code(exc):
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def run_main(prog, body, argv=None, sigterm=False):
+    """Call `body(argv)` and convert user errors into a one-line message and an exit code.
+
+    sigterm: SIGTERM is handled as Ctrl-C is (cleanup runs), and exits 143 (see the module docstring).
+    """
     try:
-        code = body(argv)
+        with (sigterm_raises() if sigterm else _nothing()):
+            code = body(argv)
         return EXIT_OK if code is None else int(code)
     except EdgeError as exc:
         # An error raised while handling Ctrl-C (a trainer saving its resumable state, say) is still
         # an interruption: the shell and systemd must see 130, and the message says how to go on.
         if isinstance(exc.__context__, KeyboardInterrupt):
             sys.stderr.write("{}: {}\n".format(prog, exc))
-            return EXIT_INTERRUPTED
+            return _interrupted_code(exc.__context__)
         sys.stderr.write("{}: error: {}\n".format(prog, exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("{}: interrupted\n".format(prog))
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        sys.stderr.write("{}: {}\n".format(prog, "terminated" if isinstance(exc, Terminated) else "interrupted"))
+        return _interrupted_code(exc)
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """While inside: SIGTERM raises Terminated in the main thread, once (a second one, during the cleanup
+    the first one started, is ignored: systemd's SIGKILL after its timeout still ends a stuck cleanup).
+    Elsewhere than in the main thread (where no handler can be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def progress_log(prog):

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 
+from edge.atomic import make_folder
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError, Unusable
 
@@ -141,7 +142,7 @@ def _main(argv):
     options = dict(source_options(vars(args)), realtime=True)
     open_source(args.source, **options)  # validate before creating anything
     folder = os.path.join(args.out, label) if point is None else args.out
-    os.makedirs(folder, exist_ok=True)
+    make_folder(folder, "--out folder")
     log = progress_log("edge-collect")
     grabber = LatestFrameGrabber(lambda: open_source(args.source, **options), log=log).start()
     collector = Collector(grabber, folder, label, args.quality, log=log, point=point)

@@ -17,6 +17,7 @@ stays a few MB where float inputs at 224 px would be 19.
 import hashlib
 import io
 import os
+import zipfile
 
 import numpy as np
 
@@ -76,10 +77,28 @@ class GoldenSet(object):
             with np.load(path, allow_pickle=False) as data:
                 golden = cls(data["frames"], data["reference"], entry.get("reference", "pytorch"),
                              entry.get("source", "images"))
-        except (IOError, OSError, ValueError, KeyError) as exc:
+        except (IOError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise EdgeError("{} cannot be read ({}); re-export the bundle".format(path, exc))
-        height, width = bundle.spec.size
-        if golden.frames.shape[1:] != (height, width, 3) or golden.reference.shape[0] != len(golden):
-            raise EdgeError("{} holds frames {} and outputs {}, not what the bundle's model takes; re-export the "
-                            "bundle".format(path, golden.frames.shape, golden.reference.shape))
+        problem = golden.mismatch(bundle, entry)
+        if problem:
+            raise EdgeError("{} {}: not what the bundle's model takes and gives; re-export the bundle".format(
+                path, problem))
         return golden, entry
+
+    def mismatch(self, bundle, entry):
+        """What is wrong with these arrays for `bundle` and against what its manifest `entry` recorded, or None:
+        frames N x H x W x 3 at the preprocess size, one reference row of one output per class for each."""
+        height, width = bundle.spec.size
+        frames, reference = tuple(self.frames.shape), tuple(self.reference.shape)
+        if frames[1:] != (height, width, 3):
+            return "holds frames {}, the model takes {}x{}x3 (input.preprocess.size)".format(frames, height, width)
+        if reference != (len(self), len(bundle.classes)):
+            return "holds outputs {} for {} frames, the bundle names {} outputs (model.classes)".format(
+                reference, len(self), len(bundle.classes))
+        recorded = (entry.get("count"), entry.get("frames_shape"), entry.get("reference_shape"))
+        if recorded != (len(self), list(frames), list(reference)):
+            return "holds frames {} and outputs {}, the manifest records {} frames {} and outputs {}".format(
+                frames, reference, *recorded)
+        if not np.isfinite(self.reference).all():
+            return "holds reference outputs that are not finite"
+        return None

@@ -4,6 +4,11 @@ paho-mqtt 1.x (the last for Python 3.6 is 1.6.1: JetPack 4.6) and 2.x (Python 3.
 constructor (2.x asks for a callback API version) and in what on_connect receives (an int or a
 ReasonCode); MQTT 5 (Response Topic, Correlation Data) came with 1.5.0. Credentials and TLS are
 set the same way for every caller. paho is imported only here, when a client is made.
+
+A persistent session (edge-serve's request topic) makes the broker keep the subscription, and the
+QoS 1 messages that arrive for it, while the client is away: MQTT 3.1.1 with clean_session false
+(set on the client), MQTT 5 with clean_start false and a Session Expiry Interval (set on connect:
+connect_options). Both need a client id that stays the same from one connection to the next.
 """
 
 from edge.errors import EdgeError
@@ -17,11 +22,11 @@ def paho(purpose):
 
 
 def new_client(purpose, client_id, username=None, password=None, tls_ca=None, tls_cert=None, tls_key=None,
-               tls_insecure=False, protocol="3.1.1"):
+               tls_insecure=False, protocol="3.1.1", persistent=False):
     """(paho module, client) with credentials and TLS set; not connected.
 
     protocol: "3.1.1" or "5". TLS is on when a CA or a client certificate is given; tls_insecure
-    skips the host name check.
+    skips the host name check. persistent: MQTT 3.1.1's clean_session false (MQTT 5: connect_options).
     """
     mqtt = paho(purpose)
     options = {"client_id": client_id}
@@ -32,6 +37,8 @@ def new_client(purpose, client_id, username=None, password=None, tls_ca=None, tl
         options["protocol"] = mqtt.MQTTv5
     elif protocol != "3.1.1":
         raise EdgeError("unknown MQTT protocol {!r}; choose from {}".format(protocol, ", ".join(PROTOCOLS)))
+    elif persistent:
+        options["clean_session"] = False   # paho refuses clean_session for MQTT 5
     if hasattr(mqtt, "CallbackAPIVersion"):  # paho-mqtt 2.x
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **options)
     else:  # paho-mqtt 1.x
@@ -45,6 +52,20 @@ def new_client(purpose, client_id, username=None, password=None, tls_ca=None, tl
             raise EdgeError("MQTT TLS set-up failed: {}".format(exc))
         client.tls_insecure_set(bool(tls_insecure))
     return mqtt, client
+
+
+def connect_options(protocol, session_expiry_s=None):
+    """Keyword arguments for connect()/connect_async() (paho 1.5+ and 2.x): for MQTT 5 with a
+    session_expiry_s, a persistent session (clean_start false, Session Expiry Interval), kept on
+    every reconnect; else none (MQTT 3.1.1 sets its session on the client: new_client)."""
+    if protocol != "5" or not session_expiry_s:
+        return {}
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = int(session_expiry_s)
+    return {"clean_start": False, "properties": properties}
 
 
 def connect_failed(reason):

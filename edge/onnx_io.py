@@ -17,6 +17,8 @@ Python 3.6 compatible.
 import io
 from collections import namedtuple
 
+import numpy as np
+
 from edge.errors import EdgeError
 
 Tensor = namedtuple("Tensor", "name dtype dims")
@@ -151,6 +153,54 @@ def _graph(handle, span):
         elif number == _GRAPH_INITIALIZER:
             initializers.add(_initializer_name(handle, value))
     return GraphIO([tensor for tensor in inputs if tensor.name not in initializers], outputs)
+
+
+# TensorProto fields holding float values, and the numpy dtype of each float data_type.
+_TENSOR_DATA_TYPE, _TENSOR_FLOAT_DATA, _TENSOR_RAW_DATA, _TENSOR_DOUBLE_DATA = 2, 4, 9, 10
+_FLOAT_TYPES = {1: "<f4", 10: "<f2", 11: "<f8"}
+
+
+def _float_values(handle, span):
+    """(name, numpy array) of a float initializer's values, or None (an integer tensor, external data)."""
+    start, length = span
+    handle.seek(start)
+    name, dtype, chunks = None, None, []
+    for number, value in _fields(handle, start + length):
+        if number == _TENSOR_NAME:
+            name = _bytes(handle, value).decode("utf-8")
+        elif number == _TENSOR_DATA_TYPE:
+            dtype = _FLOAT_TYPES.get(value)
+        elif number in (_TENSOR_RAW_DATA, _TENSOR_FLOAT_DATA, _TENSOR_DOUBLE_DATA):
+            chunks.append((number, _bytes(handle, value)))
+    if dtype is None:
+        return None
+    arrays = [np.frombuffer(data, {_TENSOR_FLOAT_DATA: "<f4", _TENSOR_DOUBLE_DATA: "<f8"}.get(number, dtype))
+              for number, data in chunks if len(data) % np.dtype(dtype).itemsize == 0]
+    return name, (np.concatenate(arrays) if len(arrays) > 1 else arrays[0] if arrays else np.zeros(0, "<f4"))
+
+
+def float_initializers(path):
+    """[(name, numpy array)] of the float weights stored in the ONNX file at `path` (edge.finite checks them);
+    EdgeError when it is not an ONNX model. Reads every weight: about 45 MB for ResNet-18."""
+    found = []
+    try:
+        with open(str(path), "rb") as handle:
+            handle.seek(0, io.SEEK_END)
+            size = handle.tell()
+            handle.seek(0)
+            graphs = [value for number, value in _fields(handle, size) if number == _MODEL_GRAPH]
+            for start, length in graphs:
+                handle.seek(start)
+                spans = [value for number, value in _fields(handle, start + length) if number == _GRAPH_INITIALIZER]
+                for span in spans:
+                    values = _float_values(handle, span)
+                    if values is not None:
+                        found.append(values)
+    except (IOError, OSError) as exc:
+        raise EdgeError("cannot read {} ({})".format(path, exc.strerror or exc))
+    except (_Malformed, UnicodeDecodeError) as exc:
+        raise EdgeError("{} is not a valid ONNX model ({}); re-run edge-export".format(path, exc))
+    return found
 
 
 def graph_io(path):

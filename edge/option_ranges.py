@@ -96,7 +96,7 @@ ROWS = (
     Range("weight_decay", float, 0, 1, "AdamW weight decay"),
     Range("label_smoothing", float, 0, 0.99, "label smoothing"),
     Range("val_fraction", float, 0, 0.9, "share of DATA held out for validation", above=True),
-    Range("crop_pct", float, 0, 1, "share of the shorter side kept by the centre crop", above=True),
+    Range("crop_pct", float, 0.05, 1, "share of the shorter side kept by the centre crop"),   # less: a huge resize
     Range("hflip", float, 0, 1, "probability of a horizontal flip"),
     Range("vflip", float, 0, 1, "probability of a vertical flip"),
     Range("rotate", float, 0, 180, "largest rotation in degrees"),

@@ -122,15 +122,18 @@ def read_image(path):
     return decode_image(data)
 
 
-def decode_image(data):
+def decode_image(data, reduce=1):
     """Decode an encoded image (bytes or a uint8 array: a file's contents, a request body) as BGR
-    uint8 HxWx3. Returns None when it cannot be decoded."""
+    uint8 HxWx3. Returns None when it cannot be decoded. reduce: 2, 4 or 8 decodes at that fraction
+    of each side (OpenCV's IMREAD_REDUCED_COLOR_*: a JPEG is scaled inside libjpeg, never held whole)."""
     cv2 = require("cv2", "decoding images")
     data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if data.size == 0:
         return None
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}[reduce]
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, flags)
     except cv2.error:  # a damaged header can make a decoder raise instead of returning None
         return None
     if image is None or image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:

@@ -19,16 +19,19 @@ folder, and the noun the messages use. Python 3.6 compatible.
 """
 
 import binascii
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
+import threading
 import time
 from collections import namedtuple
 
 from edge.atomic import current_umask, fsync_path, write_json
-from edge.errors import EdgeError
+from edge.errors import EdgeError, path_error
 
 # marker: a file every complete folder of this kind holds; inner: the folder name in `.NAME.old-X/`;
 # noun: what messages call it ("bundle").
@@ -111,7 +114,11 @@ def _make_hidden_dir(parent, stem):
             os.mkdir(path)
         except FileExistsError:
             continue
-        write_owner(path)
+        try:
+            write_owner(path)
+        except BaseException:  # Ctrl-C or SIGTERM too: the caller never learns of this folder
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return path
 
 
@@ -193,6 +200,26 @@ def recover(target, kind, log=print):
 
 # ----------------------------------------------------------------------------- staging
 
+@contextlib.contextmanager
+def signals_deferred(numbers=("SIGINT", "SIGTERM")):
+    """Ctrl-C or SIGTERM arriving inside is delivered at its end: the swap's two renames run both or
+    neither, so an interrupted export leaves the previous folder or the new one, never a gap between.
+    Only the main thread can set handlers: elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = [(number, signal.signal(number, lambda signum, frame: caught.append(signum)))
+                for number in (getattr(signal, name) for name in numbers)]
+    try:
+        yield
+    finally:
+        for number, handler in previous:
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            os.kill(os.getpid(), caught[0])
+
+
 class StagedFolder(object):
     """Context manager: `path` is the staging folder; `commit()` swaps it in, else it is removed.
 
@@ -214,15 +241,26 @@ class StagedFolder(object):
         while probe and not os.path.isdir(probe):
             missing.append(probe)
             probe = os.path.dirname(probe)
-        os.makedirs(parent, exist_ok=True)
-        self._created_parents = missing  # innermost first
-        recover(self.target, self.kind, self.log)
-        self.path = _make_hidden_dir(parent, os.path.basename(self.target) + ".staging")
+        try:
+            os.makedirs(parent, exist_ok=True)
+            self._created_parents = missing  # innermost first
+            recover(self.target, self.kind, self.log)
+            self.path = _make_hidden_dir(parent, os.path.basename(self.target) + ".staging")
+        except OSError as exc:  # a folder that cannot be made or written (/proc/x, read-only, full)
+            self.__exit__(None, None, None)
+            raise path_error("write", self.target, exc, "the " + self.kind.noun)
+        except BaseException:  # Ctrl-C or SIGTERM before `with` took over: tidy as __exit__ would
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def commit(self):
         """Make the staged folder the one at `target`."""
         settle_tree(self.path)
+        with signals_deferred():
+            return self._swap()
+
+    def _swap(self):
         parent = os.path.dirname(self.target)
         old = None
         if os.path.exists(self.target):

@@ -41,6 +41,7 @@ from edge.bundle import LABELS, ORT_INT8, Bundle, labels_text
 from edge.cli import refuse_given
 from edge.errors import EdgeError, MissingDependency
 from edge.lazy import require
+from edge.manifest_schema import check_model_io
 from edge.onnx_io import graph_io
 from edge.option_ranges import check, help_text
 from edge.staging import Kind, StagedFolder, recover
@@ -206,6 +207,8 @@ def _fill(dims, item):
 
 
 def _model(bundle, entry, name, what, platform, io, batch_range, max_delay_us):
+    check_model_io(bundle, [(t.name, t.dims) for t in io.inputs], [(t.name, t.dims) for t in io.outputs],
+                   bundle.model_input_format(entry), bundle.file(entry))   # the manifest against the model file
     tensors = list(io.inputs) + list(io.outputs)
     max_batch_size, dims = batching(tensors, batch_range)
     item = bundle.item_shape(bundle.model_input_format(entry))

@@ -17,7 +17,8 @@ previous bundle moved aside renamed back) by the next export. Preprocessing flag
 their own spec (state dicts, TorchScript, ONNX); model.pt carries the spec it was trained with.
 
 Progress goes to stderr; the bundle's table, the result, to stdout. Exit codes: 0 done; 2 user error
-(one line, nothing written); 3 verification failed (nothing written); 130 Ctrl-C (nothing written).
+(one line, nothing written); 3 verification failed or the model holds NaN/Inf weights (nothing
+written); 130 Ctrl-C, 143 SIGTERM (nothing written: the staging folder is removed).
 """
 
 from edge.bundle import INT8_FLAVOURS, interrupted_export
@@ -179,7 +180,7 @@ def _main(argv):
 
 
 def main(argv=None):
-    return run_main(PROG, _main, argv)
+    return run_main(PROG, _main, argv, sigterm=True)  # SIGTERM cleans up as Ctrl-C does, exit 143
 
 
 if __name__ == "__main__":

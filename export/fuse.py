@@ -11,8 +11,6 @@ the host).
 """
 
 from edge.lazy import require
-
-FUSED_INPUT = {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}
 TENSORRT_NOTE = ("--fuse-preprocess gives a uint8 input, which TensorRT 8.2 (JetPack 4.6, Nano/TX2) "
                  "cannot take: the bundle also carries float-input models for TensorRT 8.2 engines")
 

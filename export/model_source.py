@@ -22,7 +22,8 @@ import zipfile
 
 from edge.bundle import MANIFEST
 from edge.atomic import sha256_file
-from edge.errors import EdgeError, first_line
+from edge.errors import EdgeError, first_line, path_error
+from edge.finite import refuse_non_finite
 from edge.preprocess import PreprocessSpec
 from edge.lazy import require
 
@@ -85,8 +86,11 @@ def parse_classes(value):
     if value is None:
         return None
     if not isinstance(value, (list, tuple)) and os.path.isfile(value):
-        with open(value, "r", encoding="utf-8") as handle:
-            classes = [line.strip() for line in handle if line.strip()]
+        try:
+            with open(value, "r", encoding="utf-8") as handle:
+                classes = [line.strip() for line in handle if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:  # no permission; a labels file saved as Latin-1
+            raise path_error("read", value, exc, "--classes")
         where = value
     else:
         names = value if isinstance(value, (list, tuple)) else value.split(",")
@@ -123,10 +127,26 @@ def load_source(path, arch=None, classes=None, trust_pickle=False, spec_override
         raise ValueError("bundles go to edge.tensorrt (engines), not load_source")
     given = _Description(arch, classes, trust_pickle, spec_overrides)
     if kind == "onnx":
-        return _from_onnx(path, given)
-    if kind == "torchscript":
-        return _from_torchscript(path, given)
-    return _from_torch_file(path, given)
+        source = _from_onnx(path, given)
+    elif kind == "torchscript":
+        source = _from_torchscript(path, given)
+    else:
+        source = _from_torch_file(path, given)
+    _refuse_non_finite(source)
+    return source
+
+
+def _refuse_non_finite(source):
+    """NaN or Inf in any input's weights (a checkpoint, state dict, TorchScript, ONNX file): Unusable, exit 3."""
+    if source.model is not None:
+        from train.checkpoint import tensor_arrays
+        named = tensor_arrays(source.model.state_dict())
+    else:
+        onnx = require("onnx", "exporting an ONNX model")
+        from onnx import numpy_helper
+        model = onnx.load(source.onnx_path)
+        named = ((tensor.name, numpy_helper.to_array(tensor)) for tensor in model.graph.initializer)
+    refuse_non_finite(source.path, named)
 
 
 def _require_classes(given, what):

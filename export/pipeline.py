@@ -18,10 +18,11 @@ from edge.bundle import new_manifest, read_manifest, write_manifest
 from edge.errors import EdgeError
 from edge.golden import GoldenSet
 from edge.lazy import require
+from edge.manifest_schema import FUSED_INPUT
 from edge.preprocess import preprocess_batch
 from export import bundle_models as models
 from export import bundle_writer, model_source, verify
-from export.fuse import FUSED_INPUT, TENSORRT_NOTE
+from export.fuse import TENSORRT_NOTE
 from export.onnx_export import INPUT_NAME, OUTPUT_NAME, POINTS_OUTPUT_NAME, check_opset
 from export.options import ExportOptions
 from export.quantize import split_sample

@@ -89,19 +89,28 @@ def export_model(export_images, export_spec):
         pytest.importorskip(module, reason="exporting a bundle needs {} (desktop)".format(module))
     torch = pytest.importorskip("torch", reason="exporting a bundle needs PyTorch (desktop)")
 
+    model, batch, labels = colour_classifier(export_images, export_spec)
+    with torch.no_grad():
+        assert (model(batch).argmax(1) == labels).float().mean() == 1.0
+    return model
+
+
+def colour_classifier(images, spec):
+    """(model, batch, labels): a ResNet-18 (random backbone, seed 0) whose head is fit to the colour
+    folders in `images`, preprocessed with `spec`."""
+    import torch
+
     from edge.preprocess import preprocess_batch, read_image
     from export.verify import list_images
     from train.resnet import build_resnet
 
     torch.manual_seed(0)
-    entries = list_images(export_images)
-    batch = torch.from_numpy(preprocess_batch([read_image(p) for p, _ in entries], export_spec))
+    entries = list_images(images)
+    batch = torch.from_numpy(preprocess_batch([read_image(p) for p, _ in entries], spec))
     labels = torch.tensor([EXPORT_CLASSES.index(label) for _, label in entries])
     model = fit_head(build_resnet("resnet18", len(EXPORT_CLASSES)).eval(), batch, labels,
                      torch.nn.functional.cross_entropy, steps=200)
-    with torch.no_grad():
-        assert (model(batch).argmax(1) == labels).float().mean() == 1.0
-    return model
+    return model, batch, labels
 
 
 @pytest.fixture(scope="session")

@@ -23,21 +23,12 @@ TRITON = "triton"
 
 def tiny_checkpoint(folder, images):
     """model.pt of the colour classifier (random ResNet-18 backbone, head fit to the colours)."""
-    import torch
-
-    from edge.preprocess import PreprocessSpec, preprocess_batch, read_image
-    from export.verify import list_images
-    from tests.bundle_fixtures import EXPORT_CLASSES, fit_head
+    from edge.preprocess import PreprocessSpec
+    from tests.bundle_fixtures import EXPORT_CLASSES, colour_classifier
     from train.checkpoint import model_record, save_checkpoint
-    from train.resnet import build_resnet
 
     spec = PreprocessSpec(size=32, crop_pct=0.875)
-    torch.manual_seed(0)
-    entries = list_images(images)
-    batch = torch.from_numpy(preprocess_batch([read_image(path) for path, _ in entries], spec))
-    labels = torch.tensor([EXPORT_CLASSES.index(label) for _, label in entries])
-    model = fit_head(build_resnet("resnet18", len(EXPORT_CLASSES)).eval(), batch, labels,
-                     torch.nn.functional.cross_entropy, steps=200)
+    model = colour_classifier(images, spec)[0]
     path = os.path.join(folder, "model.pt")
     save_checkpoint(path, model_record(model, "resnet18", EXPORT_CLASSES, spec))
     return path

@@ -26,6 +26,7 @@ import torch
 from edge import __version__
 from edge.atomic import write_bytes
 from edge.errors import EdgeError, first_line
+from edge.finite import refuse_non_finite
 from edge.preprocess import PreprocessSpec
 from edge.regression import KIND as REGRESSION
 from edge.regression import RegressionTargets
@@ -176,7 +177,14 @@ def load_checkpoint(path, kinds=KINDS):
     if problems:
         raise EdgeError("{} is damaged: {}".format(path, "; ".join(problems)))
     PreprocessSpec.from_dict(record.get("preprocess"))
+    refuse_non_finite(path, tensor_arrays(record["state_dict"]))  # a diverged run's NaN: every runtime refuses it
     return record
+
+
+def tensor_arrays(state):
+    """(name, numpy array) of a state dict's floating-point tensors, for edge.finite (no copy on the CPU)."""
+    return [(name, value.detach().cpu().float().numpy())  # float32 as it is; half and bfloat16 widened
+            for name, value in state.items() if torch.is_tensor(value) and value.is_floating_point()]
 
 
 def model_from_record(record):

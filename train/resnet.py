@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from edge.errors import EdgeError, first_line
+from edge.finite import refuse_non_finite
 
 # torchvision's IMAGENET1K_V1 checkpoints (the ones its `pretrained=True` used).
 IMAGENET_URLS = {
@@ -197,4 +198,6 @@ def load_state_dict_file(path):
     # Checkpoints saved from nn.DataParallel prefix every key with "module.".
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
+    # NaN/Inf weights would make every step NaN: refused, exit 3
+    refuse_non_finite(path, [(k, v.detach().float().numpy()) for k, v in state.items() if v.is_floating_point()])
     return state

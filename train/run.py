@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from edge.atomic import write_json, write_text
+from edge.atomic import make_folder, write_json, write_text
 from edge.errors import EdgeError
 from edge.preprocess import PreprocessSpec
 from edge.tta import DihedralViews
@@ -150,7 +150,7 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     if sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
     if processes.is_main:
-        os.makedirs(run_dir, exist_ok=True)
+        make_folder(run_dir, "the run folder")  # --out /proc/x, a read-only disk: one line, not a traceback
 
     if find_lr_only or config["lr"] == "find":
         found = run_lr_finder(model, train_loader, device, config, run_dir, log, task)

@@ -1,6 +1,9 @@
 """The bundle on this machine: every runtime and precision that runs here, on the golden inputs,
 against the golden outputs the desktop measured.
 
+First the manifest is held against the model files (their input and output names and dims: a
+manifest whose classes, size or names were edited fails, even where no runtime runs) and the golden
+set against the manifest (frames of the model input's size, one reference output per class).
 Rows come from edge.benchmark.candidates (ONNX Runtime fp32/INT8, TensorRT fp32/fp16/INT8 engines
 for this GPU): a row that cannot run here is skipped with its reason (TensorRT not installed, an
 engine built for another GPU with the command that rebuilds it, a model file this ONNX Runtime
@@ -44,13 +47,15 @@ LOAD_FIX = ("re-export the bundle with this edge-export (older ones wrote opset 
 
 def bundle_checks(bundle, build_engine=False, log=None, runtimes=RUNTIMES, precisions=None, threads=None,
                   checkpoint=None):
-    """[Check]: the golden set, this machine's preprocessing, then one row per runtime and precision."""
+    """[Check]: the manifest against the model files, the golden set, this machine's preprocessing, then one row
+    per runtime and precision."""
+    checks = [manifest_check(bundle)]
     try:
         golden, entry = GoldenSet.load(bundle)
     except EdgeError as exc:
-        return [Check("golden set", FAIL, str(exc), fix="re-export the bundle with this edge-export")]
+        return checks + [Check("golden set", FAIL, str(exc), fix="re-export the bundle with this edge-export")]
     origin = "real images" if golden.source == "images" else "generated frames"
-    checks = [Check("golden set", PASS, "{} {} with the desktop's {} outputs".format(len(golden), origin,
+    checks += [Check("golden set", PASS, "{} {} with the desktop's {} outputs".format(len(golden), origin,
                                                                                    entry.get("reference")),
                     data={"count": len(golden), "reference": entry.get("reference")})]
     checks.append(_preprocessing(bundle, golden, entry))
@@ -64,6 +69,30 @@ def bundle_checks(bundle, build_engine=False, log=None, runtimes=RUNTIMES, preci
                             fix="install TensorRT (JetPack) and build an engine: edge-export {} --engine fp16".format(
                                 bundle.path)))
     return checks
+
+
+def manifest_check(bundle):
+    """The manifest against every ONNX model file of the bundle, read without a runtime (edge.onnx_io): each
+    takes the preprocessing's image under the manifest's input name and gives one output per class."""
+    from edge.manifest_schema import model_io_problem
+    from edge.onnx_io import graph_io
+
+    fix = "re-export the bundle, or restore the manifest edge-export wrote"
+    files = []
+    for entry in bundle.artifacts("onnx"):
+        try:
+            io = graph_io(bundle.check(entry))
+        except EdgeError as exc:
+            return Check("manifest", FAIL, str(exc), fix=fix)
+        problem = model_io_problem(bundle, [(t.name, t.dims) for t in io.inputs],
+                                   [(t.name, t.dims) for t in io.outputs], bundle.model_input_format(entry))
+        if problem:
+            return Check("manifest", FAIL, "{}: {}".format(entry["file"], problem), fix=fix)
+        files.append(entry["file"])
+    if not files:
+        return Check("manifest", SKIP, "no ONNX model in the bundle to hold the manifest against")
+    return Check("manifest", PASS, "{} outputs ({}) and a {} input agree with {}".format(
+        len(bundle.classes), bundle.output_kind, "x".join(str(d) for d in bundle.item_shape()), ", ".join(files)))
 
 
 def _preprocessing(bundle, golden, entry):
@@ -90,6 +119,10 @@ def _build_missing_engines(bundle, log):
         entries = add_engines(bundle.path, list(PRECISIONS), log=log or (lambda text: None))
     except EdgeError as exc:
         return [Check("build engines", FAIL, str(exc), fix="see jetson/README.md, Build the engine on the device")]
+    except Exception as exc:   # TensorRT or CUDA raising on its own: a FAIL row, and the report goes on
+        return [Check("build engines", FAIL, "the engine build raised {}: {}".format(type(exc).__name__, exc),
+                      fix="attach the --json report to an issue; see jetson/README.md, Build the engine on the "
+                          "device")]
     bundle.manifest = Bundle.load(bundle.path).manifest
     return [Check("build engines", PASS, ", ".join(sorted(set("{} ({})".format(e["precision"], e["file"])
                                                               for e in entries))))]
@@ -109,6 +142,9 @@ def _row(bundle, golden, candidate):
         return Check(name, SKIP, str(exc), fix=LOAD_FIX)
     except EdgeError as exc:
         return Check(name, FAIL, str(exc), fix="see the message; jetson/README.md covers engines and memory")
+    except Exception as exc:   # a runtime raising on its own (TensorRT, CUDA, ORT): a FAIL row, the report goes on
+        return Check(name, FAIL, "{}: {}".format(type(exc).__name__, exc),
+                     fix="attach the report (--json) to an issue; jetson/README.md covers engines and memory")
     if bundle.targets is not None:
         return judge_points(name, runner.precision, outputs, golden.reference, bundle.spec, int8_bar_px(bundle), p50,
                             described)

@@ -10,6 +10,11 @@ a context manager and frees only what it built. The daemon, predict and bench se
 regression model's normalised points (edge.regression), one column per target.
 `timings` holds the last call's stage split in milliseconds: {"h2d", "compute", "d2h"}
 (CPU runners report only "compute").
+
+`activate` also holds the model against its bundle's manifest, in this one place for every
+runner: a runner that can say what its loaded model takes and gives (`model_io`) is refused
+when the input is not the preprocessing's image or the output width is not the number of
+classes (edge.manifest_schema.check_model_io), before anything is inferred.
 """
 
 from edge.errors import EdgeError
@@ -31,7 +36,18 @@ class Runner(object):
             raise EdgeError("{} is already active".format(self.name))
         self._activate_impl()
         self.is_active = True
+        try:
+            self._check_model()
+        except BaseException:
+            self.deactivate()
+            raise
         return self
+
+    def _check_model(self):
+        io, bundle = self.model_io(), getattr(self, "bundle", None)
+        if io is not None and bundle is not None:
+            from edge.manifest_schema import check_model_io
+            check_model_io(bundle, io[0], io[1], io[2], self.model_path or self.name)
 
     def infer(self, batch):
         if not self.is_active:
@@ -55,6 +71,11 @@ class Runner(object):
 
     def batch_limit(self):
         """The most inputs one model execution takes (None: any); infer() runs a larger batch in chunks."""
+        return None
+
+    def model_io(self):
+        """(inputs, outputs, input format) of the active model as it states them: [(name, dims)] with the batch
+        axis first, and what the model takes (edge.bundle.INPUT_FLOAT or INPUT_UINT8); None when unknown."""
         return None
 
     def gpu_memory_mb(self):

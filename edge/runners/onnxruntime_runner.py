@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.bundle import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError, first_line
+from edge.finite import refuse_non_finite_onnx
 from edge.lazy import require
 from edge.runners.base import Runner
 
@@ -122,7 +123,9 @@ class OnnxRuntimeRunner(Runner):
         if self.threads:
             options.intra_op_num_threads = int(self.threads)
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
-        self.session = open_session(path, options, self.requested_providers or available_providers())
+        session = open_session(path, options, self.requested_providers or available_providers())
+        refuse_non_finite_onnx(path)  # NaN or Inf weights give NaN outputs: refused, exit 3 (~60 ms for ResNet-18)
+        self.session = session
         self.providers = self.session.get_providers()
         self.name = "onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower()
         inputs = self.session.get_inputs()
@@ -141,6 +144,12 @@ class OnnxRuntimeRunner(Runner):
             logits = self.session.run(None, {self.input_name: batch})[0]
         self.timings = {"compute": (time.perf_counter() - started) * 1000.0}
         return np.asarray(logits, dtype=np.float32)
+
+    def model_io(self):
+        """The session's inputs and outputs as the model file states them, and what it takes (base.Runner)."""
+        return ([(tensor.name, tensor.shape) for tensor in self.session.get_inputs()],
+                [(tensor.name, tensor.shape) for tensor in self.session.get_outputs()],
+                self.bundle.model_input_format(self.entry))
 
     def batch_limit(self):
         """A model exported with a static batch takes exactly that many inputs a run; a dynamic one any."""

@@ -29,7 +29,8 @@ def int8_verified(bundle):
         if entry and bundle.artifact("onnx", precision="int8", flavor=flavour):
             if entry.get("judged_by"):   # a regression model: its MAE change (or distance from FP32), in pixels
                 return entry[entry["judged_by"]] <= entry.get("max_mae_increase_px", INT8_MAX_MAE_INCREASE_PX)
-            return entry.get("top1_agreement", 0.0) >= entry.get("min_agreement", INT8_MIN_AGREEMENT)
+            agreement = entry.get("top1_agreement")   # none recorded: never measured, so never verified
+            return agreement is not None and agreement >= entry.get("min_agreement", INT8_MIN_AGREEMENT)
     return False
 
 

@@ -214,6 +214,12 @@ class TensorRTRunner(Runner):
         size = count * int(np.prod(self.output.item))
         return np.array(self.output.host[:size], dtype=np.float32).reshape([count] + self.output.item)
 
+    def model_io(self):
+        """The engine's inputs and outputs (batch axis -1 when dynamic), and what it takes (base.Runner)."""
+        io = [(tensor.is_input, (tensor.name, [tensor.batch_dim] + tensor.item)) for tensor in self.tensors]
+        return ([pair for is_input, pair in io if is_input], [pair for is_input, pair in io if not is_input],
+                self.bundle.model_input_format(self.entry))
+
     def batch_limit(self):
         """The engine's largest batch (a static engine's only one), once active."""
         return self.max_batch if self.is_active else None

@@ -10,10 +10,12 @@ One worker thread runs the model, so the runner is only ever called from one thr
 starts with the oldest request and takes the next ones while they fit in max_batch images; it
 waits for more at most until max_delay_s after its first request arrived (a request that
 already waited that long while the worker was busy goes with whatever is queued). A request with
-more images than max_batch runs alone (the runner splits it into the model's batch range).
+more images than max_batch runs alone, split into runner calls of at most max_batch images: the
+runner never sees more than max_batch (which edge-serve keeps within the bundle's batch range).
 
 The queue holds at most max_queue requests: submit raises QueueFull beyond that, so a burst
-costs a quick refusal (HTTP 503 with Retry-After) instead of unbounded memory and latency. A
+costs a quick refusal (HTTP 503 with Retry-After) instead of unbounded memory and latency; a front
+end whose transport holds requests for it (MQTT at QoS 1) may wait for room instead (wait_s). A
 failing model call fails the requests of that batch only; the worker goes on.
 """
 
@@ -103,9 +105,13 @@ class DynamicBatcher(object):
         with self._cond:
             return len(self._queue)
 
-    def submit(self, rows):
+    def submit(self, rows, wait_s=0.0):
+        """A Pending for rows; QueueFull when max_queue are waiting (after waiting up to wait_s for room)."""
         pending = Pending(rows)
+        deadline = time.time() + wait_s
         with self._cond:
+            while len(self._queue) >= self.max_queue and not self._closing and time.time() < deadline:
+                self._cond.wait(deadline - time.time())
             if self._closing:
                 raise Stopped("shutting down")
             if len(self._queue) >= self.max_queue:
@@ -159,13 +165,21 @@ class DynamicBatcher(object):
                 if remaining <= 0 or self._closing:
                     break
                 self._cond.wait(remaining)
+            self._cond.notify_all()   # room in the queue: for a submit waiting on it
             return batch
+
+    def _call(self, rows):
+        """The runner's outputs for rows, in calls of at most max_batch rows."""
+        if rows.shape[0] <= self.max_batch:
+            return self.run(rows)
+        step = self.max_batch
+        return np.concatenate([self.run(rows[start:start + step]) for start in range(0, rows.shape[0], step)])
 
     def _run_batch(self, batch):
         started = time.perf_counter()
         rows = batch[0].rows if len(batch) == 1 else np.concatenate([pending.rows for pending in batch])
         try:
-            outputs, error = self.run(rows), None
+            outputs, error = self._call(rows), None
         except Exception as exc:  # a model failure answers this batch's requests; the worker must live on
             outputs, error = None, exc
             self.log("inference failed for a batch of {} images: {!r}".format(rows.shape[0], exc))

@@ -16,7 +16,6 @@ requests wait; more get 503 with Retry-After. SIGTERM, SIGINT or SIGHUP drain: n
 Exit codes: 0 stopped by a signal, after draining; 2 bad options or bundle, or the port in use.
 """
 
-import ipaddress
 import os
 import re
 import signal
@@ -25,12 +24,15 @@ import time
 
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError
+from edge.http_access import is_loopback, open_warning, tls_context  # noqa: F401 (is_loopback: for callers)
+from edge.http_access import read_token as read_token_file
 
 EPILOG = """examples:
   edge-serve bundle/                                   # http://127.0.0.1:8000, model name 'bundle'
   curl -s -H 'Content-Type: image/jpeg' --data-binary @photo.jpg http://127.0.0.1:8000/v1/predict
   curl -s -F image=@photo.jpg 'http://127.0.0.1:8000/v1/predict?top_k=3'
   edge-serve bundle/ --host 0.0.0.0 --token-file /etc/edge-toolkit/serve.token --max-batch 8 --max-delay-ms 5
+  edge-serve bundle/ --host 0.0.0.0 --token-file serve.token --tls-cert cert.pem --tls-key key.pem   # https://
   edge-serve bundle/ --mqtt-host 127.0.0.1 --mqtt-request-topic factory/line1/classify
 """
 DRAIN_S = 2.0            # from the signal to the exit
@@ -42,6 +44,7 @@ log = progress_log("edge-serve")
 
 
 def build_parser():
+    from edge.http_access import add_access_arguments
     from edge.mqtt_args import add_mqtt_arguments
     from edge.mqtt_client import PROTOCOLS
     from edge.option_ranges import help_text
@@ -54,9 +57,7 @@ def build_parser():
     http.add_argument("--port", dest="http_port", type=int, default=DEFAULTS["port"],
                       help="default {} (Triton's); 0 = any free port".format(DEFAULTS["port"]))
     http.add_argument("--model-name", help="the model's name in /v2/models/NAME (default: the bundle folder's name)")
-    http.add_argument("--token-file",
-                      help="file holding a bearer token: every route but the health checks then needs "
-                           "'Authorization: Bearer TOKEN'")
+    add_access_arguments(http, "the health checks")
     http.add_argument("--max-body-bytes", type=int, default=DEFAULTS["max_body_bytes"],
                       help=help_text("max_body_bytes", "larger request bodies get 413 (default 8 MiB)"))
     http.add_argument("--client-timeout", type=float, default=DEFAULTS["client_timeout"],
@@ -85,29 +86,9 @@ def build_parser():
     return parser
 
 
-def is_loopback(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False   # a host name: it may resolve beyond this machine
-
-
 def read_token(path):
     """The bearer token in `path` (None without one); a usage error for an unreadable or empty file."""
-    if path is None:
-        return None
-    try:
-        with open(path) as handle:
-            token = handle.read().strip()
-    except (IOError, OSError) as exc:
-        raise EdgeError("cannot read --token-file {} ({})".format(path, exc))
-    if not token or any(character.isspace() for character in token):
-        raise EdgeError("--token-file {} must hold one token, without spaces".format(path))
-    if os.stat(path).st_mode & 0o004:
-        log("warning: {} is readable by every user of this machine (chmod 600 {})".format(path, path))
-    return token
+    return read_token_file(path, log)
 
 
 def model_name_for(bundle_path, given):
@@ -146,7 +127,7 @@ def _main(argv):
 
     check_args(args, NUMBERS + RUNNER_NUMBERS + MQTT_NUMBERS)
     port = check("http_port", args.http_port, "--port")
-    token = read_token(args.token_file)
+    token, tls = read_token(args.token_file), tls_context(args.tls_cert, args.tls_key)
     model_name = model_name_for(args.bundle, args.model_name)
 
     from edge.bundle import Bundle
@@ -163,7 +144,7 @@ def _main(argv):
     service = InferenceService(bundle, runner, model_name, telemetry, max_batch=args.max_batch,
                                max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, top_k=args.top_k, log=log)
     http = ServeHttp(service, telemetry, host=args.host, port=port, token=token, max_body_bytes=args.max_body_bytes,
-                     client_timeout=args.client_timeout, log=log)
+                     client_timeout=args.client_timeout, log=log, tls=tls)
     mqtt = None
     if args.mqtt_host:
         from edge.mqtt_client import read_password
@@ -175,9 +156,9 @@ def _main(argv):
                             args.mqtt_protocol, args.mqtt_client_id, args.mqtt_username,
                             read_password(args.mqtt_password_file), args.mqtt_tls_ca, args.mqtt_tls_cert,
                             args.mqtt_tls_key, bool(args.mqtt_tls_insecure), log=log)
-    if not is_loopback(args.host) and token is None:
-        log("warning: serving on {} beyond this machine without a token: whoever reaches it can use the model "
-            "(--token-file FILE)".format(args.host))
+    warning = open_warning(args.host, token, "use the model")
+    if warning:
+        log(warning)
     stop = StopSignal()
     stop.install()
     started = []

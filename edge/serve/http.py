@@ -8,8 +8,11 @@
     POST /v1/predict[?top_k=K]                    a JPEG/PNG body or multipart form -> top-k labels
     GET  /healthz (no token needed), /metrics     as edge-camera's (edge.http_replies)
 
-Standard library only (http.server), on edge-camera's fixed pool of threads (edge.sinks.pool),
-HTTP/1.1 with keep-alive. Every error is JSON, {"error": "..."}, as KServe clients read it. Bad
+Standard library only (http.server's parsing), on the server core edge-camera's HTTP sink uses too
+(edge.http_server): request heads are read without holding a worker, a fixed pool of threads answers
+complete requests, and the health checks and /metrics have threads of their own. HTTP/1.1 with
+keep-alive (an idle connection holds no thread); HTTPS with --tls-cert and --tls-key. Every
+error is JSON, {"error": "..."}, as KServe clients read it. Bad
 input never takes the server down:
 - a body over --max-body-bytes gets 413 before it is read (a client sending "Expect:
   100-continue" is never told to go on); a missing Content-Length 411;
@@ -19,10 +22,10 @@ input never takes the server down:
 - a client that takes longer than --client-timeout to send its request line and headers, or
   its body (plus a second per 64 KiB of it), is disconnected, trickling or not; so is a
   keep-alive connection idle that long;
-- with --token-file, every route but the health checks needs "Authorization: Bearer TOKEN" (401).
+- with --token-file, every route but the health checks needs "Authorization: Bearer TOKEN" (401),
+  or the browser session cookie of edge.http_access.
 """
 
-import hmac
 import socket
 import threading
 import time
@@ -30,16 +33,16 @@ from urllib.parse import parse_qs
 
 from edge import __version__
 from edge.errors import EdgeError
+from edge.http_access import Access
 from edge.http_replies import JSON, answer_healthz, answer_metrics, send, send_json
+from edge.http_server import HttpServer, RequestHandler
 from edge.serve import images
 from edge.serve.errors import RequestError
 from edge.serve.service import MODEL_VERSION
 from edge.serve.tensors import encode_response, parse_request
-from edge.sinks.pool import PooledHTTPServer, RequestHandler
 
 REQUEST_WORKERS = 16          # threads beyond those that can wait on inference: health checks, metrics, uploads
 MIN_UPLOAD_RATE = 64 * 1024   # bytes a second a body upload is allowed, beyond --client-timeout
-REAP_S = 0.2                  # how often connections are checked against their deadlines
 OPEN_ROUTES = ("/v2/health/live", "/v2/health/ready", "/healthz")   # probes need no token
 CLOSE = (("Connection", "close"),)
 
@@ -50,46 +53,42 @@ class ClientDropped(Exception):
 
 class ServeHttp(object):
     def __init__(self, service, telemetry, host="127.0.0.1", port=8000, token=None, max_body_bytes=8 * 2 ** 20,
-                 client_timeout=10.0, log=None):
+                 client_timeout=10.0, log=None, tls=None):
+        """token: the bearer token (None: open); tls: an ssl.SSLContext (edge.http_access.tls_context) or None."""
         self.service = service
         self.telemetry = telemetry
         self.host, self.port = host, port
         self.token = token
+        self.access = Access(token, tls, realm="edge-serve")
         self.max_body_bytes = int(max_body_bytes)
         self.client_timeout = float(client_timeout)
         self.log = log or (lambda text: None)
-        self.workers = service.batcher.max_queue + service.max_batch + REQUEST_WORKERS
+        self.workers = service.waiting_threads + REQUEST_WORKERS   # fixed: not one per --max-queue slot
         self.server = None
-        self._threads = []
-        self._deadlines = {}           # connection -> time it must have sent its request by, or None
         self._active = 0               # requests being answered
         self._cond = threading.Condition()
-        self._stop = threading.Event()
         self.draining = False
 
     # ----- lifecycle ------------------------------------------------------------------------------
     def start(self):
-        self.server = PooledHTTPServer((self.host, self.port), self._handler_class(), workers=self.workers)
+        self.server = HttpServer((self.host, self.port), self._handler_class(), workers=self.workers,
+                                 head_timeout=self.client_timeout, tls=self.access.tls,
+                                 open_lane=OPEN_ROUTES + ("/metrics",), on_drop=self.telemetry.connection_dropped,
+                                 name="serve-http")
         self.port = self.server.server_address[1]
-        for target, name in ((self._serve, "serve-http"), (self._reap, "serve-http-reaper")):
-            thread = threading.Thread(target=target, name=name)
-            thread.daemon = True
-            thread.start()
-            self._threads.append(thread)
+        self.server.start()
         return self
-
-    def _serve(self):
-        self.server.serve_forever(poll_interval=0.2)   # shutdown() waits for the next poll
 
     @property
     def url(self):
-        return "http://{}:{}".format(self.host if ":" not in self.host else "[{}]".format(self.host), self.port)
+        host = self.host if ":" not in self.host else "[{}]".format(self.host)
+        return "{}://{}:{}".format(self.access.scheme, host, self.port)
 
     def stop_accepting(self):
         """No new connections; requests already arriving are answered (inference ones 503 once draining)."""
         self.draining = True
         if self.server is not None:
-            self.server.shutdown()
+            self.server.stop_accepting()
 
     def wait_idle(self, deadline):
         """Wait until no request is being answered, or `deadline` (time.time()); True when idle."""
@@ -99,13 +98,9 @@ class ServeHttp(object):
             return self._active == 0
 
     def close(self):
-        self._stop.set()
-        with self._cond:
-            idle = list(self._deadlines)
-        for connection in idle:   # keep-alive connections waiting for a next request
-            _hang_up(connection)
+        """Close every connection (keep-alive ones waiting for a next request too) and stop the threads."""
         if self.server is not None:
-            self.server.server_close(timeout=0.5)
+            self.server.close(timeout=0.5)
 
     # ----- connections ----------------------------------------------------------------------------
     def _handler_class(self):
@@ -113,25 +108,10 @@ class ServeHttp(object):
 
         class Handler(RequestHandler):
             protocol_version = "HTTP/1.1"
-            timeout = self.client_timeout   # on the client socket: each read and write
+            body_read = False
 
             def version_string(self):
                 return "edge-serve/" + __version__
-
-            def setup(self):
-                RequestHandler.setup(self)
-                self.body_read = False
-
-            def finish(self):
-                try:
-                    RequestHandler.finish(self)
-                finally:
-                    front._expect(self.connection, None, forget=True)
-
-            def handle_one_request(self):
-                self.body_read = False
-                front._expect(self.connection, time.time() + front.client_timeout)
-                RequestHandler.handle_one_request(self)
 
             def handle_expect_100(self):
                 # "100 Continue" only for a body we will read: else the final answer (413, 401) comes first.
@@ -156,26 +136,6 @@ class ServeHttp(object):
 
         return Handler
 
-    def _expect(self, connection, deadline, forget=False):
-        """The time `connection` must have sent its request by (None: no deadline now)."""
-        with self._cond:
-            if forget:
-                self._deadlines.pop(connection, None)
-            else:
-                self._deadlines[connection] = deadline
-
-    def _reap(self):
-        while not self._stop.wait(REAP_S):
-            now = time.time()
-            with self._cond:
-                late = [connection for connection, deadline in self._deadlines.items()
-                        if deadline is not None and now > deadline]
-                for connection in late:
-                    self._deadlines[connection] = None
-            for connection in late:
-                _hang_up(connection)
-                self.telemetry.connection_dropped()
-
     # ----- requests -------------------------------------------------------------------------------
     def _handle(self, request, method):
         started = time.perf_counter()
@@ -187,8 +147,6 @@ class ServeHttp(object):
             route, answer = self._route(method, request.path.split("?", 1)[0])
             if route not in OPEN_ROUTES:
                 self._authorize(request)
-            if route not in ("/v2/models/{model}/infer", "/v1/predict"):
-                self._expect(request.connection, None)   # no body: the request is in
             code = answer(request, head)
         except RequestError as exc:
             code = exc.code
@@ -252,14 +210,9 @@ class ServeHttp(object):
         raise RequestError(405, "{} takes {}, not {}".format(route, wanted, method), headers=(("Allow", wanted),))
 
     def _authorize(self, request):
-        if self.token is None:
-            return
-        given = request.headers.get("Authorization", "")
-        scheme, _, credentials = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode("utf-8"),
-                                                                 self.token.encode("utf-8")):
+        if not self.access.allows(request.headers):
             raise RequestError(401, "this server needs a bearer token: Authorization: Bearer TOKEN",
-                               headers=(("WWW-Authenticate", 'Bearer realm="edge-serve"'),))
+                               headers=self.access.challenge())
 
     def _body_wanted(self, request):
         """True when a POST's body will be read: a known route, authorised, and not over the limit."""
@@ -288,15 +241,15 @@ class ServeHttp(object):
         if request.headers.get("Content-Encoding", "identity").lower() != "identity":
             raise RequestError(415, "Content-Encoding {!r} is not supported: send the body uncompressed".format(
                 request.headers.get("Content-Encoding")))
-        self._expect(request.connection, time.time() + self.client_timeout + float(length) / MIN_UPLOAD_RATE)
+        request.rfile.deadline = time.time() + self.client_timeout + float(length) / MIN_UPLOAD_RATE
         try:
             data = request.rfile.read(length)
         except socket.timeout:
+            self.telemetry.connection_dropped()
             raise ClientDropped()
         if len(data) < length:
             raise ClientDropped()
         request.body_read = True
-        self._expect(request.connection, None)
         return data
 
     # ----- answers --------------------------------------------------------------------------------
@@ -347,10 +300,10 @@ class ServeHttp(object):
         body = self._read_body(request)
         data, _ = images.image_bytes(request.headers.get("Content-Type"), body)
         service = self.service
-        image = images.decode(data)
-        pending = service.submit(service.prepare(image))
+        rows, image_hw = service.prepare_image(data)
+        pending = service.submit(rows)
         outputs = service.answer(pending)
-        result = service.result(outputs[0], image.shape[:2], top_k, pending)
+        result = service.result(outputs[0], image_hw, top_k, pending)
         send_json(request, 200, result, head, CLOSE if self.draining else ())
         return 200
 
@@ -365,9 +318,3 @@ class ServeHttp(object):
         except EdgeError as exc:
             raise RequestError(400, str(exc))
 
-
-def _hang_up(connection):
-    try:
-        connection.shutdown(socket.SHUT_RDWR)
-    except (socket.error, OSError):
-        pass

@@ -2,27 +2,29 @@
 
 The declared Content-Type is checked against the bytes (a PNG sent as image/jpeg is refused), and
 the image's size is read from its header before it is decoded: a small file can declare a huge
-image (a 10 MB PNG of one colour can hold 100 megapixels, 300 MB decoded), so images over
-MAX_PIXELS are refused, and at most DECODE_SLOTS images are decoded at once, which bounds the
-memory decoding takes however many requests arrive together.
+image (a 10 MB PNG of one colour can hold 100 megapixels, 300 MB decoded). An image is decoded only
+as large as the model needs (decode_plan): a JPEG at 1/2, 1/4 or 1/8 of each side when that still
+covers what the bundle's resize makes of it (libjpeg scales while it decodes, so the whole image is
+never held); a PNG has no such read and is decoded whole. What a decode takes counts against the
+service's pixel budget (edge.serve.budget).
 """
 
+import collections
 import re
 import struct
-import threading
 
 from edge.serve.errors import RequestError
 
 JPEG, PNG = "image/jpeg", "image/png"
 MAGIC = {JPEG: b"\xff\xd8\xff", PNG: b"\x89PNG\r\n\x1a\n"}
 ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG}   # what some clients send for JPEG
-MAX_PIXELS = 40 * 1000 * 1000     # a 12 MP phone photo is well inside; 40 MP decoded is 120 MB
-DECODE_SLOTS = 4
+REDUCTIONS = (8, 4, 2)   # the fractions of each side OpenCV can decode a JPEG at (IMREAD_REDUCED_COLOR_*)
 ACCEPTED = "an image/jpeg or image/png body, or a multipart/form-data form with the image as a file field"
 # JPEG start-of-frame markers: C0-CF, except C4 (Huffman tables), C8 (reserved) and CC (arithmetic coding).
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-
-_decoding = threading.BoundedSemaphore(DECODE_SLOTS)
+BASELINE_SOF = frozenset((0xC0, 0xC1))   # sequential Huffman: decoded row by row; the others hold every coefficient
+# How a request's image is decoded: at 1/reduce of each side, `pixels` decoded (the budget it holds).
+DecodePlan = collections.namedtuple("DecodePlan", "width height reduce pixels")
 
 
 def image_bytes(content_type, body):
@@ -44,26 +46,53 @@ def sniff(data):
     return None
 
 
-def decode(data):
-    """The BGR image of checked JPEG or PNG bytes; RequestError 400 when it cannot be decoded, 413 when too large."""
+def decode_plan(data, spec):
+    """The DecodePlan of checked JPEG or PNG bytes for a model preprocessing with `spec` (edge.preprocess):
+    a JPEG at the largest reduction (1/8, 1/4, 1/2) whose both sides still cover the size the bundle's
+    resize makes of the image (so the resize never enlarges); a PNG decoded whole. A progressive JPEG
+    counts whole however it is read (libjpeg holds all its coefficients). RequestError 400 when the header gives no size."""
+    from edge.preprocess import resize_plan
+
+    header = image_header(data)
+    if header is None:
+        raise RequestError(400, "the image cannot be decoded (a damaged or truncated file?)")   # no size in its header
+    width, height, progressive = header
+    if width < 1 or height < 1:
+        raise RequestError(400, "the image header says {}x{} pixels".format(width, height))
+    needed_h, needed_w = resize_plan((height, width), spec)[:2]
+    reduce = 1
+    if data[:3] == MAGIC[JPEG]:
+        reduce = next((k for k in REDUCTIONS if -(-width // k) >= needed_w and -(-height // k) >= needed_h), 1)
+    pixels = width * height if progressive else -(-width // reduce) * -(-height // reduce)
+    return DecodePlan(width, height, reduce, pixels)
+
+
+def decode(data, reduce=1):
+    """The BGR image of checked JPEG or PNG bytes, at 1/reduce of each side; RequestError 400 when it cannot be
+    decoded. Call it inside the budget's hold for its plan."""
     from edge.preprocess import decode_image
 
-    size = image_size(data)
-    if size is not None and size[0] * size[1] > MAX_PIXELS:
-        raise RequestError(413, "the image is {}x{} pixels, over the limit of {} megapixels".format(
-            size[0], size[1], MAX_PIXELS // 1000000))
-    with _decoding:
-        image = decode_image(data)
+    image = decode_image(data, reduce)
     if image is None:
         raise RequestError(400, "the image cannot be decoded (a damaged or truncated file?)")
     return image
 
 
-def image_size(data):
-    """(width, height) from a PNG's IHDR or a JPEG's start-of-frame segment; None when not found."""
+def full_size(image, plan):
+    """(height, width) of the image as sent, for a decoded `image` of `plan` (EXIF may have turned it)."""
+    reduced = (-(-plan.height // plan.reduce), -(-plan.width // plan.reduce))
+    if tuple(image.shape[:2]) == reduced:
+        return plan.height, plan.width
+    if tuple(image.shape[:2]) == reduced[::-1]:
+        return plan.width, plan.height
+    return image.shape[0] * plan.reduce, image.shape[1] * plan.reduce
+
+
+def image_header(data):
+    """(width, height, progressive) from a PNG's IHDR or a JPEG's start-of-frame segment; None when not found."""
     if data[:8] == MAGIC[PNG]:
         if len(data) >= 24 and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
+            return struct.unpack(">II", data[16:24]) + (False,)
         return None
     if data[:3] != MAGIC[JPEG]:
         return None
@@ -82,7 +111,7 @@ def image_size(data):
             if position + 9 > len(data):
                 return None
             height, width = struct.unpack(">HH", data[position + 5:position + 9])
-            return width, height
+            return width, height, marker not in BASELINE_SOF
         position += 2 + struct.unpack(">H", data[position + 2:position + 4])[0]
     return None
 

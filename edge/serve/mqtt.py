@@ -13,23 +13,44 @@ served is answered {"error": "...", "code": 400 | 413 | 503 | 500} (503: busy or
 try again). A request without anywhere to answer is counted and logged, and otherwise dropped.
 
 Requests are decoded on paho's network thread and answered from the batcher's thread when their
-batch is done, so concurrent requests are batched together like HTTP ones. QoS (for the
+batch is done, so concurrent requests are batched together like HTTP ones. A request that finds the
+queue full waits up to QUEUE_WAIT_S for room before it is answered 503: meanwhile paho acknowledges
+nothing more, and the broker holds the requests behind it (at QoS 1). QoS (for the
 subscription and the answers), TLS and credentials work as in edge-camera (edge.mqtt_client).
+
+Requests outlive a broker restart or a reconnect: edge-serve keeps a persistent session (MQTT 5:
+clean_start false, Session Expiry Interval SESSION_EXPIRY_S; MQTT 3.1.1: clean_session false) under
+a client id that stays the same from one start to the next (default edge-serve-HOST-MODEL), and
+subscribes at QoS 1 at least, so the broker keeps the requests that arrive while edge-serve is away
+and delivers them when it is back (a broker restart keeps them with `persistence true`). A client
+that wants its answers across the same outage needs the same: a persistent session and QoS 1.
 """
 
 import base64
 import binascii
 import json
+import re
+import socket
 import threading
 import time
 
 from edge.errors import EdgeError
-from edge.mqtt_client import connect_failed, new_client
+from edge.mqtt_client import connect_failed, connect_options, new_client
 from edge.serve import images
 from edge.serve.errors import RequestError
 
 ROUTE = "mqtt"
 LOG_EVERY_S = 10.0   # unanswerable requests are logged at most this often
+# A request waits this long for its turn to decode, then for room in a full queue: the broker holds the
+# rest meanwhile. Both waits block paho's network thread, so together they stay well inside the 1.5 x
+# keepalive after which the broker drops a silent client.
+QUEUE_WAIT_S = 10.0
+SESSION_EXPIRY_S = 3600   # MQTT 5: how long the broker keeps the session (and requests) of an edge-serve away
+
+
+def default_client_id(model_name):
+    """edge-serve-HOST-MODEL: the same on every start, so the broker finds the persistent session again."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", "edge-serve-{}-{}".format(socket.gethostname(), model_name))
 
 
 class MqttFrontEnd(object):
@@ -42,7 +63,7 @@ class MqttFrontEnd(object):
         self.telemetry = telemetry
         self.host, self.port, self.request_topic, self.qos = host, int(port), request_topic, int(qos)
         self.protocol = protocol
-        self.client_id = client_id or "edge-serve-{}".format(int(time.time() * 1000) % 10 ** 9)
+        self.client_id = client_id or default_client_id(service.model_name)
         self.credentials = (username, password)
         self.tls = (tls_ca, tls_cert, tls_key, tls_insecure)
         self.keepalive, self.reconnect_max = keepalive, reconnect_max
@@ -62,27 +83,27 @@ class MqttFrontEnd(object):
         if not self.request_topic:
             raise EdgeError("--mqtt-request-topic must not be empty")
         _, self.client = new_client("edge-serve's MQTT front end", self.client_id, self.credentials[0],
-                                         self.credentials[1], *self.tls, protocol=self.protocol)
+                                         self.credentials[1], *self.tls, protocol=self.protocol, persistent=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.reconnect_delay_set(min_delay=1, max_delay=int(self.reconnect_max))
-        self.client.connect_async(self.host, self.port, self.keepalive)
+        self.client.connect_async(self.host, self.port, self.keepalive,
+                                  **connect_options(self.protocol, SESSION_EXPIRY_S))
         self.client.loop_start()
         return self
 
     def stop_taking(self):
-        """Unsubscribe: requests that still arrive are answered 503."""
+        """Requests that still arrive are answered 503. The subscription stays in the session: what arrives
+        once edge-serve has gone waits at the broker for its next start (within the session's expiry)."""
         self.taking = False
-        if self.client is not None and self.connected:
-            self.client.unsubscribe(self.request_topic)
 
     def close(self, deadline):
         """Give the answers in flight until `deadline` (time.time()) to go out, then disconnect."""
         while time.time() < deadline:
             with self._lock:
-                self._sent = [info for info in self._sent if not info.is_published()]
+                self._sent = [info for info in self._sent if not self._delivered(info)]
                 if not self._outstanding and not (self._sent and self.connected):
                     break
             time.sleep(0.02)
@@ -104,8 +125,8 @@ class MqttFrontEnd(object):
             self.log("MQTT broker {}:{} refused the connection: {}".format(self.host, self.port, reason))
             return
         self.connected = self._ever_connected = True
-        if self.taking:
-            client.subscribe(self.request_topic, qos=self.qos)
+        if self.taking:   # QoS 1 at least: the broker keeps QoS 0 messages for no one
+            client.subscribe(self.request_topic, qos=max(1, self.qos))
         self.log("MQTT connected to {}:{} (MQTT {}); requests on {}".format(self.host, self.port, self.protocol,
                                                                            self.request_topic))
 
@@ -142,8 +163,8 @@ class MqttFrontEnd(object):
             kind = images.sniff(data)
             if kind is None:
                 raise RequestError(400, "the image is neither a JPEG nor a PNG")
-            image = images.decode(data)
-            pending = self.service.submit(self.service.prepare(image))
+            rows, image_hw = self.service.prepare_image(data, wait_s=QUEUE_WAIT_S)
+            pending = self.service.submit(rows, QUEUE_WAIT_S)
         except RequestError as exc:
             if isinstance(exc, _EnvelopeError):
                 reply_to, request_id = exc.reply_to, exc.request_id
@@ -155,7 +176,6 @@ class MqttFrontEnd(object):
             return
         with self._lock:
             self._outstanding += 1
-        image_hw = image.shape[:2]
         pending.add_done_callback(lambda done: self._finish(done, image_hw, reply_to, correlation, request_id,
                                                             started))
 
@@ -198,13 +218,23 @@ class MqttFrontEnd(object):
         with self._lock:
             self._sent.append(info)
             if len(self._sent) > 1024:
-                self._sent = [item for item in self._sent if not item.is_published()]
+                self._sent = [item for item in self._sent if not self._delivered(item)]
+
+    def _delivered(self, info):
+        """True once an answer is written, or when it never will be. paho's is_published() raises for one
+        published while the broker was away, which paho keeps (QoS 1 and 2) and sends once reconnected."""
+        try:
+            return info.is_published()
+        except ValueError:   # paho's queue was full: never sent
+            return True
+        except RuntimeError:
+            return self.qos == 0 or bool(getattr(info, "_published", False))
 
     def _envelope(self, payload):
         """(reply topic, id, image bytes) of an MQTT 3.1.1 JSON envelope."""
         try:
             document = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise RequestError(400, "no Response Topic (MQTT 5) and not a JSON envelope "
                                     '{"reply_to", "id", "image" (base64)} (MQTT 3.1.1)')
         if not isinstance(document, dict) or not isinstance(document.get("reply_to"), str) \

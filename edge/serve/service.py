@@ -15,7 +15,9 @@ import numpy as np
 
 from edge import __version__
 from edge.bundle import INPUT_UINT8
+from edge.serve import images
 from edge.serve.batcher import DynamicBatcher, QueueFull, Stopped
+from edge.serve.budget import PixelBudget
 from edge.serve.errors import RequestError, busy
 from edge.serve.tensors import TensorSpec
 
@@ -25,6 +27,13 @@ EXTENSIONS = ("binary_tensor_data", "classification")
 INFER_TIMEOUT_S = 60.0   # a request waiting longer than this for its batch is answered 504
 # KServe's "platform" of a model, by the runner that runs it (Triton's names where there is one).
 PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
+MAX_WAITING = 64         # requests a front end may hold threads for while they wait on inference
+
+
+def waiting_threads(max_batch):
+    """Threads a front end needs for requests waiting on inference: two batches (one runs while the next
+    fills), at most MAX_WAITING, whatever --max-queue says (a thread is memory; a queue slot is a list entry)."""
+    return max(2, min(2 * int(max_batch), MAX_WAITING))
 
 
 def model_input(bundle):
@@ -49,7 +58,7 @@ def batch_limit(bundle, max_batch):
 
 class InferenceService(object):
     def __init__(self, bundle, runner, model_name, telemetry, max_batch=8, max_delay_ms=2.0, max_queue=64, top_k=5,
-                 log=None):
+                 log=None, decode_pixels=None):
         from edge.output_kinds import model_for
 
         self.bundle = bundle
@@ -69,6 +78,8 @@ class InferenceService(object):
                                       observe=telemetry.observe_batch, log=self.log)
         telemetry.queue_depth = self.batcher.depth
         telemetry.set_max_batch(self.max_batch)
+        self.waiting_threads = waiting_threads(self.max_batch)
+        self.decoding = PixelBudget() if decode_pixels is None else PixelBudget(decode_pixels)
         self.ready = False
         self.draining = False
 
@@ -87,12 +98,13 @@ class InferenceService(object):
         return self.ready and not self.draining
 
     # ----- requests --------------------------------------------------------------------------------
-    def submit(self, rows):
-        """A batcher Pending for input rows; RequestError 503 (with Retry-After) when full or shutting down."""
+    def submit(self, rows, wait_s=0.0):
+        """A batcher Pending for input rows; RequestError 503 (with Retry-After) when shutting down, or when the
+        queue is full (after waiting up to wait_s for room)."""
         if not self.accepting:
             raise busy("shutting down" if self.draining else "starting")
         try:
-            pending = self.batcher.submit(rows)
+            pending = self.batcher.submit(rows, wait_s)
         except QueueFull:
             raise busy("server busy: {} requests are queued; retry later".format(self.batcher.max_queue))
         except Stopped:
@@ -119,6 +131,18 @@ class InferenceService(object):
     def prepare(self, image):
         """One BGR image as model input rows (1 x ...), through the bundle's preprocessing."""
         return self.model.prepare(image)[None]
+
+    def prepare_image(self, data, wait_s=None):
+        """(model input rows 1 x ..., the image's (height, width) as sent) of checked JPEG or PNG bytes: decoded
+        only as large as the model needs, within the pixel budget until preprocessed (RequestError 400, 413, 503
+        after waiting `wait_s`, default the budget's, for its turn)."""
+        plan = images.decode_plan(data, self.model.spec)
+        with self.decoding.hold(plan.pixels, "the {}x{} image".format(plan.width, plan.height), wait_s):
+            image = images.decode(data, plan.reduce)
+            rows = self.prepare(image)
+            image_hw = images.full_size(image, plan)
+            del image   # the decoded image goes before the budget is given back
+        return rows, image_hw
 
     def result(self, output_row, image_hw, top_k=None, pending=None):
         """The answer for one image of (height, width) `image_hw`: the project's result fields for its row of

@@ -68,6 +68,8 @@ def parse_request(body, header_length, model_input, model_output):
         document = json.loads(json_part.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestError(400, "the request is not a JSON object ({})".format(exc))
+    except RecursionError:   # json.loads recurses once per nesting level
+        raise RequestError(400, "the request's JSON is nested too deeply")
     if not isinstance(document, dict):
         raise RequestError(400, "the request is not a JSON object")
     inputs = document.get("inputs")
@@ -179,16 +181,23 @@ def _input_rows(tensor, binary, spec):
             raise RequestError(400, "input {!r}: binary_data_size {} but only {} bytes follow the JSON".format(
                 spec.name, size, len(binary)))
         rows = np.frombuffer(binary, dtype=spec.dtype.newbyteorder("<"), count=count).astype(spec.dtype)
-        return rows.reshape(shape), size
+        return _finite(rows.reshape(shape), spec), size
     if "data" not in tensor:
         raise RequestError(400, "input {!r} has neither 'data' nor binary_data_size".format(spec.name))
-    return _json_rows(tensor["data"], shape, spec, expected), 0
+    return _finite(_json_rows(tensor["data"], shape, spec, expected), spec), 0
+
+
+def _finite(rows, spec):
+    """rows, or RequestError 400 when they hold NaN or an infinity (no model answers those meaningfully)."""
+    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+        raise RequestError(400, "input {!r} holds NaN or infinite values: send finite numbers".format(spec.name))
+    return rows
 
 
 def _json_rows(data, shape, spec, expected):
     try:
         values = np.array(data, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise RequestError(400, "input {!r}: 'data' must be numbers (a flat or nested list); {}".format(
             spec.name, expected))
     if values.size != int(np.prod(shape)):
@@ -196,7 +205,8 @@ def _json_rows(data, shape, spec, expected):
             spec.name, values.size, json.dumps(shape), int(np.prod(shape))))
     if spec.dtype == np.uint8 and (np.any(values != np.round(values)) or values.min() < 0 or values.max() > 255):
         raise RequestError(400, "input {!r}: UINT8 values must be whole numbers from 0 to 255".format(spec.name))
-    return values.reshape(shape).astype(spec.dtype)
+    with np.errstate(over="ignore"):   # a value beyond FP32's range becomes an infinity: refused by _finite
+        return values.reshape(shape).astype(spec.dtype)
 
 
 def _classification(logits, classes, count):

@@ -1,15 +1,19 @@
 """HTTP sink: /healthz, /metrics (Prometheus), /latest (JSON), /stream.mjpg (annotated preview).
 
-Binds 127.0.0.1 by default: exposing it to the network is an explicit choice (--http-host).
+Binds 127.0.0.1 by default: exposing it to the network is an explicit choice (--http-host), and then
+--token-file (every route but /healthz needs the token; a browser logs in once at /login and gets a
+session cookie) and --tls-cert/--tls-key (HTTPS) are the way to do it (edge.http_access).
 The preview costs nothing while nobody watches: frames are annotated and JPEG-encoded only
 when a client is connected, at most `preview_fps` times a second, once for all clients.
 HEAD answers like GET, without the body (health checkers use it).
 
-Bounded under bursts and unfriendly clients (edge.sinks.pool):
-- a fixed pool of threads serves the connections (max_preview_clients for viewers plus
-  REQUEST_WORKERS), behind a listen backlog of 256 and a queue of 256 accepted connections;
-  beyond that a connection gets an immediate 503. 200 concurrent /healthz are all answered.
-- a client that does not send its request within `request_timeout` is dropped;
+Bounded under bursts and unfriendly clients (edge.http_server, shared with edge-serve):
+- request heads are read without holding a thread; a client that has not sent its whole request
+  head within `request_timeout` (trickling or not) is dropped;
+- a fixed pool of threads answers complete requests (max_preview_clients for viewers plus
+  REQUEST_WORKERS), behind a queue of 256; beyond that a connection gets an immediate 503.
+  /healthz and /metrics have two threads of their own: 300 stalled clients, or a full preview,
+  do not delay them;
 - a preview viewer gets the newest frame each time it has taken the last one (a slow viewer
   skips frames; nothing queues up for it), through a small send buffer (PREVIEW_SNDBUF), and is
   dropped when a frame has waited `max_lag_s` to go out. A viewer that stops reading frees its
@@ -21,12 +25,14 @@ import socket
 import struct
 import threading
 import time
+from urllib.parse import parse_qs
 
 from edge.errors import EdgeError
+from edge.http_access import Access
 from edge.http_replies import answer_healthz, answer_metrics, send, send_json
+from edge.http_server import HttpServer, RequestHandler
 from edge.lazy import require
 from edge.sinks.base import Sink
-from edge.sinks.pool import PooledHTTPServer, RequestHandler
 
 BOUNDARY = "edgeframe"
 REQUEST_WORKERS = 16            # threads for the short requests, beside one per preview viewer
@@ -34,18 +40,26 @@ PREVIEW_SNDBUF = 64 * 1024      # per-viewer send buffer (the kernel doubles it)
 SEND_SLICE_S = 0.25             # a blocked preview write looks at the clock and the stop flag this often
 INDEX = """<!doctype html><title>edge-camera</title><h1>edge-camera</h1>
 <p><a href="/healthz">/healthz</a> | <a href="/metrics">/metrics</a> | <a href="/latest">/latest</a></p>
-<img src="/stream.mjpg" alt="preview">"""
+<img src="/stream.mjpg" alt="preview">
+<form method="post" action="/logout"><button>log out</button></form>"""
+LOGIN = """<!doctype html><title>edge-camera: log in</title><h1>edge-camera</h1><p>{}</p>
+<form method="post" action="/login"><input type="password" name="token" autofocus
+ placeholder="token (--token-file)"> <button>log in</button></form>"""
+OPEN_ROUTES = ("/healthz", "/login", "/logout")   # health checkers and browsers need no token for these
+MAX_FORM_BYTES = 4096
 
 
 class HttpSink(Sink):
     name = "http"
 
     def __init__(self, telemetry, host="127.0.0.1", port=8080, preview_fps=10.0, max_preview_clients=8,
-                 request_timeout=10.0, max_lag_s=5.0):
+                 request_timeout=10.0, max_lag_s=5.0, viewers=None, access=None):
         """max_preview_clients: /stream.mjpg viewers at once (one pool thread each; more get 503).
         request_timeout: seconds a client may take to send its request (or to read a response)
         before its connection is dropped. max_lag_s: seconds one preview frame may wait to go out
-        to a viewer before the viewer is dropped."""
+        to a viewer before the viewer is dropped. viewers: told joined()/left() per preview viewer
+        (edge.sources.scaling.ScaleDemand: the capture grows to a viewable size while one watches).
+        access: an edge.http_access.Access (its token and TLS context); default open, plain HTTP."""
         super(HttpSink, self).__init__()
         self.telemetry = telemetry
         self.host, self.port = host, port
@@ -53,11 +67,12 @@ class HttpSink(Sink):
         self.max_preview_clients = max_preview_clients
         self.request_timeout = request_timeout
         self.max_lag_s = max_lag_s
+        self.viewers = viewers
+        self.access = access or Access()
         self.workers = max_preview_clients + REQUEST_WORKERS
-        self.max_threads = self.workers + 1  # the pool, and the accepting thread
+        self.max_threads = self.workers + 3  # the pool, the health lane's two, and the lane reading heads
         self.evicted = 0                     # preview viewers dropped for falling behind
         self.server = None
-        self.thread = None
         self.latest = None
         self.clients = 0
         self._frame = None          # (version, frame, result) newest
@@ -70,28 +85,29 @@ class HttpSink(Sink):
         sink = self
 
         class Handler(RequestHandler):
-            timeout = self.request_timeout  # applied to the client socket: reads and writes
-
             def do_GET(self):
                 sink._route(self)
 
             def do_HEAD(self):
                 sink._route(self, head=True)
 
+            def do_POST(self):
+                sink._route(self, post=True)
+
         try:
-            self.server = PooledHTTPServer((self.host, self.port), Handler, workers=self.workers)
+            self.server = HttpServer((self.host, self.port), Handler, workers=self.workers,
+                                     head_timeout=self.request_timeout, tls=self.access.tls,
+                                     open_lane=("/healthz", "/metrics"), name="http-sink")
         except (OSError, socket.error) as exc:
             raise EdgeError("cannot serve HTTP on {}:{} ({}); choose another --http-port".format(
                 self.host, self.port, exc))
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                       name="http-sink")
-        self.thread.daemon = True
-        self.thread.start()
+        self.server.start()
 
     @property
     def url(self):
-        return "http://{}:{}".format(self.host, self.port)
+        host = self.host if ":" not in self.host else "[{}]".format(self.host)
+        return "{}://{}:{}".format(self.access.scheme, host, self.port)
 
     def publish(self, result, frame=None):
         self.latest = result
@@ -107,27 +123,31 @@ class HttpSink(Sink):
         with self._cond:
             self._cond.notify_all()
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout)
+            self.server.close(timeout)
 
     def health(self):
         serving = self.server is not None
         health = {"ok": serving, "connected": serving, "queued": 0, "dropped": 0, "delivered": self.published,
                   "published": self.published, "errors": self.errors, "url": self.url if serving else None,
                   "preview_clients": self.clients, "preview_evicted": self.evicted,
-                  "busy_refused": self.server.refused if serving else 0}
+                  "busy_refused": self.server.refused if serving else 0,
+                  "slow_dropped": self.server.dropped if serving else 0}
         if not serving:
             health["reason"] = "not serving"
         return health
 
     # ----- requests -------------------------------------------------------------------------------
-    def _route(self, request, head=False):
+    def _route(self, request, head=False, post=False):
         """One request; `head`: HEAD, the same status and headers as GET, no body."""
-        path = request.path.split("?", 1)[0]
+        path, _, query = request.path.partition("?")
         try:
-            if path == "/healthz":
+            if path not in OPEN_ROUTES and not self.access.allows(request.headers):
+                self._refuse(request, path, head)
+            elif path in ("/login", "/logout"):
+                self._login(request, path, query, post, head)
+            elif post:
+                send_json(request, 405, {"error": "POST goes to /login or /logout only"}, head, (("Allow", "GET"),))
+            elif path == "/healthz":
                 answer_healthz(request, self.telemetry, head)
             elif path == "/metrics":
                 answer_metrics(request, self.telemetry, head)
@@ -148,6 +168,40 @@ class HttpSink(Sink):
         except (socket.error, IOError, OSError):
             pass  # the client went away
 
+    def _refuse(self, request, path, head):
+        """401: a login page for a browser's /, else JSON naming the two ways in."""
+        if path == "/":
+            send(request, 401, "text/html; charset=utf-8", LOGIN.format("This camera needs its token."), head,
+                 self.access.challenge())
+        else:
+            send_json(request, 401, {"error": "this camera needs its token: 'Authorization: Bearer TOKEN', or log "
+                                              "in at /login in a browser"}, head, self.access.challenge())
+
+    def _login(self, request, path, query, post, head):
+        """GET /login: the form (or ?token=...); POST /login token=...: the session cookie; /logout drops it."""
+        if post:
+            length = request.headers.get("Content-Length") or "0"
+            length = int(length) if length.isdigit() else -1
+            if not 0 <= length <= MAX_FORM_BYTES:
+                send_json(request, 400, {"error": "a login form needs a Content-Length up to {}".format(
+                    MAX_FORM_BYTES)}, head, (("Connection", "close"),))
+                return
+            query = request.rfile.read(length).decode("latin-1")
+        if path == "/logout":
+            send(request, 303, "text/plain", "", head, (("Location", "/login"), ("Set-Cookie", self.access.logout())))
+            return
+        given = parse_qs(query).get("token")
+        if given is None and not post:
+            send(request, 200, "text/html; charset=utf-8", LOGIN.format("Log in with the camera's token."), head)
+            return
+        cookie = self.access.login(given[-1] if given else "")
+        if self.access.token is None:
+            send(request, 303, "text/plain", "", head, (("Location", "/"),))
+        elif cookie is None:
+            send(request, 401, "text/html; charset=utf-8", LOGIN.format("Wrong token."), head)
+        else:
+            send(request, 303, "text/plain", "", head, (("Location", "/"), ("Set-Cookie", cookie)))
+
     @staticmethod
     def _stream_headers(request):
         request.send_response(200)
@@ -163,6 +217,8 @@ class HttpSink(Sink):
         if full:
             send_json(request, 503, {"error": "preview busy", "max_preview_clients": self.max_preview_clients})
             return
+        if self.viewers is not None:
+            self.viewers.joined()
         try:
             connection = request.connection
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PREVIEW_SNDBUF)
@@ -189,6 +245,8 @@ class HttpSink(Sink):
         finally:
             with self._cond:
                 self.clients -= 1
+            if self.viewers is not None:
+                self.viewers.left()
 
     def _send_part(self, connection, data):
         """Write one preview part; False when the viewer is dropped (max_lag_s behind) or we stop."""

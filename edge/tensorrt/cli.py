@@ -108,7 +108,7 @@ def _main(argv):
 
 
 def main(argv=None):
-    return run_main(PROG, _main, argv)
+    return run_main(PROG, _main, argv, sigterm=True)  # SIGTERM cleans up as Ctrl-C does, exit 143
 
 
 if __name__ == "__main__":

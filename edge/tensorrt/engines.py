@@ -33,6 +33,7 @@ import time
 from edge.atomic import sha256_file, write_bytes
 from edge.bundle import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8, Bundle, artifact_entry, put_artifact
 from edge.errors import EdgeError
+from edge.finite import refuse_non_finite_onnx
 from edge.tensorrt import build, compat
 from edge.tensorrt.calibrator import make_calibrator
 from edge.tensorrt.matching import engine_file_name, engine_key
@@ -73,7 +74,8 @@ def add_engines(bundle_dir, precisions, workspace_mb=build.DEFAULT_WORKSPACE_MB,
     fp32 = bundle.onnx("fp32", input_format=input_format)
     if fp32 is None:
         raise EdgeError("bundle {} has no fp32 ONNX model to build from; re-run edge-export".format(bundle_dir))
-    bundle.check(fp32)
+    fp32_path = bundle.check(fp32)
+    refuse_non_finite_onnx(fp32_path)  # an engine of NaN weights gives NaN: refused, exit 3
     batch = _batch_range(dynamic, bundle)
     device = compat.device_description(trt)
     fast = compat.platform_capabilities(trt, device["compute_capability"])

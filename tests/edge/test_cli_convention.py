@@ -223,6 +223,28 @@ def test_ctrl_c_exits_130_with_one_line(module, prog, monkeypatch, capsys):
     assert capsys.readouterr().err == "{}: interrupted\n".format(prog)
 
 
+@pytest.mark.parametrize("module", ["export.cli", "edge.tensorrt.cli"])
+def test_edge_export_handles_sigterm_as_ctrl_c_and_exits_143(module, monkeypatch, capsys):
+    import signal
+    import time
+
+    loaded = importlib.import_module(module)
+    cleaned = []
+
+    def terminated(argv):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises in here
+        finally:
+            cleaned.append(True)  # a staging folder's `with` (edge.staging) runs its exit here
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(loaded, "_main", terminated)
+    assert loaded.main([]) == errors.EXIT_TERMINATED == 143 and cleaned == [True]
+    assert capsys.readouterr().err == "edge-export: terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the command's only while it runs
+
+
 def test_edge_train_ctrl_c_keeps_the_resume_line_and_exits_130(tmp_path, monkeypatch, capsys):
     # As train.trainer does: Ctrl-C in an epoch saves last.pt, then says how to resume
     # (tests/train/test_train_run.py interrupts a real run).

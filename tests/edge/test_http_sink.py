@@ -194,35 +194,38 @@ def test_head_answers_like_get_without_a_body(sink):
 
 
 def test_a_saturated_pool_answers_503_at_once_instead_of_starting_threads():
-    from edge.sinks.pool import PooledHTTPServer, RequestHandler
+    from edge.http_server import HttpServer, RequestHandler
+
+    release = threading.Event()
 
     class Handler(RequestHandler):
-        timeout = 5
-
         def do_GET(self):
+            release.wait(10)   # a slow answer: holds its worker
             self.send_response(200)
             self.end_headers()
 
-    server = PooledHTTPServer(("127.0.0.1", 0), Handler, workers=1, pending=1)
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    serving.start()
+    server = HttpServer(("127.0.0.1", 0), Handler, workers=1, pending=1, head_timeout=5).start()
     port = server.server_address[1]
-    silent = []
+    held = []
     try:
-        for _ in range(2):  # one holds the only worker, one waits in the queue: neither sends a request
-            silent.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        for _ in range(2):  # one holds the only worker, one waits in the queue
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            held[-1].sendall(b"GET / HTTP/1.0\r\n\r\n")
             time.sleep(0.3)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as third:
             started = time.time()
+            third.sendall(b"GET / HTTP/1.0\r\n\r\n")
             answer = third.recv(1024)
             assert answer.startswith(b"HTTP/1.0 503") and b"server busy" in answer, answer
             assert time.time() - started < 3 and server.refused == 1
+        release.set()
+        for sock in held:
+            assert sock.recv(1024).startswith(b"HTTP/1.0 200")
     finally:
-        for sock in silent:
+        release.set()
+        for sock in held:
             sock.close()
-        server.shutdown()
-        server.server_close()
-        serving.join()
+        server.close()
 
 
 def test_a_port_in_use_is_one_clear_error():

@@ -48,16 +48,19 @@ def test_requests_queued_behind_a_running_batch_go_together_and_get_their_own_ro
     batcher.close()
 
 
-def test_a_multi_image_request_is_never_split_and_one_over_the_limit_runs_alone():
+def test_a_multi_image_request_is_never_split_across_batches_and_one_over_the_limit_runs_alone_in_chunks():
     model = GatedModel()
     model.gate.set()
     batcher = DynamicBatcher(model, max_batch=4, max_delay_s=0.0, max_queue=100)
-    pending = [batcher.submit(rows(1, 3)), batcher.submit(rows(2, 2)), batcher.submit(rows(3, 6))]
+    pending = [batcher.submit(rows(1, 3)), batcher.submit(rows(2, 2)),
+               batcher.submit(np.arange(6 * 3, dtype=np.float32).reshape(6, 3))]
     batcher.start()
     outputs = [p.wait(30) for p in pending]
     assert [o.shape[0] for o in outputs] == [3, 2, 6]
     assert outputs[1].tolist() == [[4.0] * 3] * 2
-    assert model.calls == [3, 2, 6]              # 3 + 2 > 4: not together; 6 > 4: alone
+    assert outputs[2].tolist() == (np.arange(6 * 3).reshape(6, 3) * 2.0).tolist()   # its rows in order
+    # 3 + 2 > 4: not together; 6 > 4: alone, in runner calls of at most 4 (the model never sees more).
+    assert model.calls == [3, 2, 4, 2]
     batcher.close()
 
 

@@ -263,3 +263,51 @@ def test_edge_commands_point_at_it_and_edge_export_recovers(export_run, export_c
     assert "restored the previous bundle" in err and "removed 1 stale staging folder" in err, err
     assert leftovers(os.path.dirname(export_bundle_copy)) == []
     assert read_manifest(export_bundle_copy)["producer"]["tool"] == "edge-export"
+
+
+def test_sigterm_mid_export_removes_the_staging_folder_and_exits_143(export_checkpoint, export_bundle_copy):
+    """systemd, a CI runner's timeout or `kill` stop an export with SIGTERM: cleaned up as Ctrl-C is."""
+    before = snapshot(export_bundle_copy)
+    parent = os.path.dirname(export_bundle_copy)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "export.cli", export_checkpoint, "-o", export_bundle_copy,
+                                "--verify-count", "2"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        deadline = time.time() + 120
+        while not _staged_files(parent) and process.poll() is None:
+            assert time.time() < deadline, "the export never started writing its staging folder"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)  # mid-export: the staging folder is being written
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, err
+    lines = err.splitlines()
+    assert lines[-1] == "edge-export: terminated" and "Traceback" not in err, err
+    assert sum("terminated" in line for line in lines) == 1 and out == "", (out, err)
+    # No staging folder left, and the previous bundle exactly as it was (no half bundle).
+    assert leftovers(parent) == [] and snapshot(export_bundle_copy) == before
+
+
+def _staged_files(parent):
+    """The files an export has begun to write into its staging folder (its owner file aside)."""
+    from edge.staging import OWNER
+
+    found = []
+    for name in leftovers(parent):
+        try:
+            found += [entry for entry in os.listdir(os.path.join(parent, name)) if OWNER not in entry]
+        except OSError:
+            pass
+    return found
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(export_checkpoint, export_run, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    target = str(tmp_path / "a-file" / "bundle")
+    code, out, err = export_run([export_checkpoint, "-o", target, "--verify-count", "2"])
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.splitlines()[-1] == "edge-export: error: cannot write the bundle {} ({} is a file, not a folder)".format(
+        target, os.path.dirname(target))

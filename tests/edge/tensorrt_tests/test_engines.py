@@ -309,6 +309,7 @@ def test_no_way_to_tell_the_gpu_builds_nothing(monkeypatch, bundle):
 def test_fused_uint8_input_needs_tensorrt_85(monkeypatch, bundle):
     manifest = read_manifest(bundle)
     manifest["input"]["fused_preprocess"] = {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}
+    manifest["input"]["shape"] = [1, 32, 32, 3]   # a fused bundle's input is the NHWC frame (the schema checks it)
     write_manifest(bundle, manifest)
     install(monkeypatch, "8.2")
     with pytest.raises(EdgeError, match="uint8 input.*8.5\\+"):
