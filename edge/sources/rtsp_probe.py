@@ -37,5 +37,5 @@ def check_rtsp_answers(url, timeout=PROBE_TIMEOUT_S):
         raise SourceError("{}:{} accepted but did not answer RTSP OPTIONS ({})".format(host, port, exc))
     finally:
         connection.close()
-    if not status.startswith(b"RTSP/1.0 "):
+    if not status.startswith(b"RTSP/"):   # any status line answers (401, or an RTSP 2.0 server's 505)
         raise SourceError("{}:{} did not answer RTSP OPTIONS (got {!r})".format(host, port, status[:32]))
