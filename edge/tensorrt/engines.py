@@ -55,6 +55,15 @@ class _Job(object):
         self.requests = [requested]       # every precision asked for that this engine serves
 
 
+def _check_source_model(bundle, input_format, bundle_dir):
+    """The fp32 ONNX model the engines are built from: present, as recorded (sha256), and with finite
+    weights (an engine of NaN weights gives NaN: refused, exit code 3)."""
+    fp32 = bundle.onnx("fp32", input_format=input_format)
+    if fp32 is None:
+        raise EdgeError("bundle {} has no fp32 ONNX model to build from; re-run edge-export".format(bundle_dir))
+    refuse_non_finite_onnx(bundle.check(fp32))
+
+
 def add_engines(bundle_dir, precisions, workspace_mb=build.DEFAULT_WORKSPACE_MB, strict=False, dynamic=None,
                 timing_cache=None, log=print):
     """Build (or reuse) an engine per precision for this GPU, record them, save the manifest atomically.
@@ -71,11 +80,7 @@ def add_engines(bundle_dir, precisions, workspace_mb=build.DEFAULT_WORKSPACE_MB,
         raise EdgeError("workspace must be at least 1 MB, got {}".format(workspace_mb))
     bundle = Bundle.load(bundle_dir)
     input_format = _input_format(trt, bundle)
-    fp32 = bundle.onnx("fp32", input_format=input_format)
-    if fp32 is None:
-        raise EdgeError("bundle {} has no fp32 ONNX model to build from; re-run edge-export".format(bundle_dir))
-    fp32_path = bundle.check(fp32)
-    refuse_non_finite_onnx(fp32_path)  # an engine of NaN weights gives NaN: refused, exit 3
+    _check_source_model(bundle, input_format, bundle_dir)
     batch = _batch_range(dynamic, bundle)
     device = compat.device_description(trt)
     fast = compat.platform_capabilities(trt, device["compute_capability"])
