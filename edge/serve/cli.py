@@ -24,8 +24,7 @@ import time
 
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError
-from edge.http_access import is_loopback, open_warning, tls_context  # noqa: F401 (is_loopback: for callers)
-from edge.http_access import read_token as read_token_file
+from edge.http_access import open_warning, read_token, tls_context
 
 EPILOG = """examples:
   edge-serve bundle/                                   # http://127.0.0.1:8000, model name 'bundle'
@@ -86,11 +85,6 @@ def build_parser():
     return parser
 
 
-def read_token(path):
-    """The bearer token in `path` (None without one); a usage error for an unreadable or empty file."""
-    return read_token_file(path, log)
-
-
 def model_name_for(bundle_path, given):
     name = given if given is not None else os.path.basename(os.path.normpath(bundle_path))
     if given is None:
@@ -127,7 +121,7 @@ def _main(argv):
 
     check_args(args, NUMBERS + RUNNER_NUMBERS + MQTT_NUMBERS)
     port = check("http_port", args.http_port, "--port")
-    token, tls = read_token(args.token_file), tls_context(args.tls_cert, args.tls_key)
+    token, tls = read_token(args.token_file, log), tls_context(args.tls_cert, args.tls_key)
     model_name = model_name_for(args.bundle, args.model_name)
 
     from edge.bundle import Bundle

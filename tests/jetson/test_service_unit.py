@@ -106,7 +106,8 @@ def test_serve_unit_runs_edge_serve_from_its_environment_file():
 
 
 def test_serve_environment_file_gives_valid_options_bound_to_loopback():
-    from edge.serve.cli import build_parser, is_loopback
+    from edge.http_access import is_loopback
+    from edge.serve.cli import build_parser
 
     values = systemd_environment_file(SERVE_ENV)
     assert set(values) == {"EDGE_SERVE_BUNDLE", "EDGE_SERVE_OPTIONS"}
