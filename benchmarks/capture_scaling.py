@@ -8,7 +8,7 @@ videotestsrc for nvarguscamerasrc. Two paths per source, through edge.open_sourc
 opens it (--capture-backend gstreamer):
 
     before   the whole 1280x720 frame converted to BGR (videoconvert), then resized by the bundle's
-             preprocessing on the CPU (edge.preprocess.resize_and_crop);
+             preprocessing on the CPU (edge.bundle.preprocess.resize_and_crop);
     after    videoscale to the box the preprocessing resizes to (aspect kept) before videoconvert
              (source option scale_to), then the same preprocessing, on a frame already that small.
 
@@ -51,7 +51,7 @@ def cpu_seconds():
 def cpu_per_frame(uri, spec, box, frames, warmup=30):
     """(CPU ms per frame, frames per second, delivered frame shape) reading `uri` through GStreamer,
     scaled to `box` (None: not scaled), each frame resized by the preprocessing of `spec`."""
-    from edge.preprocess import resize_and_crop
+    from edge.bundle.preprocess import resize_and_crop
     from edge.sources.factory import open_source
 
     with open_source(uri, capture_backend="gstreamer", scale_to=box) as source:
@@ -77,7 +77,7 @@ def start_rtsp_server(port, width, height, fps):
 
 def cpu_rows(frames, port):
     """[(source, model, path, frame delivered, CPU ms/frame, fps)] for both sources, both boxes, both paths."""
-    from edge.preprocess import PreprocessSpec
+    from edge.bundle.preprocess import PreprocessSpec
 
     server = start_rtsp_server(port, FRAME[0], FRAME[1], 30)
     sources = {"RTSP H.264 1280x720 30 fps": "rtsp://127.0.0.1:{}/cam".format(port),
@@ -112,7 +112,7 @@ def read_clip(path, box, model, spec):
     (the model's top-1 per frame, the model's input per frame (resized and cropped, BGR), frame shape)."""
     import cv2
 
-    from edge.preprocess import resize_and_crop
+    from edge.bundle.preprocess import resize_and_crop
 
     capture = cv2.VideoCapture(clip_pipeline(path, box), cv2.CAP_GSTREAMER)
     labels, inputs, shape = [], [], None
@@ -148,8 +148,8 @@ def write_clip(images, path, fps=30):
 def agreement(bundle_dir, images, labels=None, clip=None):
     """{"frames", "agree", "input_difference", "before_correct", "after_correct",
     "after_shape", "box", "inputs"}: both paths on a clip of `images` (inputs: the model's, per path)."""
-    from edge.bundle import Bundle
-    from edge.output_kinds import model_for
+    from edge.bundle.bundle import Bundle
+    from edge.tasks.registry import model_for
     from edge.runners.select import make_runner
     from edge.sources.scaling import model_box
 
@@ -177,7 +177,7 @@ def mean_difference(first, second):
 
 def labelled_images(folder):
     from edge.predict import expand_images
-    from edge.preprocess import read_image
+    from edge.bundle.preprocess import read_image
 
     paths = expand_images([folder])
     return [read_image(path) for path in paths], [os.path.basename(os.path.dirname(path)) for path in paths]

@@ -160,7 +160,7 @@ def run_cell(port, clients, body, headers, seconds):
 
 
 def render(rows):
-    from edge.text_table import format_table
+    from edge.util.text_table import format_table
 
     return format_table([(row["mode"], row["clients"], "{:.1f}".format(row["throughput"]),
                           "{:.1f}".format(row["p50_ms"]), "{:.1f}".format(row["p99_ms"]),
@@ -175,7 +175,7 @@ def _main(argv):
     except ValueError:
         raise EdgeError("--clients must be comma-separated integers, got {!r}".format(args.clients))
     from edge.benchmark.environment import environment
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
 
     bundle = Bundle.load(args.bundle)
     if bundle.batch_range[2] < 16:
@@ -200,7 +200,7 @@ def _main(argv):
             stop_server(server)
     print(render(rows))
     if args.json:
-        from edge.atomic import write_json
+        from edge.util.atomic import write_json
 
         write_json(args.json, {"bundle": args.bundle, "threads": args.threads, "seconds": args.seconds,
                                "environment": env, "rows": rows})

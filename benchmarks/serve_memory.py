@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from edge.cli import make_parser, run_main
-from edge.lazy import require
+from edge.util.lazy import require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

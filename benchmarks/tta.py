@@ -27,7 +27,7 @@ SHAPE_CLASSES = ("circle", "square", "triangle", "pentagon", "ellipse")
 
 
 def labelled_paths(folder, classes):
-    from edge.image_folders import image_files
+    from edge.util.image_folders import image_files
 
     return [(path, name) for name in classes for path in image_files(os.path.join(folder, name))]
 
@@ -35,7 +35,7 @@ def labelled_paths(folder, classes):
 def evaluate(bundle_dir, val, mode, batch_size=32):
     """[True/False per validation image] for `mode`, through ONNX Runtime fp32 and edge's Classifier."""
     import edge
-    from edge.preprocess import read_image
+    from edge.bundle.preprocess import read_image
 
     bundle = edge.load_bundle(bundle_dir)
     items = labelled_paths(val, bundle.classes)
@@ -132,7 +132,7 @@ def _main(argv):
     row["training"] = {"accuracy": metrics["accuracy"], "tta": metrics.get("tta"), "epochs": args.epochs,
                        "per_class": args.per_class, "size": args.size, "train_seconds": metrics["train_seconds"]}
     rows.append(row)
-    from edge.atomic import write_json, write_text
+    from edge.util.atomic import write_json, write_text
 
     write_json(os.path.join(args.out, "results.json"), rows)
     text = table(rows)

@@ -6,7 +6,7 @@ The Python API (for notebooks) is two calls; each imports what it needs when cal
     bundle = edge.load_bundle("bundle")             # edge.api.LoadedBundle
     with bundle.runner() as model:
         print(model.predict("photo.jpg").prediction)
-    with edge.open_source("video.mp4") as frames:   # edge.frame_stream.FrameStream
+    with edge.open_source("video.mp4") as frames:   # edge.sources.stream.FrameStream
         for image in frames: ...
 """
 
@@ -21,11 +21,11 @@ def load_bundle(path):
 
 
 def open_source(uri, timeout=None, **options):
-    """An iterable of the newest frames of `uri` (camera, stream, video, folder): an edge.frame_stream.FrameStream.
+    """An iterable of the newest frames of `uri` (camera, stream, video, folder): an edge.sources.stream.FrameStream.
 
     options: the source flags (width, height, fps, flip, latency, codec, loop, realtime); timeout:
     seconds without a frame that end the iteration (None: keep waiting while a live source reconnects).
     """
-    from edge.frame_stream import FrameStream
+    from edge.sources.stream import FrameStream
 
     return FrameStream(uri, timeout=timeout, **options)

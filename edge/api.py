@@ -16,9 +16,9 @@ Leaving the `with` block deactivates the runner and frees what it holds (session
 import os
 from collections import namedtuple
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.errors import EdgeError
-from edge.postprocess import result_fields
+from edge.tasks.postprocess import result_fields
 
 
 class Label(namedtuple("Label", ("label", "index", "confidence"))):
@@ -28,13 +28,13 @@ class Label(namedtuple("Label", ("label", "index", "confidence"))):
 
 
 class Prediction(namedtuple("Prediction", ("prediction", "confidence", "top"))):
-    """What one image was seen as, in the result vocabulary of every output (edge.postprocess)."""
+    """What one image was seen as, in the result vocabulary of every output (edge.tasks.postprocess)."""
 
     __slots__ = ()
 
     @classmethod
     def from_top(cls, top):
-        """From edge.postprocess.top_k's list of {label, index, confidence}, best first."""
+        """From edge.tasks.postprocess.top_k's list of {label, index, confidence}, best first."""
         fields = result_fields(top)
         return cls(fields["prediction"], fields["confidence"], [Label(**item) for item in fields["top"]])
 
@@ -45,7 +45,7 @@ class Prediction(namedtuple("Prediction", ("prediction", "confidence", "top"))):
 
 class Points(namedtuple("Points", ("values", "width", "height"))):
     """What a regression model found in one image: values {target: pixels of that image}, output order,
-    and the image's width and height (edge.postprocess's "values" and "image")."""
+    and the image's width and height (edge.tasks.postprocess's "values" and "image")."""
 
     __slots__ = ()
 
@@ -59,7 +59,7 @@ class Points(namedtuple("Points", ("values", "width", "height"))):
 
 
 class LoadedBundle(Bundle):
-    """A bundle folder (edge.bundle.Bundle: manifest, classes, spec, artifacts) that makes runners."""
+    """A bundle folder (edge.bundle.bundle.Bundle: manifest, classes, spec, artifacts) that makes runners."""
 
     def runner(self, runtime="auto", precision="auto", threads=None, checkpoint=None, build_engine=False,
                top_k=5, log=None, tta="none"):
@@ -81,10 +81,10 @@ class BundleRunner(object):
 
     def __init__(self, bundle, runtime="auto", precision="auto", threads=None, checkpoint=None,
                  build_engine=False, top_k=5, log=None, tta="none"):
-        from edge.option_ranges import check
-        from edge.output_kinds import model_for
+        from edge.options.ranges import check
+        from edge.tasks.registry import model_for
         from edge.runners.select import make_runner
-        from edge.tta import DihedralViews
+        from edge.tasks.tta import DihedralViews
 
         top_k = check("top_k", top_k, where="top_k")
         threads = None if threads is None else check("threads", threads, where="threads")
@@ -136,7 +136,7 @@ class BundleRunner(object):
 def as_frame(image):
     """A BGR uint8 HxWx3 array from an array or a path; one clear EdgeError for anything else."""
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        from edge.preprocess import read_image
+        from edge.bundle.preprocess import read_image
 
         path = os.fsdecode(image)
         if not os.path.isfile(path):

@@ -18,7 +18,7 @@ could run here.
 from edge.cli import (add_json_argument, json_to_stdout, make_parser, progress_log, refuse_given, run_main,
                       write_json_result)
 from edge.errors import EXIT_OK, EdgeError
-from edge.source_args import SOURCE_NUMBERS, add_source_arguments, source_options
+from edge.options.source_args import SOURCE_NUMBERS, add_source_arguments, source_options
 
 # Flags (dest names) that only mean something when measuring the rows, or only with --source.
 ROWS_ONLY = ("data", "max_images", "batch", "warmup", "min_time", "min_iters", "csv", "plot", "compare")
@@ -40,12 +40,12 @@ def _batch_sizes(text):
         raise EdgeError("--batch takes sizes like 1,8,32, got {!r}".format(text))
     if not sizes:
         raise EdgeError("--batch takes sizes like 1,8,32, got {!r}".format(text))
-    from edge.option_ranges import check
+    from edge.options.ranges import check
     return [check("batch_size", size, "--batch") for size in sizes]
 
 
 def build_parser():
-    from edge.runner_args import add_runner_arguments, add_tta_argument
+    from edge.options.runner_args import add_runner_arguments, add_tta_argument
 
     parser = make_parser("edge-bench", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
@@ -72,9 +72,9 @@ def labelled_images(folder, classes, limit):
     """[(BGR image, label index)] from DIR/<class>/<images>; class folders must match the bundle."""
     import os
 
-    from edge.image_folders import class_folders
+    from edge.util.image_folders import class_folders
     from edge.predict import expand_images
-    from edge.preprocess import read_image
+    from edge.bundle.preprocess import read_image
 
     if not os.path.isdir(folder):
         raise EdgeError("--data {} is not a folder".format(folder))
@@ -102,8 +102,8 @@ def labelled_points(folder, targets, limit):
 
     import numpy as np
 
-    from edge.point_labels import folder_points, inside_problem
-    from edge.preprocess import read_image
+    from edge.tasks.point_labels import folder_points, inside_problem
+    from edge.bundle.preprocess import read_image
 
     if not os.path.isdir(folder):
         raise EdgeError("--data {} is not a folder".format(folder))
@@ -149,8 +149,8 @@ def add_agreement(rows):
 
 def build_engines(bundle, precisions, log):
     """--build-engine: this GPU's missing TensorRT engines, built before measuring; the reloaded bundle."""
-    from edge.bundle import PRECISIONS, Bundle
-    from edge.lazy import require
+    from edge.bundle.bundle import PRECISIONS, Bundle
+    from edge.util.lazy import require
     from edge.tensorrt.engines import add_engines
 
     require("tensorrt", "--build-engine")
@@ -164,8 +164,8 @@ def bench_rows(bundle, args, batch_sizes, log):
     from edge.benchmark.candidates import candidates
     from edge.benchmark.environment import environment
     from edge.benchmark.measure import measure, not_runnable, sample_inputs
-    from edge.timestamps import utc_timestamp
-    from edge.tta import DihedralViews
+    from edge.util.timestamps import utc_timestamp
+    from edge.tasks.tta import DihedralViews
 
     views = DihedralViews.for_bundle(bundle, args.tta)
     if views.count > 1 and bundle.targets is not None:
@@ -236,11 +236,11 @@ def _main(argv):
     else:
         refuse_given(parser, args, SOURCE_ONLY, "only applies with --source")
     batch_sizes = _batch_sizes(args.batch)
-    from edge.option_ranges import check_args
+    from edge.options.ranges import check_args
     check_args(args, ("warmup", "min_time", "min_iters", "max_images", "duration", "threads") + SOURCE_NUMBERS)
 
     from edge.benchmark import report
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
 
     log = progress_log("edge-bench")
     table = not json_to_stdout(args)

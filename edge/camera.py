@@ -21,10 +21,10 @@ from edge.errors import EXIT_OK, EdgeError, Unusable
 
 
 def build_parser():
-    from edge.http_access import add_access_arguments
-    from edge.mqtt_args import add_mqtt_arguments
-    from edge.runner_args import add_runner_arguments, add_tta_argument
-    from edge.source_args import add_source_arguments
+    from edge.net.http_access import add_access_arguments
+    from edge.options.mqtt_args import add_mqtt_arguments
+    from edge.options.runner_args import add_runner_arguments, add_tta_argument
+    from edge.options.source_args import add_source_arguments
     from edge.sources.uri import USAGE
 
     parser = make_parser("edge-camera", __doc__, USAGE + """
@@ -94,7 +94,7 @@ log = progress_log("edge-camera")
 
 def open_options(config, bundle):
     """The open_source keywords for `bundle`: the source flags, and the capture scaling it allows."""
-    from edge.source_args import source_options
+    from edge.options.source_args import source_options
     from edge.sources.scaling import demand_for
 
     if bundle.targets is not None and (config["on_change"] or config["min_confidence"] is not None):
@@ -105,11 +105,11 @@ def open_options(config, bundle):
 
 
 def http_access(config):
-    """The HTTP port's token and TLS (edge.http_access.Access), with edge-serve's rules, or None without
+    """The HTTP port's token and TLS (edge.net.http_access.Access), with edge-serve's rules, or None without
     --http-port; read before anything starts, so an unreadable file is one line and exit code 2."""
     if config["http_port"] is None:
         return None
-    from edge.http_access import Access, open_warning, read_token, tls_context
+    from edge.net.http_access import Access, open_warning, read_token, tls_context
 
     token = read_token(config["token_file"], log)
     access = Access(token, tls_context(config["tls_cert"], config["tls_key"]), realm="edge-camera")
@@ -133,7 +133,7 @@ def build_sinks(config, telemetry, viewers=None, access=None):
         filtered.append(JsonLinesSink(config["jsonl"], max_bytes=int(config["jsonl_max_mb"] * 2 ** 20),
                                       keep=config["jsonl_keep"]))
     if config["mqtt_host"]:
-        from edge.mqtt_client import read_password
+        from edge.net.mqtt_client import read_password
         from edge.sinks.mqtt import MqttSink
         from edge.sinks.outbox import Outbox
         outbox = Outbox(config["mqtt_outbox"], max_bytes=int(config["mqtt_outbox_max_mb"] * 2 ** 20),
@@ -151,18 +151,18 @@ def build_sinks(config, telemetry, viewers=None, access=None):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    from edge import camera_config
+    from edge.options import camera_config
     config = camera_config.resolve(dict((key, getattr(args, key)) for key in FLAG_KEYS), args.config)
     access = http_access(config)
 
-    from edge.bundle import Bundle
-    from edge.daemon import CameraDaemon
-    from edge.output_kinds import model_for
+    from edge.bundle.bundle import Bundle
+    from edge.daemon.loop import CameraDaemon
+    from edge.tasks.registry import model_for
     from edge.runners.select import make_runner
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
-    from edge.telemetry import Telemetry
-    from edge.tta import DihedralViews
+    from edge.daemon.telemetry import Telemetry
+    from edge.tasks.tta import DihedralViews
 
     bundle = Bundle.load(config["bundle"])
     views = DihedralViews.for_bundle(bundle, config["tta"])

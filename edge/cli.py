@@ -106,7 +106,7 @@ def write_json_result(path, document):
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         sys.stdout.flush()
         return
-    from edge.atomic import write_json
+    from edge.util.atomic import write_json
     write_json(path, document)
     print("wrote {}".format(path))
 

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from edge.atomic import make_folder
+from edge.util.atomic import make_folder
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError, Unusable
 
@@ -29,7 +29,7 @@ LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 
 
 def build_parser():
-    from edge.source_args import add_source_arguments
+    from edge.options.source_args import add_source_arguments
     from edge.sources.uri import USAGE
 
     parser = make_parser("edge-collect", __doc__, USAGE + """
@@ -76,8 +76,8 @@ class Collector(object):
 
     def save_newest(self, timeout=2.0):
         """Write the newest frame; False when none came (source ended or stalled)."""
-        from edge.atomic import write_bytes
-        from edge.lazy import require
+        from edge.util.atomic import write_bytes
+        from edge.util.lazy import require
 
         cv2 = require("cv2", "edge-collect")
         frame = self.grabber.get(timeout=timeout)
@@ -129,8 +129,8 @@ def _main(argv):
     label = args.label.strip() if point is None else None
     if point is None and not LABEL.match(label):
         raise EdgeError("--label {!r} must be a plain folder name (letters, digits, space, _ . -)".format(args.label))
-    from edge.option_ranges import check_args
-    from edge.source_args import SOURCE_NUMBERS, source_options
+    from edge.options.ranges import check_args
+    from edge.options.source_args import SOURCE_NUMBERS, source_options
     check_args(args, ("interval", "count", "duration", "quality") + SOURCE_NUMBERS)
     interval = 1.0 if args.interval is None else args.interval
     if os.path.exists(args.out) and not os.path.isdir(args.out):

@@ -9,7 +9,7 @@ Images whose folder is named after a class (a copy of the validation set, say) a
 run ends with top-1 accuracy on them beside the validation accuracy training measured, so the
 device's figure can be checked against the desktop's.
 
-`--tta hflip` or `--tta d4` runs each image's mirror or its 8 rotations and mirrors (edge.tta) in
+`--tta hflip` or `--tta d4` runs each image's mirror or its 8 rotations and mirrors (edge.tasks.tta) in
 the same batch as the image: a classifier averages their probabilities, a regression bundle its
 points, each brought back through the inverse transform first.
 
@@ -36,7 +36,7 @@ EPILOG = """examples:
 
 
 def build_parser():
-    from edge.runner_args import add_runner_arguments, add_tta_argument
+    from edge.options.runner_args import add_runner_arguments, add_tta_argument
 
     parser = make_parser("edge-predict", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
@@ -52,7 +52,7 @@ def build_parser():
 
 def expand_images(paths):
     """Files as given, folders walked in sorted order; missing paths are a user error."""
-    from edge.image_folders import image_files
+    from edge.util.image_folders import image_files
 
     found = []
     for path in paths:
@@ -70,9 +70,9 @@ def expand_images(paths):
 def predict_files(model, paths, batch_size):
     """Yield (path, result fields or None when unreadable) in input order.
 
-    model: a Classifier or Regressor (edge.output_kinds.model_for); the fields are edge.postprocess's.
+    model: a Classifier or Regressor (edge.tasks.registry.model_for); the fields are edge.tasks.postprocess's.
     """
-    from edge.preprocess import read_image
+    from edge.bundle.preprocess import read_image
 
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
@@ -126,7 +126,7 @@ class PointScore(object):
     <x>_<y>_<id>.jpg names (one-point bundles, targets x,y)."""
 
     def __init__(self, targets, inputs, log):
-        from edge.point_labels import LABELS_CSV, folder_points
+        from edge.tasks.point_labels import LABELS_CSV, folder_points
 
         self.targets, self.log = targets, log
         self.known = {}        # absolute path -> (pixel values, where the label came from)
@@ -144,7 +144,7 @@ class PointScore(object):
         return len(self.true)
 
     def truth(self, path):
-        from edge.point_labels import NAME_TARGETS, point_from_name
+        from edge.tasks.point_labels import NAME_TARGETS, point_from_name
 
         known = self.known.get(os.path.abspath(path))
         if known is None and tuple(self.targets.names) == NAME_TARGETS:
@@ -154,7 +154,7 @@ class PointScore(object):
 
     def add(self, path, fields):
         """The image's labelled point as {target: pixels}, counted in the score; None when it has none."""
-        from edge.point_labels import inside_problem
+        from edge.tasks.point_labels import inside_problem
 
         known = self.truth(path)
         if known is None:
@@ -170,12 +170,12 @@ class PointScore(object):
         return self.targets.values(values)
 
     def figures(self):
-        from edge.regression import error_summary
+        from edge.tasks.points import error_summary
 
         return error_summary(self.predicted, self.true, self.targets.names)
 
     def summary(self, bundle):
-        from edge.regression import summary_text
+        from edge.tasks.points import summary_text
 
         text = "{} on {} labelled images".format(summary_text(self.figures()), self.total)
         trained = trained_val(bundle)
@@ -201,13 +201,13 @@ def row_text(fields):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    from edge.option_ranges import check_args
-    from edge.runner_args import RUNNER_NUMBERS
+    from edge.options.ranges import check_args
+    from edge.options.runner_args import RUNNER_NUMBERS
     check_args(args, ("top_k", "batch_size") + RUNNER_NUMBERS)
-    from edge.bundle import Bundle
-    from edge.output_kinds import model_for
+    from edge.bundle.bundle import Bundle
+    from edge.tasks.registry import model_for
     from edge.runners.select import make_runner
-    from edge.tta import DihedralViews
+    from edge.tasks.tta import DihedralViews
 
     log = progress_log("edge-predict")
     table = not json_to_stdout(args)

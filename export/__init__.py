@@ -13,7 +13,7 @@ given a bundle, edge-export hands over to it.
     bundle_models  the phases that write models into the bundle: fp32, its check, INT8, float-input
     onnx_export    PyTorch -> ONNX, and what an ONNX file takes
     fuse           preprocessing folded into the graph (--fuse-preprocess)
-    quantize       the INT8 QDQ flavours (ONNX Runtime static quantization)
+    quantize       the INT8 QDQ flavors (ONNX Runtime static quantization)
     verify         parity checks: PyTorch vs ONNX Runtime, INT8 vs FP32; image folders for them
     bundle_writer  all-or-nothing: a staging folder swapped in at the end
 """

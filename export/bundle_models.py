@@ -1,5 +1,5 @@
 """The models edge-export writes into a bundle, one phase per function: fp32 ONNX, its check
-against PyTorch, the INT8 QDQ flavours, and a fused bundle's float-input family for TensorRT 8.2.
+against PyTorch, the INT8 QDQ flavors, and a fused bundle's float-input family for TensorRT 8.2.
 
 Each phase writes into the staging folder and adds its manifest entries, `input_format` included.
 Phases take what they use as arguments (export.pipeline runs them in order): the loaded
@@ -11,12 +11,12 @@ import os
 import shutil
 import tempfile
 
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, artifact_entry, put_artifact
-from edge.bundle_summary import accuracy_text, int8_mae_text
+from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, artifact_entry, put_artifact
+from edge.bundle.summary import accuracy_text, int8_mae_text
 from edge.errors import EdgeError
-from edge.golden import FILE as GOLDEN_FILE
-from edge.lazy import available
-from edge.preprocess import preprocess_batch
+from edge.bundle.golden import FILE as GOLDEN_FILE
+from edge.util.lazy import available
+from edge.bundle.preprocess import preprocess_batch
 from export import quantize, verify
 from export.fuse import example_input, fused_module
 from export.onnx_export import export_onnx, keep_used_opsets, onnx_opset
@@ -109,7 +109,7 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     regression_spec = source.spec if source.targets is not None else None
     record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source, spec=regression_spec)
     if graphs.fused:
-        record["reference"] = "unfused PyTorch model on edge.preprocess output"
+        record["reference"] = "unfused PyTorch model on edge.bundle.preprocess output"
     log("  max abs diff {:.2e} (tolerance {:.1e}), {}".format(
         record["max_abs_diff"], record["tolerance"], "top-1 agreement {:.1%}".format(record["top1_agreement"])
         if regression_spec is None else "{:.2e} px of the model input".format(record["max_abs_diff_input_px"])))
@@ -125,9 +125,9 @@ def write_golden(bundle_dir, manifest, golden, spec, log):
     return entry
 
 
-def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, method, min_agreement, log,
+def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, method, min_agreement, log,
                max_mae_increase=None):
-    """The INT8 QDQ `flavours` of this family, calibrated with `method` on `calibration` (CalibrationImages),
+    """The INT8 QDQ `flavors` of this family, calibrated with `method` on `calibration` (CalibrationImages),
     each judged against its fp32 model on the hold-out: VerificationFailed below `min_agreement` (a
     regression model: when it raises the MAE by more than `max_mae_increase` pixels)."""
     input_name = manifest["input"]["name"]
@@ -141,28 +141,28 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavours, meth
         prepared = quantize.preprocess_for_quantization(fp32_path, os.path.join(scratch, "prepared.onnx"))
         # A regression model's head stays float: its outputs are pixel positions (export.quantize).
         float_nodes = quantize.output_nodes(prepared) if source.targets is not None else ()
-        for flavour in flavours:
-            file_name = graphs.file(quantize.FLAVOURS[flavour]["file"])
+        for flavor in flavors:
+            file_name = graphs.file(quantize.FLAVORS[flavor]["file"])
             log("quantizing INT8 {}{} ({} calibration, {} images)".format(
-                flavour, " (float input)" if graphs.suffix else "", method, len(calib_batch)))
-            extra = quantize.quantize_flavour(prepared, os.path.join(bundle_dir, file_name), flavour, input_name,
+                flavor, " (float input)" if graphs.suffix else "", method, len(calib_batch)))
+            extra = quantize.quantize_flavor(prepared, os.path.join(bundle_dir, file_name), flavor, input_name,
                                               calib_batch, method=method, float_nodes=float_nodes)
             int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
             if source.targets is not None:
-                records[flavour] = judge_int8_regression(source, calibration, fp32_logits, int8_logits, flavour,
+                records[flavor] = judge_int8_regression(source, calibration, fp32_logits, int8_logits, flavor,
                                                          max_mae_increase, log)
             else:
                 record = verify.int8_figures(fp32_logits, int8_logits, calibration.holdout_labels)
                 record["source"] = "calibration hold-out"
                 log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
                     record["top1_agreement"], record["holdout_images"], accuracy_text(record)))
-                records[flavour] = verify.judge_int8(record, flavour, min_agreement)
+                records[flavor] = verify.judge_int8(record, flavor, min_agreement)
             put_artifact(manifest, artifact_entry(bundle_dir, file_name, "onnx", input_format=graphs.input_format,
                                                   **extra))
     return records
 
 
-def judge_int8_regression(source, calibration, fp32_outputs, int8_outputs, flavour, max_increase, log):
+def judge_int8_regression(source, calibration, fp32_outputs, int8_outputs, flavor, max_increase, log):
     """A regression model's INT8 against FP32 on the hold-out, in pixels of those images: the record, or
     VerificationFailed past `max_increase`."""
     record = verify.int8_regression_figures(fp32_outputs, int8_outputs, [frame.shape[:2] for frame in
@@ -171,7 +171,7 @@ def judge_int8_regression(source, calibration, fp32_outputs, int8_outputs, flavo
     record["source"] = "calibration hold-out"
     log("  {} on {} held-out images; INT8 {:.2f} px from fp32 on average".format(
         int8_mae_text(record), record["holdout_images"], record["mean_abs_diff_px"]))
-    return verify.judge_int8_regression(record, flavour, max_increase)
+    return verify.judge_int8_regression(record, flavor, max_increase)
 
 
 def write_float_input_models(source, bundle_dir, manifest, golden, calibration, graphs, options, log):
@@ -182,7 +182,7 @@ def write_float_input_models(source, bundle_dir, manifest, golden, calibration, 
     write_fp32(source, bundle_dir, manifest, graphs, options.opset, options.dynamic_batch is not None, log)
     figures = {"fp32": verify_fp32(source, bundle_dir, manifest, golden, graphs, options.fp32_tolerance, log),
                "int8": {}}
-    if calibration is not None and TENSORRT_INT8 in options.int8_flavours:
+    if calibration is not None and TENSORRT_INT8 in options.int8_flavors:
         figures["int8"] = write_int8(source, bundle_dir, manifest, calibration, graphs, [TENSORRT_INT8],
                                      options.calib_method, options.int8_min_agreement, log,
                                      max_mae_increase=options.int8_max_mae_increase)

@@ -4,17 +4,17 @@ Every file of the new bundle is written into `.<name>.staging-XXXXXXXX` next to 
 only when the export (including verification) succeeded is the staging folder renamed into place;
 the previous bundle is moved aside first (into `.<name>.old-XXXXXXXX/bundle`) and deleted after. A
 failed export leaves the previous bundle exactly as it was; the next export tidies what a killed
-one left (edge.staging, shared with the Triton model repository).
-`edge.bundle.read_manifest` points at a moved-aside bundle until then.
+one left (edge.util.staging, shared with the Triton model repository).
+`edge.bundle.bundle.read_manifest` points at a moved-aside bundle until then.
 """
 
 import os
 
-from edge.atomic import write_text
-from edge.bundle import LABELS, MANIFEST, artifact_entry, labels_text, put_artifact
+from edge.util.atomic import write_text
+from edge.bundle.bundle import LABELS, MANIFEST, artifact_entry, labels_text, put_artifact
 from edge.errors import EdgeError
-from edge.staging import Kind, StagedFolder
-from edge.staging import recover as recover_folder
+from edge.util.staging import Kind, StagedFolder
+from edge.util.staging import recover as recover_folder
 
 BUNDLE = Kind(marker=MANIFEST, inner="bundle", noun="bundle")
 
@@ -31,7 +31,7 @@ def check_target(target):
 
 
 def recover(target, log=print):
-    """Tidy what interrupted exports left beside the bundle `target` (edge.staging.recover). Returns `target`."""
+    """Tidy what interrupted exports left beside the bundle `target` (edge.util.staging.recover). Returns `target`."""
     return recover_folder(target, BUNDLE, log)
 
 

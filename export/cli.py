@@ -21,13 +21,13 @@ Progress goes to stderr; the bundle's table, the result, to stdout. Exit codes: 
 written); 130 Ctrl-C, 143 SIGTERM (nothing written: the staging folder is removed).
 """
 
-from edge.bundle import INT8_FLAVOURS, interrupted_export
-from edge.bundle_summary import print_summary
+from edge.bundle.bundle import INT8_FLAVORS, interrupted_export
+from edge.bundle.summary import print_summary
 from edge.cli import comma_list, make_parser, progress_log, refuse_given, run_main
 from edge.errors import EXIT_OK
-from edge.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
+from edge.bundle.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
 from edge.tensorrt import cli as engine_cli
-from edge.triton_repo import TritonRequest, add_triton_arguments, print_repository
+from edge.bundle.triton_repo import TritonRequest, add_triton_arguments, print_repository
 from export.model_source import detect_kind
 from export.onnx_export import MAX_OPSET, MIN_OPSET
 from export.options import DEFAULTS, ExportOptions
@@ -38,7 +38,7 @@ PROG = engine_cli.PROG
 # Flags (dest names) that only mean something with --engine, with --int8, or when exporting from a
 # model on the desktop (every export option but the engine ones, and -o).
 ENGINE_FLAGS = engine_cli.ENGINE_FLAGS
-INT8_FLAGS = ("int8_flavours", "calib", "calib_size", "calib_method", "holdout_fraction", "int8_min_agreement",
+INT8_FLAGS = ("int8_flavors", "calib", "calib_size", "calib_method", "holdout_fraction", "int8_min_agreement",
               "int8_max_mae_increase")
 DESKTOP_FLAGS = ("output",) + tuple(name for name in DEFAULTS if name != "engines" and name not in ENGINE_FLAGS)
 
@@ -105,8 +105,10 @@ def build_parser():
 
     q = parser.add_argument_group("INT8 (QDQ ONNX with ONNX Runtime quantization)")
     q.add_argument("--int8", action="store_true", help="also write INT8 QDQ models (needs --calib)")
-    q.add_argument("--int8-flavours", type=comma_list(INT8_FLAVOURS), default=list(DEFAULTS["int8_flavours"]),
-                   metavar="LIST", help="comma list of {} (default both)".format(", ".join(INT8_FLAVOURS)))
+    q.add_argument("--int8-flavors", "--int8-flavours", type=comma_list(INT8_FLAVORS),
+                   default=list(DEFAULTS["int8_flavors"]), metavar="LIST",
+                   help="comma list of {} (default both; --int8-flavours: the old spelling, read until 0.2)".format(
+                       ", ".join(INT8_FLAVORS)))
     q.add_argument("--calib", metavar="DIR", help="calibration images: flat folder or class sub-folders")
     q.add_argument("--calib-size", type=int, default=DEFAULTS["calib_size"], metavar="N",
                    help="images sampled from --calib (default %(default)s)")

@@ -2,15 +2,15 @@
 
 The fused model takes the uint8 BGR frame OpenCV gives, already resized and cropped to the spec
 size, as NHWC; the graph does the layout change, colour swap, /255 and mean/std with the same
-float32 arithmetic as `edge.preprocess.normalize` (x - mean*255) / (std*255). Resizing and
-cropping stay on the host (`edge.preprocess.resize_and_crop`): they depend on the frame size.
+float32 arithmetic as `edge.bundle.preprocess.normalize` (x - mean*255) / (std*255). Resizing and
+cropping stay on the host (`edge.bundle.preprocess.resize_and_crop`): they depend on the frame size.
 
 TensorRT 8.2 (JetPack 4.6) has no uint8 network inputs: a fused bundle also carries the unfused
 float-input models, from which the device builds its 8.2 engines (the runner then normalises on
 the host).
 """
 
-from edge.lazy import require
+from edge.util.lazy import require
 TENSORRT_NOTE = ("--fuse-preprocess gives a uint8 input, which TensorRT 8.2 (JetPack 4.6, Nano/TX2) "
                  "cannot take: the bundle also carries float-input models for TensorRT 8.2 engines")
 

@@ -20,12 +20,12 @@ import os
 import pickle
 import zipfile
 
-from edge.bundle import MANIFEST
-from edge.atomic import sha256_file
+from edge.bundle.bundle import MANIFEST
+from edge.util.atomic import sha256_file
 from edge.errors import EdgeError, first_line, path_error
-from edge.finite import refuse_non_finite
-from edge.preprocess import PreprocessSpec
-from edge.lazy import require
+from edge.bundle.finite import refuse_non_finite
+from edge.bundle.preprocess import PreprocessSpec
+from edge.util.lazy import require
 
 
 class ModelSource(object):
@@ -42,7 +42,7 @@ class ModelSource(object):
         self.onnx_path = onnx_path  # the given file for "onnx"
         self.onnx_info = onnx_info  # export.onnx_export.describe_onnx of it
         self.details = details or {}
-        self.targets = targets      # edge.regression.RegressionTargets of a regression model.pt, else None
+        self.targets = targets      # edge.tasks.points.RegressionTargets of a regression model.pt, else None
 
     @property
     def has_torch_model(self):

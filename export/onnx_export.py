@@ -15,7 +15,7 @@ and 1.16 and 1.17 refuse it too.
 import warnings
 
 from edge.errors import EdgeError, first_line
-from edge.lazy import require
+from edge.util.lazy import require
 from edge.tensorrt.compat import TENSORRT_82_MAX_OPSET
 
 INPUT_NAME = "input"

@@ -10,7 +10,7 @@ wrong with the values, as one EdgeError naming the flags, before anything is loa
 `export_bundle` calls it.
 """
 
-from edge.bundle import INT8_FLAVOURS, INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle.bundle import INT8_FLAVORS, INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.errors import EdgeError
 from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
 from export.onnx_export import DEFAULT_OPSET
@@ -38,7 +38,7 @@ DEFAULTS = {
     "seed": 0,
     # INT8
     "int8": False,
-    "int8_flavours": INT8_FLAVOURS,
+    "int8_flavors": INT8_FLAVORS,
     "calib": None,              # calibration image folder: flat or class sub-folders
     "calib_size": 500,
     "calib_method": "entropy",  # CALIB_METHODS
@@ -57,12 +57,14 @@ class ExportOptions(object):
     """The options of one export, every one a keyword with DEFAULTS' value when left out."""
 
     def __init__(self, **options):
+        if "int8_flavours" in options:   # the old spelling, read until 0.2
+            options.setdefault("int8_flavors", options.pop("int8_flavours"))
         unknown = sorted(set(options) - set(DEFAULTS))
         if unknown:
             raise TypeError("unknown export option(s): {}".format(", ".join(unknown)))
         for name, default in DEFAULTS.items():
             setattr(self, name, options.get(name, default))
-        self.int8_flavours = list(self.int8_flavours)
+        self.int8_flavors = list(self.int8_flavors)
         self.engines = list(self.engines)
 
     def check_task(self, regression):
@@ -110,7 +112,7 @@ class ExportOptions(object):
         yield (self.crop_pct is not None and not 0.0 < self.crop_pct <= 1.0), "--crop-pct must be in (0, 1]"
         yield (self.calib_method not in CALIB_METHODS), "--calib-method must be one of {}".format(
             ", ".join(CALIB_METHODS))
-        yield (any(flavour not in INT8_FLAVOURS for flavour in self.int8_flavours) or not self.int8_flavours), \
-            "--int8-flavours must list some of {}".format(", ".join(INT8_FLAVOURS))
+        yield (any(flavor not in INT8_FLAVORS for flavor in self.int8_flavors) or not self.int8_flavors), \
+            "--int8-flavors must list some of {}".format(", ".join(INT8_FLAVORS))
         yield any(precision not in PRECISIONS for precision in self.engines), \
             "engines must be some of {}".format(", ".join(PRECISIONS))

@@ -14,12 +14,12 @@ previous bundle untouched. Progress goes to `log`, one line per call.
 
 import os
 
-from edge.bundle import new_manifest, read_manifest, write_manifest
+from edge.bundle.bundle import new_manifest, read_manifest, write_manifest
 from edge.errors import EdgeError
-from edge.golden import GoldenSet
-from edge.lazy import require
-from edge.manifest_schema import FUSED_INPUT
-from edge.preprocess import preprocess_batch
+from edge.bundle.golden import GoldenSet
+from edge.util.lazy import require
+from edge.bundle.schema import FUSED_INPUT
+from edge.bundle.preprocess import preprocess_batch
 from export import bundle_models as models
 from export import bundle_writer, model_source, verify
 from export.fuse import TENSORRT_NOTE
@@ -91,7 +91,7 @@ def export_bundle(source_path, out=None, options=None, log=progress, **option_va
         models.write_golden(stage.path, manifest, golden, source.spec, log)
         if calibration is not None:
             checks["int8"] = models.write_int8(source, stage.path, manifest, calibration, graphs,
-                                               options.int8_flavours, options.calib_method,
+                                               options.int8_flavors, options.calib_method,
                                                options.int8_min_agreement, log,
                                                max_mae_increase=options.int8_max_mae_increase)
             models.write_calibration_cache(source, stage.path, manifest, calibration, float_graphs or graphs,

@@ -1,4 +1,4 @@
-"""INT8 QDQ ONNX models with ONNX Runtime's static quantization, in two flavours.
+"""INT8 QDQ ONNX models with ONNX Runtime's static quantization, in two flavors.
 
     tensorrt-qdq-s8s8  int8 activations and weights, symmetric (zero point 0): what TensorRT's
                        explicit quantization reads. Runs in ONNX Runtime too (slower on x86).
@@ -8,7 +8,7 @@ Both: `quant_pre_process` (shape inference + graph optimisation), then `quantize
 format, per-channel weights, at the FP32 model's opset (13 by default). A regression model's head
 (the layer that writes the output) keeps float weights and a float output (`float_nodes`; its
 input is still 8-bit): the outputs are pixel positions, and on the regression demo (64 px) an
-8-bit head and output cost the symmetric flavour 1.1 px of MAE, against 0.1 px with them float;
+8-bit head and output cost the symmetric flavor 1.1 px of MAE, against 0.1 px with them float;
 the head is a sliver of the compute. Calibration images come
 from an image folder through the bundle's own preprocessing; a seeded hold-out part of the
 sample is kept out of calibration and used to compare INT8 with FP32.
@@ -19,11 +19,11 @@ import io
 
 import numpy as np
 
-from edge.bundle import ORT_INT8, TENSORRT_INT8
+from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError, first_line
-from edge.lazy import require
+from edge.util.lazy import require
 
-FLAVOURS = {
+FLAVORS = {
     # TensorRT's parser takes only int8 Q/DQ with zero points 0: biases stay float (it fuses them itself).
     # Weights stay float initializers behind a Q/DQ pair: the 8.0/8.2 parser rejects an int8
     # initializer read by a DequantizeLinear ("invalid weights type of Int8").
@@ -96,18 +96,18 @@ def output_nodes(model_path):
     return [node.name for node in graph.node if outputs.intersection(node.output)]
 
 
-def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_batch, method="entropy",
+def quantize_flavor(prepared_path, out_path, flavor, input_name, calibration_batch, method="entropy",
                      float_nodes=()):
-    """Write the QDQ INT8 model of `flavour` calibrated on `calibration_batch`; returns its entry extras.
+    """Write the QDQ INT8 model of `flavor` calibrated on `calibration_batch`; returns its entry extras.
 
     float_nodes: names of nodes left unquantized (a regression model's head: output_nodes).
     """
     quantization = require("onnxruntime.quantization", "INT8 quantization")
-    if flavour not in FLAVOURS:
-        raise EdgeError("unknown INT8 flavour {!r}; choose from {}".format(flavour, ", ".join(FLAVOURS)))
+    if flavor not in FLAVORS:
+        raise EdgeError("unknown INT8 flavor {!r}; choose from {}".format(flavor, ", ".join(FLAVORS)))
     if method not in CALIB_METHODS:
         raise EdgeError("unknown calibration method {!r}; choose from {}".format(method, ", ".join(CALIB_METHODS)))
-    info = FLAVOURS[flavour]
+    info = FLAVORS[flavor]
     calibrate_method = {"entropy": quantization.CalibrationMethod.Entropy,
                         "minmax": quantization.CalibrationMethod.MinMax,
                         "percentile": quantization.CalibrationMethod.Percentile}[method]
@@ -127,8 +127,8 @@ def quantize_flavour(prepared_path, out_path, flavour, input_name, calibration_b
     domains = foreign_domains(out_path)
     if domains:
         raise EdgeError("INT8 {} model uses non-standard operator domains {}; TensorRT cannot read it".format(
-            flavour, domains))
-    return {"precision": "int8", "opset": onnx_opset(out_path), "flavor": flavour,
+            flavor, domains))
+    return {"precision": "int8", "opset": onnx_opset(out_path), "flavor": flavor,
             "calibration": {"method": method, "images": int(len(calibration_batch)),
                             "activations": "int8" if info["activations"] == "QInt8" else "uint8",
                             "weights": "int8", "per_channel": True,

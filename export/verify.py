@@ -19,11 +19,11 @@ import os
 import numpy as np
 
 from edge.errors import EdgeError, Unusable, first_line
-from edge.lazy import require
-from edge.image_folders import IMAGE_EXTENSIONS, image_files, labelled_image_files
-from edge.point_labels import LABELS_CSV, folder_points, inside_problem, point_from_name
-from edge.preprocess import read_image
-from edge.regression import error_summary, pixels_per_unit, to_image_pixels
+from edge.util.lazy import require
+from edge.util.image_folders import IMAGE_EXTENSIONS, image_files, labelled_image_files
+from edge.tasks.point_labels import LABELS_CSV, folder_points, inside_problem, point_from_name
+from edge.bundle.preprocess import read_image
+from edge.tasks.points import error_summary, pixels_per_unit, to_image_pixels
 
 
 class VerificationFailed(Unusable):
@@ -33,7 +33,7 @@ class VerificationFailed(Unusable):
 # ----------------------------------------------------------------------------- image folders
 
 def list_images(folder, flag="--calib"):
-    """Image files in `folder`: flat, or one sub-folder per class (edge.image_folders.labelled_image_files).
+    """Image files in `folder`: flat, or one sub-folder per class (edge.util.image_folders.labelled_image_files).
 
     Returns a sorted list of (path, label) where label is the sub-folder name (None when flat).
     """
@@ -65,7 +65,7 @@ def point_truth(folder, entries, frames, targets, flag="--calib"):
     """The labelled points (pixels, one row per entry) of images from a regression folder, or None.
 
     A folder with labels.csv, or whose image names all give a point (<x>_<y>_<id>.jpg), is labelled
-    (edge.point_labels); its targets must be the model's, and every point must lie inside its image.
+    (edge.tasks.point_labels); its targets must be the model's, and every point must lie inside its image.
     Any other folder is unlabelled: None. `entries` (path, label) and their decoded `frames` are the
     images to label, from that folder.
     """
@@ -213,13 +213,13 @@ def int8_figures(fp32_logits, int8_logits, labels=None):
     return record
 
 
-def judge_int8(record, flavour, min_agreement):
+def judge_int8(record, flavor, min_agreement):
     """Raise VerificationFailed when INT8 agrees with FP32 on fewer than `min_agreement` images."""
     record["min_agreement"] = float(min_agreement)
     if not record["top1_agreement"] >= min_agreement:
         raise VerificationFailed("INT8 {} agrees with FP32 on {:.1%} of {} held-out images, below "
                                  "--int8-min-agreement {:.1%}; no bundle written (try more --calib-size or "
-                                 "another --calib-method)".format(flavour, record["top1_agreement"],
+                                 "another --calib-method)".format(flavor, record["top1_agreement"],
                                                                    record["holdout_images"], min_agreement))
     return record
 
@@ -253,7 +253,7 @@ def int8_regression_figures(fp32_outputs, int8_outputs, sizes, spec, truth=None,
     return record
 
 
-def judge_int8_regression(record, flavour, max_increase):
+def judge_int8_regression(record, flavor, max_increase):
     """Raise VerificationFailed when INT8 changes the MAE (or, unlabelled, differs from FP32) by more than
     `max_increase` pixels."""
     record["max_mae_increase_px"] = float(max_increase)
@@ -268,4 +268,4 @@ def judge_int8_regression(record, flavour, max_increase):
             figure)
     raise VerificationFailed("INT8 {} {} on {} held-out images, past --int8-max-mae-increase {:g} px; no bundle "
                              "written (try more --calib-size or another --calib-method)".format(
-                                 flavour, what, record["holdout_images"], max_increase))
+                                 flavor, what, record["holdout_images"], max_increase))

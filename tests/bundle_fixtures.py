@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.preprocess import PreprocessSpec
+from edge.bundle.preprocess import PreprocessSpec
 
 EXPORT_CLASSES = ["blue", "green", "red"]   # dominant BGR channel 0, 1, 2
 
@@ -100,7 +100,7 @@ def colour_classifier(images, spec):
     folders in `images`, preprocessed with `spec`."""
     import torch
 
-    from edge.preprocess import preprocess_batch, read_image
+    from edge.bundle.preprocess import preprocess_batch, read_image
     from export.verify import list_images
     from train.resnet import build_resnet
 
@@ -143,7 +143,7 @@ def export_fp32_bundle(tmp_path_factory, export_checkpoint):
 
 @pytest.fixture(scope="session")
 def export_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
-    """A bundle with both INT8 flavours, calibrated on the class folders. Do not modify."""
+    """A bundle with both INT8 flavors, calibrated on the class folders. Do not modify."""
     from export.cli import main
 
     out = os.path.join(str(tmp_path_factory.mktemp("export_int8")), "bundle")
@@ -155,7 +155,7 @@ def export_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
 
 @pytest.fixture(scope="session")
 def export_fused_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
-    """--fuse-preprocess (uint8 input) with both INT8 flavours and a dynamic batch of 1..4. Do not modify."""
+    """--fuse-preprocess (uint8 input) with both INT8 flavors and a dynamic batch of 1..4. Do not modify."""
     from export.cli import main
 
     out = os.path.join(str(tmp_path_factory.mktemp("export_fused")), "bundle")
@@ -212,9 +212,9 @@ def regression_checkpoint(tmp_path_factory, regression_images):
         pytest.importorskip(module, reason="exporting a bundle needs {} (desktop)".format(module))
     torch = pytest.importorskip("torch", reason="exporting a bundle needs PyTorch (desktop)")
 
-    from edge.point_labels import folder_points
-    from edge.preprocess import preprocess_batch, read_image
-    from edge.regression import RegressionTargets, to_model_units
+    from edge.tasks.point_labels import folder_points
+    from edge.bundle.preprocess import preprocess_batch, read_image
+    from edge.tasks.points import RegressionTargets, to_model_units
     from train.checkpoint import model_record, save_checkpoint
     from train.resnet import build_resnet
 
@@ -235,7 +235,7 @@ def regression_checkpoint(tmp_path_factory, regression_images):
 
 @pytest.fixture(scope="session")
 def regression_bundle(tmp_path_factory, regression_checkpoint, regression_images):
-    """A regression bundle with both INT8 flavours, calibrated and judged on the labelled spots. Do not modify."""
+    """A regression bundle with both INT8 flavors, calibrated and judged on the labelled spots. Do not modify."""
     from export.cli import main
 
     out = os.path.join(str(tmp_path_factory.mktemp("regression_bundle")), "bundle")

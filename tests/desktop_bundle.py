@@ -7,7 +7,7 @@ the device-side run (Python 3.6 with ONNX Runtime 1.10, as on JetPack 4.6) throu
 EDGE_DESKTOP_BUNDLES; tests/edge/test_desktop_bundles.py loads every model file in it there.
 Two bundles, both INT8 (the tiny colour classifier of tests/bundle_fixtures.py, 32x32):
 
-    int8/    float input, both INT8 flavours
+    int8/    float input, both INT8 flavors
     triton/  the Triton model repository of int8/ (--triton-repo)
     fused/   --fuse-preprocess (uint8 input, plus the float-input family), dynamic batch 1..4
 """
@@ -23,7 +23,7 @@ TRITON = "triton"
 
 def tiny_checkpoint(folder, images):
     """model.pt of the colour classifier (random ResNet-18 backbone, head fit to the colours)."""
-    from edge.preprocess import PreprocessSpec
+    from edge.bundle.preprocess import PreprocessSpec
     from tests.bundle_fixtures import EXPORT_CLASSES, colour_classifier
     from train.checkpoint import model_record, save_checkpoint
 

@@ -30,7 +30,7 @@ def make_shapes_folder(root, per_class=12, size=32, classes=("dark", "light"), s
     return str(root)
 
 
-# The views of edge-train --tta, written out independently of edge.tta (k quarter turns, mirrored for k >= 4).
+# The views of edge-train --tta, written out independently of edge.tasks.tta (k quarter turns, mirrored for k >= 4).
 TTA_VIEWS = {"hflip": (0, 4), "d4": tuple(range(8))}
 
 
@@ -109,11 +109,11 @@ def run_blocked(code, blocked, args=(), timeout=120):
 
 
 def undocumented_manifest_keys(manifest, opaque=("int8", "metrics")):
-    """The keys of `manifest` that edge.bundle's schema docstring never names, sorted. The children of
-    an `opaque` key are data (keyed by flavour name, by what training measured), not schema."""
+    """The keys of `manifest` that edge.bundle.bundle's schema docstring never names, sorted. The children of
+    an `opaque` key are data (keyed by flavor name, by what training measured), not schema."""
     import re
 
-    import edge.bundle
+    import edge.bundle.bundle
 
     def keys(value, inside=""):
         if isinstance(value, dict):
@@ -127,5 +127,5 @@ def undocumented_manifest_keys(manifest, opaque=("int8", "metrics")):
             for item in value:
                 yield from keys(item, inside)
 
-    return sorted(key for key in set(keys(manifest)) if '"{}"'.format(key) not in edge.bundle.__doc__
-                  and not re.search(r"\b{}\b".format(re.escape(key)), edge.bundle.__doc__))
+    return sorted(key for key in set(keys(manifest)) if '"{}"'.format(key) not in edge.bundle.bundle.__doc__
+                  and not re.search(r"\b{}\b".format(re.escape(key)), edge.bundle.bundle.__doc__))

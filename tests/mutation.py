@@ -37,11 +37,11 @@ MODULES = {
         "tests/edge/test_onnxruntime_fallback.py",
         "tests/edge/test_select_mutants.py",
     ]),
-    "bundle": ("edge/bundle.py", [
+    "bundle": ("edge/bundle/bundle.py", [
         "tests/edge/test_edge_bundle.py",
         "tests/edge/test_bundle_mutants.py",
     ]),
-    "golden": ("edge/golden.py", [
+    "golden": ("edge/bundle/golden.py", [
         "tests/export/test_export_golden.py",
         "tests/edge/test_golden_mutants.py",
     ]),

@@ -9,10 +9,10 @@ is drawn again (then skipped), so a target always stays on the image it describe
 
 import numpy as np
 
-from edge.lazy import require
-from edge.option_ranges import check
-from edge import tta as edge_tta
-from edge.tta import dihedral
+from edge.util.lazy import require
+from edge.options.ranges import check
+from edge.tasks import tta as edge_tta
+from edge.tasks.tta import dihedral
 
 
 class AugmentConfig(object):
@@ -89,7 +89,7 @@ def random_affine(image, config, rng, points=None):
 
 def dihedral_points(points, k, height, width):
     """Where dihedral(image, k) of a height x width image moves points (P x 2 pixel positions, (0, 0) the
-    centre of the top-left pixel; edge.tta works on continuous positions, half a pixel further)."""
+    centre of the top-left pixel; edge.tasks.tta works on continuous positions, half a pixel further)."""
     return edge_tta.dihedral_points(np.asarray(points, dtype=np.float64) + 0.5, k, (height, width)) - 0.5
 
 

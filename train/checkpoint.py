@@ -7,7 +7,7 @@ model.pt ("kind": "model") holds what export and evaluation need:
     format, format_version, kind, arch, classes, num_classes, preprocess (PreprocessSpec dict),
     state_dict, metrics, epoch, config, versions, created
 A regression model (format_version 2) adds "task": "regression" and "regression" (the target
-names and how outputs are normalised: edge.regression.RegressionTargets.to_dict); its "classes"
+names and how outputs are normalised: edge.tasks.points.RegressionTargets.to_dict); its "classes"
 are the output names, the targets, in output order, and "val_points" holds the best epoch's
 validation predictions and truths in pixels (for the scatter plot). A classification model
 stays format_version 1, which every earlier edge-toolkit reads.
@@ -24,13 +24,13 @@ import re
 import torch
 
 from edge import __version__
-from edge.atomic import write_bytes
+from edge.util.atomic import write_bytes
 from edge.errors import EdgeError, first_line
-from edge.finite import refuse_non_finite
-from edge.preprocess import PreprocessSpec
-from edge.regression import KIND as REGRESSION
-from edge.regression import RegressionTargets
-from edge.timestamps import utc_timestamp
+from edge.bundle.finite import refuse_non_finite
+from edge.bundle.preprocess import PreprocessSpec
+from edge.tasks.points import KIND as REGRESSION
+from edge.tasks.points import RegressionTargets
+from edge.util.timestamps import utc_timestamp
 from train.resnet import ARCHS, build_resnet
 
 FORMAT = "edge-toolkit/model"
@@ -182,7 +182,7 @@ def load_checkpoint(path, kinds=KINDS):
 
 
 def tensor_arrays(state):
-    """(name, numpy array) of a state dict's floating-point tensors, for edge.finite (no copy on the CPU)."""
+    """(name, numpy array) of a state dict's floating-point tensors, for edge.bundle.finite (no copy on the CPU)."""
     return [(name, value.detach().cpu().float().numpy())  # float32 as it is; half and bfloat16 widened
             for name, value in state.items() if torch.is_tensor(value) and value.is_floating_point()]
 

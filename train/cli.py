@@ -22,7 +22,7 @@ import argparse
 import os
 
 from edge.cli import make_parser, progress_log, run_main
-from edge.runner_args import add_tta_argument
+from edge.options.runner_args import add_tta_argument
 from edge.errors import EXIT_OK, EdgeError
 from train import config as train_config  # light: no torch
 

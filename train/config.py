@@ -4,7 +4,7 @@ The resolved configuration is written into the run folder (config.yaml) so the r
 reproduced with `edge-train --config runs/x/config.yaml`.
 
 The task (resolve_task): --task auto is regression when DATA holds labels.csv or holds images
-directly with no class sub-folders (edge.point_labels.is_point_folder), classification otherwise.
+directly with no class sub-folders (edge.tasks.point_labels.is_point_folder), classification otherwise.
 What depends on it resolves with it: regression resizes the whole image (resize stretch,
 crop_pct 1: a centre crop would cut targets off) and trains with SmoothL1 unless --loss says MSE;
 classification keeps the centre crop (crop_pct 0.875) and cross-entropy.
@@ -13,11 +13,11 @@ classification keeps the centre crop (crop_pct 0.875) and cross-entropy.
 import os
 
 from edge.errors import EdgeError
-from edge.lazy import require
-from edge.option_ranges import check
-from edge.options_file import load_options
-from edge.point_labels import is_point_folder
-from edge.tta import MODES as TTA_MODES
+from edge.util.lazy import require
+from edge.options.ranges import check
+from edge.options.yaml_file import load_options
+from edge.tasks.point_labels import is_point_folder
+from edge.tasks.tta import MODES as TTA_MODES
 
 DEFAULTS = {
     "data": None,
@@ -49,7 +49,7 @@ DEFAULTS = {
     "keep_epochs": 3,            # per-epoch checkpoints kept (newest); 0 keeps all
     "device": "auto",
     "amp": "auto",               # mixed precision: on for CUDA, off on CPU
-    "tta": "none",               # after training, also evaluate the best model with test-time augmentation (edge.tta)
+    "tta": "none",               # after training, also evaluate the best model with test-time augmentation (edge.tasks.tta)
     "augment": {"hflip": 0.5, "vflip": 0.0, "rotate": 10.0, "shift": 0.1, "zoom": 0.1,
                 "jitter": 0.2, "d4": False},
 }
@@ -68,7 +68,7 @@ CHOICES = {
     "amp": ("auto", "off"),
     "tta": TTA_MODES,
 }
-# Numbers (their ranges are rows of edge.option_ranges) and the word each may be instead.
+# Numbers (their ranges are rows of edge.options.ranges) and the word each may be instead.
 NUMBERS = {"epochs": "auto", "freeze_epochs": "auto", "batch_size": "auto", "workers": "auto", "patience": None,
            "keep_epochs": None, "size": None, "seed": None, "lr": "find", "lr_spread": "auto",
            "weight_decay": None, "label_smoothing": None, "val_fraction": None, "crop_pct": "auto"}
@@ -100,7 +100,7 @@ def resolve(flags, config_path=None):
 
 
 def check_options(config, config_path=None):
-    """Every number inside its range (edge.option_ranges) and every word one of its choices, in place.
+    """Every number inside its range (edge.options.ranges) and every word one of its choices, in place.
 
     Runs before torch is imported, so a typo costs a second, not a minute; `config_path` names the
     YAML file in the message when the value may have come from it.

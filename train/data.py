@@ -3,7 +3,7 @@
 Classification: DATA/<class name>/<image files>. Classes are the sub-folder names in sorted order
 (the order is the model's output index); the split is stratified.
 Regression: DATA/<images> labelled by DATA/labels.csv or by <x>_<y>_<id>.jpg names
-(edge.point_labels); every point is checked against its image (and against the centre crop, when
+(edge.tasks.point_labels); every point is checked against its image (and against the centre crop, when
 the spec crops); the split is a seeded random one.
 Files OpenCV cannot decode are skipped and listed with what is wrong (empty, truncated, damaged,
 not an image, unreadable), never a crash; a dataset that cannot train (no images, one class, an
@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from edge.errors import EdgeError
-from edge.image_folders import IMAGE_EXTENSIONS, class_folders, image_files
-from edge.point_labels import check_inside, folder_points
-from edge.preprocess import read_image
-from edge.regression import image_to_input, outside
+from edge.util.image_folders import IMAGE_EXTENSIONS, class_folders, image_files
+from edge.tasks.point_labels import check_inside, folder_points
+from edge.bundle.preprocess import read_image
+from edge.tasks.points import image_to_input, outside
 
 
 class ImageFolder(object):
@@ -201,7 +201,7 @@ class PointFolder(object):
 
     def __init__(self, root, targets, samples, skipped, origin="labels.csv"):
         self.root = root
-        self.targets = targets      # edge.regression.RegressionTargets
+        self.targets = targets      # edge.tasks.points.RegressionTargets
         self.samples = samples      # list of (path, float32 array of target values in pixels, (height, width))
         self.skipped = skipped      # list of {"file", "reason"}
         self.origin = origin        # where the labels came from: "labels.csv" | "file names"

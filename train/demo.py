@@ -105,8 +105,8 @@ def run_command(name, argv):
 
 def check_agreement(bundle_dir, val_dir):
     """Top-1 of each runtime on every validation image against the PyTorch evaluation."""
-    from edge.bundle import INT8_MIN_AGREEMENT, Bundle
-    from edge.classifier import Classifier
+    from edge.bundle.bundle import INT8_MIN_AGREEMENT, Bundle
+    from edge.tasks.classifier import Classifier
     from edge.predict import expand_images, predict_files
     from edge.runners.select import make_runner
 
@@ -138,7 +138,7 @@ def write_demo_video(image_dir, path, fps=30):
     import cv2
 
     from edge.predict import expand_images
-    from edge.preprocess import read_image
+    from edge.bundle.preprocess import read_image
 
     paths = expand_images([image_dir])
     random.Random(0).shuffle(paths)

@@ -18,10 +18,10 @@ import os
 
 import numpy as np
 
-from edge.atomic import write_bytes, write_text
+from edge.util.atomic import write_bytes, write_text
 from edge.cli import make_parser, run_main
 from edge.errors import EdgeError
-from edge.lazy import require
+from edge.util.lazy import require
 from train.data import stratified_split
 
 

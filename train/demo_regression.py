@@ -42,9 +42,9 @@ def write_doubled(val_dir, out_dir):
     """The validation images at twice their size, with labels.csv in the doubled pixels."""
     import cv2
 
-    from edge.atomic import write_text
-    from edge.point_labels import folder_points
-    from edge.preprocess import read_image
+    from edge.util.atomic import write_text
+    from edge.tasks.point_labels import folder_points
+    from edge.bundle.preprocess import read_image
 
     rows = ["file,x,y"]
     for path, (x, y), _ in folder_points(val_dir).entries:
@@ -60,8 +60,8 @@ def write_doubled(val_dir, out_dir):
 
 def score_runtimes(bundle_dir, folder, runtimes):
     """{runner description: (MAE figures, predicted rows)} of each (runtime, precision) on a labelled folder."""
-    from edge.bundle import Bundle
-    from edge.output_kinds import model_for
+    from edge.bundle.bundle import Bundle
+    from edge.tasks.registry import model_for
     from edge.predict import PointScore, expand_images, predict_files
     from edge.runners.select import make_runner
 
@@ -83,7 +83,7 @@ def check_predictions(bundle_dir, val_dir, doubled_dir):
     pixel. Then the doubled images: their MAE in their own pixels, about twice the MAE in the small ones."""
     import numpy as np
 
-    from edge.regression import summary_text
+    from edge.tasks.points import summary_text
 
     scores = score_runtimes(bundle_dir, val_dir, (("pytorch", "fp32"), ("onnxruntime", "fp32"), ("auto", "auto")))
     reference = np.asarray(scores[sorted(name for name in scores if name.startswith("pytorch"))[0]][1])

@@ -1,6 +1,6 @@
 """PyTorch datasets and loaders over `train.data.ImageFolder` and `PointFolder`, using edge's preprocessing.
 
-Evaluation images go through exactly `edge.preprocess.preprocess`: the function the device runs.
+Evaluation images go through exactly `edge.bundle.preprocess.preprocess`: the function the device runs.
 Training images go through the same resize/crop and normalisation with augmentation in between.
 Training batches are global batches (train/distributed.py): with several processes each one
 loads its slice of every batch, so the order and the batches are those of one process.
@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from edge.errors import EdgeError
-from edge.preprocess import normalize, read_image, resize_and_crop
-from edge.regression import image_to_input
-from edge.regression import normalize as normalize_points
+from edge.bundle.preprocess import normalize, read_image, resize_and_crop
+from edge.tasks.points import image_to_input
+from edge.tasks.points import normalize as normalize_points
 from train.augment import augment, augment_points
 from train.distributed import share
 
@@ -49,7 +49,7 @@ class FolderDataset(Dataset):
 class PointDataset(FolderDataset):
     """Regression items: (image tensor, its targets in the model's units), targets moved by every augmentation.
 
-    The points go through the same resize and crop as the pixels (edge.regression.image_to_input),
+    The points go through the same resize and crop as the pixels (edge.tasks.points.image_to_input),
     then the augmentation moves both together, then they are normalised to the model input.
     """
 

@@ -10,9 +10,9 @@ import io
 import json
 import os
 
-from edge.atomic import write_json, write_text
-from edge.regression import KIND as REGRESSION
-from edge.regression import summary_text
+from edge.util.atomic import write_json, write_text
+from edge.tasks.points import KIND as REGRESSION
+from edge.tasks.points import summary_text
 from train.metrics import interval_text, small_set_warning
 from train.plots import plot_confusion, plot_history, plot_scatter
 

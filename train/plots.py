@@ -4,8 +4,8 @@ import io
 
 import numpy as np
 
-from edge.atomic import write_bytes
-from edge.lazy import require
+from edge.util.atomic import write_bytes
+from edge.util.lazy import require
 
 
 def _pyplot():

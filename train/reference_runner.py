@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from edge.atomic import sha256_file
+from edge.util.atomic import sha256_file
 from edge.errors import EdgeError
-from edge.lazy import require
-from edge.preprocess import normalize_batch
+from edge.util.lazy import require
+from edge.bundle.preprocess import normalize_batch
 from edge.runners.base import Runner
 
 

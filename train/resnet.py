@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from edge.errors import EdgeError, first_line
-from edge.finite import refuse_non_finite
+from edge.bundle.finite import refuse_non_finite
 
 # torchvision's IMAGENET1K_V1 checkpoints (the ones its `pretrained=True` used).
 IMAGENET_URLS = {

@@ -7,15 +7,15 @@ import os
 
 import torch
 
-from edge.atomic import make_folder, write_json, write_text
+from edge.util.atomic import make_folder, write_json, write_text
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec
-from edge.tta import DihedralViews
+from edge.bundle.preprocess import PreprocessSpec
+from edge.tasks.tta import DihedralViews
 from train import config as train_config
 from train.augment import AugmentConfig
 from train.autosize import BN_IMAGES, is_pretrained, resolve_for_dataset
 from train.bn_stats import sample_indices
-from edge.regression import summary_text
+from edge.tasks.points import summary_text
 from train.checkpoint import load_checkpoint, model_from_record, targets_of
 from train.data import make_point_splits, make_splits
 from train.distributed import join_group, leave_group, resolve_sync_bn
@@ -193,7 +193,7 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
 
 def evaluate_best_with_views(trainer, best, mode, spec, processes, log):
     """--tta: the best model (rank 0's model.pt, sent to every rank) evaluated on the validation images with
-    edge.tta's views; on rank 0 the figures metrics.json records beside the plain accuracy (None elsewhere)."""
+    edge.tasks.tta's views; on rank 0 the figures metrics.json records beside the plain accuracy (None elsewhere)."""
     views = DihedralViews(mode, spec.size)
     trainer.model.load_state_dict(processes.broadcast(best["state_dict"] if processes.is_main else None))
     if processes.is_main:

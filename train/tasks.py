@@ -3,7 +3,7 @@
     Classification  cross-entropy with label smoothing; top-1 accuracy (with its 95% interval),
                     macro F1; the best epoch has the highest validation accuracy.
     Regression      SmoothL1 (default) or MSE on targets normalised to the model input
-                    (edge.regression); MAE and RMSE in pixels of each validation image, per target
+                    (edge.tasks.points); MAE and RMSE in pixels of each validation image, per target
                     and overall; the best epoch has the lowest validation MAE.
 
 A task turns outputs into the figures the trainer logs, records and compares. Losses are summed
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.regression import error_summary, pixels_per_unit, summary_text, to_image_pixels
+from edge.tasks.points import error_summary, pixels_per_unit, summary_text, to_image_pixels
 from train.metrics import classification_report, interval_text, small_set_warning
 
 LOSSES = ("smooth_l1", "mse")

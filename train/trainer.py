@@ -253,7 +253,7 @@ class Trainer(object):
         return report, float(np.mean([row[2] for row in rows])) if rows else float("nan")
 
     def evaluate_views(self, views):
-        """The validation report with test-time augmentation: edge.tta's `views` of each image through the
+        """The validation report with test-time augmentation: edge.tasks.tta's `views` of each image through the
         model, their probabilities averaged, as edge-predict --tta does on the device. The model sees
         batches no larger than the validation loader's; each rank evaluates its share, all gather."""
         self.model.eval()

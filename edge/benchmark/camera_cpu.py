@@ -42,7 +42,7 @@ def _main(argv):
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
 
     bundle = Bundle.load(args.bundle)
     rows = []
@@ -57,7 +57,7 @@ def _main(argv):
             row["capture_to_result_ms"]["p99"]))
         sys.stdout.flush()
     if args.json:
-        from edge.atomic import write_json
+        from edge.util.atomic import write_json
         write_json(args.json, {"source": args.source, "seconds": args.seconds, "rows": rows})
     return 0
 

@@ -5,7 +5,7 @@ on this GPU", "no fp16 engine for this GPU: build it with ...").
 """
 
 from edge.errors import EdgeError
-from edge.lazy import available
+from edge.util.lazy import available
 
 ROWS = (("pytorch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
         ("tensorrt", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8"))

@@ -23,8 +23,8 @@ from edge.cli import make_parser, run_main
 
 def unavoidable_ms(bundle, runner_factory, video, frames):
     """Median ms per frame of decode + preprocess + inference, run back to back without a daemon."""
-    from edge.lazy import require
-    from edge.output_kinds import model_for
+    from edge.util.lazy import require
+    from edge.tasks.registry import model_for
 
     cv2 = require("cv2", "the benchmark")
     capture = cv2.VideoCapture(video)
@@ -66,7 +66,7 @@ def _main(argv):
     args = parser.parse_args(argv)
 
     from edge.benchmark.pipeline import run_daemon
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
     from edge.runners.select import make_runner
     from edge.sources.factory import open_source
 
@@ -100,7 +100,7 @@ def _main(argv):
     print("targets: overhead <= 10%: {}; latency flat: {}".format("yes" if overhead <= 0.10 else "NO",
                                                                    "yes" if flat else "NO"))
     if args.json:
-        from edge.atomic import write_json
+        from edge.util.atomic import write_json
         write_json(args.json, {"unavoidable_ms": base, "unavoidable_total_ms": floor, "daemon_ms_per_frame": per_frame,
                                "overhead": overhead, "fast_source": {"results": len(fast), "seconds": seconds,
                                                                      "dropped": fast_grabber.frames_dropped,

@@ -9,7 +9,7 @@ import platform
 import subprocess
 import sys
 
-from edge import gpu
+from edge.cuda import gpu
 from edge.errors import EdgeError
 
 
@@ -55,7 +55,7 @@ def library_versions():
 def gpu_info():
     """{"name", "compute_capability", "memory_mb", "source"} of the first GPU, or None.
 
-    edge.gpu.identify, the same answer the engine keys and the TensorRT runner get.
+    edge.cuda.gpu.identify, the same answer the engine keys and the TensorRT runner get.
     """
     try:
         return gpu.identify()

@@ -11,10 +11,10 @@ import numpy as np
 
 from edge.benchmark.stats import summarize
 from edge.benchmark.timing import time_calls
-from edge.lazy import require
-from edge.output_kinds import model_for
-from edge.preprocess import finish_input, preprocess_batch, resize_and_crop
-from edge.regression import error_summary
+from edge.util.lazy import require
+from edge.tasks.registry import model_for
+from edge.bundle.preprocess import finish_input, preprocess_batch, resize_and_crop
+from edge.tasks.points import error_summary
 
 
 def rss_mb():
@@ -144,7 +144,7 @@ def tta_figures(classifier, inputs, plain, warmup_s, min_time_s, min_iters, labe
 
 def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_iters, labelled=None,
             log=print, views=None):
-    """The result row of one runnable candidate (dict, JSON-ready); `views` (edge.tta, --tta) adds row["tta"]."""
+    """The result row of one runnable candidate (dict, JSON-ready); `views` (edge.tasks.tta, --tta) adds row["tta"]."""
     runner = candidate.runner
     row = {"runtime": candidate.runtime, "precision": candidate.precision, "runnable": True, "reason": None}
     rss_before = rss_mb()

@@ -8,17 +8,17 @@ ask for (auto, the runner edge-camera would pick, when none).
 import time
 
 from edge.benchmark.stats import summarize
-from edge.cpu import CpuMeter
+from edge.util.cpu import CpuMeter
 
 
 def run_daemon(bundle, runner_factory, source, frames=None, duration=None, views=None):
     """(results, wall seconds, grabber, process CPU seconds) of the real daemon loop over `source`, null sink;
-    `views`: edge.tta's views of each frame (--tta)."""
-    from edge.daemon import CameraDaemon
-    from edge.output_kinds import model_for
+    `views`: edge.tasks.tta's views of each frame (--tta)."""
+    from edge.daemon.loop import CameraDaemon
+    from edge.tasks.registry import model_for
     from edge.sinks.base import Sink
     from edge.sources.grabber import LatestFrameGrabber
-    from edge.telemetry import Telemetry
+    from edge.daemon.telemetry import Telemetry
 
     class Collect(Sink):
         name = "collect"
@@ -55,13 +55,13 @@ def measure_pipeline(bundle, source, duration, runtime="auto", precision="auto",
                      tta="none", capture=None):
     """One measurement of the daemon loop over `source` for `duration` seconds with one runner: a dict.
 
-    capture: the source options (edge.source_args.source_options); the frames are scaled for the
+    capture: the source options (edge.options.source_args.source_options); the frames are scaled for the
     bundle as edge-camera scales them."""
     from edge.errors import EdgeError
     from edge.runners.select import make_runner
     from edge.sources.factory import open_source
     from edge.sources.scaling import demand_for
-    from edge.tta import DihedralViews
+    from edge.tasks.tta import DihedralViews
 
     options = dict(capture or {}, loop=True, realtime=True, scale_to=demand_for(bundle))
     # As the daemon runs it: ONNX Runtime's idle threads sleep between camera frames.
@@ -99,9 +99,9 @@ def bench_pipeline(bundle, source, duration, runtimes=None, precisions=None, thr
     """One measurement per runtime x precision asked (auto when none): the result document."""
     from edge.benchmark.environment import environment
     from edge.sources.factory import open_source
-    from edge.timestamps import utc_timestamp
+    from edge.util.timestamps import utc_timestamp
 
-    from edge.tta import check_mode
+    from edge.tasks.tta import check_mode
 
     open_source(source, **(capture or {}))  # validate before starting
     check_mode(tta, bundle.spec.size)

@@ -7,10 +7,10 @@ import csv
 import io
 import json
 
-from edge.atomic import write_bytes, write_json, write_text
+from edge.util.atomic import write_bytes, write_json, write_text
 from edge.errors import EdgeError
-from edge.text_table import format_table
-from edge.lazy import require
+from edge.util.text_table import format_table
+from edge.util.lazy import require
 
 SCHEMA = "edge-toolkit/bench"
 SCHEMA_VERSION = 1

@@ -14,7 +14,7 @@ precision, written into each row of the report:
     fp16   top-1 agreement 100% and max |output - golden| <= 2e-2 * max(1, max |golden|)
     int8   top-1 agreement >= 98%
 
-A regression bundle's outputs are points (edge.regression), so there is no top-1: fp32 and fp16
+A regression bundle's outputs are points (edge.tasks.points), so there is no top-1: fp32 and fp16
 keep their max |diff| rule, and int8's points must lie within the bundle's INT8 bar of the
 golden ones on average: mean |output - golden| <= max_mae_increase_px (what export held INT8 to,
 default 1), in pixels of the golden frames (the model input).
@@ -26,11 +26,11 @@ import numpy as np
 
 from edge.benchmark.candidates import candidates
 from edge.benchmark.stats import percentile
-from edge.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.doctor.checks import FAIL, PASS, SKIP, Check
 from edge.errors import EdgeError
-from edge.golden import GoldenSet, inputs_sha256
-from edge.regression import pixels_per_unit
+from edge.bundle.golden import GoldenSet, inputs_sha256
+from edge.tasks.points import pixels_per_unit
 from edge.runners.onnxruntime_runner import CannotLoad
 
 THRESHOLDS = {
@@ -72,10 +72,10 @@ def bundle_checks(bundle, build_engine=False, log=None, runtimes=RUNTIMES, preci
 
 
 def manifest_check(bundle):
-    """The manifest against every ONNX model file of the bundle, read without a runtime (edge.onnx_io): each
+    """The manifest against every ONNX model file of the bundle, read without a runtime (edge.bundle.onnx_io): each
     takes the preprocessing's image under the manifest's input name and gives one output per class."""
-    from edge.manifest_schema import model_io_problem
-    from edge.onnx_io import graph_io
+    from edge.bundle.schema import model_io_problem
+    from edge.bundle.onnx_io import graph_io
 
     fix = "re-export the bundle, or restore the manifest edge-export wrote"
     files = []
@@ -108,11 +108,11 @@ def _preprocessing(bundle, golden, entry):
 
 def _build_missing_engines(bundle, log):
     """--build-engine: the engines this GPU can run, built where missing (reused where present)."""
-    from edge.lazy import available
+    from edge.util.lazy import available
 
     if not available("tensorrt"):
         return [Check("build engines", SKIP, "TensorRT is not installed: nothing to build")]
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
     from edge.tensorrt.engines import add_engines
 
     try:
@@ -153,7 +153,7 @@ def _row(bundle, golden, candidate):
 
 def int8_bar_px(bundle):
     """The mean distance in pixels a regression bundle's INT8 points may keep from the golden ones: the bar
-    export held INT8 to (the strictest flavour's), else the default."""
+    export held INT8 to (the strictest flavor's), else the default."""
     records = ((bundle.manifest.get("verification") or {}).get("int8") or {}).values()
     bars = [record["max_mae_increase_px"] for record in records if record.get("max_mae_increase_px") is not None]
     return min(bars) if bars else INT8_MAX_MAE_INCREASE_PX

@@ -15,14 +15,14 @@ progress to stderr.
 
 import sys
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.cli import add_json_argument, json_to_stdout, make_parser, progress_log, run_main, write_json_result
 from edge.doctor import report
 from edge.doctor.checks import FAIL
 from edge.errors import EXIT_OK, EXIT_SOME_FAILED
-from edge.runner_args import RUNNER_NUMBERS, add_runner_arguments
-from edge.source_args import SOURCE_NUMBERS, add_source_arguments, source_options
-from edge.timestamps import utc_timestamp
+from edge.options.runner_args import RUNNER_NUMBERS, add_runner_arguments
+from edge.options.source_args import SOURCE_NUMBERS, add_source_arguments, source_options
+from edge.util.timestamps import utc_timestamp
 
 PROG = "edge-doctor"
 
@@ -63,7 +63,7 @@ def run_checks(args):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    from edge.option_ranges import check_args
+    from edge.options.ranges import check_args
     check_args(args, ("seconds",) + RUNNER_NUMBERS + SOURCE_NUMBERS)
     checks, bundle = run_checks(args)
     table = not json_to_stdout(args)

@@ -19,11 +19,11 @@ import subprocess
 
 import numpy as np
 
-from edge import cuda_memory, gpu
+from edge.cuda import gpu, memory as cuda_memory
 from edge.benchmark.environment import clocks_at_max, power_mode, read_text
 from edge.doctor.checks import FAIL, INFO, PASS, SKIP, Check
 from edge.errors import EdgeError, MissingDependency
-from edge.lazy import INSTALL_HINTS
+from edge.util.lazy import INSTALL_HINTS
 
 RELEASE_FILE = "/etc/nv_tegra_release"
 MODEL_FILE = "/proc/device-tree/model"
@@ -210,7 +210,7 @@ def _round_trip_in_context(memory, nbytes):
 
 
 def check_gpu(root=""):
-    """Which GPU this is (edge.gpu.identify); a board model alone is an INFO, not a verified GPU."""
+    """Which GPU this is (edge.cuda.gpu.identify); a board model alone is an INFO, not a verified GPU."""
     try:
         found = gpu.identify()
         if found is None and root:

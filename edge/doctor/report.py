@@ -5,7 +5,7 @@ The verdict counts what was really checked: a skip is never a pass, and one fail
 
 from edge import __version__
 from edge.doctor.checks import FAIL, INFO, PASS, SKIP
-from edge.text_table import format_table
+from edge.util.text_table import format_table
 
 SCHEMA = "edge-toolkit/doctor"
 SCHEMA_VERSION = 1

@@ -7,14 +7,14 @@ a context manager and frees only what it built. The daemon, predict and bench se
         logits = runner.infer(batch)      # batch: float32 NCHW (or uint8 NHWC when fused)
 
 `infer` takes a batch (N >= 1) and returns float32 outputs of shape (N, num_classes): logits, or a
-regression model's normalised points (edge.regression), one column per target.
+regression model's normalised points (edge.tasks.points), one column per target.
 `timings` holds the last call's stage split in milliseconds: {"h2d", "compute", "d2h"}
 (CPU runners report only "compute").
 
 `activate` also holds the model against its bundle's manifest, in this one place for every
 runner: a runner that can say what its loaded model takes and gives (`model_io`) is refused
 when the input is not the preprocessing's image or the output width is not the number of
-classes (edge.manifest_schema.check_model_io), before anything is inferred.
+classes (edge.bundle.schema.check_model_io), before anything is inferred.
 """
 
 from edge.errors import EdgeError
@@ -46,7 +46,7 @@ class Runner(object):
     def _check_model(self):
         io, bundle = self.model_io(), getattr(self, "bundle", None)
         if io is not None and bundle is not None:
-            from edge.manifest_schema import check_model_io
+            from edge.bundle.schema import check_model_io
             check_model_io(bundle, io[0], io[1], io[2], self.model_path or self.name)
 
     def infer(self, batch):
@@ -75,7 +75,7 @@ class Runner(object):
 
     def model_io(self):
         """(inputs, outputs, input format) of the active model as it states them: [(name, dims)] with the batch
-        axis first, and what the model takes (edge.bundle.INPUT_FLOAT or INPUT_UINT8); None when unknown."""
+        axis first, and what the model takes (edge.bundle.bundle.INPUT_FLOAT or INPUT_UINT8); None when unknown."""
         return None
 
     def gpu_memory_mb(self):

@@ -12,16 +12,16 @@ import time
 
 import numpy as np
 
-from edge.bundle import ORT_INT8, TENSORRT_INT8
+from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError, first_line
-from edge.finite import refuse_non_finite_onnx
-from edge.lazy import require
+from edge.bundle.finite import refuse_non_finite_onnx
+from edge.util.lazy import require
 from edge.runners.base import Runner
 
 # Execution providers in order of preference, when this onnxruntime build has them.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
-# INT8 flavours in order of preference for ONNX Runtime (uint8 activations are its fast x86 path).
-ORT_INT8_FLAVOURS = (ORT_INT8, TENSORRT_INT8)
+# INT8 flavors in order of preference for ONNX Runtime (uint8 activations are its fast x86 path).
+ORT_INT8_FLAVORS = (ORT_INT8, TENSORRT_INT8)
 
 
 def onnx_artifact(bundle, precision):
@@ -30,8 +30,8 @@ def onnx_artifact(bundle, precision):
         entry = bundle.artifact("onnx", precision="fp32")
     elif precision == "int8":
         entry = None
-        for flavour in ORT_INT8_FLAVOURS:
-            entry = bundle.artifact("onnx", precision="int8", flavor=flavour)
+        for flavor in ORT_INT8_FLAVORS:
+            entry = bundle.artifact("onnx", precision="int8", flavor=flavor)
             if entry:
                 break
     else:

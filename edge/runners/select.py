@@ -11,10 +11,10 @@ INT8 one (an older ORT and an older bundle: edge.runners.onnxruntime_runner), an
 so; a precision asked for by name is not swapped, and fails with ORT's reason on one line.
 """
 
-from edge.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle.bundle import INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
 from edge.errors import EdgeError
-from edge.lazy import available
-from edge.runners.onnxruntime_runner import ORT_INT8_FLAVOURS, load_problem, onnx_artifact
+from edge.util.lazy import available
+from edge.runners.onnxruntime_runner import ORT_INT8_FLAVORS, load_problem, onnx_artifact
 from edge.runners.plugins import plugin_runner
 
 RUNTIMES = ("auto", "tensorrt", "onnxruntime", "pytorch")
@@ -24,9 +24,9 @@ PRECISION_CHOICES = ("auto",) + PRECISIONS
 def int8_verified(bundle):
     """True when export measured the ONNX Runtime INT8 model and it passed its agreement bar."""
     figures = (bundle.manifest.get("verification") or {}).get("int8") or {}
-    for flavour in ORT_INT8_FLAVOURS:
-        entry = figures.get(flavour)
-        if entry and bundle.artifact("onnx", precision="int8", flavor=flavour):
+    for flavor in ORT_INT8_FLAVORS:
+        entry = figures.get(flavor)
+        if entry and bundle.artifact("onnx", precision="int8", flavor=flavor):
             if entry.get("judged_by"):   # a regression model: its MAE change (or distance from FP32), in pixels
                 return entry[entry["judged_by"]] <= entry.get("max_mae_increase_px", INT8_MAX_MAE_INCREASE_PX)
             agreement = entry.get("top1_agreement")   # none recorded: never measured, so never verified

@@ -11,7 +11,7 @@ A batch larger than the engine's maximum runs in chunks; a chunk smaller than th
 engine built from a fused bundle's float-input model (TensorRT 8.2 has no uint8) still takes the
 bundle's uint8 frames: the runner normalises them on the host first.
 
-The runner owns its CUDA context (edge.cuda_memory's, the device's primary context) and makes it
+The runner owns its CUDA context (edge.cuda.memory's, the device's primary context) and makes it
 current around everything that touches CUDA or TensorRT objects (loading, each infer, release), on
 whichever thread calls: edge-serve activates on its main thread and infers on its batcher's. One
 infer runs at a time (the buffers are shared); concurrent callers wait their turn.
@@ -22,10 +22,10 @@ import time
 
 import numpy as np
 
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8
+from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8
 from edge.errors import EdgeError
-from edge.lazy import require
-from edge.preprocess import normalize_batch
+from edge.util.lazy import require
+from edge.bundle.preprocess import normalize_batch
 from edge.runners.base import Runner
 from edge.tensorrt import compat
 from edge.tensorrt.matching import find_engine
@@ -84,7 +84,7 @@ class TensorRTRunner(Runner):
         device = compat.device_description(trt)
         entry, why = find_engine(self.bundle, self.requested, device)
         if entry is None and self.build_engine:
-            from edge.bundle import Bundle
+            from edge.bundle.bundle import Bundle
             from edge.tensorrt.engines import add_engines
 
             precision = "fp16" if self.requested == "auto" else self.requested
@@ -97,7 +97,7 @@ class TensorRTRunner(Runner):
         return entry
 
     def _activate_impl(self):
-        from edge.cuda_memory import backend
+        from edge.cuda.memory import backend
 
         trt = require("tensorrt", "the TensorRT runner")
         self.entry = self._find_or_build(trt)

@@ -24,7 +24,7 @@ import time
 
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError
-from edge.http_access import open_warning, read_token, tls_context
+from edge.net.http_access import open_warning, read_token, tls_context
 
 EPILOG = """examples:
   edge-serve bundle/                                   # http://127.0.0.1:8000, model name 'bundle'
@@ -43,11 +43,11 @@ log = progress_log("edge-serve")
 
 
 def build_parser():
-    from edge.http_access import add_access_arguments
-    from edge.mqtt_args import add_mqtt_arguments
-    from edge.mqtt_client import PROTOCOLS
-    from edge.option_ranges import help_text
-    from edge.runner_args import add_runner_arguments
+    from edge.net.http_access import add_access_arguments
+    from edge.options.mqtt_args import add_mqtt_arguments
+    from edge.net.mqtt_client import PROTOCOLS
+    from edge.options.ranges import help_text
+    from edge.options.runner_args import add_runner_arguments
 
     parser = make_parser("edge-serve", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
@@ -115,16 +115,16 @@ class StopSignal(object):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    from edge.mqtt_args import MQTT_DEFAULTS, MQTT_NUMBERS
-    from edge.option_ranges import check, check_args
-    from edge.runner_args import RUNNER_NUMBERS
+    from edge.options.mqtt_args import MQTT_DEFAULTS, MQTT_NUMBERS
+    from edge.options.ranges import check, check_args
+    from edge.options.runner_args import RUNNER_NUMBERS
 
     check_args(args, NUMBERS + RUNNER_NUMBERS + MQTT_NUMBERS)
     port = check("http_port", args.http_port, "--port")
     token, tls = read_token(args.token_file, log), tls_context(args.tls_cert, args.tls_key)
     model_name = model_name_for(args.bundle, args.model_name)
 
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
     from edge.runners.select import make_runner
     from edge.serve.http import ServeHttp
     from edge.serve.metrics import ServeTelemetry
@@ -141,7 +141,7 @@ def _main(argv):
                      client_timeout=args.client_timeout, log=log, tls=tls)
     mqtt = None
     if args.mqtt_host:
-        from edge.mqtt_client import read_password
+        from edge.net.mqtt_client import read_password
         from edge.serve.mqtt import MqttFrontEnd
 
         mqtt = MqttFrontEnd(service, telemetry, args.mqtt_host, args.mqtt_port or MQTT_DEFAULTS["mqtt_port"],

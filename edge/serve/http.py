@@ -6,10 +6,10 @@
     GET  /v2/models/NAME[/versions/1]/ready
     POST /v2/models/NAME[/versions/1]/infer       the model input tensor (JSON or binary) -> logits
     POST /v1/predict[?top_k=K]                    a JPEG/PNG body or multipart form -> top-k labels
-    GET  /healthz (no token needed), /metrics     as edge-camera's (edge.http_replies)
+    GET  /healthz (no token needed), /metrics     as edge-camera's (edge.net.http_replies)
 
 Standard library only (http.server's parsing), on the server core edge-camera's HTTP sink uses too
-(edge.http_server): request heads are read without holding a worker, a fixed pool of threads answers
+(edge.net.http_server): request heads are read without holding a worker, a fixed pool of threads answers
 complete requests, and the health checks and /metrics have threads of their own. HTTP/1.1 with
 keep-alive (an idle connection holds no thread); HTTPS with --tls-cert and --tls-key. Every
 error is JSON, {"error": "..."}, as KServe clients read it. Bad
@@ -23,7 +23,7 @@ input never takes the server down:
   its body (plus a second per 64 KiB of it), is disconnected, trickling or not; so is a
   keep-alive connection idle that long;
 - with --token-file, every route but the health checks needs "Authorization: Bearer TOKEN" (401),
-  or the browser session cookie of edge.http_access.
+  or the browser session cookie of edge.net.http_access.
 """
 
 import socket
@@ -33,9 +33,9 @@ from urllib.parse import parse_qs
 
 from edge import __version__
 from edge.errors import EdgeError
-from edge.http_access import Access
-from edge.http_replies import JSON, answer_healthz, answer_metrics, send, send_json
-from edge.http_server import HttpServer, RequestHandler
+from edge.net.http_access import Access
+from edge.net.http_replies import JSON, answer_healthz, answer_metrics, send, send_json
+from edge.net.http_server import HttpServer, RequestHandler
 from edge.serve import images
 from edge.serve.errors import RequestError
 from edge.serve.service import MODEL_VERSION
@@ -54,7 +54,7 @@ class ClientDropped(Exception):
 class ServeHttp(object):
     def __init__(self, service, telemetry, host="127.0.0.1", port=8000, token=None, max_body_bytes=8 * 2 ** 20,
                  client_timeout=10.0, log=None, tls=None):
-        """token: the bearer token (None: open); tls: an ssl.SSLContext (edge.http_access.tls_context) or None."""
+        """token: the bearer token (None: open); tls: an ssl.SSLContext (edge.net.http_access.tls_context) or None."""
         self.service = service
         self.telemetry = telemetry
         self.host, self.port = host, port
@@ -308,7 +308,7 @@ class ServeHttp(object):
         return 200
 
     def _top_k(self, query):
-        from edge.option_ranges import check
+        from edge.options.ranges import check
 
         values = parse_qs(query).get("top_k")
         if not values:

@@ -47,11 +47,11 @@ def sniff(data):
 
 
 def decode_plan(data, spec):
-    """The DecodePlan of checked JPEG or PNG bytes for a model preprocessing with `spec` (edge.preprocess):
+    """The DecodePlan of checked JPEG or PNG bytes for a model preprocessing with `spec` (edge.bundle.preprocess):
     a JPEG at the largest reduction (1/8, 1/4, 1/2) whose both sides still cover the size the bundle's
     resize makes of the image (so the resize never enlarges); a PNG decoded whole. A progressive JPEG
     counts whole however it is read (libjpeg holds all its coefficients). RequestError 400 when the header gives no size."""
-    from edge.preprocess import resize_plan
+    from edge.bundle.preprocess import resize_plan
 
     header = image_header(data)
     if header is None:
@@ -70,7 +70,7 @@ def decode_plan(data, spec):
 def decode(data, reduce=1):
     """The BGR image of checked JPEG or PNG bytes, at 1/reduce of each side; RequestError 400 when it cannot be
     decoded. Call it inside the budget's hold for its plan."""
-    from edge.preprocess import decode_image
+    from edge.bundle.preprocess import decode_image
 
     image = decode_image(data, reduce)
     if image is None:

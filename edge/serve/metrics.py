@@ -1,7 +1,7 @@
 """edge-serve's health and metrics: what edge-camera reports about the process (state, CPU; a
 failing part such as an unreachable MQTT broker turns it "degraded"), plus the service's own.
 
-/metrics (Prometheus text, edge.prometheus), beside edge_up, edge_cpu_percent and
+/metrics (Prometheus text, edge.net.prometheus), beside edge_up, edge_cpu_percent and
 edge_process_cpu_seconds_total:
     edge_serve_requests_total{route,code}        requests answered, by route and status code
     edge_serve_request_seconds{route}            request latency histogram, arrival to answer
@@ -19,8 +19,8 @@ number of series stays fixed whatever clients send.
 
 import time
 
-from edge.prometheus import Exposition, Histogram
-from edge.telemetry import ServiceHealth
+from edge.net.prometheus import Exposition, Histogram
+from edge.daemon.telemetry import ServiceHealth
 
 LATENCY_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -16,7 +16,7 @@ Requests are decoded on paho's network thread and answered from the batcher's th
 batch is done, so concurrent requests are batched together like HTTP ones. A request that finds the
 queue full waits up to QUEUE_WAIT_S for room before it is answered 503: meanwhile paho acknowledges
 nothing more, and the broker holds the requests behind it (at QoS 1). QoS (for the
-subscription and the answers), TLS and credentials work as in edge-camera (edge.mqtt_client).
+subscription and the answers), TLS and credentials work as in edge-camera (edge.net.mqtt_client).
 
 Requests outlive a broker restart or a reconnect: edge-serve keeps a persistent session (MQTT 5:
 clean_start false, Session Expiry Interval SESSION_EXPIRY_S; MQTT 3.1.1: clean_session false) under
@@ -35,7 +35,7 @@ import threading
 import time
 
 from edge.errors import EdgeError
-from edge.mqtt_client import connect_failed, connect_options, new_client
+from edge.net.mqtt_client import connect_failed, connect_options, new_client
 from edge.serve import images
 from edge.serve.errors import RequestError
 

@@ -2,9 +2,9 @@
 takes and gives as KServe describes it.
 
 The model input is the bundle's, as its manifest says: the tensor name, FP32 [N,3,H,W] (NCHW,
-normalised as edge.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a bundle exported
+normalised as edge.bundle.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a bundle exported
 with --fuse-preprocess, whose graph normalises. The output is the logits, FP32 [N, classes], or a
-regression bundle's outputs, FP32 [N, targets] in the model's normalised units (edge.regression).
+regression bundle's outputs, FP32 [N, targets] in the model's normalised units (edge.tasks.points).
 Images (/v1/predict, MQTT) go through the bundle's preprocessing first, as in edge-predict, and
 their answers are in the project's vocabulary: top-k labels, or points in pixels of the image.
 """
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from edge import __version__
-from edge.bundle import INPUT_UINT8
+from edge.bundle.bundle import INPUT_UINT8
 from edge.serve import images
 from edge.serve.batcher import DynamicBatcher, QueueFull, Stopped
 from edge.serve.budget import PixelBudget
@@ -59,7 +59,7 @@ def batch_limit(bundle, max_batch):
 class InferenceService(object):
     def __init__(self, bundle, runner, model_name, telemetry, max_batch=8, max_delay_ms=2.0, max_queue=64, top_k=5,
                  log=None, decode_pixels=None):
-        from edge.output_kinds import model_for
+        from edge.tasks.registry import model_for
 
         self.bundle = bundle
         self.runner = runner

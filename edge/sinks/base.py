@@ -7,7 +7,7 @@
 
 `result` is the JSON-ready dict of one classified frame:
     {"ts": ISO-8601 UTC, "frame": int, "captured": epoch seconds,
-     "prediction": str, "confidence": float (top-1; the vocabulary of edge.postprocess),
+     "prediction": str, "confidence": float (top-1; the vocabulary of edge.tasks.postprocess),
      "top": [{"label": str, "index": int, "confidence": float}, ...],
        (a regression bundle's instead: "values": {target: pixels}, "image": {"width", "height"})
      "latency_ms": {"capture_wait", "preprocess", "inference", "postprocess", "publish", "total",
@@ -17,7 +17,7 @@
 
 A sink that fails (disk full, broker away) counts the failure in `errors` and keeps the daemon
 running: a sink failing never stops inference. It says so in health(): "ok" False and a
-"reason", which turns the daemon's state "degraded" (edge.telemetry).
+"reason", which turns the daemon's state "degraded" (edge.daemon.telemetry).
 
 health() returns at least:
     ok         bool: the sink delivers what it is given

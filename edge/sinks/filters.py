@@ -1,6 +1,6 @@
 """Publish only when asked: on a change of the top-1 label, above a confidence, with a heartbeat.
 
-The filters read a classifier's "prediction" and "confidence" (edge.postprocess). A regression
+The filters read a classifier's "prediction" and "confidence" (edge.tasks.postprocess). A regression
 result has neither (edge-camera refuses the filters for a regression bundle); given one anyway, a
 confidence filter lets it through and a change is a change of its points.
 """

@@ -2,12 +2,12 @@
 
 Binds 127.0.0.1 by default: exposing it to the network is an explicit choice (--http-host), and then
 --token-file (every route but /healthz needs the token; a browser logs in once at /login and gets a
-session cookie) and --tls-cert/--tls-key (HTTPS) are the way to do it (edge.http_access).
+session cookie) and --tls-cert/--tls-key (HTTPS) are the way to do it (edge.net.http_access).
 The preview costs nothing while nobody watches: frames are annotated and JPEG-encoded only
 when a client is connected, at most `preview_fps` times a second, once for all clients.
 HEAD answers like GET, without the body (health checkers use it).
 
-Bounded under bursts and unfriendly clients (edge.http_server, shared with edge-serve):
+Bounded under bursts and unfriendly clients (edge.net.http_server, shared with edge-serve):
 - request heads are read without holding a thread; a client that has not sent its whole request
   head within `request_timeout` (trickling or not) is dropped;
 - a fixed pool of threads answers complete requests (max_preview_clients for viewers plus
@@ -28,10 +28,10 @@ import time
 from urllib.parse import parse_qs
 
 from edge.errors import EdgeError
-from edge.http_access import Access
-from edge.http_replies import answer_healthz, answer_metrics, send, send_json
-from edge.http_server import HttpServer, RequestHandler
-from edge.lazy import require
+from edge.net.http_access import Access
+from edge.net.http_replies import answer_healthz, answer_metrics, send, send_json
+from edge.net.http_server import HttpServer, RequestHandler
+from edge.util.lazy import require
 from edge.sinks.base import Sink
 
 BOUNDARY = "edgeframe"
@@ -59,7 +59,7 @@ class HttpSink(Sink):
         before its connection is dropped. max_lag_s: seconds one preview frame may wait to go out
         to a viewer before the viewer is dropped. viewers: told joined()/left() per preview viewer
         (edge.sources.scaling.ScaleDemand: the capture grows to a viewable size while one watches).
-        access: an edge.http_access.Access (its token and TLS context); default open, plain HTTP."""
+        access: an edge.net.http_access.Access (its token and TLS context); default open, plain HTTP."""
         super(HttpSink, self).__init__()
         self.telemetry = telemetry
         self.host, self.port = host, port

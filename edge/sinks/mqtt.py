@@ -27,7 +27,7 @@ import threading
 import time
 
 from edge.errors import EdgeError
-from edge.mqtt_client import connect_failed, new_client, paho
+from edge.net.mqtt_client import connect_failed, new_client, paho
 from edge.sinks.base import Sink
 from edge.sinks.outbox import Outbox
 

@@ -2,8 +2,8 @@
 
 import time
 
-from edge.image_folders import image_files
-from edge.preprocess import read_image
+from edge.util.image_folders import image_files
+from edge.bundle.preprocess import read_image
 from edge.sources.base import Frame, Source, SourceError
 
 

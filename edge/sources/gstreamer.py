@@ -5,7 +5,7 @@ OpenCV never hands out a frame that waited in a queue.
 """
 
 from edge.errors import EdgeError
-from edge.lazy import require
+from edge.util.lazy import require
 from edge.sources.elements import JETSON
 
 APPSINK = "appsink drop=true max-buffers=1 sync=false"
@@ -54,7 +54,7 @@ def check_location(location, what="RTSP"):
 
 def cover_size(frame, box):
     """(width, height) of `frame` ((width, height)) scaled, aspect kept, just to cover `box` ((width,
-    height): the size a bundle's preprocessing resizes to), rounded as edge.preprocess.resize_plan
+    height): the size a bundle's preprocessing resizes to), rounded as edge.bundle.preprocess.resize_plan
     rounds, so the preprocessing finds the frame at its size and resizes nothing; None when the frame
     is no larger than that (never upscale)."""
     if box is None:

@@ -3,7 +3,7 @@
 import time
 
 from edge.errors import EdgeError
-from edge.lazy import require
+from edge.util.lazy import require
 from edge.sources.base import Frame, Source, SourceError
 from edge.sources.elements import registry_elements
 from edge.sources.gstreamer import gstreamer_attempts, opencv_has_gstreamer

@@ -1,7 +1,7 @@
 """Frames scaled in the capture pipeline to what the model uses, and to a viewable size while the preview
 is watched.
 
-A bundle's preprocessing resizes every frame to cover its box (edge.preprocess.resize_plan) before
+A bundle's preprocessing resizes every frame to cover its box (edge.bundle.preprocess.resize_plan) before
 cropping. A GStreamer pipeline can do that scaling before the frame is converted to BGR on the CPU
 (nvvidconv inside NVMM on a Jetson; videoscale before videoconvert elsewhere): the source option
 `scale_to=(width, height)` asks for it, and the preprocessing then finds a frame already at its size.

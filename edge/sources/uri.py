@@ -8,7 +8,7 @@ import os
 import re
 
 from edge.errors import EdgeError
-from edge.image_folders import IMAGE_EXTENSIONS
+from edge.util.image_folders import IMAGE_EXTENSIONS
 from edge.sources.gstreamer import CAPTURE_BACKENDS, RTSP_CODECS
 
 USAGE = """camera sources (--source):

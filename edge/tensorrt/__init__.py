@@ -8,5 +8,5 @@
     engines            add_engines: build or reuse engines for this GPU and record them in the bundle
     cli                `edge-export BUNDLE --engine fp16` on the device (edge/ only, no torch)
 
-Python 3.6 compatible (JetPack 4.6); TensorRT itself is imported lazily (edge.lazy).
+Python 3.6 compatible (JetPack 4.6); TensorRT itself is imported lazily (edge.util.lazy).
 """

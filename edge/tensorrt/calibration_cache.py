@@ -7,8 +7,8 @@ Needs a GPU and pycuda or cuda-python. Python 3.6 compatible, no torch.
 
 import os
 
-from edge.atomic import sha256_file, write_bytes
-from edge.bundle import artifact_entry
+from edge.util.atomic import sha256_file, write_bytes
+from edge.bundle.bundle import artifact_entry
 from edge.errors import EdgeError
 from edge.tensorrt import build, compat
 from edge.tensorrt.calibrator import make_calibrator, regroup, resolve_method
@@ -26,7 +26,7 @@ def write_calibration_cache(bundle_dir, onnx_file, batches, method, log=print):
     Returns the artifact entry (not yet put into any manifest).
     """
     trt = compat.load()
-    from edge import cuda_memory
+    from edge.cuda import memory as cuda_memory
 
     chosen, note = resolve_method(method)
     bundle_dir = str(bundle_dir)

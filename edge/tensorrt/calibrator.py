@@ -2,7 +2,7 @@
 
 They subclass TensorRT's own bases (IInt8EntropyCalibrator2, IInt8MinMaxCalibrator), so the class
 is made at run time from the imported module. Batches are float32 NCHW numpy arrays, copied to the
-GPU through edge.cuda_memory, inside its context (`memory.current()`): TensorRT calls get_batch on
+GPU through edge.cuda.memory, inside its context (`memory.current()`): TensorRT calls get_batch on
 the thread that builds, and the pointers it returns must belong to the context the build runs in,
 so the caller builds inside `memory.current()` too. TensorRT hands the finished cache to
 `write_calibration_cache`; the calibrator keeps it (`.cache`) and the caller writes it atomically
@@ -82,7 +82,7 @@ class _DeviceFeed(object):
 def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None):
     """A calibrator instance: over `batches` (equal-sized float32 NCHW arrays), or reading `cache` only.
 
-    `memory` is an edge.cuda_memory backend (needed only with batches): build inside
+    `memory` is an edge.cuda.memory backend (needed only with batches): build inside
     `memory.current()` on the thread that calls `.release()` afterwards.
     """
     if method not in METHODS:

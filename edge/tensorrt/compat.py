@@ -2,13 +2,13 @@
 
 Never by version string: each helper asks the module or object for what it needs (`hasattr`),
 so 8.6, which has both APIs, takes the newer one and triggers no DeprecationWarning.
-Also here: this device's description for engine keys (the GPU as edge.gpu.identify names it).
+Also here: this device's description for engine keys (the GPU as edge.cuda.gpu.identify names it).
 Python 3.6 compatible, no torch.
 """
 
-from edge import gpu
+from edge.cuda import gpu
 from edge.errors import EdgeError
-from edge.lazy import require
+from edge.util.lazy import require
 
 # Compute capabilities with fast FP16 / INT8, for a builder that no longer answers (C++ deprecated
 # platform_has_fast_* in 10.5): FP16 from sm_53 except consumer Pascal (6.1); INT8 from 6.1, not 6.2 (TX2).
@@ -162,7 +162,7 @@ def io_tensors(trt, engine):
 # ----------------------------------------------------------------------------- this device
 
 def device_description(trt):
-    """{"gpu", "compute_capability", "tensorrt_version", "source"} of this machine (edge.gpu.identify).
+    """{"gpu", "compute_capability", "tensorrt_version", "source"} of this machine (edge.cuda.gpu.identify).
 
     EdgeError when nothing can tell which GPU this is: engines are keyed by it.
     """

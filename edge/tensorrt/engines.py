@@ -30,10 +30,10 @@ import json
 import os
 import time
 
-from edge.atomic import sha256_file, write_bytes
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8, Bundle, artifact_entry, put_artifact
+from edge.util.atomic import sha256_file, write_bytes
+from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8, Bundle, artifact_entry, put_artifact
 from edge.errors import EdgeError
-from edge.finite import refuse_non_finite_onnx
+from edge.bundle.finite import refuse_non_finite_onnx
 from edge.tensorrt import build, compat
 from edge.tensorrt.calibrator import make_calibrator
 from edge.tensorrt.matching import engine_file_name, engine_key
@@ -221,7 +221,7 @@ def _sources(trt, bundle, requested, precision, input_format):
             cache.get("onnx_file"), fp32["file"]))
     if not compat.implicit_int8(trt):
         raise EdgeError("TensorRT {} builds INT8 from a QDQ model only (calibration caches are deprecated there) "
-                        "and this bundle has just a calibration cache: re-export with --int8 --int8-flavours "
+                        "and this bundle has just a calibration cache: re-export with --int8 --int8-flavors "
                         "{}".format(compat.version(trt), TENSORRT_INT8))
     bundle.check(cache)
     return _Job(requested, precision, fp32, calibration=cache)

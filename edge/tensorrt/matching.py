@@ -3,15 +3,15 @@
 Engines are tied to the GPU and the TensorRT version, so each is named by a key of the ONNX
 sha256, TensorRT version, GPU name, compute capability, precision and input shapes
 (`engine-fp16-<key>.plan`): an engine built elsewhere is never picked up. The GPU is compared
-as edge.gpu names it, so an engine keyed while nvidia-smi answered ("Orin (nvgpu)") still fits
+as edge.cuda.gpu names it, so an engine keyed while nvidia-smi answered ("Orin (nvgpu)") still fits
 when CUDA answers ("Orin"). Python 3.6 compatible, no torch.
 """
 
 import hashlib
 import json
 
-from edge.bundle import PRECISIONS
-from edge.gpu import same_gpu
+from edge.bundle.bundle import PRECISIONS
+from edge.cuda.gpu import same_gpu
 from edge.tensorrt.compat import sm
 
 RANK = dict((precision, rank) for rank, precision in enumerate(PRECISIONS))  # the faster, the higher

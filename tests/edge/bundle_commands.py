@@ -108,7 +108,7 @@ def serve(bundle, work, images):
     """edge-serve's load path as its main runs it (exit code 2 for an EdgeError, as run_main gives), then one image."""
     import cv2
 
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
     from edge.runners.select import make_runner
     from edge.serve.metrics import ServeTelemetry
     from edge.serve.service import InferenceService

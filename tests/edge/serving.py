@@ -7,7 +7,7 @@ import json
 import os
 import socket
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.runners.select import make_runner
 from edge.serve.http import ServeHttp
 from edge.serve.metrics import ServeTelemetry

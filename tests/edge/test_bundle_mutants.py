@@ -10,12 +10,12 @@ import time
 import pytest
 
 import edge
-import edge.bundle
-from edge.bundle import (INPUT_FLOAT, INPUT_UINT8, MANIFEST, Bundle, artifact_entry, interrupted_export,
+import edge.bundle.bundle
+from edge.bundle.bundle import (INPUT_FLOAT, INPUT_UINT8, MANIFEST, Bundle, artifact_entry, interrupted_export,
                          labels_text, moved_aside, new_manifest, put_artifact, read_manifest, write_manifest)
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec
-from edge.regression import RegressionTargets
+from edge.bundle.preprocess import PreprocessSpec
+from edge.tasks.points import RegressionTargets
 from tests.fakes.tiny_bundle import write_tiny_bundle
 
 
@@ -203,7 +203,7 @@ def test_an_output_kind_this_code_does_not_know_is_refused(tmp_path):
         tmp_path / MANIFEST)
 
 
-checks_files = pytest.mark.skipif(not hasattr(edge.bundle, "check_files"), reason="this bundle.py does not check files")
+checks_files = pytest.mark.skipif(not hasattr(edge.bundle.bundle, "check_files"), reason="this bundle.py does not check files")
 
 
 def labelled(folder, labels):
@@ -223,7 +223,7 @@ def test_labels_txt_must_name_the_manifests_classes_in_order(tmp_path):
     assert read_manifest(good)["model"]["classes"] == ["blue", "green", "red"]
     edited = labelled(tmp_path / "edited", "red\ngreen\nblue\n")
     assert refusal(edited) == ("{}: model.classes differ from labels.txt (the classes in output order); {}".format(
-        os.path.join(edited, MANIFEST), edge.bundle.FIX))
+        os.path.join(edited, MANIFEST), edge.bundle.bundle.FIX))
 
 
 @checks_files
@@ -233,7 +233,7 @@ def test_an_artifact_that_leads_out_of_the_bundle_through_a_link_is_refused(tmp_
     os.rename(os.path.join(folder, "model.onnx"), str(outside))
     os.symlink(str(outside), os.path.join(folder, "model.onnx"))
     assert refusal(folder) == ("{}: artifact model.onnx leads out of the bundle folder (to {}); {}".format(
-        os.path.join(folder, MANIFEST), os.path.realpath(str(outside)), edge.bundle.FIX))
+        os.path.join(folder, MANIFEST), os.path.realpath(str(outside)), edge.bundle.bundle.FIX))
 
 
 @checks_files

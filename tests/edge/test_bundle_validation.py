@@ -1,4 +1,4 @@
-"""An edited manifest is refused before anything uses it (edge.manifest_schema), by every command alike.
+"""An edited manifest is refused before anything uses it (edge.bundle.schema), by every command alike.
 
 Each case edits a real exported bundle (3 classes, 32x32, a golden set) as a user or a script might,
 then runs every command's load path (tests/edge/bundle_commands.py): a refusal is exit code 2 with one
@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from edge.atomic import sha256_file
-from edge.bundle import Bundle, labels_text
+from edge.util.atomic import sha256_file
+from edge.bundle.bundle import Bundle, labels_text
 from edge.errors import EdgeError
 from tests.edge.bundle_commands import COMMANDS, error_lines, run_command, write_images
 from tests.helpers import ROOT
@@ -220,7 +220,7 @@ def test_a_golden_file_that_disagrees_with_the_manifest_fails_the_doctor(export_
     code, err, checks = run_command("edge-doctor", bundle, str(tmp_path / "doctor"), images, capsys)
     assert code == 1 and checks["golden set"] == "fail", (checks, err)
     with pytest.raises(EdgeError, match=words):
-        from edge.golden import GoldenSet
+        from edge.bundle.golden import GoldenSet
         GoldenSet.load(Bundle.load(bundle))
 
 
@@ -229,9 +229,9 @@ def test_a_golden_file_that_disagrees_with_the_manifest_fails_the_doctor(export_
 
 def test_a_fused_bundle_takes_three_channel_frames_as_its_model_does(export_fused_int8_bundle):
     """item_shape feeds engine keys and the Triton config's dims: it is the uint8 model's own input, 3 channels."""
-    from edge.bundle import INPUT_FLOAT, INPUT_UINT8
-    from edge.onnx_io import graph_io
-    from edge.triton_repo import plan_models
+    from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8
+    from edge.bundle.onnx_io import graph_io
+    from edge.bundle.triton_repo import plan_models
 
     bundle = Bundle.load(export_fused_int8_bundle)
     assert bundle.item_shape() == [32, 32, 3] and bundle.item_shape(INPUT_FLOAT) == [3, 32, 32]
@@ -254,8 +254,8 @@ def test_a_fused_bundle_whose_input_shape_says_four_channels_is_refused(export_f
 
 
 def test_every_key_of_the_schema_is_explained_in_the_bundle_docstring():
-    """The schema table (edge.manifest_schema) and edge.bundle's docstring describe the same keys."""
-    from edge.manifest_schema import ARTIFACT_KEYS, KEYS
+    """The schema table (edge.bundle.schema) and edge.bundle.bundle's docstring describe the same keys."""
+    from edge.bundle.schema import ARTIFACT_KEYS, KEYS
     from tests.helpers import undocumented_manifest_keys
 
     names = set(key.split(".")[-1] for key, _, _ in KEYS) | set(key for _, key, _, _ in ARTIFACT_KEYS)
@@ -264,7 +264,7 @@ def test_every_key_of_the_schema_is_explained_in_the_bundle_docstring():
 
 def test_every_bundle_an_export_writes_passes_the_schema(export_int8_bundle, export_fused_int8_bundle,
                                                          regression_bundle):
-    from edge.manifest_schema import check_manifest
+    from edge.bundle.schema import check_manifest
 
     for bundle in (export_int8_bundle, export_fused_int8_bundle, regression_bundle):
         with open(os.path.join(bundle, "manifest.json")) as handle:

@@ -300,7 +300,7 @@ def test_filtered_sink_reads_the_wrapped_sinks_counters():
 
 
 def test_prometheus_rendering_and_bounded_windows():
-    from edge.telemetry import Telemetry
+    from edge.daemon.telemetry import Telemetry
 
     telemetry = Telemetry(window=50)
     for index in range(500):

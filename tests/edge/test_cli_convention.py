@@ -236,7 +236,7 @@ def test_edge_export_handles_sigterm_as_ctrl_c_and_exits_143(module, monkeypatch
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler raises in here
         finally:
-            cleaned.append(True)  # a staging folder's `with` (edge.staging) runs its exit here
+            cleaned.append(True)  # a staging folder's `with` (edge.util.staging) runs its exit here
 
     before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(loaded, "_main", terminated)

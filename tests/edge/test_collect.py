@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from edge.collect import main
-from edge.preprocess import read_image
+from edge.bundle.preprocess import read_image
 from tests.edge.realparts import FFMPEG
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -64,7 +64,7 @@ def test_bad_input_is_one_line(video, tmp_path, capsys, argv, message):
 
 
 def test_point_mode_saves_the_courses_regression_names_that_training_reads(video, tmp_path, capsys):
-    from edge.point_labels import folder_points
+    from edge.tasks.point_labels import folder_points
 
     out = str(tmp_path / "nose")
     assert main(["--source", video, "--out", out, "--point", "120,45", "--interval", "0.1", "--count", "3"]) == 0

@@ -2,7 +2,7 @@
 Python 3.6 with ONNX Runtime 1.10 (the last for Python 3.6, JetPack 4.6's era), no torch.
 
 The Makefile exports them in the desktop venv first (tests/desktop_bundle.py) and names their folder
-in EDGE_DESKTOP_BUNDLES; without it these tests skip. Every model file (fp32, both INT8 flavours, a
+in EDGE_DESKTOP_BUNDLES; without it these tests skip. Every model file (fp32, both INT8 flavors, a
 fused bundle's float-input family, the Triton repository's copies) must load here and give the
 desktop's golden top-1; the automatic choice must take the INT8 model, and edge-doctor pass it.
 """
@@ -13,9 +13,9 @@ import os
 import numpy as np
 import pytest
 
-from edge.bundle import INPUT_UINT8, INT8_MIN_AGREEMENT, Bundle
-from edge.golden import GoldenSet
-from edge.preprocess import finish_input
+from edge.bundle.bundle import INPUT_UINT8, INT8_MIN_AGREEMENT, Bundle
+from edge.bundle.golden import GoldenSet
+from edge.bundle.preprocess import finish_input
 
 FOLDER = os.environ.get("EDGE_DESKTOP_BUNDLES")
 EXPECTED = os.environ.get("EDGE_EXPECT_ONNXRUNTIME")   # make test-ort110: the version these tests are for

@@ -13,8 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.atomic import sha256_file
-from edge.bundle import read_manifest, write_manifest
+from edge.util.atomic import sha256_file
+from edge.bundle.bundle import read_manifest, write_manifest
 from edge.doctor.cli import main
 
 
@@ -253,7 +253,7 @@ def test_a_regression_golden_set_edited_to_disagree_fails(regression_bundle, cap
 
 def test_the_regression_thresholds_per_precision():
     from edge.doctor.bundle_checks import judge_points
-    from edge.preprocess import PreprocessSpec
+    from edge.bundle.preprocess import PreprocessSpec
 
     spec = PreprocessSpec(size=(20, 40), resize="stretch")          # 20 px per unit across x, 10 down y
     reference = np.random.RandomState(0).uniform(-1, 1, size=(50, 2)).astype(np.float32)

@@ -9,9 +9,9 @@ import types
 
 import pytest
 
-import edge.cuda_memory
-import edge.gpu
-from edge.cuda_memory import CudaError
+import edge.cuda.memory
+import edge.cuda.gpu
+from edge.cuda.memory import CudaError
 from edge.doctor import machine
 from edge.doctor.checks import FAIL, INFO, PASS, SKIP
 
@@ -179,7 +179,7 @@ def test_a_cuda_error_fails_the_round_trip_and_frees_what_was_allocated(monkeypa
 def test_a_binding_that_cannot_start_cuda_fails(monkeypatch):
     def no_device(name=None):
         raise RuntimeError("cuInit failed: no CUDA-capable device is detected")
-    monkeypatch.setattr(edge.cuda_memory, "backend", no_device)
+    monkeypatch.setattr(edge.cuda.memory, "backend", no_device)
     check = machine.check_cuda_binding(jetson=False)
     assert check.status == FAIL
     assert check.detail == "CUDA could not be initialised: RuntimeError: cuInit failed: no CUDA-capable device is detected"
@@ -215,14 +215,14 @@ def test_gpu_from_nvidia_smi_passes_with_cuda_s_name(monkeypatch):
 
 def test_gpu_known_only_from_the_board_model_is_info(tmp_path, monkeypatch):
     install_trt(monkeypatch, device="nano", cuda=None)
-    monkeypatch.setattr(edge.gpu, "DEVICE_TREE_MODEL", str(tmp_path / "absent"))
+    monkeypatch.setattr(edge.cuda.gpu, "DEVICE_TREE_MODEL", str(tmp_path / "absent"))
     check = machine.check_gpu(fake_jetson(tmp_path))   # the model under root answers
     assert check.status == INFO
     assert check.detail == "NVIDIA Tegra X1, compute 5.3 (from device-tree (NVIDIA Jetson Nano Developer Kit))"
 
 
 def test_no_gpu_skips(monkeypatch):
-    monkeypatch.setattr(edge.gpu, "identify", lambda: None)
+    monkeypatch.setattr(edge.cuda.gpu, "identify", lambda: None)
     check = machine.check_gpu()
     assert (check.status, check.detail) == (SKIP, "no GPU found (no CUDA binding answered, no nvidia-smi, not a Jetson)")
 
@@ -232,7 +232,7 @@ def test_a_failing_driver_fails_the_gpu_check(monkeypatch):
 
     def broken():
         raise CudaError("CUDA cudaGetDeviceProperties failed: cudaErrorInvalidDevice")
-    monkeypatch.setattr(edge.cuda_memory, "device_info", broken)
+    monkeypatch.setattr(edge.cuda.memory, "device_info", broken)
     check = machine.check_gpu()
     assert (check.status, check.detail) == (FAIL, "CUDA cudaGetDeviceProperties failed: cudaErrorInvalidDevice")
 

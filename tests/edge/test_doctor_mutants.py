@@ -9,16 +9,16 @@ import os
 import numpy as np
 import pytest
 
-import edge.lazy
+import edge.util.lazy
 import edge.tensorrt.engines
 from edge.benchmark.candidates import Candidate
-from edge.bundle import Bundle, artifact_entry, write_manifest
+from edge.bundle.bundle import Bundle, artifact_entry, write_manifest
 from edge.doctor import bundle_checks as doctor
 from edge.doctor.checks import FAIL, PASS, SKIP
 from edge.errors import EdgeError
-from edge.golden import GoldenSet
-from edge.preprocess import PreprocessSpec, normalize_batch
-from edge.regression import RegressionTargets
+from edge.bundle.golden import GoldenSet
+from edge.bundle.preprocess import PreprocessSpec, normalize_batch
+from edge.tasks.points import RegressionTargets
 from edge.runners.onnxruntime_runner import CannotLoad
 from tests.fakes.tiny_bundle import tiny_logits, write_tiny_bundle
 
@@ -83,7 +83,7 @@ def test_a_bundle_whose_golden_set_cannot_be_read_fails_that_row_and_runs_nothin
 
 
 def test_when_no_runtime_can_run_here_the_report_fails_and_says_what_to_install(tiny, monkeypatch):
-    monkeypatch.setattr(edge.lazy, "available", lambda name: False if name == "tensorrt" else True)
+    monkeypatch.setattr(edge.util.lazy, "available", lambda name: False if name == "tensorrt" else True)
     found = rows(doctor.bundle_checks(tiny, runtimes=("tensorrt",), build_engine=True))
     assert (found["build engines"].status, found["build engines"].detail) == (
         SKIP, "TensorRT is not installed: nothing to build")
@@ -96,7 +96,7 @@ def test_when_no_runtime_can_run_here_the_report_fails_and_says_what_to_install(
 
 
 def build_with(monkeypatch, add_engines):
-    monkeypatch.setattr(edge.lazy, "available", lambda name: True)
+    monkeypatch.setattr(edge.util.lazy, "available", lambda name: True)
     monkeypatch.setattr(edge.tensorrt.engines, "add_engines", add_engines)
 
 
@@ -290,7 +290,7 @@ def test_the_golden_row_says_real_images_and_the_options_reach_every_row(tiny, m
         asked.update(options, bundle=bundle)
         return [Candidate("onnxruntime", "fp32", FakeRunner(golden.reference))]
     monkeypatch.setattr(doctor, "candidates", candidates)
-    monkeypatch.setattr(edge.lazy, "available", lambda name: True)
+    monkeypatch.setattr(edge.util.lazy, "available", lambda name: True)
     monkeypatch.setattr(edge.tensorrt.engines, "add_engines", lambda path, precisions, log: log("built") or [])
     monkeypatch.setattr(Bundle, "load", classmethod(lambda cls, path: cls(path, tiny.manifest)))
     lines = []
@@ -332,7 +332,7 @@ def test_p50_times_batch_1_for_the_minimum_runs_then_until_the_deadline(monkeypa
 
 
 def test_a_regression_row_is_judged_in_pixels_against_the_bundles_bar():
-    from edge.bundle import new_manifest
+    from edge.bundle.bundle import new_manifest
 
     targets = RegressionTargets(["nose_x", "nose_y"])
     manifest = new_manifest("tiny", [], PreprocessSpec(size=32), "input", "points", targets=targets)

@@ -9,7 +9,7 @@ import pytest
 import edge
 from edge.api import Label, Prediction
 from edge.errors import EdgeError
-from edge.postprocess import top_k
+from edge.tasks.postprocess import top_k
 from edge.sources.base import Frame
 from tests.edge.realparts import make_video, needs_ffmpeg
 from tests.fakes.tiny_bundle import CLASSES, write_tiny_bundle
@@ -47,7 +47,7 @@ def test_load_bundle_reads_the_manifest(bundle_dir):
 
 
 def test_predict_takes_arrays_and_paths_and_agrees_with_the_classifier(bundle_dir, tmp_path):
-    from edge.classifier import Classifier
+    from edge.tasks.classifier import Classifier
     from edge.runners.select import make_runner
 
     images = [noisy_image(seed) for seed in range(3)]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from edge.atomic import atomic_open, sha256_file, write_bytes, write_json
+from edge.util.atomic import atomic_open, sha256_file, write_bytes, write_json
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

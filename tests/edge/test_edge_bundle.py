@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from edge.bundle import Bundle, artifact_entry, new_manifest, put_artifact, write_manifest
+from edge.bundle.bundle import Bundle, artifact_entry, new_manifest, put_artifact, write_manifest
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec
+from edge.bundle.preprocess import PreprocessSpec
 from tests.helpers import undocumented_manifest_keys
 
 

@@ -16,8 +16,8 @@ def run_blocked(code):
 
 def test_import_edge_loads_no_heavy_library():
     result = run_blocked(
-        "import edge, edge.bundle, edge.preprocess, edge.cli, edge.lazy, edge.atomic, edge.triton_repo\n"
-        "import edge.regression, edge.point_labels, edge.output_kinds, edge.regressor\n"
+        "import edge, edge.bundle.bundle, edge.bundle.preprocess, edge.cli, edge.util.lazy, edge.util.atomic, edge.bundle.triton_repo\n"
+        "import edge.tasks.points, edge.tasks.point_labels, edge.tasks.registry, edge.tasks.regressor\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {!r} + ('cv2',))\n"
         "print('heavy:', heavy)".format(BLOCKED))
     assert result.returncode == 0, result.stderr
@@ -44,7 +44,7 @@ def test_every_command_with_tta_offers_the_same_flag_without_heavy_libraries(mod
 
 
 def test_a_missing_library_is_one_line_with_the_install_hint():
-    result = run_blocked("from edge.lazy import require\nfrom edge.cli import run_main\n"
+    result = run_blocked("from edge.util.lazy import require\nfrom edge.cli import run_main\n"
                          "sys.exit(run_main('edge-x', lambda argv: require('tensorrt', 'engines')))")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec, preprocess, preprocess_batch, read_image, resize_and_crop
+from edge.bundle.preprocess import PreprocessSpec, preprocess, preprocess_batch, read_image, resize_and_crop
 from tests.helpers import write_png
 
 

@@ -9,10 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle, artifact_entry, new_manifest
+from edge.bundle.bundle import Bundle, artifact_entry, new_manifest
 from edge.errors import EdgeError
-from edge.golden import FILE, GoldenSet, inputs_sha256
-from edge.preprocess import PreprocessSpec, normalize_batch
+from edge.bundle.golden import FILE, GoldenSet, inputs_sha256
+from edge.bundle.preprocess import PreprocessSpec, normalize_batch
 
 CLASSES = ["blue", "green", "red"]
 SIZE = 16

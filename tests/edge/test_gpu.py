@@ -1,11 +1,11 @@
-"""edge.gpu: naming the GPU without CUDA, the same way for engine keys and benchmark records."""
+"""edge.cuda.gpu: naming the GPU without CUDA, the same way for engine keys and benchmark records."""
 
 import os
 import stat
 
 import pytest
 
-from edge import gpu
+from edge.cuda import gpu
 from edge.benchmark import environment
 
 
@@ -81,7 +81,7 @@ def test_canonical_names_are_what_cuda_reports(name, canonical):
 
 
 def test_identify_names_an_orin_alike_from_nvidia_smi_and_from_cuda(tmp_path, monkeypatch):
-    import edge.cuda_memory
+    import edge.cuda.memory
 
     class Cuda(object):
         name = "fake"
@@ -90,11 +90,11 @@ def test_identify_names_an_orin_alike_from_nvidia_smi_and_from_cuda(tmp_path, mo
             return {"name": "Orin", "compute_capability": "8.7", "memory_mb": 7620}
 
     fake_nvidia_smi(tmp_path, monkeypatch, "Orin (nvgpu), 8.7, [N/A]\n")
-    monkeypatch.setattr(edge.cuda_memory, "_BACKEND", None)
-    monkeypatch.setattr(edge.cuda_memory, "backend", lambda name=None: (_ for _ in ()).throw(
+    monkeypatch.setattr(edge.cuda.memory, "_BACKEND", None)
+    monkeypatch.setattr(edge.cuda.memory, "backend", lambda name=None: (_ for _ in ()).throw(
         gpu.MissingDependency("no CUDA binding")))
     from_smi = gpu.identify()
-    monkeypatch.setattr(edge.cuda_memory, "backend", lambda name=None: Cuda())
+    monkeypatch.setattr(edge.cuda.memory, "backend", lambda name=None: Cuda())
     from_cuda = gpu.identify()
     assert (from_smi["source"], from_cuda["source"]) == ("nvidia-smi", "cuda")
     assert from_smi["name"] == from_cuda["name"] == "Orin"

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from edge.telemetry import Telemetry
+from edge.daemon.telemetry import Telemetry
 from tests.edge.realparts import Broker, free_port, needs_ffmpeg, needs_mosquitto
 from tests.edge.test_camera_daemon import get, start_daemon, wait_until
 
@@ -188,7 +188,7 @@ def test_cpu_percent_is_in_healthz_and_metrics(monkeypatch):
     Both clocks are driven by the test: on a loaded machine a busy loop gets any share of a core,
     so real time would make the figure (not the code) vary from run to run.
     """
-    import edge.telemetry
+    import edge.daemon.telemetry
 
     clock = {"wall": 1000.0, "cpu": 50.0}
 
@@ -197,8 +197,8 @@ def test_cpu_percent_is_in_healthz_and_metrics(monkeypatch):
         def time():
             return clock["wall"]
 
-    monkeypatch.setattr(edge.telemetry, "time", Clock)
-    monkeypatch.setattr(edge.telemetry, "process_cpu_seconds", lambda: clock["cpu"])
+    monkeypatch.setattr(edge.daemon.telemetry, "time", Clock)
+    monkeypatch.setattr(edge.daemon.telemetry, "process_cpu_seconds", lambda: clock["cpu"])
     telemetry = Telemetry(fps_window_s=5.0)
     for _ in range(8):                                 # 8 s of frames, 0.75 CPU s each second
         clock["wall"] += 1.0
@@ -221,7 +221,7 @@ def test_cpu_percent_is_in_healthz_and_metrics(monkeypatch):
 def test_process_cpu_seconds_counts_this_processs_work():
     import time
 
-    from edge.cpu import process_cpu_seconds
+    from edge.util.cpu import process_cpu_seconds
 
     before = process_cpu_seconds()
     started = time.process_time()
@@ -231,7 +231,7 @@ def test_process_cpu_seconds_counts_this_processs_work():
 
 
 def test_the_daemons_runner_does_not_spin_but_benchmarks_may(export_int8_bundle):
-    from edge.bundle import Bundle
+    from edge.bundle.bundle import Bundle
     from edge.runners.select import make_runner
 
     bundle = Bundle.load(export_int8_bundle)

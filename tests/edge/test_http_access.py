@@ -23,7 +23,7 @@ import pytest
 
 from edge.sinks.http import HttpSink
 from edge.sources.base import Frame
-from edge.telemetry import Telemetry
+from edge.daemon.telemetry import Telemetry
 
 TOKEN = "camera-s3cret"
 COOKIE = "edge_session"
@@ -50,7 +50,7 @@ def certificate(tmp_path_factory):
 
 
 def access(token=None, cert=None, key=None):
-    from edge.http_access import Access, tls_context
+    from edge.net.http_access import Access, tls_context
     return Access(token, tls_context(cert, key))
 
 
@@ -301,7 +301,7 @@ def test_camera_warns_when_bound_beyond_loopback_without_a_token(capsys, tmp_pat
 
 
 def test_camera_config_file_takes_the_access_keys(tmp_path):
-    from edge import camera_config
+    from edge.options import camera_config
     from edge.errors import EdgeError
 
     config = tmp_path / "camera.yaml"

@@ -11,7 +11,7 @@ import pytest
 
 from edge.sinks.http import HttpSink
 from edge.sources.base import Frame
-from edge.telemetry import Telemetry
+from edge.daemon.telemetry import Telemetry
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_head_answers_like_get_without_a_body(sink):
 
 
 def test_a_saturated_pool_answers_503_at_once_instead_of_starting_threads():
-    from edge.http_server import HttpServer, RequestHandler
+    from edge.net.http_server import HttpServer, RequestHandler
 
     release = threading.Event()
 

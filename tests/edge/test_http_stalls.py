@@ -14,7 +14,7 @@ import threading
 import time
 
 from edge.sinks.http import HttpSink
-from edge.telemetry import Telemetry
+from edge.daemon.telemetry import Telemetry
 
 STALLED = 300
 HEAD_TIMEOUT = 3.0     # the daemons' header timeout in this drill (10 s by default)
@@ -199,7 +199,7 @@ def test_idle_keep_alive_connections_hold_no_worker(export_fp32_bundle):
 
 
 def test_a_head_too_large_gets_431_and_the_server_goes_on():
-    from edge.http_server import MAX_HEAD
+    from edge.net.http_server import MAX_HEAD
 
     sink = HttpSink(Telemetry(), port=0, request_timeout=HEAD_TIMEOUT)
     sink.start()
@@ -218,7 +218,7 @@ def test_a_head_too_large_gets_431_and_the_server_goes_on():
 
 def test_more_stalled_clients_than_the_lane_holds_still_let_a_health_check_in():
     """Past max_connections, each new connection closes the one that has waited longest."""
-    from edge.http_server import HttpServer, RequestHandler
+    from edge.net.http_server import HttpServer, RequestHandler
 
     class Handler(RequestHandler):
         def do_GET(self):

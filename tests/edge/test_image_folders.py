@@ -1,8 +1,8 @@
-"""edge.image_folders: one listing of image folders for predict, bench, sources, export and train."""
+"""edge.util.image_folders: one listing of image folders for predict, bench, sources, export and train."""
 
 import os
 
-from edge.image_folders import class_folders, image_files, is_image_name, labelled_image_files
+from edge.util.image_folders import class_folders, image_files, is_image_name, labelled_image_files
 
 
 def _touch(root, *names):

@@ -23,7 +23,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.bundle import artifact_entry, labels_text, put_artifact, read_manifest, write_manifest
+from edge.bundle.bundle import artifact_entry, labels_text, put_artifact, read_manifest, write_manifest
 from tests.edge.bundle_commands import COMMANDS, error_lines, run_command, write_images
 
 EDITS = 400
@@ -36,8 +36,8 @@ NOT_FINITE = [float("nan"), float("inf"), float("-inf")]
 def fuzz_bundle(folder):
     """The tiny bundle made to look like what edge-export writes; returns its folder."""
     pytest.importorskip("onnxruntime", reason="the fuzz runs the bundle with ONNX Runtime")
-    from edge.bundle import Bundle
-    from edge.golden import GoldenSet
+    from edge.bundle.bundle import Bundle
+    from edge.bundle.golden import GoldenSet
     from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
     from tests.fakes.tiny_bundle import write_tiny_bundle
 

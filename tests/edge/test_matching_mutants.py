@@ -5,7 +5,7 @@ fallback one, every field of the key ties an engine to its device, and each refu
 
 import pytest
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.tensorrt.matching import build_command, engine_file_name, engine_key, find_engine, mismatch, serves
 
 ORIN = {"gpu": "Orin", "compute_capability": "8.7", "tensorrt_version": "8.6.2"}

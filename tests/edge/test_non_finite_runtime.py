@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from edge.bundle import read_manifest, write_manifest
+from edge.bundle.bundle import read_manifest, write_manifest
 from edge.errors import EXIT_UNUSABLE, Unusable
 from tests.fakes.tiny_bundle import snapshot, write_tiny_bundle
 
@@ -17,7 +17,7 @@ def nan_bundle(tmp_path):
     onnx = pytest.importorskip("onnx", reason="the tiny test models are written with the onnx package")
     from onnx import numpy_helper
 
-    from edge.atomic import sha256_file
+    from edge.util.atomic import sha256_file
 
     folder = write_tiny_bundle(tmp_path / "bundle")
     path = os.path.join(folder, "model.onnx")
@@ -63,7 +63,7 @@ def test_the_engine_build_refuses_nan_weights(nan_bundle, monkeypatch):
 
 
 def test_the_onnx_weights_are_read_without_the_onnx_package():
-    from edge.onnx_io import float_initializers
+    from edge.bundle.onnx_io import float_initializers
     from tests.fakes.tiny_bundle import fixture_path
 
     weights = dict(float_initializers(fixture_path()))

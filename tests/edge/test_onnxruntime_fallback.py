@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from edge.bundle import Bundle, read_manifest, write_manifest
-from edge.atomic import sha256_file
+from edge.bundle.bundle import Bundle, read_manifest, write_manifest
+from edge.util.atomic import sha256_file
 from edge.errors import EdgeError
 from edge.runners.onnxruntime_runner import CannotLoad, OnnxRuntimeRunner, load_error_text
 from edge.runners.select import make_runner

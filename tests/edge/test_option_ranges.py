@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 from edge.errors import EdgeError
-from edge.option_ranges import RANGES, ROWS, check
+from edge.options.ranges import RANGES, ROWS, check
 
 # Each command with the arguments it needs before options are checked (nothing here exists:
 # a range must be refused before any file is opened).
@@ -43,11 +43,11 @@ def _cli_cases():
 def test_every_number_of_every_command_has_a_row():
     missing = ["{} {}".format(prog, flag) for prog, (module, _) in sorted(COMMANDS.items())
                for dest, flag in sorted(_numeric_flags(module).items()) if dest not in RANGES]
-    assert not missing, "no range in edge.option_ranges for: " + ", ".join(missing)
+    assert not missing, "no range in edge.options.ranges for: " + ", ".join(missing)
 
 
 def test_every_yaml_number_of_edge_camera_has_a_row():
-    from edge.camera_config import FLOATS, INTS
+    from edge.options.camera_config import FLOATS, INTS
 
     assert sorted(set(INTS + FLOATS) - set(RANGES)) == []
     for name in INTS:
@@ -59,7 +59,7 @@ def test_every_yaml_number_of_edge_camera_has_a_row():
 def test_every_edge_camera_config_key_is_a_flag():
     """No config-only keys: each YAML key is documented by its flag's --help (reconnect-max included)."""
     from edge.camera import FLAG_KEYS, build_parser
-    from edge.camera_config import DEFAULTS
+    from edge.options.camera_config import DEFAULTS
 
     dests = set(action.dest for action in build_parser()._actions)
     assert set(FLAG_KEYS) == set(DEFAULTS) and set(DEFAULTS) <= dests
@@ -101,7 +101,7 @@ def _camera_yaml(tmp_path, capsys, text):
 
 
 def _yaml_cases():
-    from edge.camera_config import FLOATS, INTS
+    from edge.options.camera_config import FLOATS, INTS
 
     for name in INTS + FLOATS:
         for value in _outside(RANGES[name]) if name in RANGES else ():
@@ -143,7 +143,7 @@ def test_the_issue_s_examples_are_refused_by_name(capsys):
 
 
 def test_threads_help_states_the_range():
-    from edge.runner_args import add_runner_arguments
+    from edge.options.runner_args import add_runner_arguments
 
     parser = argparse.ArgumentParser()
     add_runner_arguments(parser)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.errors import EdgeError
-from edge.point_labels import (LABELS_CSV, check_inside, folder_points, inside_problem, is_point_folder,
+from edge.tasks.point_labels import (LABELS_CSV, check_inside, folder_points, inside_problem, is_point_folder,
                                parse_labels_csv, point_from_name)
 from tests.helpers import write_png
 

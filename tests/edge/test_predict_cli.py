@@ -35,7 +35,7 @@ def test_top1_agrees_with_pytorch_on_every_image(export_int8_bundle, export_imag
 
 def test_class_named_folders_are_scored_against_the_training_figure(export_fp32_bundle, export_images, tmp_path,
                                                                      capsys):
-    from edge.bundle import read_manifest, write_manifest
+    from edge.bundle.bundle import read_manifest, write_manifest
 
     bundle = str(tmp_path / "bundle")
     shutil.copytree(export_fp32_bundle, bundle)

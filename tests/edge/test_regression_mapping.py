@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec, resize_and_crop
-from edge.regression import (RegressionTargets, error_summary, image_to_input, input_to_image, normalize,
+from edge.bundle.preprocess import PreprocessSpec, resize_and_crop
+from edge.tasks.points import (RegressionTargets, error_summary, image_to_input, input_to_image, normalize,
                              outside, to_image_pixels, to_model_units)
 
 

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
-from edge.preprocess import PreprocessSpec
-from edge.regression import RegressionTargets, to_model_units
-from edge.regressor import Regressor
-from edge.tta import DihedralViews, dihedral
+from edge.bundle.bundle import Bundle
+from edge.bundle.preprocess import PreprocessSpec
+from edge.tasks.points import RegressionTargets, to_model_units
+from edge.tasks.regressor import Regressor
+from edge.tasks.tta import DihedralViews, dihedral
 from tests.edge.serving import serving
 from tests.helpers import spot_image
 

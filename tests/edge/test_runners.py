@@ -5,10 +5,10 @@ import sys
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
-from edge.classifier import Classifier
+from edge.bundle.bundle import Bundle
+from edge.tasks.classifier import Classifier
 from edge.errors import EdgeError
-from edge.preprocess import preprocess_batch, read_image
+from edge.bundle.preprocess import preprocess_batch, read_image
 from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
 from train.reference_runner import PyTorchRunner
 from edge.runners.select import make_runner

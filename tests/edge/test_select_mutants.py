@@ -10,7 +10,7 @@ import pytest
 
 import edge.runners.select as select
 import edge.runners.tensorrt_runner as tensorrt_runner
-from edge.bundle import ORT_INT8, TENSORRT_INT8, Bundle
+from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8, Bundle
 from edge.errors import EdgeError
 from edge.runners.select import auto_runtime, int8_verified, make_runner, onnxruntime_precision
 from tests.fakes.tiny_bundle import write_tiny_bundle
@@ -27,7 +27,7 @@ def onnx(flavor):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """A real bundle on disk (fp32 and a TensorRT-flavour INT8 model), read without the schema check."""
+    """A real bundle on disk (fp32 and a TensorRT-flavor INT8 model), read without the schema check."""
     folder = write_tiny_bundle(tmp_path_factory.mktemp("select") / "bundle", qdq=True)
     with open(os.path.join(folder, "manifest.json")) as handle:
         return folder, json.load(handle)

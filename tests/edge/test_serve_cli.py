@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from edge.http_access import is_loopback
+from edge.net.http_access import is_loopback
 from edge.serve.cli import main
 from tests.edge.realparts import free_port
 from tests.edge.serving import ROOT

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
-from edge.preprocess import PreprocessSpec, decode_image
+from edge.bundle.bundle import Bundle
+from edge.bundle.preprocess import PreprocessSpec, decode_image
 from edge.runners.select import make_runner
 from edge.serve import images
 from edge.serve.budget import PixelBudget

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
-from edge.preprocess import preprocess, read_image, resize_and_crop
+from edge.bundle.bundle import Bundle
+from edge.bundle.preprocess import preprocess, read_image, resize_and_crop
 from tests.edge.serving import serving
 
 httpclient = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http] (the dev extra)")

@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
 from edge.tensorrt.engines import add_engines
 from tests.edge.serving import serving

@@ -97,15 +97,15 @@ def next_frame(grabber, timeout):
 
 
 class _Model(object):
-    """The daemon's model interface (edge.output_kinds): results(images) -> (results, timings)."""
+    """The daemon's model interface (edge.tasks.registry): results(images) -> (results, timings)."""
 
     def results(self, images):
         return [{"prediction": "x", "confidence": 1.0}], {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
 
 
 def test_a_read_that_never_returns_turns_health_degraded_within_the_stall_timeout(camera):
-    from edge.daemon import CameraDaemon
-    from edge.telemetry import Telemetry
+    from edge.daemon.loop import CameraDaemon
+    from edge.daemon.telemetry import Telemetry
 
     telemetry = Telemetry()
     grabber = grabber_for().start()

@@ -290,7 +290,8 @@ def test_v4l2_asks_for_mjpeg_before_the_size(fake_cv2):
 
 
 def test_codec_reaches_the_source_from_flags_and_yaml(tmp_path):
-    from edge import camera, camera_config, collect
+    from edge import camera, collect
+    from edge.options import camera_config
     assert camera.build_parser().parse_args(["b", "--codec", "h265"]).codec == "h265"
     argv = ["--source", "rtsp://h/x", "--out", "o", "--label", "a", "--codec", "h265"]
     assert collect.build_parser().parse_args(argv).codec == "h265"
@@ -310,8 +311,9 @@ def test_capture_backend_is_validated_before_opening():
 
 
 def test_capture_backend_reaches_the_source_from_flags_and_yaml(tmp_path):
-    from edge import camera, camera_config, collect
-    from edge.source_args import source_options
+    from edge import camera, collect
+    from edge.options import camera_config
+    from edge.options.source_args import source_options
     args = camera.build_parser().parse_args(["b", "--capture-backend", "gstreamer"])
     assert source_options(vars(args))["capture_backend"] == "gstreamer"
     argv = ["--source", "rtsp://h/x", "--out", "o", "--label", "a", "--capture-backend", "ffmpeg"]
@@ -425,7 +427,7 @@ def test_mjpeg_location_is_guarded():
 
 
 def test_scale_demand_grows_for_the_preview_and_shrinks_after_the_last_viewer_lingers():
-    from edge.preprocess import PreprocessSpec
+    from edge.bundle.preprocess import PreprocessSpec
     from edge.sources.scaling import ScaleDemand, model_box
     now = [100.0]
     demand = ScaleDemand(model_box(PreprocessSpec(size=(224, 224))), preview_box=(640, 360), linger_s=10,
@@ -489,7 +491,7 @@ def test_open_source_with_a_changing_box_validates_at_once():
 
 
 def test_edge_camera_scales_only_for_a_classifier():
-    from edge.preprocess import PreprocessSpec
+    from edge.bundle.preprocess import PreprocessSpec
     from edge.sources.scaling import demand_for
 
     class Bundle(object):
@@ -504,7 +506,7 @@ def test_edge_camera_scales_only_for_a_classifier():
 @pytest.mark.parametrize("size, crop_pct, resize", [(224, 0.875, "center_crop"), (32, 0.875, "center_crop"),
                                                     (64, 1.0, "center_crop"), ((96, 160), 1.0, "stretch")])
 def test_a_scaled_frame_is_one_the_preprocessing_does_not_resize(size, crop_pct, resize):
-    from edge.preprocess import PreprocessSpec, resize_plan
+    from edge.bundle.preprocess import PreprocessSpec, resize_plan
     from edge.sources.gstreamer import cover_size
     from edge.sources.scaling import model_box
     spec = PreprocessSpec(size=size, crop_pct=crop_pct, resize=resize)

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8, Bundle, read_manifest, write_manifest
+from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, Bundle, read_manifest, write_manifest
 from edge.errors import EdgeError
 from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
 from edge.runners.select import make_runner
@@ -41,7 +41,7 @@ def fused_dir(tmp_path, export_fused_int8_bundle):
 
 
 def _frames(export_images, count=6):
-    from edge.preprocess import read_image
+    from edge.bundle.preprocess import read_image
     from export.verify import list_images
 
     return [read_image(path) for path, _ in list_images(export_images)[:count]]
@@ -58,7 +58,7 @@ def _close_to_fp16(got, want):
 @pytest.mark.parametrize("generation, device", SHIPPED)
 def test_fp16_engine_agrees_with_onnxruntime_within_fp16(monkeypatch, bundle_dir, export_images, generation,
                                                          device):
-    from edge.preprocess import preprocess_batch
+    from edge.bundle.preprocess import preprocess_batch
 
     trt = install(monkeypatch, generation, device=device)
     add_engines(bundle_dir, ["fp16"], **QUIET)
@@ -75,7 +75,7 @@ def test_fp16_engine_agrees_with_onnxruntime_within_fp16(monkeypatch, bundle_dir
 
 @pytest.mark.parametrize("cuda", ["pycuda", "cuda-python"])
 def test_runner_through_each_cuda_binding(monkeypatch, tmp_path, cuda):
-    """edge.cuda_memory's real pycuda and cuda-python backends, against fakes of their documented APIs."""
+    """edge.cuda.memory's real pycuda and cuda-python backends, against fakes of their documented APIs."""
     folder = write_tiny_bundle(tmp_path / "b", dynamic=True, batch=(1, 2, 4))
     trt = install(monkeypatch, "10.3" if cuda == "cuda-python" else "8.2", device="orin" if cuda == "cuda-python"
                   else "nano", cuda=cuda)
@@ -165,7 +165,7 @@ def test_gpu_memory_is_the_engines_activations_plus_its_io_buffers(monkeypatch, 
 # ----------------------------------------------------------------------------- fused bundles
 
 def test_fused_bundle_on_82_runs_its_float_engine_with_host_normalisation(monkeypatch, fused_dir, export_images):
-    from edge.classifier import Classifier
+    from edge.tasks.classifier import Classifier
 
     install(monkeypatch, "8.2", device="xavier")
     lines = []
@@ -188,7 +188,7 @@ def test_fused_bundle_on_85_and_later_takes_uint8_in_the_engine(monkeypatch, fus
     assert entry["input_format"] == INPUT_UINT8 and entry["onnx_file"] == "model.int8.trt.onnx"
     assert trt.builds[-1]["inputs"][0][2] == "UINT8"
     bundle = Bundle.load(fused_dir)
-    from edge.preprocess import resize_and_crop
+    from edge.bundle.preprocess import resize_and_crop
     batch = np.stack([resize_and_crop(frame, bundle.spec) for frame in _frames(export_images, 12)])
     with TensorRTRunner(bundle) as trt_runner, OnnxRuntimeRunner(bundle, "fp32") as ort_runner:
         assert "host" not in trt_runner.describe()

@@ -1,4 +1,4 @@
-"""edge.triton_repo: the Triton model repository edge-export writes for a bundle (device form, edge/ alone).
+"""edge.bundle.triton_repo: the Triton model repository edge-export writes for a bundle (device form, edge/ alone).
 
 Every config.pbtxt is parsed with the ModelConfig message tritonclient ships (protobuf's own text
 parser), never by hand. Engines come from the strict TensorRT fakes (tests/fakes/trt).
@@ -11,12 +11,12 @@ import sys
 
 import pytest
 
-from edge.atomic import sha256_file
-from edge.bundle import ORT_INT8, TENSORRT_INT8, Bundle
-from edge.onnx_io import graph_io
+from edge.util.atomic import sha256_file
+from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8, Bundle
+from edge.bundle.onnx_io import graph_io
 from edge.tensorrt.cli import main
-from edge.triton_config import quote
-from edge.triton_repo import MARKER, write_repository
+from edge.bundle.triton_config import quote
+from edge.bundle.triton_repo import MARKER, write_repository
 from tests.bundle_fixtures import EXPORT_CLASSES, snapshot
 from tests.fakes.tiny_bundle import CLASSES as TINY_CLASSES
 from tests.fakes.tiny_bundle import write_tiny_bundle
@@ -99,7 +99,7 @@ def test_fused_uint8_bundle_with_dynamic_batch_and_int8(tmp_path, export_fused_i
     repo = str(tmp_path / "triton")
     result = write_repository(export_fused_int8_bundle, repo, name="fused", max_delay_us=250, **QUIET)
     configs = repository_configs(repo)
-    # The ORT INT8 flavour is a model of its own; TensorRT's INT8 flavour and the float-input models are not.
+    # The ORT INT8 flavor is a model of its own; TensorRT's INT8 flavor and the float-input models are not.
     assert sorted(configs) == ["fused", "fused_int8"]
     bundle = Bundle.load(export_fused_int8_bundle)
     sources = {"fused": bundle.onnx("fp32"), "fused_int8": bundle.onnx("int8", flavor=ORT_INT8)}
@@ -135,7 +135,7 @@ def test_onnx_io_reads_what_the_onnx_package_reads(export_fused_int8_bundle, exp
 
     paths = [os.path.join(folder, entry["file"]) for folder in (export_fused_int8_bundle, export_fp32_bundle)
              for entry in Bundle.load(folder).artifacts("onnx")]
-    assert len(paths) == 6   # fused: fp32, float-input fp32, two INT8 flavours, float-input INT8; fp32: one
+    assert len(paths) == 6   # fused: fp32, float-input fp32, two INT8 flavors, float-input INT8; fp32: one
     for path in paths:
         io = graph_io(path)
         assert ([tuple(t) for t in io.inputs], [tuple(t) for t in io.outputs]) == with_onnx(path), path

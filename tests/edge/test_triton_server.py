@@ -25,9 +25,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from edge.bundle import ORT_INT8, Bundle
-from edge.golden import GoldenSet
-from edge.triton_repo import write_repository
+from edge.bundle.bundle import ORT_INT8, Bundle
+from edge.bundle.golden import GoldenSet
+from edge.bundle.triton_repo import write_repository
 from tests.bundle_fixtures import EXPORT_CLASSES
 from tests.helpers import ROOT
 
@@ -222,7 +222,7 @@ def test_classification_uses_our_labels_and_the_logits_are_the_desktops(server, 
             assert [label for _, _, label in entries] == [EXPORT_CLASSES[i] for i in np.argsort(-want)]
 
 
-def test_the_int8_model_is_the_onnx_runtime_flavour(server, repositories):
+def test_the_int8_model_is_the_onnx_runtime_flavor(server, repositories):
     import onnxruntime
 
     client = server[0]

@@ -1,4 +1,4 @@
-"""edge.tta: the 8 dihedral transforms, their inverses on images and points, and test-time augmentation
+"""edge.tasks.tta: the 8 dihedral transforms, their inverses on images and points, and test-time augmentation
 through a runner (one call, probabilities averaged, the engine's batch range respected)."""
 
 import itertools
@@ -6,13 +6,13 @@ import itertools
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle, new_manifest
-from edge.classifier import Classifier
+from edge.bundle.bundle import Bundle, new_manifest
+from edge.tasks.classifier import Classifier
 from edge.errors import EdgeError
-from edge.postprocess import softmax
-from edge.preprocess import PreprocessSpec, preprocess_batch
+from edge.tasks.postprocess import softmax
+from edge.bundle.preprocess import PreprocessSpec, preprocess_batch
 from edge.runners.base import Runner
-from edge.tta import (MODES, TRANSFORMS, DihedralViews, check_mode, dihedral, dihedral_points, inverse, mean_points,
+from edge.tasks.tta import (MODES, TRANSFORMS, DihedralViews, check_mode, dihedral, dihedral_points, inverse, mean_points,
                       transformed_size, undo_dihedral_points)
 
 # Square and non-square, odd and even sides.

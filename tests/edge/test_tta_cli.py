@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle, read_manifest, write_manifest
-from edge.postprocess import softmax
-from edge.preprocess import preprocess_batch, read_image
+from edge.bundle.bundle import Bundle, read_manifest, write_manifest
+from edge.tasks.postprocess import softmax
+from edge.bundle.preprocess import preprocess_batch, read_image
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 FAST = ["--warmup", "0", "--min-time", "0.05", "--min-iters", "3", "--batch", "1"]
@@ -77,7 +77,7 @@ def _non_square_copy(bundle_dir, tmp_path):
     shutil.copytree(bundle_dir, target)
     manifest = read_manifest(target)
     manifest["input"]["preprocess"]["size"] = [32, 48]
-    manifest["input"]["shape"][2:] = [32, 48]   # the manifest agrees with itself (edge.manifest_schema checks it)
+    manifest["input"]["shape"][2:] = [32, 48]   # the manifest agrees with itself (edge.bundle.schema checks it)
     for entry in manifest["artifacts"]:
         if entry["kind"] == "golden":
             entry["frames_shape"][1:3] = [32, 48]

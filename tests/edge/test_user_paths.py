@@ -1,6 +1,6 @@
 """Paths the user names fail in one line, never a traceback: a --config that is not UTF-8 or not YAML
-(edge-camera's, edge-train's: edge.options_file), an output that cannot be created or written (--json,
--o, --out: edge.atomic, edge.staging); and the camera's source that never opens does what the README says."""
+(edge-camera's, edge-train's: edge.options.yaml_file), an output that cannot be created or written (--json,
+-o, --out: edge.util.atomic, edge.util.staging); and the camera's source that never opens does what the README says."""
 
 import json
 import os

@@ -8,8 +8,8 @@ import types
 import numpy as np
 import pytest
 
-from edge.bundle import Bundle, artifact_entry, put_artifact, read_manifest, write_manifest
-from edge.preprocess import preprocess, read_image
+from edge.bundle.bundle import Bundle, artifact_entry, put_artifact, read_manifest, write_manifest
+from edge.bundle.preprocess import preprocess, read_image
 from tests.helpers import STAND_IN_ENGINES, run_blocked
 
 
@@ -90,8 +90,8 @@ def test_int8_bundle_figures(export_int8_bundle):
     assert trt["opset"] == ort_entry["opset"] == 13
     assert trt["calibration"]["method"] == "minmax"
     int8 = manifest["verification"]["int8"]
-    for flavour in ("tensorrt-qdq-s8s8", "ort-qdq-u8s8"):
-        record = int8[flavour]
+    for flavor in ("tensorrt-qdq-s8s8", "ort-qdq-u8s8"):
+        record = int8[flavor]
         assert record["holdout_images"] == 9           # 25% of 36 images, never used to calibrate
         assert record["top1_agreement"] >= 0.98
         assert record["accuracy_fp32"] is not None     # class folders name the model's classes
@@ -110,7 +110,7 @@ def _initializers(path):
     return model, values
 
 
-def test_tensorrt_flavour_is_symmetric_int8(export_int8_bundle):
+def test_tensorrt_flavor_is_symmetric_int8(export_int8_bundle):
     model, values = _initializers(os.path.join(export_int8_bundle, "model.int8.trt.onnx"))
     quant_nodes = [node for node in model.graph.node if node.op_type == "QuantizeLinear"]
     assert quant_nodes
@@ -121,7 +121,7 @@ def test_tensorrt_flavour_is_symmetric_int8(export_int8_bundle):
         assert not zero_point.any()
 
 
-def test_ort_flavour_has_uint8_activations(export_int8_bundle):
+def test_ort_flavor_has_uint8_activations(export_int8_bundle):
     model, values = _initializers(os.path.join(export_int8_bundle, "model.int8.ort.onnx"))
     activation_q = [node for node in model.graph.node
                     if node.op_type == "QuantizeLinear" and node.input[0] not in values]
@@ -132,7 +132,7 @@ def test_ort_flavour_has_uint8_activations(export_int8_bundle):
 def test_int8_on_flat_folder_has_no_accuracy(export_run, export_checkpoint, export_make_images, tmp_path):
     calib = export_make_images(str(tmp_path / "flat"), per_class=4, seed=5, flat=True)
     code, out, err = export_run([export_checkpoint, "-o", tmp_path / "b", "--int8", "--calib", calib,
-                                 "--int8-flavours", "ort-qdq-u8s8", "--calib-method", "minmax",
+                                 "--int8-flavors", "ort-qdq-u8s8", "--calib-method", "minmax",
                                  "--int8-min-agreement", "0"])
     assert code == 0, err
     manifest = read_manifest(str(tmp_path / "b"))
@@ -168,7 +168,7 @@ def test_int8_below_agreement_threshold_fails_with_3(export_run, export_checkpoi
     monkeypatch.setattr(verify, "int8_figures", pessimistic)
     before = export_snapshot(export_bundle_copy)
     code, out, err = export_run([export_checkpoint, "-o", export_bundle_copy, "--int8", "--calib", export_images,
-                                 "--int8-flavours", "ort-qdq-u8s8", "--calib-method", "minmax"])
+                                 "--int8-flavors", "ort-qdq-u8s8", "--calib-method", "minmax"])
     assert code == 3
     assert "--int8-min-agreement" in _one_error_line(err)
     assert export_snapshot(export_bundle_copy) == before
@@ -352,7 +352,7 @@ def test_new_export_builds_engines_and_cache_in_staging(export_run, export_check
                                                         export_fake_device):
     target = str(tmp_path / "b")
     code, out, err = export_run([export_checkpoint, "-o", target, "--int8", "--calib", export_images,
-                                 "--int8-flavours", "ort-qdq-u8s8", "--calib-method", "minmax",
+                                 "--int8-flavors", "ort-qdq-u8s8", "--calib-method", "minmax",
                                  "--engine", "fp16"])
     assert code == 0, err
     kinds = [call[0] for call in export_fake_device]

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from edge.bundle import Bundle
-from edge.preprocess import normalize, preprocess, read_image, resize_and_crop
+from edge.bundle.bundle import Bundle
+from edge.bundle.preprocess import normalize, preprocess, read_image, resize_and_crop
 
 
 def test_fused_model_matches_unfused_on_real_images(export_run, export_checkpoint, export_model, export_images,
@@ -39,7 +39,7 @@ def test_fused_module_handles_bgr_models(export_model):
     """A model trained on BGR input: no channel swap in the graph, same numbers as preprocess."""
     import torch
 
-    from edge.preprocess import PreprocessSpec
+    from edge.bundle.preprocess import PreprocessSpec
     from export.fuse import fused_module
 
     spec = PreprocessSpec(size=32, color_order="BGR", mean=(0.1, 0.2, 0.3), std=(0.5, 0.6, 0.7))

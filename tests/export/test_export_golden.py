@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 
-from edge.atomic import sha256_file
-from edge.bundle import Bundle
-from edge.golden import FILE, GoldenSet, inputs_sha256
-from edge.preprocess import normalize_batch, read_image, resize_and_crop
+from edge.util.atomic import sha256_file
+from edge.bundle.bundle import Bundle
+from edge.bundle.golden import FILE, GoldenSet, inputs_sha256
+from edge.bundle.preprocess import normalize_batch, read_image, resize_and_crop
 
 
 def _npz(bundle):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from edge.bundle import read_manifest
+from edge.bundle.bundle import read_manifest
 
 
 def _one_error_line(err):
@@ -146,7 +146,7 @@ def test_onnx_input_records_skipped_verification(export_run, export_fp32_bundle,
     onnx_path = os.path.join(export_fp32_bundle, "model.onnx")
     code, out, err = export_run([onnx_path, "--classes", "blue,green,red", "--crop-pct", "0.875",
                                  "-o", tmp_path / "b", "--int8", "--calib", export_images,
-                                 "--int8-flavours", "ort-qdq-u8s8", "--calib-method", "minmax"])
+                                 "--int8-flavors", "ort-qdq-u8s8", "--calib-method", "minmax"])
     assert code == 0, err
     manifest = read_manifest(str(tmp_path / "b"))
     fp32 = manifest["verification"]["fp32"]

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.errors import EdgeError
 
 
@@ -46,7 +46,7 @@ def test_export_options_defaults_and_unknown_names():
     ({"opset": 17}, "onnx", "--opset does not apply"),
     ({"verify_count": 0, "holdout_fraction": 1.0}, "torch", "--verify-count must be at least 1; --holdout-fraction"),
     ({"calib_method": "mse"}, "torch", "--calib-method must be one of entropy, minmax, percentile"),
-    ({"int8_flavours": []}, "torch", "--int8-flavours"),
+    ({"int8_flavors": []}, "torch", "--int8-flavors"),
     ({"engines": ["fp64"]}, "bundle", "engines must be some of fp32, fp16, int8"),
 ])
 def test_export_options_check(values, kind, needle):

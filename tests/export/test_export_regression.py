@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.bundle import SCHEMA_VERSION, Bundle
+from edge.bundle.bundle import SCHEMA_VERSION, Bundle
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec
-from edge.regression import RegressionTargets
+from edge.bundle.preprocess import PreprocessSpec
+from edge.tasks.points import RegressionTargets
 from tests.helpers import undocumented_manifest_keys
 
 
@@ -57,7 +57,7 @@ def test_int8_past_the_threshold_is_refused_and_nothing_is_written(regression_ch
         shutil.copy(os.path.join(regression_images, name), str(flat / "img{:02d}.png".format(index)))
     out = str(tmp_path / "bundle")
     code, out_text, err = export_run([regression_checkpoint, "-o", out, "--int8", "--calib", str(flat),
-                                      "--int8-flavours", "ort-qdq-u8s8", "--int8-max-mae-increase", "0.001"])
+                                      "--int8-flavors", "ort-qdq-u8s8", "--int8-max-mae-increase", "0.001"])
     assert code == 3 and not os.path.exists(out)
     assert "no labels: INT8 is held to its distance from FP32" in err
     assert "moves the points" in err and "past --int8-max-mae-increase 0.001 px; no bundle written" in err

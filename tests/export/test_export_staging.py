@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from edge.bundle import read_manifest
+from edge.bundle.bundle import read_manifest
 from edge.errors import EdgeError
 from tests.bundle_fixtures import snapshot
 from tests.helpers import ROOT
@@ -211,7 +211,7 @@ def test_stale_staging_folders_are_removed_and_counted_in_one_line(tmp_path):
 
 
 def test_a_folder_of_a_live_process_is_not_stale_but_a_reused_pid_is(tmp_path):
-    from edge import staging
+    from edge.util import staging
 
     folder = tmp_path / ".bundle.staging-00000001"
     os.mkdir(str(folder))
@@ -293,7 +293,7 @@ def test_sigterm_mid_export_removes_the_staging_folder_and_exits_143(export_chec
 
 def _staged_files(parent):
     """The files an export has begun to write into its staging folder (its owner file aside)."""
-    from edge.staging import OWNER
+    from edge.util.staging import OWNER
 
     found = []
     for name in leftovers(parent):

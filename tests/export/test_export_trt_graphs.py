@@ -3,14 +3,14 @@
 - A uint8 network input may only feed a Cast (8.5+/10.x: "TensorRT does not support UINT8 types
   for intermediate tensors"); TensorRT 8.2 has no uint8 at all, so a fused bundle also carries
   float-input models for it, and the manifest says which model takes which input.
-- The TensorRT INT8 flavour keeps weights float with Q/DQ pairs: the 8.0/8.2 parser rejects int8
+- The TensorRT INT8 flavor keeps weights float with Q/DQ pairs: the 8.0/8.2 parser rejects int8
   initializers read by a DequantizeLinear ("invalid weights type of Int8"); zero points are int8 0.
 """
 
 import numpy as np
 import pytest
 
-from edge.bundle import INPUT_FLOAT, INPUT_UINT8, Bundle
+from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, Bundle
 
 
 def _graph(path):
@@ -70,7 +70,7 @@ def test_fused_bundle_carries_float_input_models_for_tensorrt_82(fused_int8_bund
 def test_float_input_model_matches_the_fused_one_on_host_normalised_frames(fused_int8_bundle, export_images):
     import onnxruntime as ort
 
-    from edge.preprocess import normalize_batch, read_image, resize_and_crop
+    from edge.bundle.preprocess import normalize_batch, read_image, resize_and_crop
     from export.verify import list_images
 
     bundle = fused_int8_bundle
@@ -85,7 +85,7 @@ def test_float_input_model_matches_the_fused_one_on_host_normalised_frames(fused
 
 
 @pytest.mark.parametrize("fixture", ["export_int8_bundle", "fused_int8_bundle"])
-def test_tensorrt_int8_flavour_has_float_weights_with_qdq_pairs(request, fixture):
+def test_tensorrt_int8_flavor_has_float_weights_with_qdq_pairs(request, fixture):
     bundle = request.getfixturevalue(fixture)
     bundle = bundle if isinstance(bundle, Bundle) else Bundle.load(bundle)
     entries = [e for e in bundle.artifacts("onnx") if e.get("flavor") == "tensorrt-qdq-s8s8"]

@@ -130,7 +130,7 @@ def test_staged_bundle_swaps_in(tmp_path):
 
 
 def test_summary_rows_render():
-    from edge.bundle_summary import format_table, summary_rows
+    from edge.bundle.summary import format_table, summary_rows
 
     manifest = {
         "model": {"num_classes": 2},
@@ -153,7 +153,7 @@ def test_summary_rows_render():
     assert table[0].startswith("artifact") and set(table[1]) <= {"-", " "} and len(table) == 5
 
 
-def test_tensorrt_flavour_has_only_symmetric_int8_qdq(export_int8_bundle):
+def test_tensorrt_flavor_has_only_symmetric_int8_qdq(export_int8_bundle):
     """TensorRT's ONNX parser reads Q/DQ only as int8 with zero points 0 (no int32 bias DQ)."""
     import os
 

@@ -1,5 +1,5 @@
 """A model holding NaN or Inf weights is refused wherever a model is loaded: exit code 3, one line naming the
-file, the tensor and how many values (edge.finite). Before, `edge-predict --runtime pytorch` printed nan, exit 0."""
+file, the tensor and how many values (edge.bundle.finite). Before, `edge-predict --runtime pytorch` printed nan, exit 0."""
 
 import copy
 import os
@@ -87,7 +87,7 @@ def test_edge_export_refuses_an_onnx_file_with_inf_weights(tmp_path, export_run)
 
 def test_the_check_counts_every_tensor_and_skips_integers():
     from edge.errors import Unusable
-    from edge.finite import non_finite, refuse_non_finite
+    from edge.bundle.finite import non_finite, refuse_non_finite
 
     arrays = [("a", np.ones(3, np.float32)), ("steps", np.array([7], np.int64)),
               ("b", np.array([np.nan, 1.0, np.inf], np.float16)), ("c", np.array([-np.inf]))]

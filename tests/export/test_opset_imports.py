@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 
 onnx = pytest.importorskip("onnx")
 helper = onnx.helper

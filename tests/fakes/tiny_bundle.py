@@ -2,7 +2,7 @@
 
 Conv(3->4, 3x3) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(4->3): input "input" N x 3 x 32 x 32,
 output "logits" N x 3. Variants: a dynamic batch axis, a QDQ INT8 model (symmetric int8, as
-TensorRT wants, or asymmetric uint8 as ONNX Runtime's u8s8 flavour), another opset.
+TensorRT wants, or asymmetric uint8 as ONNX Runtime's u8s8 flavor), another opset.
 
 A Jetson has no `onnx` package: the opset-13 variants are also kept as files in tests/fixtures
 (made by tiny_model; a test checks they still match), so the real-hardware tests run there too.
@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from edge.bundle import artifact_entry, new_manifest, write_manifest
-from edge.preprocess import PreprocessSpec
+from edge.bundle.bundle import artifact_entry, new_manifest, write_manifest
+from edge.bundle.preprocess import PreprocessSpec
 
 CLASSES = ["blue", "green", "red"]
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
@@ -116,8 +116,8 @@ def write_tiny_bundle(folder, dynamic=False, batch=None, qdq=True, opset=13, cal
     _write(folder, "model.onnx", tiny_model_bytes(dynamic=dynamic, opset=opset))
     manifest["artifacts"].append(artifact_entry(folder, "model.onnx", "onnx", precision="fp32", opset=opset))
     if qdq:
-        flavour = "s8s8" if qdq is True else qdq
-        _write(folder, "model.int8.trt.onnx", tiny_model_bytes(dynamic=dynamic, qdq=flavour, opset=opset))
+        flavor = "s8s8" if qdq is True else qdq
+        _write(folder, "model.int8.trt.onnx", tiny_model_bytes(dynamic=dynamic, qdq=flavor, opset=opset))
         manifest["artifacts"].append(artifact_entry(folder, "model.int8.trt.onnx", "onnx", precision="int8",
                                                     opset=opset, flavor="tensorrt-qdq-s8s8"))
     if calibration_cache is not None:

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from edge.camera_config import DEFAULTS
-from edge.options_file import load_options
+from edge.options.camera_config import DEFAULTS
+from edge.options.yaml_file import load_options
 
 JETSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "jetson")
 UNIT = os.path.join(JETSON, "edge-camera.service")
@@ -106,7 +106,7 @@ def test_serve_unit_runs_edge_serve_from_its_environment_file():
 
 
 def test_serve_environment_file_gives_valid_options_bound_to_loopback():
-    from edge.http_access import is_loopback
+    from edge.net.http_access import is_loopback
     from edge.serve.cli import build_parser
 
     values = systemd_environment_file(SERVE_ENV)

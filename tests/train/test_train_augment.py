@@ -1,10 +1,10 @@
-"""Augmentation: seeded, size-preserving, and --d4 draws the 8 transforms of edge.tta (their one home)."""
+"""Augmentation: seeded, size-preserving, and --d4 draws the 8 transforms of edge.tasks.tta (their one home)."""
 
 import numpy as np
 import pytest
 
 from edge.errors import EdgeError
-from edge.tta import dihedral
+from edge.tasks.tta import dihedral
 from train.augment import AugmentConfig, augment
 from train.loaders import SeededSampler
 

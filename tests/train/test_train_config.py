@@ -1,4 +1,4 @@
-"""edge-train's options, from flags or a YAML file, are checked against one table (edge.option_ranges)
+"""edge-train's options, from flags or a YAML file, are checked against one table (edge.options.ranges)
 before torch is imported: a typo in a config file costs a second, not a minute, and never a traceback."""
 
 import pytest

@@ -2,7 +2,7 @@
 
 import os
 
-from edge.preprocess import read_image
+from edge.bundle.preprocess import read_image
 from train.data import scan_image_folder
 from train.demo_data import write_digits
 
@@ -32,7 +32,7 @@ def test_per_class_writes_the_first_scans_of_each_digit(tmp_path):
 def test_the_regression_demo_data_has_the_nose_where_its_label_says(tmp_path):
     import numpy as np
 
-    from edge.point_labels import folder_points
+    from edge.tasks.point_labels import folder_points
     from train.demo_data import write_points
 
     counts = write_points(str(tmp_path), count=30, size=48, seed=1)

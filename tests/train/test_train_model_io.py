@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec
+from edge.bundle.preprocess import PreprocessSpec
 from train.checkpoint import load_checkpoint, model_from_record, model_record, save_checkpoint
 from train.resnet import build_resnet, load_backbone_weights
 

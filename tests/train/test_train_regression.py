@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from edge.errors import EdgeError
-from edge.preprocess import PreprocessSpec
-from edge.regression import RegressionTargets, denormalize, to_image_pixels
+from edge.bundle.preprocess import PreprocessSpec
+from edge.tasks.points import RegressionTargets, denormalize, to_image_pixels
 from tests.helpers import spot_image, write_png, write_point_folder
 from train import cli
 from train.checkpoint import load_checkpoint, model_from_record, model_record, save_checkpoint, targets_of
@@ -177,7 +177,7 @@ def test_a_tiny_regression_run_writes_every_output(spots, tmp_path, capsys):
 
 
 def recomputed_mae(record, data):
-    from edge.preprocess import preprocess, read_image
+    from edge.bundle.preprocess import preprocess, read_image
     from train.checkpoint import spec_from_record
     from train.data import make_point_splits
 

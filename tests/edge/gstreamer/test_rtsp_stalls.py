@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from edge.daemon import CameraDaemon
+from edge.daemon.loop import CameraDaemon
 from edge.sources.factory import open_source
 from edge.sources.grabber import LatestFrameGrabber
-from edge.telemetry import Telemetry
+from edge.daemon.telemetry import Telemetry
 
 pytestmark = pytest.mark.gstreamer
 
@@ -26,7 +26,7 @@ STALL_S = 2.0
 
 
 class _Model(object):
-    """The daemon's model interface (edge.output_kinds): results(images) -> (results, timings)."""
+    """The daemon's model interface (edge.tasks.registry): results(images) -> (results, timings)."""
 
     def results(self, images):
         return [{"prediction": "x", "confidence": 1.0}], {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}

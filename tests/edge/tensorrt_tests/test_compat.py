@@ -1,4 +1,4 @@
-"""export.trt_compat, edge.cuda_memory and the fakes' API surfaces, per TensorRT generation."""
+"""export.trt_compat, edge.cuda.memory and the fakes' API surfaces, per TensorRT generation."""
 
 import sys
 import warnings
@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-import edge.cuda_memory
-import edge.gpu
+import edge.cuda.memory
+import edge.cuda.gpu
 from edge.errors import EdgeError, MissingDependency
 from edge.tensorrt import build as trt_build, compat as trt_compat
 from tests.fakes.trt import GENERATIONS, install, make_fake_tensorrt
@@ -143,15 +143,15 @@ def test_device_description_falls_back_from_cuda_to_nvidia_smi_to_device_tree(mo
     def no_cuda():
         raise MissingDependency("CUDA device memory needs pycuda or cuda-python")
 
-    monkeypatch.setattr(edge.cuda_memory, "device_info", no_cuda)
-    monkeypatch.setattr(edge.gpu, "from_nvidia_smi", lambda timeout=10: None)
+    monkeypatch.setattr(edge.cuda.memory, "device_info", no_cuda)
+    monkeypatch.setattr(edge.cuda.gpu, "from_nvidia_smi", lambda timeout=10: None)
     model = tmp_path / "model"
     model.write_bytes(b"NVIDIA Jetson Nano Developer Kit\x00")
-    monkeypatch.setattr(edge.gpu, "DEVICE_TREE_MODEL", str(model))
+    monkeypatch.setattr(edge.cuda.gpu, "DEVICE_TREE_MODEL", str(model))
     info = trt_compat.device_description(trt)
     assert (info["gpu"], info["compute_capability"], info["tensorrt_version"]) == ("NVIDIA Tegra X1", "5.3", "8.2.1.8")
     assert info["source"].startswith("device-tree")
-    monkeypatch.setattr(edge.gpu, "from_device_tree", lambda path=None: None)
+    monkeypatch.setattr(edge.cuda.gpu, "from_device_tree", lambda path=None: None)
     with pytest.raises(EdgeError, match="cannot tell which GPU"):
         trt_compat.device_description(trt)
 
@@ -162,33 +162,33 @@ def test_device_description_prefers_cuda(monkeypatch):
     assert info == {"gpu": "Orin", "compute_capability": "8.7", "tensorrt_version": "10.3.0.26", "source": "cuda"}
 
 
-# ----------------------------------------------------------------------------- edge.cuda_memory
+# ----------------------------------------------------------------------------- edge.cuda.memory
 
 def test_cuda_memory_without_pycuda_or_cuda_python(monkeypatch):
-    monkeypatch.setattr(edge.cuda_memory, "_BACKEND", None)
+    monkeypatch.setattr(edge.cuda.memory, "_BACKEND", None)
     for name in ("pycuda", "pycuda.driver", "pycuda.autoinit", "cuda", "cuda.cudart", "cuda.bindings",
                  "cuda.bindings.runtime"):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingDependency, match="pycuda or cuda-python"):
-        edge.cuda_memory.backend()
+        edge.cuda.memory.backend()
     with pytest.raises(EdgeError, match="unknown CUDA backend"):
-        edge.cuda_memory.backend("opencl")
+        edge.cuda.memory.backend("opencl")
 
 
 @pytest.mark.parametrize("binding", ["pycuda", "cuda-python"])
 def test_cuda_failures_are_one_clear_error_with_either_binding(monkeypatch, binding):
     """Out of GPU memory: pycuda's MemoryError and cudart's error code both become a CudaError (one line)."""
     install(monkeypatch, "8.6", device="orin", cuda=binding, free_bytes=1 << 20)
-    memory = edge.cuda_memory.backend()
-    with memory.current(), pytest.raises(edge.cuda_memory.CudaError, match="(?i)failed.*memory"):
+    memory = edge.cuda.memory.backend()
+    with memory.current(), pytest.raises(edge.cuda.memory.CudaError, match="(?i)failed.*memory"):
         memory.alloc(1 << 30)
 
 
 @pytest.mark.jetson
 def test_device_tree_agrees_with_cuda_on_this_jetson():
     """On a Jetson with pycuda or cuda-python: the fallback table names the GPU as CUDA does."""
-    cuda = edge.cuda_memory.device_info()
-    tree = edge.gpu.from_device_tree()
+    cuda = edge.cuda.memory.device_info()
+    tree = edge.cuda.gpu.from_device_tree()
     assert tree is not None and (tree["name"], tree["compute_capability"]) == (cuda["name"], cuda["compute_capability"])
 
 
@@ -198,6 +198,6 @@ def test_a_broken_cuda_driver_is_one_clear_error(monkeypatch):
     def broken():
         raise RuntimeError("cuInit failed: no CUDA-capable device is detected")
 
-    monkeypatch.setattr(edge.cuda_memory, "device_info", broken)
+    monkeypatch.setattr(edge.cuda.memory, "device_info", broken)
     with pytest.raises(EdgeError, match="CUDA could not be initialised.*no CUDA-capable device"):
         trt_compat.device_description(trt)

@@ -1,7 +1,7 @@
 """CUDA contexts are per thread: TensorRT objects belong to theirs, and the code that runs inference
-off the thread that loaded it makes its context current (edge.cuda_memory's `current()`).
+off the thread that loaded it makes its context current (edge.cuda.memory's `current()`).
 
-The fakes' rules: test_cuda_context_rules.py. Here: the TensorRT fake's, then edge.cuda_memory's
+The fakes' rules: test_cuda_context_rules.py. Here: the TensorRT fake's, then edge.cuda.memory's
 scope, the TensorRT runner activated on one thread and called on others, the calibrator,
 edge-doctor's round trip, edge-camera and edge-bench, each through the bindings' fakes.
 """
@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pytest
 
-import edge.cuda_memory
-from edge.bundle import Bundle
+import edge.cuda.memory
+from edge.bundle.bundle import Bundle
 from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
 from edge.runners.tensorrt_runner import TensorRTRunner
 from edge.tensorrt.engines import add_engines
@@ -73,13 +73,13 @@ def test_tensorrt_runs_only_in_the_context_of_its_engine(monkeypatch, tmp_path):
     contexts.pop()
 
 
-# ----------------------------------------------------------------------------- edge.cuda_memory
+# ----------------------------------------------------------------------------- edge.cuda.memory
 
 @pytest.mark.parametrize("binding", ["pycuda", "cuda-python"])
 def test_the_backend_scope_is_per_thread_nests_and_restores_what_was_current(monkeypatch, binding):
     trt = install(monkeypatch, "8.6", device="orin", cuda=binding)
     contexts = trt.fake_memory.device.contexts
-    memory = edge.cuda_memory.backend()
+    memory = edge.cuda.memory.backend()
     assert contexts.current() is None and sys.modules.get("pycuda.autoinit") is None   # never imported
     with memory.current():
         assert contexts.current() is contexts.primary and on_thread(contexts.current) is None
@@ -111,7 +111,7 @@ def test_the_runner_activated_on_one_thread_infers_and_deactivates_on_others(mon
     trt, bundle = _tiny_engine(tmp_path, monkeypatch, "8.2" if cuda == "pycuda" else "10.3", cuda=cuda)
     if binding == "pycuda-2019":   # no retain_primary_context before pycuda 2020.1: a context of its own, so
         monkeypatch.delattr(sys.modules["pycuda.driver"].Device, "retain_primary_context")   # TensorRT must
-        monkeypatch.setattr(edge.cuda_memory, "_BACKEND", None)   # make the engine inside the runner's scope
+        monkeypatch.setattr(edge.cuda.memory, "_BACKEND", None)   # make the engine inside the runner's scope
     batch = np.random.RandomState(0).rand(6, 3, 32, 32).astype(np.float32)
     with OnnxRuntimeRunner(bundle) as reference:
         want = reference.infer(batch)
@@ -177,7 +177,7 @@ def test_edge_camera_runs_tensorrt_through_pycuda_without_autoinit(monkeypatch, 
     """edge-camera activates and infers on its main thread (the grabber thread only reads frames);
     through pycuda that works without pycuda.autoinit, all in the runner's own context."""
     from edge import camera
-    from edge.daemon import CameraDaemon
+    from edge.daemon.loop import CameraDaemon
 
     trt, bundle = _tiny_engine(tmp_path, monkeypatch, "8.2", cuda="pycuda")
     monkeypatch.setattr(CameraDaemon, "install_signal_handlers", lambda self: None)   # pytest keeps its own

@@ -1,6 +1,6 @@
 """edge-export on the device (edge.tensorrt.cli): a bundle in, engines for this GPU out, with edge/ alone."""
 
-from edge.bundle import Bundle
+from edge.bundle.bundle import Bundle
 from edge.tensorrt.cli import main
 from tests.fakes.tiny_bundle import write_tiny_bundle
 from tests.helpers import STAND_IN_ENGINES, run_blocked

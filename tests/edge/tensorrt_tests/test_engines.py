@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
-from edge.atomic import sha256_file
-from edge.bundle import Bundle, read_manifest, write_manifest
+from edge.util.atomic import sha256_file
+from edge.bundle.bundle import Bundle, read_manifest, write_manifest
 from edge.errors import EdgeError, MissingDependency
 from edge.tensorrt.calibration_cache import write_calibration_cache
 from edge.tensorrt.engines import add_engines
@@ -139,7 +139,7 @@ def test_int8_from_a_calibration_cache_on_82_only(monkeypatch, tmp_path):
     other = str(tmp_path / "other")
     shutil.copytree(source, other)
     install(monkeypatch, "10.3", device="orin")
-    refused_unchanged(other, ["int8"], "INT8 from a QDQ model only.*--int8-flavours tensorrt-qdq-s8s8")
+    refused_unchanged(other, ["int8"], "INT8 from a QDQ model only.*--int8-flavors tensorrt-qdq-s8s8")
 
 
 def test_int8_needs_a_qdq_model_or_cache(monkeypatch, tmp_path):
@@ -266,7 +266,7 @@ def test_parse_failure_is_clear_and_leaves_the_bundle(monkeypatch, bundle):
 
 def test_a_failure_on_the_second_engine_removes_the_first(monkeypatch, tmp_path):
     install(monkeypatch, "8.6", device="orin")
-    bad = write_tiny_bundle(tmp_path / "u8", qdq="u8s8")   # listed as the TensorRT flavour, but asymmetric
+    bad = write_tiny_bundle(tmp_path / "u8", qdq="u8s8")   # listed as the TensorRT flavor, but asymmetric
     refused_unchanged(bad, ["fp16", "int8"], "symmetric INT8")
 
 
@@ -297,12 +297,12 @@ def test_unknown_precision_names_the_valid_ones(monkeypatch, bundle):
 
 
 def test_no_way_to_tell_the_gpu_builds_nothing(monkeypatch, bundle):
-    import edge.gpu
+    import edge.cuda.gpu
 
     install(monkeypatch, "8.2")
-    monkeypatch.setattr(edge.gpu, "_from_cuda", lambda: None)
-    monkeypatch.setattr(edge.gpu, "from_nvidia_smi", lambda timeout=10: None)
-    monkeypatch.setattr(edge.gpu, "from_device_tree", lambda path=None: None)
+    monkeypatch.setattr(edge.cuda.gpu, "_from_cuda", lambda: None)
+    monkeypatch.setattr(edge.cuda.gpu, "from_nvidia_smi", lambda timeout=10: None)
+    monkeypatch.setattr(edge.cuda.gpu, "from_device_tree", lambda path=None: None)
     refused_unchanged(bundle, ["fp16"], "cannot tell which GPU")
 
 

@@ -643,10 +643,10 @@ def test_cuda_python_calls_return_error_and_results(monkeypatch):
 
 @pytest.mark.parametrize("binding", ["pycuda", "cuda-python"])
 def test_edge_backends_run_against_the_fake_bindings(monkeypatch, binding):
-    import edge.cuda_memory
+    import edge.cuda.memory
 
     trt = install(monkeypatch, "8.6", device="orin", cuda=binding)
-    memory = edge.cuda_memory.backend()
+    memory = edge.cuda.memory.backend()
     assert memory.name == binding and memory.device_info()["name"] == "Orin"   # no context needed
     assert trt.fake_memory.device.contexts.current() is None   # nothing left current by making the backend
     with memory.current():
@@ -682,19 +682,19 @@ def _smi():
                                          ("gtx1080", "NVIDIA GeForce GTX 1080, 6.1, 8192"),
                                          ("nano", None), ("tx2", None), ("xavier", None)])
 def test_install_gives_the_machine_its_identity(monkeypatch, device, smi):
-    import edge.gpu
+    import edge.cuda.gpu
 
     install(monkeypatch, "8.2" if device in ("nano", "tx2", "xavier") else "10.3", device=device, cuda=None)
     assert _smi() == smi
     tree = DEVICES[device].device_tree
     if tree is None:
         with pytest.raises(IOError):
-            open(edge.gpu.DEVICE_TREE_MODEL, "rb")
+            open(edge.cuda.gpu.DEVICE_TREE_MODEL, "rb")
     else:
-        with open(edge.gpu.DEVICE_TREE_MODEL, "rb") as handle:
+        with open(edge.cuda.gpu.DEVICE_TREE_MODEL, "rb") as handle:
             assert handle.read() == tree.encode() + b"\0"
-    import edge.cuda_memory
+    import edge.cuda.memory
     from edge.errors import MissingDependency
     with pytest.raises(MissingDependency):
-        edge.cuda_memory.backend()
+        edge.cuda.memory.backend()
     assert sys.modules["pycuda"] is None and sys.modules["cuda.bindings.runtime"] is None

@@ -2,7 +2,7 @@
 
     contexts.py      Contexts: the driver's per-thread stacks of current contexts, the primary context
     memory.py        GpuMemory: fixed-size allocations, streams whose work lands at synchronize, a ledger
-    backend.py       FakeCudaMemory: edge.cuda_memory's backend interface
+    backend.py       FakeCudaMemory: edge.cuda.memory's backend interface
     pycuda_fake.py   a fake `pycuda` (driver, autoinit) with pycuda's documented API
     cudart_fake.py   a fake cuda-python runtime (every call returns (err, *results))
     driver_fake.py   a fake cuda-python driver API, its context calls (cuInit, cuCtxPushCurrent, ...)

@@ -1,4 +1,4 @@
-"""edge.cuda_memory's backend interface over the GPU memory model (FakeCudaMemory).
+"""edge.cuda.memory's backend interface over the GPU memory model (FakeCudaMemory).
 
 Like the real backends it owns a context, the device's primary one: `current()` pushes it on the
 calling thread's stack for the body of a `with` and pops it after (cuDevicePrimaryCtxRetain once,
@@ -30,7 +30,7 @@ class _PinnedArray(object):
 
 
 class FakeCudaMemory(object):
-    """edge.cuda_memory's backend interface over a GpuMemory (`device`), strict like pycuda's docs:
+    """edge.cuda.memory's backend interface over a GpuMemory (`device`), strict like pycuda's docs:
     async copies (stream given) need page-locked host arrays from `pagelocked`."""
 
     name = "fake"

@@ -159,12 +159,12 @@ def install(monkeypatch, generation_name, device="nano", gpu=None, compute_capab
 
     device: a DEVICES name. gpu / compute_capability override its CUDA name and capability;
     fast_fp16, fast_int8, max_opset and free_bytes (the GPU's free memory) may be given too.
-    cuda: "backend" sets edge.cuda_memory._BACKEND to trt.fake_memory (a FakeCudaMemory);
+    cuda: "backend" sets edge.cuda.memory._BACKEND to trt.fake_memory (a FakeCudaMemory);
     "pycuda" / "cuda-python" put those fake modules in sys.modules and reset _BACKEND to None so
     edge's own backend classes run against them; None: no CUDA binding importable at all.
     The machine also answers nvidia-smi and has the board's device-tree model (machine.py).
     """
-    import edge.cuda_memory
+    import edge.cuda.memory
 
     profile = DEVICES[device]
     name, capability = gpu or profile.cuda_name, compute_capability or profile.compute_capability
@@ -177,10 +177,10 @@ def install(monkeypatch, generation_name, device="nano", gpu=None, compute_capab
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     if cuda == "backend":
         install_bindings(monkeypatch, gpu_memory, None)
-        monkeypatch.setattr(edge.cuda_memory, "_BACKEND", memory)
+        monkeypatch.setattr(edge.cuda.memory, "_BACKEND", memory)
     else:
         trt.fake_cuda_modules = install_bindings(monkeypatch, gpu_memory, cuda)
-        monkeypatch.setattr(edge.cuda_memory, "_BACKEND", None)
+        monkeypatch.setattr(edge.cuda.memory, "_BACKEND", None)
     install_identity(monkeypatch, profile, name, capability, trt)
     return trt
 

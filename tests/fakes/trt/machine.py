@@ -2,7 +2,7 @@
 
 nvidia-smi answers `--query-gpu=<fields> --format=csv[,noheader][,nounits]` as the device does
 (devices.py). A device without nvidia-smi (JetPack 4.6) gets none: when a real one is on PATH, a
-stand-in that exits 127 ("command not found") hides it. edge.gpu.DEVICE_TREE_MODEL points at a
+stand-in that exits 127 ("command not found") hides it. edge.cuda.gpu.DEVICE_TREE_MODEL points at a
 file holding the board's NUL-terminated model string, or at a missing path on a desktop.
 Everything goes through monkeypatch (undone after the test); files live in a temporary folder
 removed when the fake module is garbage collected.
@@ -48,7 +48,7 @@ def install_identity(monkeypatch, device, cuda_name, compute_capability, keep_al
     """Fake nvidia-smi on PATH and the device-tree model for `device` (a devices.Device).
 
     keep_alive: an object whose lifetime bounds the temporary folder (the fake module)."""
-    import edge.gpu
+    import edge.cuda.gpu
 
     folder = tempfile.TemporaryDirectory(prefix="fake-machine-")
     keep_alive.fake_machine_folder = folder   # removed when the fake module goes away
@@ -68,5 +68,5 @@ def install_identity(monkeypatch, device, cuda_name, compute_capability, keep_al
     if device.device_tree is not None:
         with open(model, "wb") as handle:
             handle.write(device.device_tree.encode("utf-8") + b"\x00")
-    monkeypatch.setattr(edge.gpu, "DEVICE_TREE_MODEL", model)
+    monkeypatch.setattr(edge.cuda.gpu, "DEVICE_TREE_MODEL", model)
     return folder.name

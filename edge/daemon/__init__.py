@@ -1,0 +1,1 @@
+"""edge-camera's loop and its health and metrics."""

@@ -1,0 +1,1 @@
+"""The command options shared by several edge-* commands: declarations, ranges, YAML files."""

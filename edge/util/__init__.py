@@ -1,0 +1,1 @@
+"""Small utilities every part uses: atomic writes, staged folders, timestamps, lazy imports, tables."""
