@@ -110,7 +110,7 @@ endif
 # Bundles the desktop exports with today's export code (tests/desktop_bundle.py, in the desktop venv),
 # for the device-side run to load (tests/edge/test_desktop_bundles.py, through EDGE_DESKTOP_BUNDLES).
 DESKTOP_BUNDLES := .cache/desktop-bundles
-$(DESKTOP_BUNDLES)/.exported: $(VENV)/.installed tests/desktop_bundle.py $(wildcard edge/*.py edge/*/*.py export/*.py train/*.py)
+$(DESKTOP_BUNDLES)/.exported: $(VENV)/.installed tests/desktop_bundle.py $(wildcard edge/*.py edge/*/*.py edge/*/*/*.py export/*.py train/*.py)
 	$(BIN)/python -m tests.desktop_bundle $(DESKTOP_BUNDLES)
 	touch $@
 

@@ -10,7 +10,7 @@ The Python API (for notebooks) is two calls; each imports what it needs when cal
         for image in frames: ...
 """
 
-__version__ = "0.1.0"
+from edge.version import __version__
 
 
 def load_bundle(path):

@@ -8,54 +8,19 @@
         # a regression bundle's result is a Points: result.values["x"], result.values["y"] (pixels of the image)
 
 The runner is the one edge-predict uses (edge.runners.select.make_runner, same options), and the
-images go through the same Classifier (a regression bundle's: Regressor), so a notebook sees the
-numbers the commands print.
+images go through the same result model (edge.tasks: the bundle's task), so a notebook sees the
+numbers the commands print; each result is what that task's api_result makes of them (a classifier's
+Prediction, a regression bundle's Points: edge.tasks.postprocess).
 Leaving the `with` block deactivates the runner and frees what it holds (sessions, engines, GPU memory).
 """
 
 import os
-from collections import namedtuple
 
 from edge.bundle.bundle import Bundle
 from edge.errors import EdgeError
-from edge.tasks.postprocess import result_fields
-
-
-class Label(namedtuple("Label", ("label", "index", "confidence"))):
-    """One entry of a prediction's top-k: class label, output index, probability (0..1)."""
-
-    __slots__ = ()
-
-
-class Prediction(namedtuple("Prediction", ("prediction", "confidence", "top"))):
-    """What one image was seen as, in the result vocabulary of every output (edge.tasks.postprocess)."""
-
-    __slots__ = ()
-
-    @classmethod
-    def from_top(cls, top):
-        """From edge.tasks.postprocess.top_k's list of {label, index, confidence}, best first."""
-        fields = result_fields(top)
-        return cls(fields["prediction"], fields["confidence"], [Label(**item) for item in fields["top"]])
-
-    def as_dict(self):
-        """The JSON fields edge-predict --json and edge-camera write for an image."""
-        return result_fields([dict(item._asdict()) for item in self.top])
-
-
-class Points(namedtuple("Points", ("values", "width", "height"))):
-    """What a regression model found in one image: values {target: pixels of that image}, output order,
-    and the image's width and height (edge.tasks.postprocess's "values" and "image")."""
-
-    __slots__ = ()
-
-    @classmethod
-    def from_fields(cls, fields):
-        return cls(fields["values"], fields["image"]["width"], fields["image"]["height"])
-
-    def as_dict(self):
-        """The JSON fields edge-predict --json and edge-camera write for an image."""
-        return {"values": dict(self.values), "image": {"width": self.width, "height": self.height}}
+# The result types' home is edge.tasks.postprocess; notebooks written against 0.1 import them from here
+# (kept until 0.2, as the old flags are).
+from edge.tasks.postprocess import Label, Points, Prediction  # noqa: F401
 
 
 class LoadedBundle(Bundle):
@@ -82,7 +47,7 @@ class BundleRunner(object):
     def __init__(self, bundle, runtime="auto", precision="auto", threads=None, checkpoint=None,
                  build_engine=False, top_k=5, log=None, tta="none"):
         from edge.options.ranges import check
-        from edge.tasks.registry import model_for
+        from edge.tasks.registry import task_for
         from edge.runners.select import make_runner
         from edge.tasks.tta import DihedralViews
 
@@ -91,7 +56,8 @@ class BundleRunner(object):
         views = DihedralViews.for_bundle(bundle, tta)
         self.runner, self.why = make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint,
                                             build_engine=build_engine, log=log)
-        self.model = model_for(bundle, self.runner, k=top_k, views=views)
+        self.task = task_for(bundle)
+        self.model = self.task.model(bundle, self.runner, k=top_k, views=views)
         self.timings = {}   # the last call's stage split in ms: preprocess, inference, postprocess
 
     @property
@@ -128,9 +94,7 @@ class BundleRunner(object):
         if not frames:
             return []
         results, self.timings = self.model.results(frames)
-        if "values" in results[0]:
-            return [Points.from_fields(fields) for fields in results]
-        return [Prediction.from_top(fields["top"]) for fields in results]
+        return [self.task.api_result(fields) for fields in results]
 
 
 def as_frame(image):

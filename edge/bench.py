@@ -68,80 +68,17 @@ def build_parser():
     return parser
 
 
-def labelled_images(folder, classes, limit):
-    """[(BGR image, label index)] from DIR/<class>/<images>; class folders must match the bundle."""
-    import os
-
-    from edge.util.image_folders import class_folders
-    from edge.predict import expand_images
-    from edge.bundle.preprocess import read_image
-
-    if not os.path.isdir(folder):
-        raise EdgeError("--data {} is not a folder".format(folder))
-    names = class_folders(folder)
-    unknown = [name for name in names if name not in classes]
-    if not names or unknown:
-        raise EdgeError("--data needs one sub-folder per class named like the bundle's classes ({}); {}".format(
-            ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else ""),
-            "unknown: " + ", ".join(unknown[:5]) if unknown else "found none"))
-    found = []
-    for name in names:
-        for path in expand_images([os.path.join(folder, name)]):
-            image = read_image(path)
-            if image is not None:
-                found.append((image, classes.index(name)))
-    if not found:
-        raise EdgeError("--data {} has no readable images".format(folder))
-    step = max(1, len(found) // limit)
-    return found[::step][:limit]
-
-
-def labelled_points(folder, targets, limit):
-    """[(BGR image, pixel values)] from a regression folder (labels.csv or <x>_<y>_<id>.jpg names) of `targets`."""
-    import os
-
-    import numpy as np
-
-    from edge.tasks.point_labels import folder_points, inside_problem
-    from edge.bundle.preprocess import read_image
-
-    if not os.path.isdir(folder):
-        raise EdgeError("--data {} is not a folder".format(folder))
-    labels = folder_points(folder)
-    if labels.targets != targets:
-        raise EdgeError("--data {} labels targets {}, the bundle outputs {}".format(
-            folder, ",".join(labels.targets.names), ",".join(targets.names)))
-    step = max(1, len(labels.entries) // limit)
-    found = []
-    for path, values, where in labels.entries[::step][:limit]:
-        image = read_image(path)
-        if image is None:
-            continue
-        problem = inside_problem(values, image.shape[:2], targets.names, where)
-        if problem:
-            raise EdgeError(problem)
-        found.append((image, np.asarray(values, dtype=np.float64)))
-    if not found:
-        raise EdgeError("--data {} has no readable images".format(folder))
-    return found
-
-
-def add_agreement(rows):
-    """Every row against the reference row's predictions: top-1 agreement, or (regression) the mean distance of
-    its points from the reference's, in pixels; returns the reference label."""
-    import numpy as np
-
+def add_agreement(rows, task):
+    """Every row against the reference row's predictions, as the bundle's task measures it (a classifier's top-1
+    agreement, a regression model's mean distance of its points from the reference's, in pixels); returns the
+    reference label."""
     ran = {(r["runtime"], r["precision"]): r for r in rows if r["runnable"] and "_predictions" in r}
-    reference = ran.get(("pytorch", "fp32")) or ran.get(("onnxruntime", "fp32")) or next(iter(ran.values()), None)
+    # The rows list the reference runtime first (edge.runners.registry.rows_order): its fp32 row, else the next one's.
+    reference = next((row for row in ran.values() if row["precision"] == "fp32"), next(iter(ran.values()), None))
     if reference is None:
         return None
     for row in ran.values():
-        if "mae_px" in row["accuracy"]:
-            distance = np.abs(np.asarray(row["_predictions"]) - np.asarray(reference["_predictions"]))
-            row["accuracy"]["mean_abs_diff_px"] = float(distance.mean())
-            continue
-        same = sum(int(a == b) for a, b in zip(row["_predictions"], reference["_predictions"]))
-        row["accuracy"]["agreement"] = same / float(len(reference["_predictions"]))
+        task.add_agreement(row["accuracy"], row["_predictions"], reference["_predictions"])
     for row in rows:
         row.pop("_predictions", None)
     return "{} {}".format(reference["runtime"], reference["precision"])
@@ -149,7 +86,8 @@ def add_agreement(rows):
 
 def build_engines(bundle, precisions, log):
     """--build-engine: this GPU's missing TensorRT engines, built before measuring; the reloaded bundle."""
-    from edge.bundle.bundle import PRECISIONS, Bundle
+    from edge.bundle.bundle import Bundle
+    from edge.bundle.schema import PRECISIONS
     from edge.util.lazy import require
     from edge.tensorrt.engines import add_engines
 
@@ -167,15 +105,13 @@ def bench_rows(bundle, args, batch_sizes, log):
     from edge.util.timestamps import utc_timestamp
     from edge.tasks.tta import DihedralViews
 
+    task = bundle.task
     views = DihedralViews.for_bundle(bundle, args.tta)
-    if views.count > 1 and bundle.targets is not None:
-        raise EdgeError("edge-bench --tta scores top-1 with the views; {} is a regression bundle: run edge-predict "
-                        "BUNDLE IMAGES --tta {} on labelled images for its MAE with them".format(bundle.path, args.tta))
+    problem = task.bench_tta_problem(bundle.path, args.tta) if views.count > 1 else None
+    if problem:
+        raise EdgeError(problem)
 
-    labelled = None
-    if args.data:
-        labelled = (labelled_images(args.data, bundle.classes, args.max_images) if bundle.targets is None else
-                    labelled_points(args.data, bundle.targets, args.max_images))
+    labelled = task.labelled_data(args.data, bundle, args.max_images) if args.data else None
     encoded = sample_inputs([image for image, _ in labelled[:8]] if labelled else None, bundle.spec)
     log("benchmarking {} ({} rows; batch sizes {}; {} s per measurement)".format(
         bundle.path, ",".join(args.runtimes or ["all"]), args.batch, args.min_time))
@@ -193,7 +129,7 @@ def bench_rows(bundle, args, batch_sizes, log):
             log("  {:<18} failed: {}".format(candidate.label, exc))
             candidate.reason = "failed here: {}".format(exc)
             rows.append(not_runnable(candidate))
-    reference = add_agreement(rows)
+    reference = add_agreement(rows, task)
     settings = {"batch_sizes": batch_sizes, "warmup_s": args.warmup, "min_time_s": args.min_time,
                 "min_iters": args.min_iters, "threads": args.threads, "data": args.data,
                 "data_images": len(labelled) if labelled else 0, "tta": args.tta}
@@ -203,9 +139,11 @@ def bench_rows(bundle, args, batch_sizes, log):
 def print_rows(document, batch_sizes, old=None):
     """The tables on stdout: rows, stage breakdown, environment, agreement, change against `old`."""
     from edge.benchmark import report
+    from edge.tasks.registry import task_named
 
     rows = document["rows"]
-    print(report.table(rows, batch_sizes, regression=document["bundle"]["output"] == "regression"))
+    task = task_named(document["bundle"]["output"])
+    print(report.table(rows, batch_sizes, task))
     print("")
     print("stage breakdown of the deployed path (median ms per frame, batch 1):")
     print(report.stages_table(rows))
@@ -214,10 +152,7 @@ def print_rows(document, batch_sizes, old=None):
         env["cpu"], env["cores"], "; GPU " + env["gpu"]["name"] if env["gpu"] else "; no GPU",
         ", ".join("{} {}".format(k, v) for k, v in sorted(env["libraries"].items()))))
     if document["reference"]:
-        print("agreement: {} {} on {} images".format(
-            "top-1 agreement with" if document["bundle"]["output"] != "regression" else
-            "mean distance from", document["reference"], document["settings"]["data_images"])
-              + ("" if document["bundle"]["output"] != "regression" else " (vs ref px)"))
+        print(task.agreement_text(document["reference"], document["settings"]["data_images"]))
     mode = report.tta_mode(rows)
     if mode:
         print("tta: --tta {}: each image's {} views in one batch, probabilities averaged; cost = their p50 over the "

@@ -70,7 +70,8 @@ def expand_images(paths):
 def predict_files(model, paths, batch_size):
     """Yield (path, result fields or None when unreadable) in input order.
 
-    model: a Classifier or Regressor (edge.tasks.registry.model_for); the fields are edge.tasks.postprocess's.
+    model: the result model of the bundle's task (edge.tasks.registry.model_for); the fields are its vocabulary
+    (edge.tasks.postprocess).
     """
     from edge.bundle.preprocess import read_image
 
@@ -83,129 +84,12 @@ def predict_files(model, paths, batch_size):
             yield path, (next(results) if image is not None else None)
 
 
-def trained_val(bundle):
-    """What training measured on its validation set ({"accuracy", "images"}, or a regression model's
-    {"mae_px", "images", ...}), or {}."""
-    return ((bundle.manifest["model"].get("source") or {}).get("metrics") or {}).get("val") or {}
-
-
-class Score(object):
-    """Top-1 accuracy on images that sit in a folder named after one of the classes."""
-
-    def __init__(self, classes, tta="none"):
-        self.classes = set(classes)
-        self.tta = tta
-        self.correct = 0
-        self.total = 0
-
-    def add(self, path, fields):
-        truth = os.path.basename(os.path.dirname(os.path.abspath(path)))
-        if truth not in self.classes:
-            return None
-        self.total += 1
-        self.correct += int(fields["prediction"] == truth)
-        return truth
-
-    def summary(self, bundle):
-        text = "top-1 accuracy {:.2%}{} ({} of {} images in class-named folders)".format(
-            self.correct / float(self.total), "" if self.tta == "none" else " with --tta " + self.tta, self.correct,
-            self.total)
-        trained = trained_val(bundle)
-        if trained.get("accuracy") is not None:
-            text += "; training measured {:.2%} on {} validation images".format(
-                trained["accuracy"], trained.get("images", "its"))
-        return text
-
-    def fields(self, bundle):
-        return {"correct": self.correct, "images": self.total, "accuracy": self.correct / float(self.total),
-                "training_val": trained_val(bundle) or None}
-
-
-class PointScore(object):
-    """MAE in pixels on images whose point is known: rows of a labels.csv in a folder given, or
-    <x>_<y>_<id>.jpg names (one-point bundles, targets x,y)."""
-
-    def __init__(self, targets, inputs, log):
-        from edge.tasks.point_labels import LABELS_CSV, folder_points
-
-        self.targets, self.log = targets, log
-        self.known = {}        # absolute path -> (pixel values, where the label came from)
-        for item in inputs:
-            if os.path.isdir(item) and os.path.isfile(os.path.join(item, LABELS_CSV)):
-                labels = folder_points(item)
-                if labels.targets != targets:
-                    raise EdgeError("{} labels targets {}, the bundle outputs {}".format(
-                        os.path.join(item, LABELS_CSV), ",".join(labels.targets.names), ",".join(targets.names)))
-                self.known.update((os.path.abspath(path), (values, where)) for path, values, where in labels.entries)
-        self.predicted, self.true = [], []
-
-    @property
-    def total(self):
-        return len(self.true)
-
-    def truth(self, path):
-        from edge.tasks.point_labels import NAME_TARGETS, point_from_name
-
-        known = self.known.get(os.path.abspath(path))
-        if known is None and tuple(self.targets.names) == NAME_TARGETS:
-            point = point_from_name(path)
-            known = (list(point), "file name {}".format(os.path.basename(path))) if point else None
-        return known
-
-    def add(self, path, fields):
-        """The image's labelled point as {target: pixels}, counted in the score; None when it has none."""
-        from edge.tasks.point_labels import inside_problem
-
-        known = self.truth(path)
-        if known is None:
-            return None
-        values, where = known
-        problem = inside_problem(values, (fields["image"]["height"], fields["image"]["width"]), self.targets.names,
-                                 where)
-        if problem:
-            self.log("not scored: " + problem)
-            return None
-        self.true.append(values)
-        self.predicted.append([fields["values"][name] for name in self.targets.names])
-        return self.targets.values(values)
-
-    def figures(self):
-        from edge.tasks.points import error_summary
-
-        return error_summary(self.predicted, self.true, self.targets.names)
-
-    def summary(self, bundle):
-        from edge.tasks.points import summary_text
-
-        text = "{} on {} labelled images".format(summary_text(self.figures()), self.total)
-        trained = trained_val(bundle)
-        if trained.get("mae_px") is not None:
-            text += "; training measured MAE {:.2f} px on {} validation images".format(
-                trained["mae_px"], trained.get("images", "its"))
-        return text
-
-    def fields(self, bundle):
-        return dict(self.figures(), training_val=trained_val(bundle) or None)
-
-
-def row_text(fields):
-    """One image's result as the table shows it: its top-k, or its points (and their labels, when known)."""
-    if "values" in fields:
-        text = "  ".join("{} {:.2f}".format(name, value) for name, value in fields["values"].items())
-        if fields.get("truth"):
-            text += "  (labelled {})".format(" ".join("{} {:g}".format(name, value)
-                                                      for name, value in fields["truth"].items()))
-        return text
-    return "  ".join("{} {:.3f}".format(item["label"], item["confidence"]) for item in fields["top"])
-
-
 def _main(argv):
     args = build_parser().parse_args(argv)
     from edge.options.ranges import check_args
     from edge.options.runner_args import RUNNER_NUMBERS
     check_args(args, ("top_k", "batch_size") + RUNNER_NUMBERS)
     from edge.bundle.bundle import Bundle
-    from edge.tasks.registry import model_for
     from edge.runners.select import make_runner
     from edge.tasks.tta import DihedralViews
 
@@ -217,12 +101,13 @@ def _main(argv):
     runner, why = make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
                               checkpoint=args.checkpoint, build_engine=bool(args.build_engine), log=log)
     rows, unreadable = [], []
-    score = Score(bundle.classes, args.tta) if bundle.targets is None else PointScore(bundle.targets, args.images, log)
+    task = bundle.task
+    score = task.score(bundle, args.images, args.tta, log)
     with runner:
         log("runtime: {} ({})".format(runner.describe(), why))
         if views.count > 1:
             log(views.describe(runner.batch_limit()))
-        model = model_for(bundle, runner, k=args.top_k, views=views)
+        model = task.model(bundle, runner, k=args.top_k, views=views)
         width = max(len(path) for path in paths)
         for path, fields in predict_files(model, paths, args.batch_size):
             if fields is None:
@@ -235,7 +120,7 @@ def _main(argv):
                 row["truth"] = truth
             rows.append(row)
             if table:
-                print("{:<{w}}  {}".format(path, row_text(row), w=width))
+                print("{:<{w}}  {}".format(path, task.result_text(row), w=width))
         runtime = runner.describe()
     if score.total and table:
         print(score.summary(bundle))

@@ -11,8 +11,8 @@ import os
 import shutil
 import tempfile
 
-from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8, artifact_entry, put_artifact
-from edge.bundle.summary import accuracy_text, int8_mae_text
+from edge.bundle.bundle import artifact_entry, put_artifact
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8
 from edge.errors import EdgeError
 from edge.bundle.golden import FILE as GOLDEN_FILE
 from edge.util.lazy import available
@@ -38,14 +38,13 @@ class Graphs(object):
 
 
 class CalibrationImages(object):
-    """The decoded --calib sample: frames to calibrate on, and hold-out frames (with class indices
-    when their folders name the model's classes, else None; a regression model's: labelled points
-    in pixels, else None) to judge INT8 against FP32 on."""
+    """The decoded --calib sample: frames to calibrate on, and hold-out frames to judge INT8 against FP32 on,
+    with their truth where the folder labels them (the task's holdout_truth: a classifier's class indices, a
+    regression model's points in pixels), else None."""
 
-    def __init__(self, frames, holdout, holdout_labels=None, holdout_truth=None):
+    def __init__(self, frames, holdout, holdout_truth=None):
         self.frames = frames
         self.holdout = holdout
-        self.holdout_labels = holdout_labels
         self.holdout_truth = holdout_truth
 
 
@@ -106,13 +105,11 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     if golden.reference is None:
         golden.reference = verify.torch_logits(source.model, float_inputs if float_inputs is not None
                                                else golden.inputs(source.spec))
-    regression_spec = source.spec if source.targets is not None else None
-    record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source, spec=regression_spec)
+    record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source, source.task, source.spec)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.bundle.preprocess output"
-    log("  max abs diff {:.2e} (tolerance {:.1e}), {}".format(
-        record["max_abs_diff"], record["tolerance"], "top-1 agreement {:.1%}".format(record["top1_agreement"])
-        if regression_spec is None else "{:.2e} px of the model input".format(record["max_abs_diff_input_px"])))
+    log("  max abs diff {:.2e} (tolerance {:.1e}), {}".format(record["max_abs_diff"], record["tolerance"],
+                                                            source.task.fp32_text(record)))
     return record
 
 
@@ -125,11 +122,10 @@ def write_golden(bundle_dir, manifest, golden, spec, log):
     return entry
 
 
-def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, method, min_agreement, log,
-               max_mae_increase=None):
+def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, method, bar, log):
     """The INT8 QDQ `flavors` of this family, calibrated with `method` on `calibration` (CalibrationImages),
-    each judged against its fp32 model on the hold-out: VerificationFailed below `min_agreement` (a
-    regression model: when it raises the MAE by more than `max_mae_increase` pixels)."""
+    each judged against its fp32 model on the hold-out by the model's task: VerificationFailed past `bar`
+    (a classifier's least top-1 agreement, a regression model's most MAE increase in pixels)."""
     input_name = manifest["input"]["name"]
     calib_batch = preprocess_batch(calibration.frames, source.spec, fused=graphs.fused)
     holdout_batch = preprocess_batch(calibration.holdout, source.spec, fused=graphs.fused)
@@ -140,7 +136,7 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, metho
     with tempfile.TemporaryDirectory(prefix="edge-export-int8-") as scratch:
         prepared = quantize.preprocess_for_quantization(fp32_path, os.path.join(scratch, "prepared.onnx"))
         # A regression model's head stays float: its outputs are pixel positions (export.quantize).
-        float_nodes = quantize.output_nodes(prepared) if source.targets is not None else ()
+        float_nodes = quantize.output_nodes(prepared) if source.task.float_head else ()
         for flavor in flavors:
             file_name = graphs.file(quantize.FLAVORS[flavor]["file"])
             log("quantizing INT8 {}{} ({} calibration, {} images)".format(
@@ -148,30 +144,12 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, metho
             extra = quantize.quantize_flavor(prepared, os.path.join(bundle_dir, file_name), flavor, input_name,
                                               calib_batch, method=method, float_nodes=float_nodes)
             int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
-            if source.targets is not None:
-                records[flavor] = judge_int8_regression(source, calibration, fp32_logits, int8_logits, flavor,
-                                                         max_mae_increase, log)
-            else:
-                record = verify.int8_figures(fp32_logits, int8_logits, calibration.holdout_labels)
-                record["source"] = "calibration hold-out"
-                log("  top-1 agreement with fp32 {:.1%} on {} held-out images{}".format(
-                    record["top1_agreement"], record["holdout_images"], accuracy_text(record)))
-                records[flavor] = verify.judge_int8(record, flavor, min_agreement)
+            record = verify.int8_figures(source, calibration, fp32_logits, int8_logits)
+            log("  " + source.task.int8_text(record))
+            records[flavor] = verify.judge_int8(source.task, record, flavor, bar)
             put_artifact(manifest, artifact_entry(bundle_dir, file_name, "onnx", input_format=graphs.input_format,
                                                   **extra))
     return records
-
-
-def judge_int8_regression(source, calibration, fp32_outputs, int8_outputs, flavor, max_increase, log):
-    """A regression model's INT8 against FP32 on the hold-out, in pixels of those images: the record, or
-    VerificationFailed past `max_increase`."""
-    record = verify.int8_regression_figures(fp32_outputs, int8_outputs, [frame.shape[:2] for frame in
-                                                                         calibration.holdout],
-                                            source.spec, calibration.holdout_truth, source.targets.names)
-    record["source"] = "calibration hold-out"
-    log("  {} on {} held-out images; INT8 {:.2f} px from fp32 on average".format(
-        int8_mae_text(record), record["holdout_images"], record["mean_abs_diff_px"]))
-    return verify.judge_int8_regression(record, flavor, max_increase)
 
 
 def write_float_input_models(source, bundle_dir, manifest, golden, calibration, graphs, options, log):
@@ -184,8 +162,7 @@ def write_float_input_models(source, bundle_dir, manifest, golden, calibration, 
                "int8": {}}
     if calibration is not None and TENSORRT_INT8 in options.int8_flavors:
         figures["int8"] = write_int8(source, bundle_dir, manifest, calibration, graphs, [TENSORRT_INT8],
-                                     options.calib_method, options.int8_min_agreement, log,
-                                     max_mae_increase=options.int8_max_mae_increase)
+                                     options.calib_method, options.int8_bar(source.task), log)
     return figures
 
 

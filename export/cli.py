@@ -21,13 +21,14 @@ Progress goes to stderr; the bundle's table, the result, to stdout. Exit codes: 
 written); 130 Ctrl-C, 143 SIGTERM (nothing written: the staging folder is removed).
 """
 
-from edge.bundle.bundle import INT8_FLAVORS, interrupted_export
+from edge.bundle.bundle import interrupted_export
+from edge.bundle.schema import INT8_FLAVORS
 from edge.bundle.summary import print_summary
 from edge.cli import comma_list, make_parser, progress_log, refuse_given, run_main
 from edge.errors import EXIT_OK
 from edge.bundle.preprocess import COLOR_ORDERS, INTERPOLATIONS, RESIZE_MODES
-from edge.tensorrt import cli as engine_cli
-from edge.bundle.triton_repo import TritonRequest, add_triton_arguments, print_repository
+from edge import export as engine_cli
+from edge.triton.repo import TritonRequest, add_triton_arguments, print_repository
 from export.model_source import detect_kind
 from export.onnx_export import MAX_OPSET, MIN_OPSET
 from export.options import DEFAULTS, ExportOptions
@@ -70,7 +71,17 @@ def build_parser():
     parser.add_argument("input", help="model.pt, a state dict, TorchScript, an .onnx file, or a bundle folder")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="bundle folder to write (default: 'bundle' beside the input)")
+    add_source_arguments(parser)
+    add_onnx_arguments(parser)
+    add_verification_arguments(parser)
+    add_int8_arguments(parser)
+    engine_cli.add_engine_arguments(parser)
+    add_triton_arguments(parser)
+    return parser
 
+
+def add_source_arguments(parser):
+    """What a model file that carries no spec (state dict, TorchScript, ONNX) needs said about it."""
     src = parser.add_argument_group("input description (state dicts, TorchScript, ONNX)")
     src.add_argument("--arch", help="ResNet the state dict fits (resnet18 ... resnet152)")
     src.add_argument("--classes", metavar="NAMES|FILE", help="class names in output order: a,b,c or a labels.txt path")
@@ -83,7 +94,10 @@ def build_parser():
     src.add_argument("--std", type=_triple, metavar="R,G,B", help="per-channel std, 0..1 scale (default ImageNet)")
     src.add_argument("--color-order", choices=COLOR_ORDERS, help="channel order the model expects (default RGB)")
     src.add_argument("--interpolation", choices=INTERPOLATIONS, help="resize interpolation (default bilinear)")
+    return src
 
+
+def add_onnx_arguments(parser):
     onnx = parser.add_argument_group("ONNX")
     onnx.add_argument("--opset", type=int, default=DEFAULTS["opset"], metavar="N",
                       help="ONNX opset, {}..{} (default {}: the highest TensorRT 8.2 / JetPack 4.6 reads)".format(
@@ -92,7 +106,10 @@ def build_parser():
                       help="dynamic batch axis accepting 1..N images (default: static batch 1)")
     onnx.add_argument("--fuse-preprocess", action="store_true",
                       help="graph takes uint8 NHWC BGR at the input size; /255, mean/std, layout in-graph")
+    return onnx
 
+
+def add_verification_arguments(parser):
     ver = parser.add_argument_group("verification")
     ver.add_argument("--verify", metavar="DIR", help="images to compare PyTorch and ONNX Runtime on "
                      "(default: the calibration hold-out, else seeded random images)")
@@ -102,7 +119,10 @@ def build_parser():
                      help="fp32 max abs logit difference, scaled by max(1, max|logit|) (default %(default)g)")
     ver.add_argument("--seed", type=int, default=DEFAULTS["seed"], metavar="N",
                      help="seed for sampling and random images (default %(default)s)")
+    return ver
 
+
+def add_int8_arguments(parser):
     q = parser.add_argument_group("INT8 (QDQ ONNX with ONNX Runtime quantization)")
     q.add_argument("--int8", action="store_true", help="also write INT8 QDQ models (needs --calib)")
     q.add_argument("--int8-flavors", "--int8-flavours", type=comma_list(INT8_FLAVORS),
@@ -123,10 +143,7 @@ def build_parser():
                         "(default %(default)s px); --calib labelled like edge-train's data (labels.csv or "
                         "<x>_<y>_<id>.jpg), else INT8's mean distance from FP32, which bounds that change, is "
                         "held to it. Raise it for large images")
-
-    engine_cli.add_engine_arguments(parser)
-    add_triton_arguments(parser)
-    return parser
+    return q
 
 
 def options_from_args(args):

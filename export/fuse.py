@@ -10,7 +10,10 @@ float-input models, from which the device builds its 8.2 engines (the runner the
 the host).
 """
 
+from edge.bundle.bundle import image_shape
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 from edge.util.lazy import require
+
 TENSORRT_NOTE = ("--fuse-preprocess gives a uint8 input, which TensorRT 8.2 (JetPack 4.6, Nano/TX2) "
                  "cannot take: the bundle also carries float-input models for TensorRT 8.2 engines")
 
@@ -45,7 +48,5 @@ def fused_module(model, spec):
 def example_input(spec, batch=1, fused=False):
     """A zero tensor of the exported input's shape and dtype."""
     torch = require("torch", "ONNX export")
-    height, width = spec.size
-    if fused:
-        return torch.zeros(batch, height, width, 3, dtype=torch.uint8)
-    return torch.zeros(batch, 3, height, width, dtype=torch.float32)
+    shape = [batch] + image_shape(spec.size, INPUT_UINT8 if fused else INPUT_FLOAT)
+    return torch.zeros(*shape, dtype=torch.uint8 if fused else torch.float32)

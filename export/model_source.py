@@ -26,13 +26,14 @@ from edge.errors import EdgeError, first_line, path_error
 from edge.bundle.finite import refuse_non_finite
 from edge.bundle.preprocess import PreprocessSpec
 from edge.util.lazy import require
+from edge.tasks.registry import head_task
 
 
 class ModelSource(object):
     """A loaded input: a torch model (or an ONNX file) plus what the manifest needs."""
 
     def __init__(self, kind, path, arch, classes, spec, model=None, onnx_path=None, onnx_info=None,
-                 details=None, targets=None):
+                 details=None, targets=None, task=None):
         self.kind = kind            # "checkpoint", "state_dict", "pickled_module", "torchscript", "onnx"
         self.path = path
         self.arch = arch
@@ -43,6 +44,7 @@ class ModelSource(object):
         self.onnx_info = onnx_info  # export.onnx_export.describe_onnx of it
         self.details = details or {}
         self.targets = targets      # edge.tasks.points.RegressionTargets of a regression model.pt, else None
+        self.task = task or head_task(targets)   # the edge.tasks task of its outputs
 
     @property
     def has_torch_model(self):

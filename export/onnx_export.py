@@ -20,7 +20,6 @@ from edge.tensorrt.compat import TENSORRT_82_MAX_OPSET
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-POINTS_OUTPUT_NAME = "points"     # a regression model's output
 DEFAULT_OPSET = TENSORRT_82_MAX_OPSET
 MIN_OPSET = 11          # below this the exporter's Resize/Pad/Clip semantics differ; refuse
 MAX_OPSET = 20          # the TorchScript exporter's ceiling

@@ -10,7 +10,9 @@ wrong with the values, as one EdgeError naming the flags, before anything is loa
 `export_bundle` calls it.
 """
 
-from edge.bundle.bundle import INT8_FLAVORS, INT8_MAX_MAE_INCREASE_PX, INT8_MIN_AGREEMENT, PRECISIONS
+from edge.bundle.schema import INT8_FLAVORS, PRECISIONS
+from edge.tasks.classification import INT8_MIN_AGREEMENT
+from edge.tasks.regression import INT8_MAX_MAE_INCREASE_PX
 from edge.errors import EdgeError
 from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
 from export.onnx_export import DEFAULT_OPSET
@@ -67,15 +69,20 @@ class ExportOptions(object):
         self.int8_flavors = list(self.int8_flavors)
         self.engines = list(self.engines)
 
-    def check_task(self, regression):
-        """One EdgeError for an INT8 bar that does not apply to the loaded model (a classifier's top-1
-        agreement for a regression model, or the other way round)."""
-        if regression and self.int8_min_agreement != DEFAULTS["int8_min_agreement"]:
-            raise EdgeError("--int8-min-agreement is a classifier's bar; a regression model's INT8 is judged by "
-                            "--int8-max-mae-increase (pixels)")
-        if not regression and self.int8_max_mae_increase != DEFAULTS["int8_max_mae_increase"]:
-            raise EdgeError("--int8-max-mae-increase applies to regression models; a classifier's INT8 is judged "
-                            "by --int8-min-agreement")
+    def check_task(self, task):
+        """One EdgeError for an INT8 bar that does not apply to the loaded model's `task` (edge.tasks: a
+        classifier's top-1 agreement for a regression model, or the other way round)."""
+        from edge.tasks.registry import TASKS
+
+        for other in sorted(TASKS.values(), key=lambda each: each.kind):
+            option = other.int8_bar_option
+            if other is task or option not in DEFAULTS or getattr(self, option) == DEFAULTS[option]:
+                continue
+            raise EdgeError("--{} {}; {}".format(option.replace("_", "-"), other.int8_bar_owner, task.int8_judged_as))
+
+    def int8_bar(self, task):
+        """The INT8 bar these options hold `task`'s models to (its option's value)."""
+        return getattr(self, task.int8_bar_option) if task.int8_bar_option in DEFAULTS else task.int8_default_bar
 
     def spec_overrides(self):
         """The preprocessing options given, as PreprocessSpec keyword arguments."""

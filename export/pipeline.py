@@ -23,7 +23,7 @@ from edge.bundle.preprocess import preprocess_batch
 from export import bundle_models as models
 from export import bundle_writer, model_source, verify
 from export.fuse import TENSORRT_NOTE
-from export.onnx_export import INPUT_NAME, OUTPUT_NAME, POINTS_OUTPUT_NAME, check_opset
+from export.onnx_export import INPUT_NAME, check_opset
 from export.options import ExportOptions
 from export.quantize import split_sample
 
@@ -45,57 +45,14 @@ def export_bundle(source_path, out=None, options=None, log=progress, **option_va
     Returns the bundle's manifest.
     """
     options = with_values(options, option_values)
-    kind = model_source.detect_kind(source_path)
-    if kind == "bundle":
-        raise EdgeError("{} is already a bundle: build its engines with edge-export {} --engine fp16 "
-                        "(edge.tensorrt.cli.add_engines_to_bundle)".format(source_path, source_path))
-    options.check(kind)
-    warning = None if kind == "onnx" else check_opset(options.opset, int8=options.int8)
-    if options.engines:
-        require("tensorrt", "building TensorRT engines (--engine)")  # before any work
-    output = os.path.abspath(out or default_output(source_path))
-    bundle_writer.prepare_target(output, log)  # also tidies what interrupted exports left there
-    calib_entries = verify.list_images(options.calib, "--calib") if options.int8 else None
-    verify_entries = verify.list_images(options.verify, "--verify") if options.verify else None
-    if warning:
-        log("warning: " + warning)
-    if options.fuse_preprocess:
-        log("note: " + TENSORRT_NOTE)
-
-    log("loading {}".format(source_path))
-    source = model_source.load_source(source_path, arch=options.arch, classes=options.classes,
-                                      trust_pickle=options.trust_pickle, spec_overrides=options.spec_overrides())
-    if source.kind == "onnx":
-        warning = check_opset(source.details.get("opset"), int8=options.int8, what="the ONNX file's opset")
-        if warning:
-            log("warning: " + warning)
-    options.check_task(source.targets is not None)
-    log("  {}: {}, {}, input {}x{} {}".format(
-        source.kind, source.arch, "{} classes".format(len(source.classes)) if source.targets is None else
-        "regression of {} ({})".format(",".join(source.targets.names), source.targets.to_dict()["units"]),
-        source.spec.size[0], source.spec.size[1], source.spec.color_order))
+    output, calib_entries, verify_entries = check_request(source_path, out, options, log)
+    source = load_model(source_path, options, log)
     calibration = read_calibration(calib_entries, source, options, log) if options.int8 else None
     golden = golden_frames(verify_entries, calibration, source, options, log)
 
     with bundle_writer.StagedBundle(output, log=log) as stage:
         manifest = bundle_manifest(source, options)
-        checks = manifest["verification"]
-        graphs, float_graphs = models.graph_families(options.fuse_preprocess)
-        models.write_fp32(source, stage.path, manifest, graphs, options.opset, options.dynamic_batch is not None,
-                          log)
-        checks["fp32"] = models.verify_fp32(source, stage.path, manifest, golden, graphs, options.fp32_tolerance,
-                                            log)
-        if float_graphs is not None:
-            checks["float_input"] = models.write_float_input_models(source, stage.path, manifest, golden,
-                                                                    calibration, float_graphs, options, log)
-        models.write_golden(stage.path, manifest, golden, source.spec, log)
-        if calibration is not None:
-            checks["int8"] = models.write_int8(source, stage.path, manifest, calibration, graphs,
-                                               options.int8_flavors, options.calib_method,
-                                               options.int8_min_agreement, log,
-                                               max_mae_increase=options.int8_max_mae_increase)
-            models.write_calibration_cache(source, stage.path, manifest, calibration, float_graphs or graphs,
-                                           options.calib_method, log)
+        write_models(source, stage.path, manifest, golden, calibration, options, log)
         bundle_writer.write_labels(stage.path, source.classes, manifest)
         write_manifest(stage.path, manifest)
         if options.engines:
@@ -109,6 +66,62 @@ def export_bundle(source_path, out=None, options=None, log=progress, **option_va
     return manifest
 
 
+def check_request(source_path, out, options, log):
+    """Everything checked before anything is loaded or written: (output folder, --calib images, --verify images)."""
+    kind = model_source.detect_kind(source_path)
+    if kind == "bundle":
+        raise EdgeError("{} is already a bundle: build its engines with edge-export {} --engine fp16 "
+                        "(edge.export.add_engines_to_bundle)".format(source_path, source_path))
+    options.check(kind)
+    warning = None if kind == "onnx" else check_opset(options.opset, int8=options.int8)
+    if options.engines:
+        require("tensorrt", "building TensorRT engines (--engine)")  # before any work
+    output = os.path.abspath(out or default_output(source_path))
+    bundle_writer.prepare_target(output, log)  # also tidies what interrupted exports left there
+    calib_entries = verify.list_images(options.calib, "--calib") if options.int8 else None
+    verify_entries = verify.list_images(options.verify, "--verify") if options.verify else None
+    if warning:
+        log("warning: " + warning)
+    if options.fuse_preprocess:
+        log("note: " + TENSORRT_NOTE)
+    return output, calib_entries, verify_entries
+
+
+def load_model(source_path, options, log):
+    """The model source (export.model_source), its ONNX opset and task checked against the options."""
+    log("loading {}".format(source_path))
+    source = model_source.load_source(source_path, arch=options.arch, classes=options.classes,
+                                      trust_pickle=options.trust_pickle, spec_overrides=options.spec_overrides())
+    if source.kind == "onnx":
+        warning = check_opset(source.details.get("opset"), int8=options.int8, what="the ONNX file's opset")
+        if warning:
+            log("warning: " + warning)
+    options.check_task(source.task)
+    log("  {}: {}, {}, input {}x{} {}".format(
+        source.kind, source.arch, source.task.head_words(source.classes, source.targets),
+        source.spec.size[0], source.spec.size[1], source.spec.color_order))
+    return source
+
+
+def write_models(source, stage_dir, manifest, golden, calibration, options, log):
+    """The bundle's models (fp32, float-input, int8), golden set and calibration cache, each verified
+    as written; the verdicts go to the manifest's "verification"."""
+    checks = manifest["verification"]
+    graphs, float_graphs = models.graph_families(options.fuse_preprocess)
+    models.write_fp32(source, stage_dir, manifest, graphs, options.opset, options.dynamic_batch is not None, log)
+    checks["fp32"] = models.verify_fp32(source, stage_dir, manifest, golden, graphs, options.fp32_tolerance, log)
+    if float_graphs is not None:
+        checks["float_input"] = models.write_float_input_models(source, stage_dir, manifest, golden,
+                                                                calibration, float_graphs, options, log)
+    models.write_golden(stage_dir, manifest, golden, source.spec, log)
+    if calibration is not None:
+        checks["int8"] = models.write_int8(source, stage_dir, manifest, calibration, graphs,
+                                           options.int8_flavors, options.calib_method,
+                                           options.int8_bar(source.task), log)
+        models.write_calibration_cache(source, stage_dir, manifest, calibration, float_graphs or graphs,
+                                       options.calib_method, log)
+
+
 def with_values(options, option_values):
     """ExportOptions: `options` (or the defaults) with `option_values` put over them."""
     if not option_values:
@@ -119,21 +132,16 @@ def with_values(options, option_values):
 
 
 def read_calibration(entries, source, options, log):
-    """The seeded --calib sample decoded: CalibrationImages, hold-out labelled when class folders name the classes
-    (a regression model's: when the folder is labelled like edge-train's data)."""
+    """The seeded --calib sample decoded: CalibrationImages, hold-out labelled where the folder labels it as the
+    model's task reads labels (class folders naming the classes; a regression model's: labelled like
+    edge-train's data)."""
     split = split_sample(entries, options.calib_size, options.holdout_fraction, options.seed)
     frames, _ = verify.read_images(split.calibration, "--calib", log)
     holdout, kept = verify.read_images(split.holdout, "--calib", log)
-    if source.targets is not None:
-        truth = verify.point_truth(options.calib, kept, holdout, source.targets)
-        log("  calibration: {} images, hold-out: {} images ({})".format(
-            len(frames), len(holdout), "labelled points" if truth is not None else
-            "no labels: INT8 is held to its distance from FP32"))
-        return models.CalibrationImages(frames, holdout, holdout_truth=truth)
-    labels = verify.label_indices(kept, source.classes)
+    truth = source.task.holdout_truth(options.calib, kept, holdout, source.classes, source.targets)
     log("  calibration: {} images, hold-out: {} images ({})".format(
-        len(frames), len(holdout), "labelled by class folder" if labels is not None else "no labels"))
-    return models.CalibrationImages(frames, holdout, labels)
+        len(frames), len(holdout), source.task.holdout_words(truth)))
+    return models.CalibrationImages(frames, holdout, truth)
 
 
 def golden_frames(verify_entries, calibration, source, options, log):
@@ -164,14 +172,11 @@ def batch_range(source, dynamic_batch):
 
 def bundle_manifest(source, options):
     """The new bundle's manifest, no artifacts yet: model, input (fused or not), batch range, source."""
-    names = (INPUT_NAME, OUTPUT_NAME if source.targets is None else POINTS_OUTPUT_NAME)
+    names = (INPUT_NAME, source.task.output_name)
     if source.kind == "onnx":
         names = (source.onnx_info["input_name"], source.onnx_info["output_name"])
     batch = batch_range(source, options.dynamic_batch)
     fused = dict(FUSED_INPUT) if options.fuse_preprocess else False
-    manifest = new_manifest(source.arch, source.classes, source.spec, names[0], names[1], batch=batch,
-                            fused_preprocess=fused, source=source.manifest_source(), targets=source.targets)
-    if fused:
-        height, width = source.spec.size
-        manifest["input"]["shape"] = [batch[1], height, width, 3]
-    return manifest
+    return new_manifest(source.arch, source.classes, source.spec, names[0], names[1], batch=batch,
+                        fused_preprocess=fused, source=source.manifest_source(), targets=source.targets,
+                        task=source.task)

@@ -19,7 +19,7 @@ import io
 
 import numpy as np
 
-from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8
+from edge.bundle.schema import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError, first_line
 from edge.util.lazy import require
 

@@ -1,11 +1,10 @@
 """Parity checks at export: the same inputs through PyTorch and ONNX Runtime (CPU).
 
-FP32 is judged by the largest absolute output difference; INT8 by top-1 agreement with FP32
-(and accuracy, when the images' labels are known). A regression model's INT8 is judged by how
-much it changes the MAE, in pixels of the held-out images, against their labels; for unlabelled
-images by its mean absolute difference from FP32 in those pixels, which bounds that change
-(|MAE_int8 - MAE_fp32| <= mean |int8 - fp32|). A divergence raises `VerificationFailed` (exit
-code 3) so no bundle is written.
+FP32 is judged by the largest absolute output difference; INT8 by the model's task (edge.tasks:
+a classifier's top-1 agreement with FP32 and accuracy, when the images' labels are known; a
+regression model's MAE change in pixels of the held-out images, or unlabelled, its mean distance
+from FP32 in those pixels, which bounds that change). A divergence raises `VerificationFailed`
+(exit code 3) so no bundle is written.
 
 FP32 tolerance: `tolerance * max(1, max |logit|)`. Float32 rounding error grows with the size of
 the values summed (a logit of 20 has a spacing of 2e-6 and is a sum over thousands of products
@@ -20,10 +19,9 @@ import numpy as np
 
 from edge.errors import EdgeError, Unusable, first_line
 from edge.util.lazy import require
-from edge.util.image_folders import IMAGE_EXTENSIONS, image_files, labelled_image_files
-from edge.tasks.point_labels import LABELS_CSV, folder_points, inside_problem, point_from_name
+from edge.util.image_folders import IMAGE_EXTENSIONS, labelled_image_files
 from edge.bundle.preprocess import read_image
-from edge.tasks.points import error_summary, pixels_per_unit, to_image_pixels
+from edge.tasks.registry import head_task
 
 
 class VerificationFailed(Unusable):
@@ -51,41 +49,6 @@ def sample_entries(entries, count, seed):
     """A seeded sample of `count` entries (all of them, shuffled, when there are fewer)."""
     order = np.random.RandomState(seed).permutation(len(entries))[:count]
     return [entries[i] for i in order]
-
-
-def label_indices(entries, classes):
-    """Class indices for (path, label) entries, or None unless every label is one of `classes`."""
-    labels = [label for _, label in entries]
-    if not labels or any(label is None or label not in classes for label in labels):
-        return None
-    return np.asarray([classes.index(label) for label in labels], dtype=np.int64)
-
-
-def point_truth(folder, entries, frames, targets, flag="--calib"):
-    """The labelled points (pixels, one row per entry) of images from a regression folder, or None.
-
-    A folder with labels.csv, or whose image names all give a point (<x>_<y>_<id>.jpg), is labelled
-    (edge.tasks.point_labels); its targets must be the model's, and every point must lie inside its image.
-    Any other folder is unlabelled: None. `entries` (path, label) and their decoded `frames` are the
-    images to label, from that folder.
-    """
-    folder = str(folder)
-    if not os.path.isfile(os.path.join(folder, LABELS_CSV)) and \
-            any(point_from_name(path) is None for path in image_files(folder)):
-        return None
-    labels = folder_points(folder)
-    if labels.targets != targets:
-        raise EdgeError("{} folder {} labels targets {}, the model outputs {}".format(
-            flag, folder, ",".join(labels.targets.names), ",".join(targets.names)))
-    by_path = dict((os.path.abspath(path), (values, where)) for path, values, where in labels.entries)
-    truth = []
-    for (path, _), frame in zip(entries, frames):
-        values, where = by_path[os.path.abspath(path)]
-        problem = inside_problem(values, frame.shape[:2], targets.names, where)
-        if problem:
-            raise EdgeError(problem)
-        truth.append(values)
-    return np.asarray(truth, dtype=np.float64)
 
 
 def read_images(entries, flag="--calib", log=print):
@@ -160,14 +123,10 @@ class OnnxCpu(object):
 
 # ----------------------------------------------------------------------------- comparisons
 
-def compare(reference, candidate):
-    """Largest absolute difference and top-1 agreement between two logit arrays."""
+def check_shapes(reference, candidate):
+    """VerificationFailed unless the two output arrays have one shape."""
     if reference.shape != candidate.shape:
         raise VerificationFailed("output shapes differ: {} vs {}".format(reference.shape, candidate.shape))
-    return {
-        "max_abs_diff": float(np.max(np.abs(reference - candidate))),
-        "top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
-    }
 
 
 def fp32_tolerance(reference, tolerance):
@@ -175,97 +134,39 @@ def fp32_tolerance(reference, tolerance):
     return float(tolerance * max(1.0, float(np.max(np.abs(reference)))))
 
 
-def verify_fp32(reference, candidate, tolerance, source, what="ONNX Runtime fp32 vs PyTorch", spec=None):
+def verify_fp32(reference, candidate, tolerance, source, task=None, spec=None, what="ONNX Runtime fp32 vs PyTorch"):
     """Judge FP32 parity; returns the manifest record or raises VerificationFailed.
 
-    spec: a regression model's preprocessing spec (its outputs are points: no top-1, and the largest
-    difference is given in pixels of the model input too); None for a classifier.
+    task: the model's edge.tasks task (default a classifier's), which adds its figures (a classifier's top-1
+    agreement; a regression model's largest difference in pixels of the model input, of `spec`).
     """
-    figures = compare(reference, candidate)
+    task = task or head_task()
+    check_shapes(reference, candidate)
+    max_abs_diff = float(np.max(np.abs(reference - candidate)))
     allowed = fp32_tolerance(reference, tolerance)
-    record = {"inputs": int(len(reference)), "source": source,
-              "max_abs_diff": figures["max_abs_diff"], "top1_agreement": figures["top1_agreement"],
-              "tolerance": allowed, "tolerance_rule": "{:g} * max(1, max|logit|)".format(tolerance),
-              "max_abs_logit": float(np.max(np.abs(reference)))}
-    if spec is not None:
-        del record["top1_agreement"]
-        record["max_abs_diff_input_px"] = float(np.max(np.abs(reference - candidate) * input_pixels(spec,
-                                                                                                  reference)))
-    if not figures["max_abs_diff"] <= allowed:  # also catches NaN
+    record = {"inputs": int(len(reference)), "source": source, "max_abs_diff": max_abs_diff}
+    record.update(task.fp32_figures(reference, candidate, spec))
+    record.update({"tolerance": allowed, "tolerance_rule": "{:g} * max(1, max|logit|)".format(tolerance),
+                   "max_abs_logit": float(np.max(np.abs(reference)))})
+    if not max_abs_diff <= allowed:  # also catches NaN
         raise VerificationFailed("{} diverge: max abs diff {:.3g} > tolerance {:.3g} on {} {} inputs; "
-                                 "no bundle written".format(what, figures["max_abs_diff"], allowed,
-                                                            len(reference), source))
+                                 "no bundle written".format(what, max_abs_diff, allowed, len(reference), source))
     return record
 
 
-def int8_figures(fp32_logits, int8_logits, labels=None):
-    """Top-1 agreement with FP32 and, when labels are known, accuracy of both and the delta."""
-    figures = compare(fp32_logits, int8_logits)
-    record = {"holdout_images": int(len(fp32_logits)), "top1_agreement": figures["top1_agreement"],
-              "max_abs_diff": figures["max_abs_diff"]}
-    if labels is not None:
-        acc_fp32 = float(np.mean(fp32_logits.argmax(1) == labels))
-        acc_int8 = float(np.mean(int8_logits.argmax(1) == labels))
-        record.update({"accuracy_fp32": acc_fp32, "accuracy_int8": acc_int8,
-                       "accuracy_delta": acc_int8 - acc_fp32})
-    else:
-        record.update({"accuracy_fp32": None, "accuracy_int8": None, "accuracy_delta": None})
+def int8_figures(source, calibration, fp32_outputs, int8_outputs):
+    """The record of an INT8 model's outputs against fp32's on the hold-out of `calibration`
+    (export.bundle_models.CalibrationImages), in the figures of the model's task."""
+    check_shapes(fp32_outputs, int8_outputs)
+    record = source.task.int8_figures(fp32_outputs, int8_outputs, calibration.holdout, calibration.holdout_truth,
+                                      source.spec, source.targets)
+    record["source"] = "calibration hold-out"
     return record
 
 
-def judge_int8(record, flavor, min_agreement):
-    """Raise VerificationFailed when INT8 agrees with FP32 on fewer than `min_agreement` images."""
-    record["min_agreement"] = float(min_agreement)
-    if not record["top1_agreement"] >= min_agreement:
-        raise VerificationFailed("INT8 {} agrees with FP32 on {:.1%} of {} held-out images, below "
-                                 "--int8-min-agreement {:.1%}; no bundle written (try more --calib-size or "
-                                 "another --calib-method)".format(flavor, record["top1_agreement"],
-                                                                   record["holdout_images"], min_agreement))
+def judge_int8(task, record, flavor, bar):
+    """Hold an INT8 `record` to `bar` by its task's rule: the record (the bar put in it), or VerificationFailed."""
+    failure = task.int8_failure(record, flavor, bar)
+    if failure:
+        raise VerificationFailed(failure)
     return record
-
-
-# ----------------------------------------------------------------------------- regression
-
-
-def input_pixels(spec, outputs):
-    """Model-input pixels per unit of each output column (x columns half the width, y half the height)."""
-    return np.tile(pixels_per_unit(spec), outputs.shape[1] // 2)
-
-
-def int8_regression_figures(fp32_outputs, int8_outputs, sizes, spec, truth=None, names=None):
-    """INT8 against FP32 for a regression model, in pixels of each held-out image of (height, width) `sizes`.
-
-    With `truth` (labelled points, pixels) the MAE of both and its change, which judges it; without,
-    the mean absolute difference between them, which bounds that change.
-    """
-    figures = compare(fp32_outputs, int8_outputs)
-    fp32_px = np.array([to_image_pixels(row, size, spec) for row, size in zip(fp32_outputs, sizes)])
-    int8_px = np.array([to_image_pixels(row, size, spec) for row, size in zip(int8_outputs, sizes)])
-    record = {"holdout_images": int(len(fp32_outputs)), "max_abs_diff": figures["max_abs_diff"],
-              "mean_abs_diff_px": float(np.mean(np.abs(int8_px - fp32_px))),
-              "mae_fp32_px": None, "mae_int8_px": None, "mae_delta_px": None, "judged_by": "mean_abs_diff_px"}
-    if truth is not None:
-        names = names or ["t{}".format(i) for i in range(fp32_outputs.shape[1])]
-        mae_fp32 = error_summary(fp32_px, truth, names)["mae_px"]
-        mae_int8 = error_summary(int8_px, truth, names)["mae_px"]
-        record.update({"mae_fp32_px": mae_fp32, "mae_int8_px": mae_int8, "mae_delta_px": mae_int8 - mae_fp32,
-                       "judged_by": "mae_delta_px"})
-    return record
-
-
-def judge_int8_regression(record, flavor, max_increase):
-    """Raise VerificationFailed when INT8 changes the MAE (or, unlabelled, differs from FP32) by more than
-    `max_increase` pixels."""
-    record["max_mae_increase_px"] = float(max_increase)
-    figure = record[record["judged_by"]]
-    if figure <= max_increase:
-        return record
-    if record["judged_by"] == "mae_delta_px":
-        what = "raises the MAE by {:.2f} px (fp32 {:.2f} -> int8 {:.2f} px)".format(
-            figure, record["mae_fp32_px"], record["mae_int8_px"])
-    else:
-        what = "moves the points {:.2f} px from FP32's on average (unlabelled: a bound on the MAE change)".format(
-            figure)
-    raise VerificationFailed("INT8 {} {} on {} held-out images, past --int8-max-mae-increase {:g} px; no bundle "
-                             "written (try more --calib-size or another --calib-method)".format(
-                                 flavor, what, record["holdout_images"], max_increase))

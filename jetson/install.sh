@@ -41,9 +41,9 @@ WITH_SERVE_SERVICE=0
 UNINSTALL_SERVICE=0
 UNINSTALL_SERVE_SERVICE=0
 FORCE=0
-# The device needs edge/ only: edge-export BUNDLE --engine is edge.tensorrt.cli there.
+# The device needs edge/ only: edge-export BUNDLE --engine is edge.export there.
 COMMANDS=("edge-camera:edge.camera" "edge-serve:edge.serve.cli" "edge-predict:edge.predict" "edge-bench:edge.bench"
-          "edge-export:edge.tensorrt.cli" "edge-collect:edge.collect" "edge-doctor:edge.doctor.cli")
+          "edge-export:edge.export" "edge-collect:edge.collect" "edge-doctor:edge.doctor.cli")
 
 usage() {
     # The comment block at the top of this file, without the shebang.

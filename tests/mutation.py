@@ -36,6 +36,7 @@ MODULES = {
         "tests/edge/test_runners.py",
         "tests/edge/test_onnxruntime_fallback.py",
         "tests/edge/test_select_mutants.py",
+        "tests/edge/test_stand_in_runtime.py",
     ]),
     "bundle": ("edge/bundle/bundle.py", [
         "tests/edge/test_edge_bundle.py",

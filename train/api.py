@@ -15,6 +15,7 @@ import os
 
 from edge.errors import EdgeError
 from train import config as train_config
+from train import tasks
 
 def option_names():
     """The keyword options fit takes besides data, config, resume, overwrite and log."""
@@ -39,7 +40,8 @@ class TrainingRun(object):
 
     @property
     def task(self):
-        return self.metrics.get("task", "classification")
+        """The task's name (train.tasks); metrics.json names any but the default."""
+        return self.metrics.get("task", tasks.DEFAULT.name)
 
     @property
     def accuracy(self):
@@ -61,10 +63,7 @@ class TrainingRun(object):
         return list(self.metrics.get("classes") or self.metrics["targets"])
 
     def __repr__(self):
-        if self.task == "regression":
-            return "TrainingRun({!r}, mae={:.2f} px, best_epoch={})".format(self.run_dir, self.mae, self.best_epoch)
-        return "TrainingRun({!r}, accuracy={:.4f}, best_epoch={})".format(self.run_dir, self.accuracy,
-                                                                            self.best_epoch)
+        return tasks.named(self.task).run_repr(self)
 
 
 def fit(data=None, config=None, resume=None, overwrite=False, log=print, **options):

@@ -6,11 +6,9 @@ foreign file is refused by the unpickler instead of executing anything.
 model.pt ("kind": "model") holds what export and evaluation need:
     format, format_version, kind, arch, classes, num_classes, preprocess (PreprocessSpec dict),
     state_dict, metrics, epoch, config, versions, created
-A regression model (format_version 2) adds "task": "regression" and "regression" (the target
-names and how outputs are normalised: edge.tasks.points.RegressionTargets.to_dict); its "classes"
-are the output names, the targets, in output order, and "val_points" holds the best epoch's
-validation predictions and truths in pixels (for the scatter plot). A classification model
-stays format_version 1, which every earlier edge-toolkit reads.
+A task other than classification adds its own fields (train.tasks: a regression model is
+format_version 2 with "task": "regression", its targets, and its "classes" the target names);
+a classification model stays format_version 1, which every earlier edge-toolkit reads.
 A training-state checkpoint ("kind": "train-state", last.pt / interrupted.pt) adds what --resume
 needs: optimizer, scheduler, scaler, rng, history, best, epochs_without_improvement, phase.
 """
@@ -28,14 +26,12 @@ from edge.util.atomic import write_bytes
 from edge.errors import EdgeError, first_line
 from edge.bundle.finite import refuse_non_finite
 from edge.bundle.preprocess import PreprocessSpec
-from edge.tasks.points import KIND as REGRESSION
-from edge.tasks.points import RegressionTargets
 from edge.util.timestamps import utc_timestamp
+from train import tasks
 from train.resnet import ARCHS, build_resnet
 
 FORMAT = "edge-toolkit/model"
 FORMAT_VERSION = 2           # the newest this code reads; a record says the lowest that describes it
-CLASSIFICATION = "classification"
 KINDS = ("model", "train-state")
 
 
@@ -93,8 +89,8 @@ def library_reason(exc, limit=200):
 def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=None, targets=None):
     """The model.pt dictionary for `model` (weights copied to CPU).
 
-    targets: the RegressionTargets of a regression model (then `classes` are ignored: its outputs are
-    the targets), or None for a classifier.
+    targets: what a task other than classification records of its outputs (a regression model's
+    RegressionTargets, and then `classes` are ignored: its outputs are the targets); None for a classifier.
     """
     record = {
         "format": FORMAT,
@@ -111,20 +107,14 @@ def model_record(model, arch, classes, spec, metrics=None, epoch=None, config=No
         "versions": versions(),
         "created": utc_timestamp(),
     }
-    if targets is not None:
-        record.update({"format_version": 2, "task": REGRESSION, "regression": targets.to_dict(),
-                       "classes": list(targets.names), "num_classes": len(targets)})
+    record.update(tasks.for_outputs(targets).record_fields(classes, targets))
     return record
 
 
-def task_of(record):
-    """"classification" or "regression" for a checkpoint record."""
-    return record.get("task") or CLASSIFICATION
-
-
 def targets_of(record):
-    """The RegressionTargets of a regression record, None for a classifier."""
-    return RegressionTargets.from_dict(record["regression"]) if task_of(record) == REGRESSION else None
+    """What a record's task records of its outputs (a regression model's RegressionTargets), None for a
+    classifier."""
+    return tasks.for_record(record).targets_of(record)
 
 
 def save_checkpoint(path, record):
@@ -166,14 +156,11 @@ def load_checkpoint(path, kinds=KINDS):
         problems.append("classes missing or inconsistent with num_classes")
     if not isinstance(record.get("state_dict"), dict):
         problems.append("no state_dict")
-    if task_of(record) not in (CLASSIFICATION, REGRESSION):
+    task = tasks.for_record(record)
+    if task is None:
         problems.append("unknown task {!r}".format(record.get("task")))
-    elif task_of(record) == REGRESSION:
-        try:
-            if targets_of(record).names != classes:
-                problems.append("its output names differ from its regression targets")
-        except (EdgeError, KeyError, TypeError) as exc:
-            problems.append("its regression targets cannot be read ({})".format(exc))
+    else:
+        problems += task.record_problems(record)
     if problems:
         raise EdgeError("{} is damaged: {}".format(path, "; ".join(problems)))
     PreprocessSpec.from_dict(record.get("preprocess"))

@@ -25,6 +25,7 @@ from edge.cli import make_parser, progress_log, run_main
 from edge.options.runner_args import add_tta_argument
 from edge.errors import EXIT_OK, EdgeError
 from train import config as train_config  # light: no torch
+from train import tasks
 
 EPILOG = """examples:
   edge-train data/flowers --arch resnet34 --weights imagenet --epochs 15
@@ -37,13 +38,15 @@ EPILOG = """examples:
 """
 
 
+# Every default is None: unset flags fall through to the YAML file, then built-in defaults.
+S = None
+
+
 def build_parser():
     parser = make_parser("edge-train", __doc__, EPILOG)
-    # Every default is None: unset flags fall through to the YAML file, then built-in defaults.
-    S = None
     parser.add_argument("data", nargs="?", help="image-folder dataset: one sub-folder per class, or (regression) "
                                                 "images with labels.csv or <x>_<y>_<id>.jpg names")
-    parser.add_argument("--task", default=S, choices=train_config.CHOICES["task"],
+    parser.add_argument("--task", default=S, choices=train_config.choices()["task"],
                         help="default auto: regression when DATA holds labels.csv or holds images directly (no "
                              "class sub-folders), else classification")
     parser.add_argument("--config", help="YAML file of options (same names as the flags)")
@@ -54,6 +57,19 @@ def build_parser():
                              "the one-cycle peak; the descent's end, fastai's valley, minimum/10 and steep shown "
                              "beside it), stop")
     parser.add_argument("--overwrite", action="store_true", help="reuse an --out folder that holds an earlier run")
+    add_data_arguments(parser)
+    add_optimisation_arguments(parser)
+    add_augment_arguments(parser)
+    evaluation = parser.add_argument_group("final evaluation")
+    add_tta_argument(evaluation, default=S, also="edge-train: after training, the best model is evaluated on the "
+                                                 "validation images with it too; both figures (accuracy; "
+                                                 "a regression's MAE) go into "
+                                                 "metrics.json and report.md")
+    return parser
+
+
+def add_data_arguments(parser):
+    """The data, model and preprocessing groups."""
     data = parser.add_argument_group("data")
     data.add_argument("--val", default=S, help="separate validation image folder (default: split DATA)")
     data.add_argument("--val-fraction", type=float, default=S, help="validation share of DATA (default 0.2)")
@@ -63,13 +79,17 @@ def build_parser():
     model.add_argument("--arch", default=S, choices=train_config.CHOICES["arch"])
     model.add_argument("--weights", default=S, help="none, imagenet (torchvision's, needs network) or a file path")
     pre = parser.add_argument_group("preprocessing (travels with the model to the device)")
-    pre.add_argument("--size", type=int, default=S, help="input side in pixels (default 224)")
+    pre.add_argument("--size", type=int, default=S,
+                     help="input side in pixels (default {})".format(train_config.DEFAULTS["size"]))
     pre.add_argument("--resize", default=S, choices=train_config.CHOICES["resize"],
                      help="default auto: center_crop (classification), stretch (regression: a plain resize, so "
                           "no target is cut off; with center_crop every point must lie inside the crop)")
     pre.add_argument("--crop-pct", type=float, default=S,
                      help="centre-crop fraction (default 0.875; 1 for regression)")
     pre.add_argument("--interpolation", default=S, choices=train_config.CHOICES["interpolation"])
+
+
+def add_optimisation_arguments(parser):
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--epochs", type=int_or_auto, default=S,
                      help="total epochs, or auto (default): enough for about 1,000 optimizer steps from scratch, "
@@ -91,7 +111,7 @@ def build_parser():
     opt.add_argument("--lr-spread", default=S, help="head lr / stem lr after unfreezing (default auto)")
     opt.add_argument("--weight-decay", type=float, default=S, help="AdamW weight decay (default 0.05)")
     opt.add_argument("--label-smoothing", type=float, default=S, help="classification (default 0.1)")
-    opt.add_argument("--loss", default=S, choices=train_config.CHOICES["loss"][1:],
+    opt.add_argument("--loss", default=S, choices=train_config.choices()["loss"][1:],
                      help="regression loss on the normalised targets (default smooth_l1, linear beyond 1%% of the "
                           "side; mse); classification uses cross_entropy")
     opt.add_argument("--patience", type=int, default=S,
@@ -101,6 +121,9 @@ def build_parser():
     opt.add_argument("--device", default=S, help="auto, cpu, cuda or cuda:N")
     opt.add_argument("--amp", default=S, choices=train_config.CHOICES["amp"], help="mixed precision on CUDA (default auto)")
     opt.add_argument("--keep-epochs", type=int, default=S, help="per-epoch checkpoints kept (default 3; 0 all)")
+
+
+def add_augment_arguments(parser):
     aug = parser.add_argument_group("augmentation (training images only)")
     aug.add_argument("--hflip", type=float, default=S, help="horizontal flip probability (default 0.5)")
     aug.add_argument("--vflip", type=float, default=S, help="vertical flip probability (default 0)")
@@ -111,11 +134,6 @@ def build_parser():
     aug.add_argument("--d4", action="store_const", const=True, default=S,
                      help="random one of the 8 dihedral transforms (top-down imagery)")
     aug.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    evaluation = parser.add_argument_group("final evaluation")
-    add_tta_argument(evaluation, default=S, also="edge-train: after training, the best model is evaluated on the "
-                                                 "validation images with it too; both accuracies go into "
-                                                 "metrics.json and report.md")
-    return parser
 
 
 def int_or_auto(text):
@@ -160,24 +178,13 @@ def _main(argv):
             else "none: " + result["lr_note"], os.path.join(result["run_dir"], "lr_find.png")))
         return EXIT_OK
     paths = result["paths"]
-    if result.get("task") == "regression":
-        print("best validation {} at epoch {} ({:.0f} s)".format(result["summary"], result["best_epoch"],
-                                                                result["seconds"]))
-    else:
-        print("best validation accuracy {:.4f} at epoch {} ({:.0f} s)".format(
-            result["accuracy"], result["best_epoch"], result["seconds"]))
+    task = tasks.named(result.get("task") or tasks.DEFAULT.name)
+    print(task.result_line(result))
     if result.get("tta"):
-        print(tta_line(result["tta"]))
+        print(task.views_line(result["tta"]))
     print("model:  {}".format(paths["model"]))
-    print("report: {}  (metrics.json, curves.png, {} beside it)".format(
-        paths["report"], "scatter.png" if result.get("task") == "regression" else "confusion.png"))
+    print("report: {}  (metrics.json, curves.png, {} beside it)".format(paths["report"], task.plot[1]))
     return EXIT_OK
-
-
-def tta_line(tta):
-    """The console line for the final evaluation with --tta (metrics.json's "tta")."""
-    return "with --tta {} ({} views): validation accuracy {:.4f} ({:+.2f} points)".format(
-        tta["mode"], tta["views"], tta["accuracy"], 100.0 * tta["change"])
 
 
 def main(argv=None):

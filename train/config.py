@@ -3,11 +3,10 @@
 The resolved configuration is written into the run folder (config.yaml) so the run can be
 reproduced with `edge-train --config runs/x/config.yaml`.
 
-The task (resolve_task): --task auto is regression when DATA holds labels.csv or holds images
-directly with no class sub-folders (edge.tasks.point_labels.is_point_folder), classification otherwise.
-What depends on it resolves with it: regression resizes the whole image (resize stretch,
-crop_pct 1: a centre crop would cut targets off) and trains with SmoothL1 unless --loss says MSE;
-classification keeps the centre crop (crop_pct 0.875) and cross-entropy.
+The task (resolve_task): --task auto is the first task of train.tasks that claims DATA (regression:
+labels.csv, or images directly with no class sub-folders), the default (classification) otherwise.
+What depends on it resolves with it, from the task's defaults (resize, crop_pct, loss), and the
+task refuses what clashes with it.
 """
 
 import os
@@ -16,13 +15,14 @@ from edge.errors import EdgeError
 from edge.util.lazy import require
 from edge.options.ranges import check
 from edge.options.yaml_file import load_options
-from edge.tasks.point_labels import is_point_folder
+from edge.bundle.preprocess import IMAGENET_MEAN, IMAGENET_STD, INPUT_SIZE
 from edge.tasks.tta import MODES as TTA_MODES
+from train import tasks
 
 DEFAULTS = {
     "data": None,
-    "task": "auto",              # classification or regression; auto: from DATA (resolve_task)
-    "loss": "auto",              # regression: smooth_l1 (auto) or mse; classification: cross_entropy
+    "task": "auto",              # one of train.tasks (classification, regression); auto: from DATA (resolve_task)
+    "loss": "auto",              # the task's default (train.tasks), or another of its losses
     "val": None,
     "out": None,
     "arch": "resnet18",
@@ -36,12 +36,12 @@ DEFAULTS = {
     "lr_spread": "auto",         # head lr / earliest-layer lr after unfreezing: 10 pretrained, 1 scratch
     "weight_decay": 0.05,
     "label_smoothing": 0.1,
-    "size": 224,
-    "resize": "auto",            # center_crop (classification) or stretch (regression: keeps every target)
-    "crop_pct": "auto",          # 0.875 (classification) or 1.0 (regression)
+    "size": INPUT_SIZE,
+    "resize": "auto",            # the task's: center_crop (classification) or stretch (regression: keeps every target)
+    "crop_pct": "auto",          # the task's: 0.875 (classification) or 1.0 (regression)
     "interpolation": "bilinear",
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
+    "mean": list(IMAGENET_MEAN),  # lists: config.yaml holds plain values
+    "std": list(IMAGENET_STD),
     "val_fraction": 0.2,
     "seed": 0,
     "workers": "auto",
@@ -56,10 +56,9 @@ DEFAULTS = {
 
 AUGMENT_KEYS = tuple(DEFAULTS["augment"])
 
-# Options taking one of a few words (flags and YAML alike).
+# Options taking one of a few words (flags and YAML alike); --task and --loss take the words of the tasks
+# registered when they are read (choices()).
 CHOICES = {
-    "task": ("auto", "classification", "regression"),
-    "loss": ("auto", "cross_entropy", "smooth_l1", "mse"),
     "arch": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
     "resize": ("auto", "center_crop", "stretch"),
     "interpolation": ("nearest", "bilinear", "bicubic", "area"),
@@ -99,6 +98,11 @@ def resolve(flags, config_path=None):
     return resolve_task(config) if config.get("data") else config
 
 
+def choices():
+    """CHOICES with --task's and --loss's words: the tasks of train.tasks (auto: from DATA) and their losses."""
+    return dict(CHOICES, task=("auto",) + tasks.names(), loss=("auto",) + tasks.losses())
+
+
 def check_options(config, config_path=None):
     """Every number inside its range (edge.options.ranges) and every word one of its choices, in place.
 
@@ -112,7 +116,7 @@ def check_options(config, config_path=None):
     for key, word in NUMBERS.items():
         if config[key] is not None and config[key] != word:
             config[key] = check(RANGE_ROWS.get(key, key), config[key], where(key))
-    for key, allowed in CHOICES.items():
+    for key, allowed in choices().items():
         if config[key] not in allowed:
             raise EdgeError("{} must be one of {}, got {!r}".format(where(key), ", ".join(allowed), config[key]))
     for key in AUGMENT_KEYS:
@@ -128,33 +132,19 @@ def check_freeze_epochs(config):
         raise EdgeError("--freeze-epochs must be between 0 and --epochs ({})".format(config["epochs"]))
 
 
-TASK_DEFAULTS = {"classification": {"resize": "center_crop", "crop_pct": 0.875, "loss": "cross_entropy"},
-                 "regression": {"resize": "stretch", "crop_pct": 1.0, "loss": "smooth_l1"}}
-
-
 def resolve_task(config):
     """The task and what depends on it, in place (see the module docstring); one EdgeError when they clash."""
-    if config["task"] == "auto":
-        config["task"] = "regression" if is_point_folder(config["data"]) else "classification"
-    task, defaults = config["task"], TASK_DEFAULTS[config["task"]]
-    if task == "classification" and config["loss"] not in ("auto", "cross_entropy"):
-        raise EdgeError("--loss {} applies to regression; a classifier trains with cross-entropy (DATA is a folder "
-                        "of class sub-folders; a regression set has labels.csv or <x>_<y>_<id>.jpg names)".format(
-                            config["loss"]))
-    if task == "regression" and config["loss"] == "cross_entropy":
-        raise EdgeError("--loss cross_entropy is a classifier's; regression trains with smooth_l1 or mse")
-    if task == "regression" and config.get("tta", "none") != "none":
-        raise EdgeError("--tta in edge-train scores a classifier with the views; for a regression model, export it "
-                        "and run edge-predict BUNDLE --tta {} on labelled images".format(config["tta"]))
+    task = tasks.for_folder(config["data"]) if config["task"] == "auto" else tasks.named(config["task"])
+    config["task"] = task.name
     if config["resize"] == "auto":
-        config["resize"] = defaults["resize"]
-    if task == "regression" and config["resize"] == "stretch" and config["crop_pct"] not in ("auto", 1.0):
-        raise EdgeError("--crop-pct {} applies to --resize center_crop; regression resizes the whole image so "
-                        "no target is cut off (pass --resize center_crop to crop, with every point inside the "
-                        "crop)".format(config["crop_pct"]))
+        config["resize"] = task.defaults["resize"]
+    task.check_config(config)
+    if config["loss"] not in ("auto",) + task.losses:   # another task's loss that check_config let through
+        raise EdgeError("--loss {} is another task's; {} trains with {}".format(config["loss"], task.name,
+                                                                            " or ".join(task.losses)))
     for key in ("crop_pct", "loss"):
         if config[key] == "auto":
-            config[key] = defaults[key]
+            config[key] = task.defaults[key]
     return config
 
 

@@ -26,6 +26,8 @@ from edge.tasks.points import image_to_input, outside
 class ImageFolder(object):
     """The readable images of an image-folder dataset: paths, labels and class names."""
 
+    task = "classification"         # the train.tasks task that trains on it (its torch Dataset)
+
     def __init__(self, root, classes, samples, skipped):
         self.root = root
         self.classes = classes      # list of class names, index = label
@@ -198,6 +200,8 @@ def make_splits(data_dir, val_dir=None, val_fraction=0.2, seed=0, workers=4):
 
 class PointFolder(object):
     """The readable images of a regression dataset: paths, their points in pixels, their sizes."""
+
+    task = "regression"             # the train.tasks task that trains on it (its torch Dataset)
 
     def __init__(self, root, targets, samples, skipped, origin="labels.csv"):
         self.root = root

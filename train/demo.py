@@ -105,7 +105,8 @@ def run_command(name, argv):
 
 def check_agreement(bundle_dir, val_dir):
     """Top-1 of each runtime on every validation image against the PyTorch evaluation."""
-    from edge.bundle.bundle import INT8_MIN_AGREEMENT, Bundle
+    from edge.bundle.bundle import Bundle
+    from edge.tasks.classification import INT8_MIN_AGREEMENT
     from edge.tasks.classifier import Classifier
     from edge.predict import expand_images, predict_files
     from edge.runners.select import make_runner

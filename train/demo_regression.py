@@ -62,7 +62,8 @@ def score_runtimes(bundle_dir, folder, runtimes):
     """{runner description: (MAE figures, predicted rows)} of each (runtime, precision) on a labelled folder."""
     from edge.bundle.bundle import Bundle
     from edge.tasks.registry import model_for
-    from edge.predict import PointScore, expand_images, predict_files
+    from edge.predict import expand_images, predict_files
+    from edge.tasks.point_scores import PointScore
     from edge.runners.select import make_runner
 
     bundle = Bundle.load(bundle_dir)

@@ -16,6 +16,7 @@ from edge.tasks.points import image_to_input
 from edge.tasks.points import normalize as normalize_points
 from train.augment import augment, augment_points
 from train.distributed import share
+from train import tasks
 
 
 class FolderDataset(Dataset):
@@ -61,13 +62,6 @@ class PointDataset(FolderDataset):
             image, points = augment_points(image, points, self.augment_config, rng)
         target = normalize_points(points.reshape(-1), self.spec).astype(np.float32)
         return torch.from_numpy(normalize(image, self.spec)), torch.from_numpy(target)
-
-
-def dataset_for(folder, spec, augment_config=None):
-    """The torch Dataset of a scanned folder: PointDataset for a regression folder, else FolderDataset."""
-    if getattr(folder, "targets", None) is not None:
-        return PointDataset(folder, spec, augment_config)
-    return FolderDataset(folder, spec, augment_config)
 
 
 class SeededSampler(Sampler):
@@ -131,17 +125,15 @@ class GlobalBatchSampler(Sampler):
 class SliceCollate(object):
     """default_collate, except that an empty slice becomes empty tensors of the right shape."""
 
-    def __init__(self, spec, outputs=None):
-        """outputs: the regression target count (float targets of that width), or None (class labels)."""
+    def __init__(self, spec, empty_targets):
+        """empty_targets: the targets of an empty slice (the task's: no class labels, no rows of points)."""
         self.height, self.width = spec.size
-        self.outputs = outputs
+        self.empty_targets = empty_targets
 
     def __call__(self, items):
         if items:
             return default_collate(items)
-        targets = (torch.zeros((0,), dtype=torch.int64) if self.outputs is None
-                   else torch.zeros((0, self.outputs), dtype=torch.float32))
-        return torch.zeros((0, 3, self.height, self.width)), targets
+        return torch.zeros((0, 3, self.height, self.width)), self.empty_targets
 
 
 def _worker_init(worker_id):
@@ -152,16 +144,19 @@ def _worker_init(worker_id):
 
 
 def make_loader(folder, spec, batch_size, workers, augment_config=None, shuffle=False, seed=0,
-                pin_memory=False, rank=0, world_size=1):
+                pin_memory=False, rank=0, world_size=1, task=None):
     """(loader, sampler). Shuffled: a GlobalBatchSampler (rank's slice of each global batch of
-    `batch_size`); otherwise the folder in order, in batches of `batch_size`."""
-    dataset = dataset_for(folder, spec, augment_config)
+    `batch_size`); otherwise the folder in order, in batches of `batch_size`.
+
+    task: the train.tasks task whose torch Dataset the folder becomes; default the one the folder names
+    (FolderDataset for an ImageFolder, PointDataset for a PointFolder)."""
+    task = task or tasks.named(folder.task)
+    dataset = task.dataset(folder, spec, augment_config)
     common = dict(num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
                   worker_init_fn=_worker_init if workers > 0 else None)
     if shuffle:
         sampler = GlobalBatchSampler(len(dataset), seed, batch_size, rank, world_size)
-        targets = getattr(folder, "targets", None)
-        collate = SliceCollate(spec, None if targets is None else len(targets))
+        collate = SliceCollate(spec, task.empty_batch_targets(folder))
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, **common), sampler
     sampler = SeededSampler(len(dataset), seed, shuffle=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False, **common), sampler

@@ -22,22 +22,21 @@ def _save(fig, path):
     write_bytes(path, buffer.getvalue())
 
 
-def plot_history(history, path):
-    """Loss, accuracy (regression: MAE in pixels) and learning rate per epoch from the history rows."""
+def plot_history(history, path, curve):
+    """Loss, the task's figure and learning rate per epoch from the history rows.
+
+    curve: the task's (title, ((history column, legend), ...)) for the middle panel (train.tasks: accuracy,
+    or MAE in pixels)."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     axes[0].plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     axes[0].plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
     axes[0].set_title("loss")
-    if history and "val_mae_px" in history[0]:
-        axes[1].plot(epochs, [r["train_mae_input_px"] for r in history], "o-", label="train (model input, augmented)")
-        axes[1].plot(epochs, [r["val_mae_px"] for r in history], "o-", label="validation (image pixels)")
-        axes[1].set_title("mean absolute error (pixels)")
-    else:
-        axes[1].plot(epochs, [r["train_accuracy"] for r in history], "o-", label="train")
-        axes[1].plot(epochs, [r["val_accuracy"] for r in history], "o-", label="validation")
-        axes[1].set_title("accuracy")
+    title, columns = curve
+    for column, label in columns:
+        axes[1].plot(epochs, [r[column] for r in history], "o-", label=label)
+    axes[1].set_title(title)
     axes[2].plot(epochs, [r["lr"] for r in history], "o-")
     axes[2].set_title("learning rate of the head, end of epoch")
     axes[2].set_yscale("log")

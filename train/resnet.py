@@ -107,6 +107,11 @@ class ResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
+    def layer_groups(self):
+        """The modules in groups from input to output, the head last: stem+layer1, layer2, layer3, layer4, fc
+        (the trainer freezes all but the head first, and spreads learning rates across them)."""
+        return [[self.conv1, self.bn1, self.layer1], [self.layer2], [self.layer3], [self.layer4], [self.fc]]
+
 
 ARCHS = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),

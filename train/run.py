@@ -15,16 +15,14 @@ from train import config as train_config
 from train.augment import AugmentConfig
 from train.autosize import BN_IMAGES, is_pretrained, resolve_for_dataset
 from train.bn_stats import sample_indices
-from edge.tasks.points import summary_text
-from train.checkpoint import load_checkpoint, model_from_record, targets_of
-from train.data import make_point_splits, make_splits
+from train.checkpoint import load_checkpoint, model_from_record
 from train.distributed import join_group, leave_group, resolve_sync_bn
 from train.loaders import make_loader
 from train.lr_finder import find_lr
 from train.outputs import run_paths, write_run_outputs
 from train.plots import plot_lr_find
 from train.resnet import build_resnet, load_backbone_weights
-from train.tasks import Classification, Regression
+from train import tasks
 from train.trainer import BEST, Trainer, pick_device
 
 
@@ -74,8 +72,8 @@ def run_training(config, resume=None, find_lr_only=False, log=print):
         config.setdefault("bn_reestimate", "off")  # runs started before it existed did without
         config.setdefault("sync_bn", "auto")
         config.setdefault("tta", "none")
-        config.setdefault("task", "classification")
-        config.setdefault("loss", "cross_entropy")
+        config.setdefault("task", tasks.DEFAULT.name)
+        config.setdefault("loss", tasks.DEFAULT.defaults["loss"])
         run_dir = os.path.dirname(os.path.abspath(resume))
     else:
         if not config.get("data"):
@@ -105,21 +103,51 @@ def quiet(*args):
 
 def train_in_group(config, state, run_dir, processes, find_lr_only, log):
     spec = spec_from_config(config)
-    augment_config = AugmentConfig(**config["augment"])
-    device = processes.device
     torch.manual_seed(int(config["seed"]))
+    train_set, val_set, skipped, task, dataset_info = load_data(config, spec, state, log)
+    loaders = make_loaders(config, spec, train_set, val_set, task, processes, log)
+    model = make_model(config, state, len(task.output_names), loaders["sync_bn"])
+    if processes.is_main:
+        make_folder(run_dir, "the run folder")  # --out /proc/x, a read-only disk: one line, not a traceback
+    if find_lr_only or config["lr"] == "find":
+        found = run_lr_finder(model, loaders["train"], processes.device, config, run_dir, log, task)
+        if find_lr_only:
+            return {"run_dir": run_dir, "lr_suggestion": found["suggestion"], "lr_rule": found["rule"],
+                    "lr_note": found["note"]}
+        if found["suggestion"] is None:
+            raise EdgeError("the learning-rate finder found no good rate: {} (see {}); pass --lr VALUE".format(
+                found["note"], os.path.join(run_dir, "lr_find.png")))
+        config["lr"] = found["suggestion"]
+    training = dict(processes.describe(), global_batch=loaders["batch"], batch_per_process=loaders["per_process"],
+                    sync_bn=loaders["sync_bn"])
+    if processes.is_main:
+        write_config(config, run_dir, processes, loaders["batch"])
+    trainer = Trainer(config, model, spec, task.output_names, loaders["train"], loaders["sampler"], loaders["val"],
+                      run_dir, processes.device, task=task, log=log, bn_loader=loaders["bn"], processes=processes)
+    if state is not None:
+        trainer.restore(state)
+    log("training {} on {} ({}), {} epochs, run folder {}".format(
+        config["arch"], processes.device, "mixed precision" if trainer.amp else "fp32", config["epochs"], run_dir))
+    result = trainer.fit()
+    best = load_checkpoint(os.path.join(run_dir, BEST), kinds=("model",)) if processes.is_main else None
+    tta = None
+    if config["tta"] != "none":
+        tta = evaluate_best_with_views(trainer, best, config["tta"], spec, processes, log)
+    if not processes.is_main:  # files are rank 0's; this summary is never printed
+        return {"run_dir": run_dir, "paths": run_paths(run_dir, task), "task": task.name,
+                "accuracy": trainer.best[0], "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
+    paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"],
+                              training=training, tta=tta)
+    report = best["metrics"]["val"]
+    return {"run_dir": run_dir, "paths": paths, "task": task.name, "accuracy": report.get("accuracy"),
+            "mae_px": report.get("mae_px"), "summary": task.summary(report),
+            "best_epoch": best["epoch"], "seconds": result["seconds"], "tta": tta}
 
-    train_set, val_set, skipped, task, dataset_info, what = load_data(config, spec, state)
-    log("data: {}, {} training and {} validation images{}".format(
-        what, len(train_set.samples), len(val_set.samples),
-        ", {} unreadable file(s) skipped (listed in the report)".format(len(skipped)) if skipped else ""))
-    outputs = task.output_names
-    for item in skipped[:5]:
-        log("  skipped {}: {}".format(item["file"], item["reason"]))
-    for line in resolve_for_dataset(config, len(train_set.samples)):  # batch size, BatchNorm: 'auto'
-        log(line)
 
-    pin = device.type == "cuda"
+def make_loaders(config, spec, train_set, val_set, task, processes, log):
+    """The training, validation and (with --bn-reestimate on) BatchNorm loaders of this process, by role, with
+    the global batch, this process's share of it and whether BatchNorm is synchronised."""
+    pin = processes.device.type == "cuda"
     workers, batch = int(config["workers"]), int(config["batch_size"])
     per_process = max(1, batch // processes.world_size)
     sync_bn, sync_why = resolve_sync_bn(config["sync_bn"], per_process, processes)
@@ -131,69 +159,44 @@ def train_in_group(config, state, run_dir, processes, find_lr_only, log):
             processes.world_size, processes.backend, batch, per_process,
             "" if batch % processes.world_size == 0 else "-{}".format(per_process + 1),
             "on" if sync_bn else "off", sync_why))
-    train_loader, train_sampler = make_loader(train_set, spec, batch, workers, augment_config, shuffle=True,
-                                              seed=int(config["seed"]), pin_memory=pin, rank=processes.rank,
-                                              world_size=processes.world_size)
+    train_loader, train_sampler = make_loader(train_set, spec, batch, workers, AugmentConfig(**config["augment"]),
+                                              shuffle=True, seed=int(config["seed"]), pin_memory=pin,
+                                              rank=processes.rank, world_size=processes.world_size, task=task)
     first, stop = processes.shard(len(val_set.samples))  # each rank validates its share
     val_loader, _ = make_loader(val_set.subset(range(first, stop)), spec, per_process, workers, None,
-                                pin_memory=pin)
+                                pin_memory=pin, task=task)
     bn_loader = None
     if config["bn_reestimate"] == "on":
         sample = sample_indices(len(train_set.samples), BN_IMAGES, batch, int(config["seed"]))
-        bn_loader, _ = make_loader(train_set.subset(sample), spec, batch, workers, None, pin_memory=pin)
+        bn_loader, _ = make_loader(train_set.subset(sample), spec, batch, workers, None, pin_memory=pin,
+                                   task=task)
+    return {"train": train_loader, "sampler": train_sampler, "val": val_loader, "bn": bn_loader, "batch": batch,
+            "per_process": per_process, "sync_bn": sync_bn}
 
+
+def make_model(config, state, outputs, sync_bn):
+    """The network: a resumed run's, or a new one with the configured backbone weights."""
     if state is not None:
         model = model_from_record(state)
     else:
-        model = build_resnet(config["arch"], len(outputs))
+        model = build_resnet(config["arch"], outputs)
         load_backbone_weights(model, config["arch"], config["weights"])
     if sync_bn:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same state-dict keys
-    if processes.is_main:
-        make_folder(run_dir, "the run folder")  # --out /proc/x, a read-only disk: one line, not a traceback
+    return model
 
-    if find_lr_only or config["lr"] == "find":
-        found = run_lr_finder(model, train_loader, device, config, run_dir, log, task)
-        suggestion = found["suggestion"]
-        if find_lr_only:
-            return {"run_dir": run_dir, "lr_suggestion": suggestion, "lr_rule": found["rule"],
-                    "lr_note": found["note"]}
-        if suggestion is None:
-            raise EdgeError("the learning-rate finder found no good rate: {} (see {}); pass --lr VALUE".format(
-                found["note"], os.path.join(run_dir, "lr_find.png")))
-        config["lr"] = suggestion
 
-    training = dict(processes.describe(), global_batch=batch, batch_per_process=per_process, sync_bn=sync_bn)
-    if processes.is_main:
-        # A YAML comment: the file stays a valid --config for any number of processes.
-        write_text(os.path.join(run_dir, "config.yaml"), "# trained by {} process(es){}, global batch {}\n".format(
-            processes.world_size, " ({})".format(processes.backend) if processes.distributed else "", batch)
-            + train_config.dump_yaml(config))
-    trainer = Trainer(config, model, spec, outputs, train_loader, train_sampler, val_loader,
-                      run_dir, device, log=log, bn_loader=bn_loader, processes=processes, task=task)
-    if state is not None:
-        trainer.restore(state)
-    log("training {} on {} ({}), {} epochs, run folder {}".format(
-        config["arch"], device, "mixed precision" if trainer.amp else "fp32", config["epochs"], run_dir))
-    result = trainer.fit()
-    best = load_checkpoint(os.path.join(run_dir, BEST), kinds=("model",)) if processes.is_main else None
-    tta = None
-    if config["tta"] != "none":
-        tta = evaluate_best_with_views(trainer, best, config["tta"], spec, processes, log)
-    if not processes.is_main:  # files are rank 0's; this summary is never printed
-        return {"run_dir": run_dir, "paths": run_paths(run_dir, task.kind), "task": task.kind,
-                "accuracy": trainer.best[0], "best_epoch": trainer.best_epoch, "seconds": result["seconds"]}
-    paths = write_run_outputs(run_dir, best, trainer.history, dataset_info, skipped, result["seconds"],
-                              training=training, tta=tta)
-    report = best["metrics"]["val"]
-    return {"run_dir": run_dir, "paths": paths, "task": task.kind, "accuracy": report.get("accuracy"),
-            "mae_px": report.get("mae_px"), "summary": summary_text(report) if task.kind == "regression" else None,
-            "best_epoch": best["epoch"], "seconds": result["seconds"], "tta": tta}
+def write_config(config, run_dir, processes, batch):
+    """config.yaml: the resolved configuration. How it was trained goes in a YAML comment, so the file stays a
+    valid --config for any number of processes."""
+    write_text(os.path.join(run_dir, "config.yaml"), "# trained by {} process(es){}, global batch {}\n".format(
+        processes.world_size, " ({})".format(processes.backend) if processes.distributed else "", batch)
+        + train_config.dump_yaml(config))
 
 
 def evaluate_best_with_views(trainer, best, mode, spec, processes, log):
     """--tta: the best model (rank 0's model.pt, sent to every rank) evaluated on the validation images with
-    edge.tasks.tta's views; on rank 0 the figures metrics.json records beside the plain accuracy (None elsewhere)."""
+    edge.tasks.tta's views; on rank 0 the figures metrics.json records beside the plain ones (None elsewhere)."""
     views = DihedralViews(mode, spec.size)
     trainer.model.load_state_dict(processes.broadcast(best["state_dict"] if processes.is_main else None))
     if processes.is_main:
@@ -202,39 +205,23 @@ def evaluate_best_with_views(trainer, best, mode, spec, processes, log):
     report = trainer.evaluate_views(views)
     if not processes.is_main:
         return None
-    plain = best["metrics"]["val"]["accuracy"]
-    return {"mode": mode, "views": views.count, "images": report["images"], "accuracy": report["accuracy"],
-            "accuracy_ci95": report["accuracy_ci95"], "macro_f1": report["macro_f1"], "accuracy_without": plain,
-            "change": report["accuracy"] - plain}
+    return trainer.task.views_figures(mode, views.count, report, best["metrics"]["val"])
 
 
-def load_data(config, spec, state):
-    """(train set, val set, skipped files, task, dataset info, what it is in words) for the configured task,
-    checked against a resumed run's classes or targets."""
-    workers = max(2, int(config["workers"]))
-    if config["task"] == "regression":
-        train_set, val_set, skipped = make_point_splits(config["data"], spec, config["val"],
-                                                        float(config["val_fraction"]), int(config["seed"]), workers)
-        if state is not None and targets_of(state) != train_set.targets:
-            raise EdgeError("the dataset's targets changed since the run started ({} -> {}); start a new run".format(
-                ",".join(state["classes"]), ",".join(train_set.targets.names)))
-        names = train_set.targets.names
-        task = Regression(train_set.targets, spec, val_set.sizes, loss=config["loss"])
-        info = {"data": config["data"], "val": config["val"], "targets": names, "labels": train_set.origin,
-                "train_images": len(train_set.samples), "val_images": len(val_set.samples), "skipped": len(skipped)}
-        what = "regression of {} point(s) ({}; labels from {})".format(len(names) // 2, ",".join(names),
-                                                                      train_set.origin)
-        return train_set, val_set, skipped, task, info, what
-    train_set, val_set, skipped = make_splits(config["data"], config["val"], float(config["val_fraction"]),
-                                              int(config["seed"]), workers=workers)
-    if state is not None and list(state["classes"]) != train_set.classes:
-        raise EdgeError("the dataset's classes changed since the run started ({} -> {}); start a new run".format(
-            state["classes"], train_set.classes))
-    info = {"data": config["data"], "val": config["val"], "classes": train_set.classes,
-            "train_images": len(train_set.samples), "val_images": len(val_set.samples),
-            "skipped": len(skipped), "train_counts": train_set.counts(), "val_counts": val_set.counts()}
-    task = Classification(train_set.classes, config["label_smoothing"])
-    return train_set, val_set, skipped, task, info, "{} classes".format(len(train_set.classes))
+def load_data(config, spec, state, log):
+    """(train set, val set, skipped files, task, dataset info) for the configured task, checked against a
+    resumed run's classes or targets; what was found is logged."""
+    task = tasks.named(config["task"])
+    train_set, val_set, skipped, task, info, what = task.load_data(config, spec, state,
+                                                                   workers=max(2, int(config["workers"])))
+    log("data: {}, {} training and {} validation images{}".format(
+        what, len(train_set.samples), len(val_set.samples),
+        ", {} unreadable file(s) skipped (listed in the report)".format(len(skipped)) if skipped else ""))
+    for item in skipped[:5]:
+        log("  skipped {}: {}".format(item["file"], item["reason"]))
+    for line in resolve_for_dataset(config, len(train_set.samples)):  # batch size, BatchNorm: 'auto'
+        log(line)
+    return train_set, val_set, skipped, task, info
 
 
 def run_lr_finder(model, loader, device, config, run_dir, log, task):

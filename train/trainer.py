@@ -1,7 +1,7 @@
 """The fine-tuning loop: freeze-then-unfreeze, one-cycle schedules, best checkpoint, resume.
 
-The loop is the same for classification and regression; a task (train/tasks.py) gives the loss,
-the figures and which epoch is best (highest accuracy; lowest MAE in pixels).
+The loop is the same for every task; the task (train.tasks) gives the loss, the figures and which
+epoch is best (highest accuracy; lowest MAE in pixels). The model gives its layer groups.
 
 Epochs [0, freeze_epochs) train the head (and BatchNorm affine parameters, as fastai does) with
 the backbone frozen; the remaining epochs train everything with discriminative learning rates
@@ -36,8 +36,6 @@ from train.bn_stats import reestimate_batchnorm
 from train.checkpoint import model_record, save_checkpoint, versions
 from train.distributed import Processes, interrupts_held
 from train.outputs import write_history_csv
-from train.metrics import classification_report
-from train.tasks import Classification
 
 BEST = "model.pt"
 LAST = "last.pt"
@@ -56,10 +54,9 @@ def pick_device(name):
 
 
 def layer_groups(model):
-    """Parameter groups from input to output: stem+layer1, layer2, layer3, layer4, head."""
-    stem = [model.conv1, model.bn1, model.layer1]
-    groups = [stem, [model.layer2], [model.layer3], [model.layer4], [model.fc]]
-    return [[p for module in group for p in module.parameters()] for group in groups]
+    """Parameter groups from input to output, the head last, as the model groups its layers
+    (train.resnet.ResNet.layer_groups)."""
+    return [[p for module in group for p in module.parameters()] for group in model.layer_groups()]
 
 
 def is_batchnorm_param(model):
@@ -82,14 +79,14 @@ class Phase(object):
 
 class Trainer(object):
     def __init__(self, config, model, spec, classes, train_loader, train_sampler, val_loader, run_dir,
-                 device, log=print, bn_loader=None, processes=None, task=None):
+                 device, task, log=print, bn_loader=None, processes=None):
         self.config = config
         self.processes = processes or Processes(device=device)
         self.model = model.to(device)
         self.network = self.model  # what training calls: DistributedDataParallel over the model in a group
         self.spec = spec
         self.classes = classes
-        self.task = task or Classification(classes, config["label_smoothing"])
+        self.task = task            # train.tasks: the loss, the figures, the best epoch
         self.train_loader, self.train_sampler = train_loader, train_sampler
         self.val_loader = val_loader
         self.bn_loader = bn_loader  # training images, evaluation preprocessing; None: keep running stats
@@ -246,7 +243,7 @@ class Trainer(object):
         """
         outputs, targets = self.predict(self.val_loader)
         losses = self.task.criterion("none")(outputs, targets)
-        if losses.ndim > 1:   # regression: one loss per coordinate, summed per item
+        if losses.ndim > 1:   # one loss per output (a regression's coordinates): summed per item
             losses = losses.sum(1)
         rows = self.processes.gather(zip(targets.tolist(), self.task.compact(outputs), losses.tolist()))
         report = self.task.report([row[1] for row in rows], [row[0] for row in rows])
@@ -254,7 +251,8 @@ class Trainer(object):
 
     def evaluate_views(self, views):
         """The validation report with test-time augmentation: edge.tasks.tta's `views` of each image through the
-        model, their probabilities averaged, as edge-predict --tta does on the device. The model sees
+        model, averaged back as the task does it on the device (a classifier's probabilities; a regression's
+        points, each brought back through its view's inverse first), as edge-predict --tta does. The model sees
         batches no larger than the validation loader's; each rank evaluates its share, all gather."""
         self.model.eval()
         pairs = []
@@ -263,14 +261,14 @@ class Trainer(object):
                 if not len(labels):
                     continue
                 expanded = torch.from_numpy(views.expand(images.numpy()))
-                logits = []
+                outputs = []
                 for part in torch.split(expanded, len(labels)):
                     with torch.autocast(device_type=self.device.type, enabled=self.amp):
-                        logits.append(self.model(part.to(self.device, non_blocking=True)).float().cpu())
-                probabilities = views.mean_probabilities(torch.cat(logits).numpy())
-                pairs.extend(zip(labels.tolist(), probabilities.argmax(1).tolist()))
-        rows = np.array(self.processes.gather(pairs), dtype=np.int64).reshape(-1, 2)
-        return classification_report(rows[:, 0], rows[:, 1], self.classes)
+                        outputs.append(self.model(part.to(self.device, non_blocking=True)).float().cpu())
+                averaged = self.task.mean_over_views(torch.cat(outputs), views)
+                pairs.extend(zip(labels.tolist(), self.task.compact(averaged)))
+        rows = self.processes.gather(pairs)
+        return self.task.report([row[1] for row in rows], [row[0] for row in rows])
 
     def end_epoch(self, train_loss, train_figure, val_loss, report):
         extras = self.task.record_extras(report)
@@ -301,7 +299,8 @@ class Trainer(object):
             if improved:
                 save_checkpoint(os.path.join(self.run_dir, BEST), record)
             self.save_epoch_checkpoint(record)
-            write_history_csv(self.history, os.path.join(self.run_dir, "history.csv"))  # follow a long run
+            write_history_csv(self.history, os.path.join(self.run_dir, "history.csv"),  # follow a long run
+                              self.task.history_columns)
         self.epoch += 1
         self.position = 0
         self.running = [0.0, 0, 0]
@@ -321,8 +320,9 @@ class Trainer(object):
 
     @property
     def targets(self):
-        """The RegressionTargets a regression run records in its checkpoints; None for a classifier."""
-        return getattr(self.task, "targets", None)
+        """What the task records of its outputs in the checkpoints (a regression's RegressionTargets; None for a
+        classifier)."""
+        return self.task.targets
 
     def head_lr(self):
         """The head's learning rate where the epoch ended (traces the one-cycle schedule)."""

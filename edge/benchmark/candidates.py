@@ -1,14 +1,13 @@
 """Every runtime and precision edge-bench tries, with the reason when one cannot run here.
 
-Rows that cannot run do not vanish: they say why ("TensorRT: not installed", "INT8: no fast INT8
-on this GPU", "no fp16 engine for this GPU: build it with ...").
+The rows are the registry's (edge.runners.registry): each runtime's bench precisions, the reference
+first. Rows that cannot run do not vanish: they say why ("TensorRT: not installed", "INT8: no fast
+INT8 on this GPU", "no fp16 engine for this GPU: build it with ...") and, for edge-doctor, what to do.
 """
 
 from edge.errors import EdgeError
-from edge.util.lazy import available
-
-ROWS = (("pytorch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
-        ("tensorrt", "fp32"), ("tensorrt", "fp16"), ("tensorrt", "int8"))
+from edge.runners import registry
+from edge.runners.runtime import Options
 
 
 class Candidate(object):
@@ -21,46 +20,37 @@ class Candidate(object):
     def label(self):
         return "{} {}".format(self.runtime, self.precision)
 
-
-def _pytorch(bundle, checkpoint, threads):
-    if not available("torch"):
-        return None, "PyTorch: not installed (a desktop reference)"
-    from edge.runners.plugins import plugin_runner
-    # The runner checks its checkpoint when made: the reason comes back when it is not here.
-    return plugin_runner("pytorch")(bundle, checkpoint=checkpoint, threads=threads), None
+    @property
+    def fix(self):
+        """What to do about the reason it cannot run here, when its runtime knows (for edge-doctor); else None."""
+        runtime = registry.get(self.runtime)
+        return runtime.skip_fix(self.reason) if runtime is not None and self.reason else None
 
 
-def _onnxruntime(bundle, precision, threads):
-    if not available("onnxruntime"):
-        return None, "ONNX Runtime: not installed"
-    from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
-    return OnnxRuntimeRunner(bundle, precision=precision, threads=threads), None
+def rows(runtimes=None, precisions=None):
+    """[(Runtime, precision)]: every bench row of the registry, filtered by runtime names and precisions."""
+    return [(runtime, precision) for runtime in registry.rows_order() if not runtimes or runtime.name in runtimes
+            for precision in runtime.bench_precisions if not precisions or precision in precisions]
 
 
-def _tensorrt(bundle, precision, log):
-    if not available("tensorrt"):
-        return None, "TensorRT: not installed (comes with JetPack on a Jetson)"
-    from edge.runners.tensorrt_runner import TensorRTRunner, unavailable_reason
-    reason = unavailable_reason(bundle, precision)
+def _runner(runtime, bundle, precision, options):
+    """(runner, None), or (None, why it cannot run here)."""
+    if not runtime.available():
+        return None, runtime.missing
+    reason = runtime.unavailable(bundle, precision) if runtime.unavailable is not None else None
     if reason:
         return None, reason
-    return TensorRTRunner(bundle, precision=precision, log=log), None
+    return runtime.make(bundle, precision, options), None
 
 
 def candidates(bundle, runtimes=None, checkpoint=None, threads=None, log=None, precisions=None):
-    """One Candidate per row of ROWS (filtered by `runtimes` and `precisions`), runnable or with its reason."""
+    """One Candidate per row (filtered by `runtimes` and `precisions`), runnable or with its reason."""
+    options = Options(threads=threads, checkpoint=checkpoint, log=log)
     found = []
-    for runtime, precision in ROWS:
-        if (runtimes and runtime not in runtimes) or (precisions and precision not in precisions):
-            continue
+    for runtime, precision in rows(runtimes, precisions):
         try:
-            if runtime == "pytorch":
-                runner, reason = _pytorch(bundle, checkpoint, threads)
-            elif runtime == "onnxruntime":
-                runner, reason = _onnxruntime(bundle, precision, threads)
-            else:
-                runner, reason = _tensorrt(bundle, precision, log)
+            runner, reason = _runner(runtime, bundle, precision, options)
         except EdgeError as exc:
             runner, reason = None, str(exc)
-        found.append(Candidate(runtime, precision, runner, reason))
+        found.append(Candidate(runtime.name, precision, runner, reason))
     return found

@@ -39,9 +39,13 @@ def _run(command, timeout=5):
 
 
 def library_versions():
-    """Versions of the libraries that matter, for those importable (imported modules are cheap to ask)."""
+    """Versions of the libraries that matter, for those importable (imported modules are cheap to ask): numpy,
+    OpenCV, each runtime's (edge.runners.registry) and pycuda."""
+    from edge.runners.registry import runtimes
+
     versions = {"python": platform.python_version()}
-    for name in ("numpy", "cv2", "onnxruntime", "torch", "tensorrt", "pycuda"):
+    names = ["numpy", "cv2"] + [runtime.module for runtime in runtimes()] + ["pycuda"]
+    for name in sorted(set(names), key=names.index):
         module = sys.modules.get(name)
         if module is None:
             try:

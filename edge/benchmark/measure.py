@@ -12,9 +12,7 @@ import numpy as np
 from edge.benchmark.stats import summarize
 from edge.benchmark.timing import time_calls
 from edge.util.lazy import require
-from edge.tasks.registry import model_for
-from edge.bundle.preprocess import finish_input, preprocess_batch, resize_and_crop
-from edge.tasks.points import error_summary
+from edge.bundle.preprocess import finish_input, resize_and_crop
 
 
 def rss_mb():
@@ -99,35 +97,6 @@ def stage_breakdown(classifier, inputs, iterations=30):
     return {name: float(np.median(values)) for name, values in stages.items()}
 
 
-def point_accuracy(regressor, labelled, batch_size=8):
-    """(figures: MAE and RMSE in pixels of each image, per target; predicted pixel rows) over [(image, values)]."""
-    predictions = []
-    for start in range(0, len(labelled), batch_size):
-        chunk = [image for image, _ in labelled[start:start + batch_size]]
-        outputs = regressor.runner.infer(preprocess_batch(chunk, regressor.spec, regressor.fused))
-        predictions.extend(row.tolist() for row in regressor.postprocess(outputs, chunk))
-    figures = error_summary(predictions, [values for _, values in labelled], regressor.targets.names)
-    return figures, predictions
-
-
-def accuracy(classifier, labelled, batch_size=8):
-    """(top-1, top-5, predicted top-1 indices) over [(BGR image, label index)]; a classifier with --tta views ranks
-    each image by its views' averaged probabilities."""
-    top1 = top5 = 0
-    predictions = []
-    for start in range(0, len(labelled), batch_size):
-        chunk = labelled[start:start + batch_size]
-        batch = preprocess_batch([image for image, _ in chunk], classifier.spec, classifier.fused)
-        scores = classifier.probabilities(batch) if classifier.views.count > 1 else classifier.runner.infer(batch)
-        order = np.argsort(-scores, axis=1)
-        for row, (_, label) in zip(order, chunk):
-            predictions.append(int(row[0]))
-            top1 += int(row[0] == label)
-            top5 += int(label in row[:5])
-    count = float(max(1, len(labelled)))
-    return top1 / count, top5 / count, predictions
-
-
 def tta_figures(classifier, inputs, plain, warmup_s, min_time_s, min_iters, labelled=None):
     """What --tta costs and changes, for a classifier with views: one image's views made, run as one batch and
     averaged, timed against the plain batch-1 latency `plain` (a summary); top-1 with the views."""
@@ -137,8 +106,7 @@ def tta_figures(classifier, inputs, plain, warmup_s, min_time_s, min_iters, labe
     figures = {"mode": views.mode, "views": views.count, "batch_limit": classifier.runner.batch_limit(),
                "latency_ms": latency, "iterations": len(samples), "cost": latency["p50"] / plain["p50"]}
     if labelled:
-        top1, top5, _ = accuracy(classifier, labelled)
-        figures["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
+        figures["accuracy"] = classifier.bundle.task.accuracy(classifier, labelled)[0]
     return figures
 
 
@@ -148,8 +116,9 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
     runner = candidate.runner
     row = {"runtime": candidate.runtime, "precision": candidate.precision, "runnable": True, "reason": None}
     rss_before = rss_mb()
+    task = bundle.task
     with runner:
-        classifier = model_for(bundle, runner, k=5)
+        classifier = task.model(bundle, runner, k=5)
         inputs = Inputs(classifier, encoded)
         row["runner"] = runner.describe()
         row["model_file"] = os.path.basename(runner.model_path) if runner.model_path else None
@@ -165,14 +134,10 @@ def measure(candidate, bundle, encoded, batch_sizes, warmup_s, min_time_s, min_i
                                                           max(5, min_iters // 4))
             row["throughput"][str(size)] = size * 1000.0 / float(np.mean(timed))
         row["stages_ms"] = stage_breakdown(classifier, inputs, iterations=max(30, min_iters))
-        if labelled and bundle.targets is not None:
-            row["accuracy"], row["_predictions"] = point_accuracy(classifier, labelled)
-        elif labelled:
-            top1, top5, predictions = accuracy(classifier, labelled)
-            row["accuracy"] = {"top1": top1, "top5": top5, "images": len(labelled)}
-            row["_predictions"] = predictions
+        if labelled:
+            row["accuracy"], row["_predictions"] = task.accuracy(classifier, labelled)
         if views is not None and views.count > 1:
-            row["tta"] = tta_figures(model_for(bundle, runner, k=5, views=views), inputs, row["latency_ms"],
+            row["tta"] = tta_figures(task.model(bundle, runner, k=5, views=views), inputs, row["latency_ms"],
                                      warmup_s, min_time_s, min_iters, labelled)
             if labelled:
                 row["tta"]["top1_change"] = row["tta"]["accuracy"]["top1"] - row["accuracy"]["top1"]

@@ -61,21 +61,13 @@ def tta_cells(row):
             _fmt(accuracy.get("top1"), "{:.2%}"), _fmt(None if change is None else 100.0 * change, "{:+.2f}")]
 
 
-def accuracy_cells(accuracy, regression):
-    """The accuracy columns of a row: top-1, top-5, agreement; a regression bundle's MAE, RMSE, distance from ref."""
-    if regression:
-        return [_fmt(accuracy.get("mae_px"), "{:.2f}"), _fmt(accuracy.get("rmse_px"), "{:.2f}"),
-                _fmt(accuracy.get("mean_abs_diff_px"), "{:.3f}")]
-    return [_fmt(accuracy.get("top1"), "{:.2%}"), _fmt(accuracy.get("top5"), "{:.2%}"),
-            _fmt(accuracy.get("agreement"), "{:.2%}")]
-
-
-def table(rows, batch_sizes, regression=False):
-    """Text table, one line per row; rows that cannot run show their reason."""
+def table(rows, batch_sizes, task):
+    """Text table, one line per row; rows that cannot run show their reason. The accuracy columns are the bundle's
+    task's (edge.tasks: a classifier's top-1, top-5, agreement; a regression model's MAE, RMSE, distance from ref)."""
     mode = tta_mode(rows)
     header = ["runtime", "prec", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms", "max ms", "iters"]
     header += ["img/s b{}".format(b) for b in batch_sizes]
-    header += (["MAE px", "RMSE px", "vs ref px"] if regression else ["top-1", "top-5", "agree"])
+    header += task.accuracy_columns()
     if mode:
         header += ["{} p50 ms".format(mode), "{} cost".format(mode), "{} top-1".format(mode), "change pts"]
     header += ["MB", "RSS MB", "note"]
@@ -90,7 +82,7 @@ def table(rows, batch_sizes, regression=False):
                                                                                  "max")]
             cells.append(str(row["iterations"]))
             cells += [_fmt(row["throughput"].get(str(b)), "{:.1f}") for b in batch_sizes]
-            cells += accuracy_cells(acc, regression)
+            cells += task.accuracy_cells(acc)
             if mode:
                 cells += tta_cells(row)
             cells += [_fmt(row["model_bytes"] / 2.0 ** 20 if row.get("model_bytes") else None, "{:.1f}"),

@@ -1,2 +1,2 @@
-"""The deployment bundle and the formats written beside it: manifest schema, golden set, ONNX facts,
-preprocessing spec, Triton model repository."""
+"""The deployment bundle: its manifest and schema, the golden set, the ONNX facts and the preprocessing spec
+written beside it."""

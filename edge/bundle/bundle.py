@@ -71,14 +71,11 @@ Artifact kinds and their extra keys:
 import json
 import os
 
-from edge import __version__
+from edge.version import __version__
 from edge.util.atomic import sha256_file, write_json
 from edge.errors import EdgeError
-# The manifest's constants live with its schema, imported from here by every reader.
-from edge.bundle.schema import (ARTIFACT_KINDS, FIX, INPUT_FLOAT, INPUT_UINT8, INT8_FLAVORS, LOGITS, ORT_INT8,
-                                  PRECISIONS, REGRESSION, SCHEMA, SCHEMA_VERSION, TENSORRT_INT8, check_manifest)
+from edge.bundle.schema import ARTIFACT_KINDS, FIX, INPUT_FLOAT, INPUT_UINT8, SCHEMA, SCHEMA_VERSION, check_manifest
 from edge.bundle.preprocess import PreprocessSpec
-from edge.tasks.points import RegressionTargets
 from edge.util.timestamps import utc_timestamp
 
 MANIFEST = "manifest.json"
@@ -87,13 +84,6 @@ LABELS = "labels.txt"
 # say "flavour" (read_manifest renames it).
 FLAVOR = "flavor"
 OLD_FLAVOR = "flavour"
-# The least top-1 agreement of an INT8 model with FP32 that export accepts by default; bundles
-# record the bar they were held to (verification.int8.<flavor>.min_agreement).
-INT8_MIN_AGREEMENT = 0.98
-# The most a regression model's INT8 may raise the MAE on the hold-out, in pixels of those images
-# (or, unlabelled, move its points from FP32's on average), that export accepts by default; bundles
-# record the bar they were held to (verification.int8.<flavor>.max_mae_increase_px).
-INT8_MAX_MAE_INCREASE_PX = 1.0
 
 
 def labels_text(classes):
@@ -101,28 +91,35 @@ def labels_text(classes):
     return "".join(name + "\n" for name in classes)
 
 
+def image_shape(size, input_format):
+    """One image's shape (no batch axis) as models taking `input_format` see it; size: (height, width)."""
+    height, width = size
+    return [height, width, 3] if input_format == INPUT_UINT8 else [3, height, width]
+
+
 def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),
-                 fused_preprocess=False, source=None, tool="edge-export", targets=None):
+                 fused_preprocess=False, source=None, tool="edge-export", targets=None, task=None):
     """A manifest with no artifacts yet. targets: a regression model's RegressionTargets (then its output names
-    are the targets and the schema version is 2), or None for a classifier."""
+    are the targets), or None; task: the edge.tasks task whose output section and schema version it gets
+    (default: the one of that head, edge.tasks.registry.head_task)."""
+    from edge.tasks.registry import head_task
+
+    task = task or head_task(targets)
     min_b, opt_b, max_b = batch
-    height, width = spec.size
+    input_format = INPUT_UINT8 if fused_preprocess else INPUT_FLOAT
     if targets is not None:
         classes = targets.names
-    output = {"name": output_name, "kind": LOGITS}
-    if targets is not None:
-        output.update(targets.to_dict(), kind=REGRESSION)
     return {
         "schema": SCHEMA,
-        "schema_version": 1 if targets is None else 2,
+        "schema_version": task.schema_version,
         "created": utc_timestamp(),
         "producer": {"tool": tool, "version": __version__},
         "model": {"arch": arch, "classes": list(classes), "num_classes": len(classes),
                   "source": source or {}},
-        "input": {"name": input_name, "shape": [opt_b, 3, height, width],
+        "input": {"name": input_name, "shape": [opt_b] + image_shape(spec.size, input_format),
                   "batch": {"min": min_b, "opt": opt_b, "max": max_b},
                   "preprocess": spec.to_dict(), "fused_preprocess": fused_preprocess},
-        "output": output,
+        "output": task.output_section(output_name, targets),
         "artifacts": [],
         "verification": {},
     }
@@ -195,8 +192,10 @@ def read_manifest(bundle_dir):
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise EdgeError("{} has schema version {}, this edge-toolkit reads up to {}: upgrade it".format(
             path, version, SCHEMA_VERSION))
-    kind = manifest["output"].get("kind", LOGITS) if isinstance(manifest.get("output"), dict) else LOGITS
-    if kind not in (LOGITS, REGRESSION):
+    from edge.tasks.registry import TASKS, manifest_kind
+
+    kind = manifest_kind(manifest)
+    if kind not in TASKS:
         raise EdgeError("{} has an output kind {!r} this edge-toolkit does not know: upgrade it".format(path, kind))
     for entry in manifest.get("artifacts") if isinstance(manifest.get("artifacts"), list) else ():
         if isinstance(entry, dict) and OLD_FLAVOR in entry:
@@ -248,15 +247,21 @@ class Bundle(object):
 
     @property
     def output_kind(self):
-        """"logits" (a classifier) or "regression" (points in pixels of the input image)."""
-        return self.manifest["output"].get("kind", LOGITS)
+        """The manifest's output.kind: "logits" (a classifier), "regression" (points in pixels of the input
+        image), or another registered task's (edge.tasks.registry)."""
+        from edge.tasks.registry import manifest_kind
+        return manifest_kind(self.manifest)
+
+    @property
+    def task(self):
+        """The edge.tasks task of this bundle's output kind: what differs between kinds of output."""
+        from edge.tasks.registry import task_for
+        return task_for(self.manifest)
 
     @property
     def targets(self):
-        """A regression bundle's RegressionTargets (edge.tasks.points); None for a classifier."""
-        if self.output_kind != REGRESSION:
-            return None
-        return RegressionTargets.from_dict(self.manifest["output"])
+        """The named points the outputs are (edge.tasks.points.RegressionTargets), or None (a classifier)."""
+        return self.task.targets(self.manifest)
 
     @property
     def spec(self):
@@ -285,8 +290,7 @@ class Bundle(object):
 
     def item_shape(self, input_format=None):
         """One image's shape (no batch axis) for models taking `input_format` (default the bundle's)."""
-        height, width = self.spec.size
-        return [height, width, 3] if (input_format or self.input_format) == INPUT_UINT8 else [3, height, width]
+        return image_shape(self.spec.size, input_format or self.input_format)
 
     def onnx(self, precision, flavor=None, input_format=None):
         """The ONNX artifact of `precision` (and `flavor`) taking `input_format` (default the bundle's), or None."""

@@ -15,6 +15,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area")
 COLOR_ORDERS = ("RGB", "BGR")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+INPUT_SIZE = 224      # the default side of the model input, in pixels (training's --size too)
 
 
 class PreprocessSpec(object):
@@ -33,7 +34,7 @@ class PreprocessSpec(object):
     FIELDS = ("size", "resize", "crop_pct", "mean", "std", "color_order", "interpolation",
               "layout", "dtype")
 
-    def __init__(self, size=(224, 224), resize="center_crop", crop_pct=0.875,
+    def __init__(self, size=(INPUT_SIZE, INPUT_SIZE), resize="center_crop", crop_pct=0.875,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, color_order="RGB",
                  interpolation="bilinear", layout="NCHW", dtype="float32"):
         if isinstance(size, int):

@@ -34,8 +34,6 @@ from edge.options.ranges import RANGES, type_name
 
 SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 2              # the newest this code reads
-LOGITS = "logits"
-REGRESSION = "regression"
 # What a model file takes: the normalised float tensor edge.bundle.preprocess makes, or (--fuse-preprocess)
 # the resized uint8 BGR frame, normalised inside the graph.
 INPUT_FLOAT = "float32-nchw"
@@ -65,6 +63,23 @@ class Rule(object):
             return bool(self.test(value))
         except (TypeError, ValueError, AttributeError):
             return False
+
+
+class OutputKind(Rule):
+    """output.kind: one a task is registered under (edge.tasks.registry), read when a manifest is checked."""
+
+    def __init__(self):
+        pass
+
+    @property
+    def words(self):
+        from edge.tasks.registry import known_kinds
+        return "{} (another kind needs a newer edge-toolkit: upgrade it)".format(
+            " or ".join("'{}'".format(kind) for kind in known_kinds()))
+
+    def test(self, value):
+        from edge.tasks.registry import TASKS
+        return value in TASKS
 
 
 def _whole(value):
@@ -164,8 +179,7 @@ KEYS = (
     ("input.fused_preprocess", FUSED, False),
     ("output", MAPPING, True),
     ("output.name", TEXT, True),
-    ("output.kind", Rule("'logits' or 'regression' (another kind needs a newer edge-toolkit: upgrade it)",
-                         lambda v: v in (LOGITS, REGRESSION)), False),
+    ("output.kind", OutputKind(), False),
     ("output.targets", items(TEXT, 2, MAX_CLASSES, distinct=True), False),
     ("output.points", items(items(TEXT, 2, 2), 1, MAX_CLASSES), False),
     ("output.units", one_of("pixels of the input image"), False),
@@ -283,7 +297,7 @@ def check_manifest(manifest, path="manifest.json"):
         rows = [(key, rule, required) for kinds, key, rule, required in ARTIFACT_KEYS
                 if kinds is ARTIFACT_KINDS or kind in kinds]
         _check_rows(entry, rows, path, "artifacts[{}] ({}) ".format(index, entry.get("file")))
-    for relation in (_classes, _input_shape, _regression, _artifact_relations, _verification):
+    for relation in (_classes, _input_shape, _task_output, _artifact_relations, _verification):
         relation(manifest, path)
     return manifest
 
@@ -306,24 +320,13 @@ def _input_shape(manifest, path):
             manifest["input"]["shape"], expected, "NHWC, fused" if fused else "NCHW"))
 
 
-def _regression(manifest, path):
-    output = manifest["output"]
-    if output.get("kind", LOGITS) != REGRESSION:
-        return
-    from edge.tasks.points import RegressionTargets
+def _task_output(manifest, path):
+    """The output section against the rest, as the manifest's task (edge.tasks) reads it."""
+    from edge.tasks.registry import task_for
 
-    if manifest["schema_version"] < 2:
-        raise _refuse(path, "a regression bundle is schema_version 2, got {}".format(manifest["schema_version"]))
-    try:
-        targets = RegressionTargets.from_dict(output)
-    except EdgeError as exc:
-        raise _refuse(path, "output: {}".format(exc))
-    if targets.names != manifest["model"]["classes"]:
-        raise _refuse(path, "output.targets {} differ from model.classes {}".format(
-            targets.names, manifest["model"]["classes"]))
-    if output.get("points") != [list(pair) for pair in targets.points]:
-        raise _refuse(path, "output.points must pair the targets as (x, y): {}".format(
-            [list(pair) for pair in targets.points]))
+    problem = task_for(manifest).manifest_problem(manifest)
+    if problem:
+        raise _refuse(path, problem)
 
 
 def _artifact_relations(manifest, path):

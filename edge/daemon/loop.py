@@ -32,7 +32,7 @@ POLL_S = 0.25  # longest the loop waits for a frame before checking the stop fla
 class CameraDaemon(object):
     def __init__(self, model, grabber, sinks, telemetry, runtime_label, max_frames=None, duration=None,
                  log_every=10.0, log=print):
-        """model: a Classifier or Regressor (edge.tasks.registry.model_for) over an active runner."""
+        """model: the result model of the bundle's task (edge.tasks.registry.model_for) over an active runner."""
         self.model = model
         self.grabber = grabber
         self.sinks = list(sinks)

@@ -3,7 +3,7 @@
 The verdict counts what was really checked: a skip is never a pass, and one failure fails it.
 """
 
-from edge import __version__
+from edge.version import __version__
 from edge.doctor.checks import FAIL, INFO, PASS, SKIP
 from edge.util.text_table import format_table
 

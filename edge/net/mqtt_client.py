@@ -3,7 +3,7 @@
 paho-mqtt 1.x (the last for Python 3.6 is 1.6.1: JetPack 4.6) and 2.x (Python 3.7+) differ in the
 constructor (2.x asks for a callback API version) and in what on_connect receives (an int or a
 ReasonCode); MQTT 5 (Response Topic, Correlation Data) came with 1.5.0. Credentials and TLS are
-set the same way for every caller. paho is imported only here, when a client is made.
+set the same way for every caller, from one settings object (edge.net.mqtt_settings). paho is imported only here, when a client is made.
 
 A persistent session (edge-serve's request topic) makes the broker keep the subscription, and the
 QoS 1 messages that arrive for it, while the client is away: MQTT 3.1.1 with clean_session false
@@ -21,15 +21,15 @@ def paho(purpose):
     return require("paho.mqtt.client", purpose)
 
 
-def new_client(purpose, client_id, username=None, password=None, tls_ca=None, tls_cert=None, tls_key=None,
-               tls_insecure=False, protocol="3.1.1", persistent=False):
-    """(paho module, client) with credentials and TLS set; not connected.
+def new_client(purpose, settings, protocol="3.1.1", persistent=False):
+    """(paho module, client) with the credentials and TLS of `settings` (edge.net.mqtt_settings.MqttSettings);
+    not connected.
 
     protocol: "3.1.1" or "5". TLS is on when a CA or a client certificate is given; tls_insecure
     skips the host name check. persistent: MQTT 3.1.1's clean_session false (MQTT 5: connect_options).
     """
     mqtt = paho(purpose)
-    options = {"client_id": client_id}
+    options = {"client_id": settings.client_id}
     if protocol == "5":
         if not hasattr(mqtt, "MQTTv5"):
             raise EdgeError("this paho-mqtt has no MQTT 5 (it came with paho-mqtt 1.5): pip install 'paho-mqtt>=1.5', "
@@ -43,14 +43,14 @@ def new_client(purpose, client_id, username=None, password=None, tls_ca=None, tl
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **options)
     else:  # paho-mqtt 1.x
         client = mqtt.Client(**options)
-    if username:
-        client.username_pw_set(username, password)
-    if tls_ca or tls_cert:
+    if settings.username:
+        client.username_pw_set(settings.username, read_password(settings.password_file))
+    if settings.tls_ca or settings.tls_cert:
         try:
-            client.tls_set(ca_certs=tls_ca, certfile=tls_cert, keyfile=tls_key)
+            client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert, keyfile=settings.tls_key)
         except (IOError, OSError, ValueError) as exc:
             raise EdgeError("MQTT TLS set-up failed: {}".format(exc))
-        client.tls_insecure_set(bool(tls_insecure))
+        client.tls_insecure_set(settings.tls_insecure)
     return mqtt, client
 
 

@@ -41,11 +41,12 @@ ROWS = (
     Range("threads", int, 1, 256, "CPU threads for ONNX Runtime / PyTorch"),
     Range("top_k", int, 1, 1000, "labels per result"),
     Range("batch_size", int, 1, 1024, "images per inference call"),
-    # sources (edge-camera, edge-collect); edge.sources.uri checks the same bounds
+    # sources (edge-camera, edge-collect, and edge.sources.uri for every caller of open_source)
     Range("width", int, 16, 8192, "capture width in pixels"),
     Range("height", int, 16, 8192, "capture height in pixels"),
-    Range("fps", int, 1, 1000, "capture or pacing rate, frames per second"),
-    Range("flip", int, 0, 7, "CSI nvvidconv flip-method"),
+    Range("fps", int, 1, 1000, "capture or pacing rate, frames per second"),  # cameras top out near 240; files
+    Range("flip", int, 0, 7, "CSI nvvidconv flip-method"),                     # may be paced faster
+    Range("latency", int, 0, 10000, "RTSP jitter buffer in milliseconds"),
     Range("stall_timeout", float, 0, 3600, "seconds without a frame before a live source is reopened", above=True),
     Range("reconnect_max", float, 0, 3600, "longest wait in seconds between reconnect attempts", above=True),
     # sinks (edge-camera)
@@ -80,7 +81,7 @@ ROWS = (
     Range("quality", int, 0, 100, "JPEG quality"),
     # edge-doctor
     Range("seconds", float, 0, 3600, "seconds to read --source", above=True),
-    # edge-export --triton-repo (edge.bundle.triton_repo)
+    # edge-export --triton-repo (edge.triton.repo)
     Range("triton_max_delay_us", int, 0, 10 ** 7, "microseconds Triton's batcher waits for a fuller batch"),
     # edge-train (train/config.py checks a run's options against these before torch is imported)
     Range("epochs", int, 1, 100000, "training epochs"),

@@ -9,7 +9,8 @@ edge-camera, edge-bench and edge-train's final evaluation.
 
 from edge.cli import comma_list
 from edge.options.ranges import help_text
-from edge.runners.select import PRECISION_CHOICES, RUNTIMES
+from edge.runners import registry
+from edge.runners.select import PRECISION_CHOICES, runtime_choices
 from edge.tasks.tta import MODES as TTA_MODES
 
 TTA_HELP = ("test-time augmentation: none (default); hflip, the image and its mirror; d4, the 8 rotations by 90 "
@@ -18,21 +19,22 @@ TTA_HELP = ("test-time augmentation: none (default); hflip, the image and its mi
 
 # The numbers these flags take, checked against edge.options.ranges (edge-camera checks them with its YAML).
 RUNNER_NUMBERS = ("threads",)
-ROW_RUNTIMES = tuple(runtime for runtime in RUNTIMES if runtime != "auto")
 ROW_PRECISIONS = tuple(precision for precision in PRECISION_CHOICES if precision != "auto")
 
 
 def add_runner_arguments(parser, rows=False):
     """The runtime group; `rows=True` for commands with one row per runtime and precision."""
     group = parser.add_argument_group("runtime")
+    # The registry's runtimes, read when the parser is built: a runtime registered before is among them.
     if rows:
-        group.add_argument("--runtimes", type=comma_list(ROW_RUNTIMES), default=None, metavar="LIST",
-                           help="only these runtimes: comma list of {} (default all)".format(",".join(ROW_RUNTIMES)))
+        row_runtimes = registry.names()
+        group.add_argument("--runtimes", type=comma_list(row_runtimes), default=None, metavar="LIST",
+                           help="only these runtimes: comma list of {} (default all)".format(",".join(row_runtimes)))
         group.add_argument("--precisions", type=comma_list(ROW_PRECISIONS), default=None, metavar="LIST",
                            help="only these precisions: comma list of {} (default all)".format(
                                ",".join(ROW_PRECISIONS)))
     else:
-        group.add_argument("--runtime", default=None, choices=RUNTIMES,
+        group.add_argument("--runtime", default=None, choices=runtime_choices(),
                            help="auto (default): TensorRT engine for this GPU if any, else ONNX Runtime")
         group.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
                            help="auto (default): the fastest verified precision the runtime has")

@@ -1,4 +1,4 @@
-"""Runners that another installed package provides, found through its entry points.
+"""Runners and runtimes that another installed package provides, found through its entry points.
 
 edge/ never imports the desktop packages, and needs no torch. The PyTorch reference runner
 belongs to the training package, which declares it in pyproject.toml:
@@ -6,22 +6,49 @@ belongs to the training package, which declares it in pyproject.toml:
     [project.entry-points."edge_toolkit.runners"]
     pytorch = "train.reference_runner:PyTorchRunner"
 
-A Jetson install copies edge/ only, so there the PyTorch runner is simply not found.
+RUNTIME below is what the registry (edge.runners.registry) knows of it without loading it: its
+rows, precision and install hint. A Jetson install copies edge/ only, so there the PyTorch runner is
+simply not found, and its rows say so. An entry point under another name may give a whole
+edge.runners.runtime.Runtime, which joins the registry (plugin_runtimes).
 """
 
 from edge.errors import MissingDependency
+from edge.runners.runtime import Runtime
 
 GROUP = "edge_toolkit.runners"
-HINTS = {"pytorch": "the PyTorch runner is the desktop reference: install the training package there "
-                    "(pip install -e '.[train]')"}
+PYTORCH_HINT = ("the PyTorch runner is the desktop reference: install the training package there "
+                "(pip install -e '.[train]')")
 
 
-def plugin_runner(name):
-    """The runner class registered as `name`; MissingDependency naming the install when none is."""
+def plugin_runner(name, hint=""):
+    """The runner class registered as `name`; MissingDependency naming the install (`hint`) when none is."""
     for entry_point in _entry_points():
         if entry_point.name == name:
             return entry_point.load()
-    raise MissingDependency("no {} runner is installed: {}".format(name, HINTS.get(name, "")))
+    raise MissingDependency("no {} runner is installed: {}".format(name, hint))
+
+
+def plugin_runtimes(known):
+    """The Runtimes that entry points give under names not in `known` (those name runner classes instead)."""
+    found = []
+    for entry_point in _entry_points():
+        if entry_point.name not in known:
+            loaded = entry_point.load()
+            if isinstance(loaded, Runtime):
+                found.append(loaded)
+    return found
+
+
+def _make_pytorch(bundle, precision, options):
+    # The runner checks its checkpoint when made: the reason comes back when it is not here.
+    return plugin_runner("pytorch", PYTORCH_HINT)(bundle, checkpoint=options.checkpoint, threads=options.threads)
+
+
+RUNTIME = Runtime(
+    "pytorch", "PyTorch", module="torch", precisions=("fp32",), make=_make_pytorch,
+    refusal="the PyTorch runner is the fp32 desktop reference; use --precision fp32",
+    missing="PyTorch: not installed (a desktop reference)",
+    doctor=False)   # the golden outputs are PyTorch's own: checked only when --runtimes names it
 
 
 def _entry_points():

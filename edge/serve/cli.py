@@ -25,6 +25,8 @@ import time
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError
 from edge.net.http_access import open_warning, read_token, tls_context
+from edge.net.mqtt_client import PROTOCOLS
+from edge.options.table import Option, add_flags, check_numbers
 
 EPILOG = """examples:
   edge-serve bundle/                                   # http://127.0.0.1:8000, model name 'bundle'
@@ -35,53 +37,57 @@ EPILOG = """examples:
   edge-serve bundle/ --mqtt-host 127.0.0.1 --mqtt-request-topic factory/line1/classify
 """
 DRAIN_S = 2.0            # from the signal to the exit
-DEFAULTS = {"port": 8000, "max_batch": 8, "max_delay_ms": 0.0, "max_queue": 64, "max_body_bytes": 8 * 2 ** 20,
-            "client_timeout": 10.0, "top_k": 5, "mqtt_request_topic": "edge/serve/requests", "mqtt_protocol": "5"}
-NUMBERS = ("top_k", "max_batch", "max_delay_ms", "max_queue", "max_body_bytes", "client_timeout")
+SERVE_PORT = 8000        # Triton's
 
 log = progress_log("edge-serve")
+
+
+# edge-serve's own options (edge.options.table rows; the flags' defaults are the built-in ones).
+HTTP_OPTIONS = (
+    Option("host", str, "127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"),
+    Option("http_port", int, SERVE_PORT, flag="--port",
+           help="default {} (Triton's); 0 = any free port".format(SERVE_PORT)),
+    Option("model_name", str, help="the model's name in /v2/models/NAME (default: the bundle folder's name)"),
+)
+LIMIT_OPTIONS = (
+    Option("max_body_bytes", int, 8 * 2 ** 20, help="larger request bodies get 413 (default 8 MiB)"),
+    Option("client_timeout", float, 10.0, help="seconds a client may take to send its request, and a body a "
+                                               "second more per 64 KiB (default 10)"),
+)
+BATCHING_OPTIONS = (
+    Option("max_batch", int, 8, help="images per inference call, within the bundle's batch range; 1 turns "
+                                     "batching off (default 8)"),
+    Option("max_delay_ms", float, 0.0, help="how long a request may wait for others; default 0: a batch takes "
+                                            "the requests that queued while the model was busy, so a lone "
+                                            "request never waits"),
+    Option("max_queue", int, 64, help="requests waiting at most; more get 503 (default 64)"),
+)
+TOP_K = (Option("top_k", int, 5, help="labels per /v1/predict and MQTT answer (default 5; /v1/predict?top_k=K)"),)
+MQTT_REQUEST_OPTIONS = (
+    Option("mqtt_request_topic", str, "edge/serve/requests",
+           help="topic (filter) of the requests (default edge/serve/requests)"),
+    Option("mqtt_protocol", str, "5", choices=PROTOCOLS,
+           help="5 (default): answers on each request's Response Topic with its Correlation Data, and 3.1.1 "
+                "envelopes too; 3.1.1: envelopes only (paho-mqtt before 1.5, old brokers)"),
+)
+SERVE_OPTIONS = HTTP_OPTIONS + LIMIT_OPTIONS + BATCHING_OPTIONS + TOP_K + MQTT_REQUEST_OPTIONS
 
 
 def build_parser():
     from edge.net.http_access import add_access_arguments
     from edge.options.mqtt_args import add_mqtt_arguments
-    from edge.net.mqtt_client import PROTOCOLS
-    from edge.options.ranges import help_text
     from edge.options.runner_args import add_runner_arguments
 
     parser = make_parser("edge-serve", __doc__, EPILOG)
     parser.add_argument("bundle", help="bundle folder written by edge-export")
-    http = parser.add_argument_group("http")
-    http.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    http.add_argument("--port", dest="http_port", type=int, default=DEFAULTS["port"],
-                      help="default {} (Triton's); 0 = any free port".format(DEFAULTS["port"]))
-    http.add_argument("--model-name", help="the model's name in /v2/models/NAME (default: the bundle folder's name)")
+    http = add_flags(parser.add_argument_group("http"), HTTP_OPTIONS, with_defaults=True)
     add_access_arguments(http, "the health checks")
-    http.add_argument("--max-body-bytes", type=int, default=DEFAULTS["max_body_bytes"],
-                      help=help_text("max_body_bytes", "larger request bodies get 413 (default 8 MiB)"))
-    http.add_argument("--client-timeout", type=float, default=DEFAULTS["client_timeout"],
-                      help=help_text("client_timeout", "seconds a client may take to send its request, "
-                                                       "and a body a second more per 64 KiB (default 10)"))
-    batching = parser.add_argument_group("batching")
-    batching.add_argument("--max-batch", type=int, default=DEFAULTS["max_batch"],
-                          help=help_text("max_batch", "images per inference call, within the bundle's batch range; "
-                                                      "1 turns batching off (default 8)"))
-    batching.add_argument("--max-delay-ms", type=float, default=DEFAULTS["max_delay_ms"],
-                          help=help_text("max_delay_ms", "how long a request may wait for others; default 0: a batch "
-                                                         "takes the requests that queued while the model was busy, "
-                                                         "so a lone request never waits"))
-    batching.add_argument("--max-queue", type=int, default=DEFAULTS["max_queue"],
-                          help=help_text("max_queue", "requests waiting at most; more get 503 (default 64)"))
-    parser.add_argument("--top-k", type=int, default=DEFAULTS["top_k"],
-                        help="labels per /v1/predict and MQTT answer (default 5; /v1/predict?top_k=K)")
+    add_flags(http, LIMIT_OPTIONS, with_defaults=True)
+    add_flags(parser.add_argument_group("batching"), BATCHING_OPTIONS, with_defaults=True)
+    add_flags(parser, TOP_K, with_defaults=True)
     add_runner_arguments(parser)
-    mqtt = parser.add_argument_group("mqtt (requests and answers)")
-    add_mqtt_arguments(mqtt)
-    mqtt.add_argument("--mqtt-request-topic", default=DEFAULTS["mqtt_request_topic"],
-                      help="topic (filter) of the requests (default {})".format(DEFAULTS["mqtt_request_topic"]))
-    mqtt.add_argument("--mqtt-protocol", choices=PROTOCOLS, default=DEFAULTS["mqtt_protocol"],
-                      help="5 (default): answers on each request's Response Topic with its Correlation Data, and "
-                           "3.1.1 envelopes too; 3.1.1: envelopes only (paho-mqtt before 1.5, old brokers)")
+    mqtt = add_mqtt_arguments(parser.add_argument_group("mqtt (requests and answers)"))
+    add_flags(mqtt, MQTT_REQUEST_OPTIONS, with_defaults=True)
     return parser
 
 
@@ -115,12 +121,12 @@ class StopSignal(object):
 
 def _main(argv):
     args = build_parser().parse_args(argv)
-    from edge.options.mqtt_args import MQTT_DEFAULTS, MQTT_NUMBERS
-    from edge.options.ranges import check, check_args
+    from edge.options.mqtt_args import MQTT_OPTIONS
     from edge.options.runner_args import RUNNER_NUMBERS
+    from edge.options.ranges import check_args
 
-    check_args(args, NUMBERS + RUNNER_NUMBERS + MQTT_NUMBERS)
-    port = check("http_port", args.http_port, "--port")
+    check_numbers(args, SERVE_OPTIONS + MQTT_OPTIONS)
+    check_args(args, RUNNER_NUMBERS)
     token, tls = read_token(args.token_file, log), tls_context(args.tls_cert, args.tls_key)
     model_name = model_name_for(args.bundle, args.model_name)
 
@@ -137,40 +143,47 @@ def _main(argv):
     telemetry = ServeTelemetry()
     service = InferenceService(bundle, runner, model_name, telemetry, max_batch=args.max_batch,
                                max_delay_ms=args.max_delay_ms, max_queue=args.max_queue, top_k=args.top_k, log=log)
-    http = ServeHttp(service, telemetry, host=args.host, port=port, token=token, max_body_bytes=args.max_body_bytes,
-                     client_timeout=args.client_timeout, log=log, tls=tls)
-    mqtt = None
-    if args.mqtt_host:
-        from edge.net.mqtt_client import read_password
-        from edge.serve.mqtt import MqttFrontEnd
-
-        mqtt = MqttFrontEnd(service, telemetry, args.mqtt_host, args.mqtt_port or MQTT_DEFAULTS["mqtt_port"],
-                            args.mqtt_request_topic,
-                            MQTT_DEFAULTS["mqtt_qos"] if args.mqtt_qos is None else args.mqtt_qos,
-                            args.mqtt_protocol, args.mqtt_client_id, args.mqtt_username,
-                            read_password(args.mqtt_password_file), args.mqtt_tls_ca, args.mqtt_tls_cert,
-                            args.mqtt_tls_key, bool(args.mqtt_tls_insecure), log=log)
+    http = ServeHttp(service, telemetry, host=args.host, port=args.http_port, token=token,
+                     max_body_bytes=args.max_body_bytes, client_timeout=args.client_timeout, log=log, tls=tls)
+    mqtt = mqtt_front_end(args, service, telemetry)
     warning = open_warning(args.host, token, "use the model")
     if warning:
         log(warning)
+    return serve(args, service, http, mqtt, why)
+
+
+def mqtt_front_end(args, service, telemetry):
+    """The MQTT request/response front end (not started), or None without --mqtt-host."""
+    if not args.mqtt_host:
+        return None
+    from edge.net.mqtt_settings import MqttSettings
+    from edge.serve.mqtt import MqttFrontEnd
+
+    return MqttFrontEnd(service, telemetry, MqttSettings.from_options(vars(args)), args.mqtt_request_topic,
+                        args.mqtt_protocol, log=log)
+
+
+def serve(args, service, http, mqtt, why):
+    """Start the service, HTTP and MQTT, answer until a signal, then drain; the exit code."""
     stop = StopSignal()
     stop.install()
     started = []
     try:
         service.start()
         started.append(service)
-        log("runtime: {} ({})".format(runner.describe(), why))
+        log("runtime: {} ({})".format(service.runner.describe(), why))
         try:
             http.start()
         except (OSError, IOError) as exc:
-            raise EdgeError("cannot serve HTTP on {}:{} ({}); choose another --port".format(args.host, port, exc))
+            raise EdgeError("cannot serve HTTP on {}:{} ({}); choose another --port".format(args.host, args.http_port,
+                                                                                            exc))
         started.append(http)
         log("serving {} as model {!r}: /v2/models/{}/infer (KServe v2), /v1/predict, /healthz, /metrics; "
-            "batches of up to {} within {:g} ms".format(http.url, model_name, model_name, service.max_batch,
-                                                      args.max_delay_ms))
+            "batches of up to {} within {:g} ms".format(http.url, service.model_name, service.model_name,
+                                                      service.max_batch, args.max_delay_ms))
         if mqtt is not None:
-            telemetry.sinks = [mqtt]
-            telemetry.mqtt = mqtt
+            service.telemetry.sinks = [mqtt]
+            service.telemetry.mqtt = mqtt
             mqtt.start()
             started.append(mqtt)
         while not stop.event.wait(0.5):

@@ -31,7 +31,7 @@ import threading
 import time
 from urllib.parse import parse_qs
 
-from edge import __version__
+from edge.version import __version__
 from edge.errors import EdgeError
 from edge.net.http_access import Access
 from edge.net.http_replies import JSON, answer_healthz, answer_metrics, send, send_json
@@ -286,9 +286,9 @@ class ServeHttp(object):
         service = self.service
         parsed = parse_request(body, request.headers.get("Inference-Header-Content-Length"), service.input,
                                service.output)
-        if parsed.classification and service.regression:
-            raise RequestError(400, "the classification extension needs a classifier; this model's outputs are "
-                                    "points ({}): ask for the output tensor".format(", ".join(service.bundle.classes)))
+        problem = service.bundle.task.kserve_classification_problem(service.bundle) if parsed.classification else None
+        if problem:
+            raise RequestError(400, problem)
         logits = service.infer(parsed.rows)
         data, content_type, headers = encode_response(service.model_name, MODEL_VERSION, parsed, logits,
                                                       service.output, service.bundle.classes)

@@ -16,7 +16,8 @@ Requests are decoded on paho's network thread and answered from the batcher's th
 batch is done, so concurrent requests are batched together like HTTP ones. A request that finds the
 queue full waits up to QUEUE_WAIT_S for room before it is answered 503: meanwhile paho acknowledges
 nothing more, and the broker holds the requests behind it (at QoS 1). QoS (for the
-subscription and the answers), TLS and credentials work as in edge-camera (edge.net.mqtt_client).
+subscription and the answers), TLS and credentials work as in edge-camera: the same settings object
+(edge.net.mqtt_settings) and client code (edge.net.mqtt_client).
 
 Requests outlive a broker restart or a reconnect: edge-serve keeps a persistent session (MQTT 5:
 clean_start false, Session Expiry Interval SESSION_EXPIRY_S; MQTT 3.1.1: clean_session false) under
@@ -56,16 +57,14 @@ def default_client_id(model_name):
 class MqttFrontEnd(object):
     name = "mqtt"
 
-    def __init__(self, service, telemetry, host, port=1883, request_topic="edge/serve/requests", qos=1,
-                 protocol="5", client_id=None, username=None, password=None, tls_ca=None, tls_cert=None,
-                 tls_key=None, tls_insecure=False, keepalive=30, reconnect_max=10, log=None):
+    def __init__(self, service, telemetry, settings, request_topic="edge/serve/requests", protocol="5", keepalive=30,
+                 reconnect_max=10, log=None):
+        """settings: the broker, QoS, client id, credentials and TLS (edge.net.mqtt_settings.MqttSettings)."""
         self.service = service
         self.telemetry = telemetry
-        self.host, self.port, self.request_topic, self.qos = host, int(port), request_topic, int(qos)
-        self.protocol = protocol
-        self.client_id = client_id or default_client_id(service.model_name)
-        self.credentials = (username, password)
-        self.tls = (tls_ca, tls_cert, tls_key, tls_insecure)
+        self.settings = settings.with_client_id(default_client_id(service.model_name))
+        self.host, self.port, self.qos = settings.host, settings.port, settings.qos
+        self.client_id, self.request_topic, self.protocol = self.settings.client_id, request_topic, protocol
         self.keepalive, self.reconnect_max = keepalive, reconnect_max
         self.log = log or (lambda text: None)
         self.client = None
@@ -82,8 +81,8 @@ class MqttFrontEnd(object):
     def start(self):
         if not self.request_topic:
             raise EdgeError("--mqtt-request-topic must not be empty")
-        _, self.client = new_client("edge-serve's MQTT front end", self.client_id, self.credentials[0],
-                                         self.credentials[1], *self.tls, protocol=self.protocol, persistent=True)
+        _, self.client = new_client("edge-serve's MQTT front end", self.settings, protocol=self.protocol,
+                                    persistent=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

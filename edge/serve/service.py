@@ -13,8 +13,9 @@ import time
 
 import numpy as np
 
-from edge import __version__
-from edge.bundle.bundle import INPUT_UINT8
+from edge.version import __version__
+from edge.bundle.schema import INPUT_UINT8
+from edge.runners.registry import runtime_of
 from edge.serve import images
 from edge.serve.batcher import DynamicBatcher, QueueFull, Stopped
 from edge.serve.budget import PixelBudget
@@ -25,9 +26,14 @@ MODEL_VERSION = "1"
 SERVER_NAME = "edge-serve"
 EXTENSIONS = ("binary_tensor_data", "classification")
 INFER_TIMEOUT_S = 60.0   # a request waiting longer than this for its batch is answered 504
-# KServe's "platform" of a model, by the runner that runs it (Triton's names where there is one).
-PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorrt": "tensorrt_plan"}
 MAX_WAITING = 64         # requests a front end may hold threads for while they wait on inference
+
+
+def kserve_platform(runner):
+    """KServe's "platform" of a model: Triton's name for the runtime that runs it (edge.runners.registry) where it
+    has one, else edge-toolkit."""
+    runtime = runtime_of(runner)
+    return runtime.triton.platform if runtime is not None and runtime.triton is not None else "edge-toolkit"
 
 
 def waiting_threads(max_batch):
@@ -67,8 +73,7 @@ class InferenceService(object):
         self.telemetry = telemetry
         self.top_k = top_k
         self.log = log or (lambda text: None)
-        self.model = model_for(bundle, runner, k=top_k)   # a Classifier, or a Regressor: points in pixels
-        self.regression = bundle.targets is not None
+        self.model = model_for(bundle, runner, k=top_k)   # the task's result model (edge.tasks)
         self.input = model_input(bundle)
         self.output = model_output(bundle)
         self.max_batch, why = batch_limit(bundle, max_batch)
@@ -161,7 +166,7 @@ class InferenceService(object):
         return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
 
     def model_metadata(self):
-        platform = PLATFORMS.get(self.runner.name.split("-")[0], "edge-toolkit")
+        platform = kserve_platform(self.runner)
         return {"name": self.model_name, "versions": [MODEL_VERSION], "platform": platform,
                 "inputs": [self.input.metadata()], "outputs": [self.output.metadata()]}
 

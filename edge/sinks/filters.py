@@ -1,13 +1,15 @@
 """Publish only when asked: on a change of the top-1 label, above a confidence, with a heartbeat.
 
-The filters read a classifier's "prediction" and "confidence" (edge.tasks.postprocess). A regression
-result has neither (edge-camera refuses the filters for a regression bundle); given one anyway, a
-confidence filter lets it through and a change is a change of its points.
+What a result says was seen and its confidence are its task's to say (edge.tasks, found by the
+result's vocabulary): a classifier's "prediction" and "confidence". A regression result has no
+confidence (edge-camera refuses the filters for a regression bundle); given one anyway, a confidence
+filter lets it through and a change is a change of its points.
 """
 
 import time
 
 from edge.sinks.base import Sink
+from edge.tasks.registry import task_of_result
 
 
 class PublishPolicy(object):
@@ -26,10 +28,11 @@ class PublishPolicy(object):
         now = time.time()
         due = self.heartbeat is not None and now - self.last_sent >= self.heartbeat
         ok = True
-        confidence = result.get("confidence")
+        task = task_of_result(result)
+        confidence = task.confidence(result) if task is not None else None
         if self.min_confidence is not None and confidence is not None and confidence < self.min_confidence:
             ok = False
-        seen = seen_as(result)
+        seen = task.seen(result) if task is not None else None
         if ok and self.on_change and seen == self.last_label:
             ok = False
         if ok or due:
@@ -37,13 +40,6 @@ class PublishPolicy(object):
             self.last_sent = now
             return True
         return False
-
-
-def seen_as(result):
-    """What a result says was seen, to tell a change: the top-1 label, or a regression result's points."""
-    if "prediction" in result:
-        return result["prediction"]
-    return tuple(sorted((result.get("values") or {}).items()))
 
 
 class FilteredSink(Sink):

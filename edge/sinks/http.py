@@ -278,36 +278,21 @@ class HttpSink(Sink):
 
 
 def annotate_jpeg(image, result, fps):
-    """The preview frame: the top-1 label and its probability, or a regression result's points drawn where
-    they are (a ring and a cross at each), with the frame rate; JPEG bytes."""
+    """The preview frame with the result drawn and captioned by its task (edge.tasks: the top-1 label and its
+    probability, or a regression result's points drawn where they are, a ring and a cross at each), and the
+    frame rate; JPEG bytes."""
+    from edge.tasks.registry import task_of_result
+
     cv2 = require("cv2", "the MJPEG preview")
     canvas = image.copy()
     scale = max(0.4, canvas.shape[1] / 640.0)
     thickness = max(1, int(round(scale * 2)))
-    if "values" in result:
-        text = "{}  {:.1f} fps".format(draw_points(canvas, result["values"], scale, thickness), fps)
-    else:
-        text = "{} {:.0%}  {:.1f} fps".format(result["prediction"], result["confidence"], fps)
+    task = task_of_result(result)
+    caption = task.caption(canvas, result, scale, thickness) if task is not None else ""
+    text = "{}  {:.1f} fps".format(caption, fps) if caption else "{:.1f} fps".format(fps)
     cv2.putText(canvas, text, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2,
                 cv2.LINE_AA)
     cv2.putText(canvas, text, (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
                 cv2.LINE_AA)
     ok, data = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
     return data.tobytes()
-
-
-def draw_points(canvas, values, scale, thickness):
-    """Draw each (x, y) pair of a regression result's values on `canvas` (pixels of it); the caption text."""
-    cv2 = require("cv2", "the MJPEG preview")
-    names = list(values)
-    radius = max(4, int(round(10 * scale)))
-    thickness = max(2, thickness)   # a 1-pixel line loses its colour to JPEG's halved chroma
-    captions = []
-    for index in range(0, len(names) - 1, 2):
-        x, y = values[names[index]], values[names[index + 1]]
-        centre = (int(round(x)), int(round(y)))
-        for colour, width in (((0, 0, 0), thickness + 2), ((0, 255, 255), thickness)):
-            cv2.circle(canvas, centre, radius, colour, width, cv2.LINE_AA)
-            cv2.drawMarker(canvas, centre, colour, cv2.MARKER_CROSS, radius, width)
-        captions.append("{} {:.0f} {} {:.0f}".format(names[index], x, names[index + 1], y))
-    return "  ".join(captions)

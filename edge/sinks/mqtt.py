@@ -31,6 +31,7 @@ from edge.net.mqtt_client import connect_failed, new_client, paho
 from edge.sinks.base import Sink
 from edge.sinks.outbox import Outbox
 
+DEFAULT_TOPIC = "edge/camera/results"
 WINDOW = 64     # results handed to paho and not yet acknowledged, at most
 SYNC_S = 1.0    # the outbox is made safe from a power cut, and aged, this often
 
@@ -38,16 +39,15 @@ SYNC_S = 1.0    # the outbox is made safe from a power cut, and aged, this often
 class MqttSink(Sink):
     name = "mqtt"
 
-    def __init__(self, host, port=1883, topic="edge/camera/results", qos=1, retain=False, client_id=None,
-                 username=None, password=None, tls_ca=None, tls_cert=None, tls_key=None, tls_insecure=False,
-                 keepalive=30, outbox=None, reconnect_max=10, log=None):
-        """outbox: an edge.sinks.outbox.Outbox (not yet opened); None: a temporary one, removed at
+    def __init__(self, settings, topic=DEFAULT_TOPIC, retain=False, keepalive=30, outbox=None, reconnect_max=10,
+                 log=None):
+        """settings: the broker, QoS, client id, credentials and TLS (edge.net.mqtt_settings.MqttSettings).
+        outbox: an edge.sinks.outbox.Outbox (not yet opened); None: a temporary one, removed at
         close (for tests and notebooks: nothing survives the process)."""
         super(MqttSink, self).__init__()
-        self.host, self.port, self.topic, self.qos, self.retain = host, int(port), topic, int(qos), bool(retain)
-        self.client_id = client_id or "edge-camera-{}".format(int(time.time() * 1000) % 10 ** 9)
-        self.username, self.password = username, password
-        self.tls = (tls_ca, tls_cert, tls_key, tls_insecure)
+        self.settings = settings.with_client_id("edge-camera-{}".format(int(time.time() * 1000) % 10 ** 9))
+        self.host, self.port, self.qos = settings.host, settings.port, settings.qos
+        self.topic, self.retain = topic, bool(retain)
         self.keepalive, self.reconnect_max = keepalive, reconnect_max
         self.log = log or (lambda text: None)
         self.outbox = outbox
@@ -79,8 +79,7 @@ class MqttSink(Sink):
         if self.outbox.count():
             self.log("MQTT outbox {}: {} results from an earlier run are sent first".format(
                 self.outbox.path, self.outbox.count()))
-        ca, cert, key, insecure = self.tls
-        _, client = new_client("the MQTT sink", self.client_id, self.username, self.password, ca, cert, key, insecure)
+        _, client = new_client("the MQTT sink", self.settings)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

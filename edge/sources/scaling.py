@@ -31,9 +31,9 @@ def model_box(spec):
 
 
 def demand_for(bundle):
-    """The capture scaling `bundle` allows: a ScaleDemand at a classifier's box; None for a regression
-    bundle, whose points are reported in pixels of the camera's frame."""
-    if bundle.targets is not None:
+    """The capture scaling `bundle` allows: a ScaleDemand at a classifier's box; None where its task reports
+    results in pixels of the camera's frame (a regression bundle's points: edge.tasks)."""
+    if not bundle.task.scales_capture:
         return None
     return ScaleDemand(model_box(bundle.spec))
 

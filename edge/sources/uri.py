@@ -8,6 +8,7 @@ import os
 import re
 
 from edge.errors import EdgeError
+from edge.options.ranges import check
 from edge.util.image_folders import IMAGE_EXTENSIONS
 from edge.sources.gstreamer import CAPTURE_BACKENDS, RTSP_CODECS
 
@@ -47,17 +48,10 @@ class SourceSpec(object):
         return "SourceSpec({}, {!r})".format(self.kind, self.target)
 
 
-def _int_option(options, key, low, high):
+def _int_option(options, key):
+    """An integer option inside its edge.options.ranges row (the flags' and YAML's limits too)."""
     value = options.get(key)
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise EdgeError("--{} must be an integer, got {!r}".format(key, value))
-    if not low <= number <= high:
-        raise EdgeError("--{} must be between {} and {}, got {}".format(key, low, high, number))
-    return number
+    return None if value is None else int(check(key, value))
 
 
 def _choice_option(options, key, choices):
@@ -77,16 +71,16 @@ def _size_option(options, key):
         return None
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise EdgeError("{} must be (width, height), got {!r}".format(key, value))
-    return tuple(_int_option({key: side}, key, 16, 8192) for side in value)
+    return tuple(int(check(side_name, side, key)) for side_name, side in zip(("width", "height"), value))
 
 
 def _options(raw):
     return {
-        "width": _int_option(raw, "width", 16, 8192),
-        "height": _int_option(raw, "height", 16, 8192),
-        "fps": _int_option(raw, "fps", 1, 1000),  # cameras top out near 240; files may be paced faster
-        "flip": _int_option(raw, "flip", 0, 7),
-        "latency": _int_option(raw, "latency", 0, 10000),
+        "width": _int_option(raw, "width"),
+        "height": _int_option(raw, "height"),
+        "fps": _int_option(raw, "fps"),
+        "flip": _int_option(raw, "flip"),
+        "latency": _int_option(raw, "latency"),
         "codec": _choice_option(raw, "codec", ("auto",) + RTSP_CODECS),
         "capture_backend": _choice_option(raw, "capture_backend", CAPTURE_BACKENDS),
         "scale_to": _size_option(raw, "scale_to"),

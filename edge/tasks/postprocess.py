@@ -19,6 +19,8 @@ A regression result has no "prediction" or "confidence": whatever filters on the
 --on-change and --min-confidence) is for classifiers.
 """
 
+from collections import namedtuple
+
 import numpy as np
 
 
@@ -44,3 +46,40 @@ def result_fields(top):
 def regression_fields(values, image_hw):
     """{"values", "image"}: what a regression model saw in one image. values: {name: pixels}, output order."""
     return {"values": dict(values), "image": {"width": int(image_hw[1]), "height": int(image_hw[0])}}
+
+
+class Label(namedtuple("Label", ("label", "index", "confidence"))):
+    """One entry of a prediction's top-k: class label, output index, probability (0..1)."""
+
+    __slots__ = ()
+
+
+class Prediction(namedtuple("Prediction", ("prediction", "confidence", "top"))):
+    """What one image was seen as, by a classifier (the Python API's result, edge.api)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_top(cls, top):
+        """From top_k's list of {label, index, confidence}, best first."""
+        fields = result_fields(top)
+        return cls(fields["prediction"], fields["confidence"], [Label(**item) for item in fields["top"]])
+
+    def as_dict(self):
+        """The JSON fields edge-predict --json and edge-camera write for an image."""
+        return result_fields([dict(item._asdict()) for item in self.top])
+
+
+class Points(namedtuple("Points", ("values", "width", "height"))):
+    """What a regression model found in one image: values {target: pixels of that image}, output order,
+    and the image's width and height ("values" and "image" above)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_fields(cls, fields):
+        return cls(fields["values"], fields["image"]["width"], fields["image"]["height"])
+
+    def as_dict(self):
+        """The JSON fields edge-predict --json and edge-camera write for an image."""
+        return {"values": dict(self.values), "image": {"width": self.width, "height": self.height}}

@@ -44,13 +44,7 @@ class Regressor(object):
         return [to_image_pixels(row, image.shape[:2], self.spec) for row, image in zip(outputs, images)]
 
     def mean_over_views(self, outputs):
-        """Outputs of an expanded batch (N x views rows, model units) -> one row an image, averaged on the
-        un-transformed input."""
-        if self.views.count == 1:
-            return outputs
-        points = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1, 2) + 1.0
-        mean = self.views.mean_points(points, size=UNIT_FRAME) - 1.0
-        return mean.reshape(len(mean), -1)
+        return mean_points_over_views(outputs, self.views)
 
     def regress(self, images):
         return run_timed(images, self.spec, self.fused, self.views, self.runner,
@@ -66,3 +60,13 @@ class Regressor(object):
         """The result fields of one image of (height, width) `image_hw` from its row of plain model outputs
         (`k` is a classifier's: unused)."""
         return regression_fields(self.targets.values(to_image_pixels(output_row, image_hw, self.spec)), image_hw)
+
+
+def mean_points_over_views(outputs, views):
+    """Outputs of an expanded batch (N x views rows, model units) -> one row an image, each view's points
+    brought back through its inverse transform and averaged on the un-transformed input."""
+    if views.count == 1:
+        return outputs
+    points = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1, 2) + 1.0
+    mean = views.mean_points(points, size=UNIT_FRAME) - 1.0
+    return mean.reshape(len(mean), -1)

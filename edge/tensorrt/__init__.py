@@ -6,7 +6,8 @@
     calibration_cache  a calibration cache for a bundle's float-input model
     matching           engine keys, and which engine in a bundle fits this device
     engines            add_engines: build or reuse engines for this GPU and record them in the bundle
-    cli                `edge-export BUNDLE --engine fp16` on the device (edge/ only, no torch)
+
+The command that runs them on the device, `edge-export BUNDLE --engine fp16`, is edge.export.
 
 Python 3.6 compatible (JetPack 4.6); TensorRT itself is imported lazily (edge.util.lazy).
 """

@@ -8,7 +8,7 @@ that reads a calibration cache). The precision policy lives here too. Python 3.6
 
 import os
 
-from edge.bundle.bundle import PRECISIONS
+from edge.bundle.schema import PRECISIONS
 from edge.errors import EdgeError
 from edge.tensorrt import compat
 

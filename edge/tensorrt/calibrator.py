@@ -79,6 +79,63 @@ class _DeviceFeed(object):
                 self.host = self.device = self.stream = None
 
 
+class _Callbacks(object):
+    """What TensorRT calls on a calibrator, mixed into its own base class by make_calibrator.
+
+    TensorRT 8.2 calls these from C++ through a noexcept trampoline: an exception escaping them
+    ends the process in std::terminate. `_guarded` keeps the first one; the build re-raises it
+    through `raise_error`.
+    """
+
+    def __init__(self, method, batches, cache, feed):
+        self.method = method
+        self.batches, self.cache_to_read, self.feed = batches, cache, feed
+        self.index = 0
+        self.cache = None     # what TensorRT wrote, as bytes
+        self.error = None     # an exception raised inside a callback, re-raised after the build
+
+    def get_batch_size(self):
+        return int(self.batches[0].shape[0]) if self.batches else 1
+
+    def get_batch(self, names):
+        return self._guarded(self._next_batch, None)
+
+    def read_calibration_cache(self):
+        return self._guarded(lambda: self.cache_to_read if self.cache_to_read else None, None)
+
+    def write_calibration_cache(self, data):
+        def keep():
+            self.cache = bytes(memoryview(data))
+        self._guarded(keep, None)
+
+    def _guarded(self, callback, failed):
+        try:
+            return callback()
+        except BaseException as exc:   # KeyboardInterrupt too: it would terminate as well
+            if self.error is None:
+                self.error = exc
+            return failed
+
+    def _next_batch(self):
+        if self.error is not None or self.index >= len(self.batches):
+            return None
+        pointer = self.feed.pointer(self.index)
+        self.index += 1
+        return [pointer]
+
+    def raise_error(self):
+        """Re-raise what a callback raised during the build (a failed build says only 'None')."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            if isinstance(error, EdgeError) or not isinstance(error, Exception):
+                raise error
+            raise EdgeError("INT8 calibration failed while feeding batch {}: {}: {}".format(
+                self.index + 1, type(error).__name__, error))
+
+    def release(self):
+        self.feed.release()
+
+
 def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None):
     """A calibrator instance: over `batches` (equal-sized float32 NCHW arrays), or reading `cache` only.
 
@@ -92,57 +149,10 @@ def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None
     batches = list(batches or [])
     if batches and memory is None:
         raise ValueError("calibrating from batches needs a CUDA memory backend")
-    feed = _DeviceFeed(memory, batches)
 
-    class Calibrator(base):
+    class Calibrator(_Callbacks, base):   # _Callbacks first: its methods override the bindings' pure virtual ones
         def __init__(self):
             base.__init__(self)   # required by TensorRT's Python bindings
-            self.method = method
-            self.index = 0
-            self.cache = None     # what TensorRT wrote, as bytes
-            self.error = None     # an exception raised inside a callback, re-raised after the build
-
-        def get_batch_size(self):
-            return int(batches[0].shape[0]) if batches else 1
-
-        def get_batch(self, names):
-            return self._guarded(self._next_batch, None)
-
-        def read_calibration_cache(self):
-            return self._guarded(lambda: cache if cache else None, None)
-
-        def write_calibration_cache(self, data):
-            def keep():
-                self.cache = bytes(memoryview(data))
-            self._guarded(keep, None)
-
-        def _guarded(self, callback, failed):
-            # TensorRT 8.2 calls these from C++ through a noexcept trampoline: an exception escaping
-            # them ends the process in std::terminate. Keep the first one; the build re-raises it.
-            try:
-                return callback()
-            except BaseException as exc:   # KeyboardInterrupt too: it would terminate as well
-                if self.error is None:
-                    self.error = exc
-                return failed
-
-        def _next_batch(self):
-            if self.error is not None or self.index >= len(batches):
-                return None
-            pointer = feed.pointer(self.index)
-            self.index += 1
-            return [pointer]
-
-        def raise_error(self):
-            """Re-raise what a callback raised during the build (a failed build says only 'None')."""
-            if self.error is not None:
-                error, self.error = self.error, None
-                if isinstance(error, EdgeError) or not isinstance(error, Exception):
-                    raise error
-                raise EdgeError("INT8 calibration failed while feeding batch {}: {}: {}".format(
-                    self.index + 1, type(error).__name__, error))
-
-        def release(self):
-            feed.release()
+            _Callbacks.__init__(self, method, batches, cache, _DeviceFeed(memory, batches))
 
     return Calibrator()

@@ -1,6 +1,6 @@
 """TensorRT engines for THIS GPU, added to a bundle: the device half of edge-export.
 
-Runs on the Jetson (no torch, Python 3.6); `edge-export BUNDLE --engine fp16` (edge.tensorrt.cli)
+Runs on the Jetson (no torch, Python 3.6); `edge-export BUNDLE --engine fp16` (edge.export)
 and the TensorRT runner's --build-engine call it:
 
     add_engines(bundle_dir, precisions, workspace_mb=DEFAULT_WORKSPACE_MB (256), strict=False, dynamic=None,
@@ -31,7 +31,8 @@ import os
 import time
 
 from edge.util.atomic import sha256_file, write_bytes
-from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8, Bundle, artifact_entry, put_artifact
+from edge.bundle.bundle import Bundle, artifact_entry, put_artifact
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8
 from edge.errors import EdgeError
 from edge.bundle.finite import refuse_non_finite_onnx
 from edge.tensorrt import build, compat

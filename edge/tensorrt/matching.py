@@ -10,7 +10,7 @@ when CUDA answers ("Orin"). Python 3.6 compatible, no torch.
 import hashlib
 import json
 
-from edge.bundle.bundle import PRECISIONS
+from edge.bundle.schema import PRECISIONS
 from edge.cuda.gpu import same_gpu
 from edge.tensorrt.compat import sm
 

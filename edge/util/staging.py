@@ -1,6 +1,6 @@
 """Replace a folder all-or-nothing: build it in a staging folder beside the target, then swap.
 
-The bundle (export.bundle_writer) and the Triton model repository (edge.bundle.triton_repo) are written
+The bundle (export.bundle_writer) and the Triton model repository (edge.triton.repo) are written
 this way. Every file of the new folder is written into `.<name>.staging-XXXXXXXX` next to the
 target, fsynced, and only when the writer says it is done is the staging folder renamed into
 place; the previous folder is moved aside first (into `.<name>.old-XXXXXXXX/<inner>`) and deleted

@@ -88,7 +88,7 @@ def doctor(bundle, work, images):
 
 
 def triton(bundle, work, images):
-    from edge.tensorrt.cli import main
+    from edge.export import main
 
     repo = os.path.join(work, "triton")
     code = main([bundle, "--triton-repo", repo])

@@ -11,8 +11,8 @@ import pytest
 
 import edge
 import edge.bundle.bundle
-from edge.bundle.bundle import (INPUT_FLOAT, INPUT_UINT8, MANIFEST, Bundle, artifact_entry, interrupted_export,
-                         labels_text, moved_aside, new_manifest, put_artifact, read_manifest, write_manifest)
+from edge.bundle.bundle import MANIFEST, Bundle, artifact_entry, interrupted_export, labels_text, moved_aside, new_manifest, put_artifact, read_manifest, write_manifest
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 from edge.errors import EdgeError
 from edge.bundle.preprocess import PreprocessSpec
 from edge.tasks.points import RegressionTargets

@@ -229,9 +229,9 @@ def test_a_golden_file_that_disagrees_with_the_manifest_fails_the_doctor(export_
 
 def test_a_fused_bundle_takes_three_channel_frames_as_its_model_does(export_fused_int8_bundle):
     """item_shape feeds engine keys and the Triton config's dims: it is the uint8 model's own input, 3 channels."""
-    from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8
+    from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
     from edge.bundle.onnx_io import graph_io
-    from edge.bundle.triton_repo import plan_models
+    from edge.triton.repo import plan_models
 
     bundle = Bundle.load(export_fused_int8_bundle)
     assert bundle.item_shape() == [32, 32, 3] and bundle.item_shape(INPUT_FLOAT) == [3, 32, 32]

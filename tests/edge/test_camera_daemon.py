@@ -206,12 +206,13 @@ def test_config_file_with_flags_winning(export_int8_bundle, video, tmp_path):
 @needs_mosquitto
 @pytest.mark.slow
 def test_mqtt_results_survive_a_broker_restart_at_qos1():
+    from edge.net.mqtt_settings import MqttSettings
     from edge.sinks.mqtt import MqttSink
 
     port = free_port()
     broker = Broker(port).start()
     subscriber = Subscriber(port, "test/results")
-    sink = MqttSink("127.0.0.1", port, "test/results", qos=1, reconnect_max=1)
+    sink = MqttSink(MqttSettings("127.0.0.1", port, qos=1), "test/results", reconnect_max=1)
     try:
         assert subscriber.connected.wait(10)
         time.sleep(0.3)  # the subscription is in place

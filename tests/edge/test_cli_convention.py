@@ -21,7 +21,7 @@ COMMANDS = [
     ("edge.collect", "edge-collect"),
     ("edge.serve.cli", "edge-serve"),
     ("export.cli", "edge-export"),
-    ("edge.tensorrt.cli", "edge-export"),
+    ("edge.export", "edge-export"),
     ("edge.doctor.cli", "edge-doctor"),
     ("train.cli", "edge-train"),
     ("train.demo", "python -m train.demo"),
@@ -72,7 +72,7 @@ def test_help_still_prints_usage_and_exits_zero(capsys):
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMAND_FILES = ("edge/cli.py", "edge/predict.py", "edge/bench.py", "edge/camera.py", "edge/collect.py",
-                 "edge/doctor/cli.py", "edge/tensorrt/cli.py", "export/cli.py", "train/cli.py")
+                 "edge/doctor/cli.py", "edge/export.py", "export/cli.py", "train/cli.py")
 BENCH_FAST = ["--warmup", "0", "--min-time", "0.05", "--min-iters", "3", "--batch", "1"]
 
 
@@ -153,7 +153,7 @@ def test_device_edge_export_and_predict_build_engine_show_progress_on_stderr(mon
 
     install(monkeypatch, "8.2", device="nano")
     folder = write_tiny_bundle(tmp_path / "b")
-    code, out, err = _run("edge.tensorrt.cli", [folder, "--engine", "fp16"], capsys)
+    code, out, err = _run("edge.export", [folder, "--engine", "fp16"], capsys)
     assert code == errors.EXIT_OK and "engine-fp16-" in out
     _streams_follow_the_convention("edge-export", out, err)
 
@@ -223,7 +223,7 @@ def test_ctrl_c_exits_130_with_one_line(module, prog, monkeypatch, capsys):
     assert capsys.readouterr().err == "{}: interrupted\n".format(prog)
 
 
-@pytest.mark.parametrize("module", ["export.cli", "edge.tensorrt.cli"])
+@pytest.mark.parametrize("module", ["export.cli", "edge.export"])
 def test_edge_export_handles_sigterm_as_ctrl_c_and_exits_143(module, monkeypatch, capsys):
     import signal
     import time

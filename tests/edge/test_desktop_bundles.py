@@ -13,7 +13,9 @@ import os
 import numpy as np
 import pytest
 
-from edge.bundle.bundle import INPUT_UINT8, INT8_MIN_AGREEMENT, Bundle
+from edge.bundle.bundle import Bundle
+from edge.bundle.schema import INPUT_UINT8
+from edge.tasks.classification import INT8_MIN_AGREEMENT
 from edge.bundle.golden import GoldenSet
 from edge.bundle.preprocess import finish_input
 

@@ -157,7 +157,7 @@ def test_build_engine_builds_what_this_gpu_lacks_then_checks_it(monkeypatch, bun
 
 
 def test_the_thresholds_per_precision():
-    from edge.doctor.bundle_checks import judge
+    from tests.edge.golden_judges import judge
 
     reference = np.random.RandomState(0).randn(100, 3).astype(np.float32) * 5
     scale = max(1.0, float(np.abs(reference).max()))
@@ -252,7 +252,7 @@ def test_a_regression_golden_set_edited_to_disagree_fails(regression_bundle, cap
 
 
 def test_the_regression_thresholds_per_precision():
-    from edge.doctor.bundle_checks import judge_points
+    from tests.edge.golden_judges import judge_points
     from edge.bundle.preprocess import PreprocessSpec
 
     spec = PreprocessSpec(size=(20, 40), resize="stretch")          # 20 px per unit across x, 10 down y

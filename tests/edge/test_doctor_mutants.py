@@ -14,12 +14,14 @@ import edge.tensorrt.engines
 from edge.benchmark.candidates import Candidate
 from edge.bundle.bundle import Bundle, artifact_entry, write_manifest
 from edge.doctor import bundle_checks as doctor
+from edge.tasks import classification, regression
 from edge.doctor.checks import FAIL, PASS, SKIP
 from edge.errors import EdgeError
 from edge.bundle.golden import GoldenSet
 from edge.bundle.preprocess import PreprocessSpec, normalize_batch
 from edge.tasks.points import RegressionTargets
-from edge.runners.onnxruntime_runner import CannotLoad
+from edge.runners.onnxruntime.loader import CannotLoad
+from tests.edge.golden_judges import judge, judge_points
 from tests.fakes.tiny_bundle import tiny_logits, write_tiny_bundle
 
 COUNT = 6
@@ -203,11 +205,11 @@ def test_top1_bars_per_precision(precision, agree, status):
     top = np.zeros(50, int)
     top[agree:] = 1
     outputs = logits(top, scale=0.01)
-    check = doctor.judge("row", precision, outputs, reference, p50_ms=1.5, described="r")
+    check = judge("row", precision, outputs, reference, p50_ms=1.5, described="r")
     assert check.status == status, check.detail
     assert check.data["top1_agreement"] == pytest.approx(agree / 50.0)
     if status == FAIL:
-        assert "top-1 agreement {:.1%} < {:.0%}".format(agree / 50.0, doctor.THRESHOLDS[precision]["top1_agreement"]) \
+        assert "top-1 agreement {:.1%} < {:.0%}".format(agree / 50.0, classification.THRESHOLDS[precision]["top1_agreement"]) \
             in check.detail
         assert check.fix == "this path disagrees with the desktop: attach the --json report to an issue"
 
@@ -225,19 +227,19 @@ def test_max_diff_bars_per_precision(golden_max, diff, precision, status):
     reference = logits(np.zeros(50, int), scale=golden_max)
     outputs = reference.copy()
     outputs[0, 1] += diff
-    check = doctor.judge("row", precision, outputs, reference)
+    check = judge("row", precision, outputs, reference)
     assert check.status == status, check.detail
-    allowed = doctor.THRESHOLDS[precision]["max_abs_diff_relative"] * max(1.0, golden_max)
+    allowed = classification.THRESHOLDS[precision]["max_abs_diff_relative"] * max(1.0, golden_max)
     assert check.data["threshold"]["max_abs_diff"] == pytest.approx(allowed)
     assert check.data["max_abs_golden"] == pytest.approx(golden_max)
     assert "p50 - ms" in check.detail and "on 50 golden inputs" in check.detail
 
 
 def test_the_rule_texts_name_each_bar():
-    assert doctor._rule_text("fp32") == "threshold max |diff| <= 0.001 x max(1, max |golden|)"
-    assert doctor._rule_text("fp16") == "threshold top-1 >= 100% and max |diff| <= 0.02 x max(1, max |golden|)"
-    assert doctor._rule_text("int8") == "threshold top-1 >= 98%"
-    check = doctor.judge("row", "int8", logits(np.zeros(50, int)), logits(np.zeros(50, int)), p50_ms=2.0)
+    assert classification.rule_text("fp32") == "threshold max |diff| <= 0.001 x max(1, max |golden|)"
+    assert classification.rule_text("fp16") == "threshold top-1 >= 100% and max |diff| <= 0.02 x max(1, max |golden|)"
+    assert classification.rule_text("int8") == "threshold top-1 >= 98%"
+    check = judge("row", "int8", logits(np.zeros(50, int)), logits(np.zeros(50, int)), p50_ms=2.0)
     assert check.detail == ("top-1 100.0%, max |diff| 0.00e+00 on 50 golden inputs; p50 2.00 ms; "
                             "threshold top-1 >= 98%")
     assert check.data["threshold"] == {"top1_agreement": 0.98, "max_abs_diff": None}
@@ -251,9 +253,9 @@ def regression_bundle(bars):
 
 
 def test_the_int8_bar_for_points_is_the_strictest_recorded_else_one_pixel():
-    assert doctor.int8_bar_px(regression_bundle({"a": 2.0, "b": 0.5})) == 0.5
-    assert doctor.int8_bar_px(regression_bundle({"a": None})) == 1.0
-    assert doctor.int8_bar_px(Bundle("b", {"verification": {}})) == 1.0
+    assert regression.int8_bar_px(regression_bundle({"a": 2.0, "b": 0.5})) == 0.5
+    assert regression.int8_bar_px(regression_bundle({"a": None})) == 1.0
+    assert regression.int8_bar_px(Bundle("b", {"verification": {}})) == 1.0
 
 
 @pytest.mark.parametrize("precision, shift, bar, status", [
@@ -268,7 +270,7 @@ def test_points_are_judged_in_pixels_of_the_model_input(precision, shift, bar, s
     reference = np.zeros((10, 2), np.float32)
     outputs = reference.copy()
     outputs[:, 0] += shift
-    check = doctor.judge_points("row", precision, outputs, reference, spec, bar, p50_ms=None, described="r")
+    check = judge_points("row", precision, outputs, reference, spec, bar, p50_ms=None, described="r")
     assert check.status == status, check.detail
     assert check.data["mean_abs_diff_px"] == pytest.approx(shift * 16 / 2)
     assert check.data["images"] == 10 and check.data["runner"] == "r"
@@ -297,8 +299,8 @@ def test_the_golden_row_says_real_images_and_the_options_reach_every_row(tiny, m
     found = rows(doctor.bundle_checks(tiny, build_engine=True, log=lines.append, runtimes=None, precisions=("fp32",),
                                       threads=2, checkpoint="model.pt"))
     assert found["golden set"].detail == "6 real images with the desktop's pytorch outputs"
-    assert asked == {"bundle": tiny, "runtimes": doctor.RUNTIMES, "checkpoint": "model.pt", "threads": 2,
-                     "log": lines.append, "precisions": ("fp32",)}
+    assert asked == {"bundle": tiny, "runtimes": ("onnxruntime", "tensorrt"), "checkpoint": "model.pt",
+                     "threads": 2, "log": lines.append, "precisions": ("fp32",)}
     assert lines == ["built"] and found["build engines"].status == PASS
     assert found["onnxruntime fp32"].status == PASS
 
@@ -357,9 +359,9 @@ def test_the_fail_and_pass_lines_in_full():
     reference[:, 0] = 0.5
     outputs = reference.copy()
     outputs[0, 1] = 0.001                                    # exactly the fp32 bar: passes
-    assert doctor.judge("r", "fp32", outputs, reference).status == PASS
+    assert judge("r", "fp32", outputs, reference).status == PASS
     outputs[0, 1] = 0.6                                      # and now the top-1 changes too
-    check = doctor.judge("onnxruntime fp16", "fp16", outputs, reference, p50_ms=3.25)
+    check = judge("onnxruntime fp16", "fp16", outputs, reference, p50_ms=3.25)
     assert (check.name, check.status) == ("onnxruntime fp16", FAIL)
     assert check.detail == ("max |diff| 6.00e-01 > 2.00e-02; top-1 agreement 50.0% < 100% (top-1 50.0%, max |diff| "
                             "6.00e-01 on 2 golden inputs; p50 3.25 ms; threshold top-1 >= 100% and max |diff| <= "
@@ -373,22 +375,22 @@ def test_the_points_fail_and_pass_lines_in_full():
     reference[:, 0] = 4.0                                    # |golden| 4: the fp32 bar scales to 4e-3
     outputs = reference.copy()
     outputs[0, 1] = 0.004
-    check = doctor.judge_points("r", "fp32", outputs, reference, spec, 1.0, p50_ms=2.0, described="d")
+    check = judge_points("r", "fp32", outputs, reference, spec, 1.0, p50_ms=2.0, described="d")
     assert (check.name, check.status) == ("r", PASS)
     assert check.detail == ("points 0.016 px from golden on average, max |diff| 4.00e-03 on 2 golden inputs; p50 "
                             "2.00 ms; threshold max |diff| <= 0.001 x max(1, max |golden|)")
     assert check.data["threshold"] == {"max_abs_diff_relative": 0.001, "max_abs_diff": 0.004}
     assert check.data["p50_ms"] == 2.0
     outputs[0, 1] = 0.005
-    check = doctor.judge_points("r", "fp32", outputs, reference, spec, 1.0)
+    check = judge_points("r", "fp32", outputs, reference, spec, 1.0)
     assert (check.name, check.status) == ("r", FAIL)
     assert check.detail == ("max |diff| 5.00e-03 > 4.00e-03 (points 0.020 px from golden on average, max |diff| "
                             "5.00e-03 on 2 golden inputs; p50 - ms; threshold max |diff| <= 0.001 x max(1, max "
                             "|golden|))")
     assert check.fix == "this path disagrees with the desktop: attach the --json report to an issue"
     outputs[0, 1] = 0.125                                    # int8: 2 px on one of four values, 0.5 px mean
-    assert doctor.judge_points("r", "int8", outputs, reference, spec, 0.5).status == PASS
-    check = doctor.judge_points("r", "int8", outputs, reference, spec, 0.25)
+    assert judge_points("r", "int8", outputs, reference, spec, 0.5).status == PASS
+    check = judge_points("r", "int8", outputs, reference, spec, 0.25)
     assert check.detail == ("mean |diff| 0.50 px > 0.25 px (points 0.500 px from golden on average, max |diff| "
                             "1.25e-01 on 2 golden inputs; p50 - ms; threshold mean |diff| <= 0.25 px (the bundle's "
                             "INT8 bar))")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import edge
-from edge.api import Label, Prediction
+from edge.tasks.postprocess import Label, Prediction
 from edge.errors import EdgeError
 from edge.tasks.postprocess import top_k
 from edge.sources.base import Frame

@@ -8,6 +8,7 @@ import pytest
 from edge.bundle.bundle import Bundle, artifact_entry, new_manifest, put_artifact, write_manifest
 from edge.errors import EdgeError
 from edge.bundle.preprocess import PreprocessSpec
+from edge.bundle.schema import FUSED_INPUT, INPUT_FLOAT, INPUT_UINT8
 from tests.helpers import undocumented_manifest_keys
 
 
@@ -27,6 +28,15 @@ def test_a_written_bundle_reads_back(tmp_path):
     entry = bundle.artifact("onnx", precision="fp32")
     assert entry["opset"] == 13 and bundle.check(entry).endswith("model.onnx")
     assert bundle.artifact("onnx", precision="int8") is None
+
+
+@pytest.mark.parametrize("fused, shape", [(False, [4, 3, 24, 40]), (FUSED_INPUT, [4, 24, 40, 3])])
+def test_the_manifest_input_shape_and_item_shape_follow_the_input_format(fused, shape):
+    manifest = new_manifest("resnet18", ["cat"], PreprocessSpec((24, 40)), "input", "logits", batch=(1, 4, 8),
+                            fused_preprocess=fused)
+    bundle = Bundle("unused", manifest)
+    assert manifest["input"]["shape"] == shape and bundle.item_shape() == shape[1:]
+    assert bundle.item_shape(INPUT_FLOAT) == [3, 24, 40] and bundle.item_shape(INPUT_UINT8) == [24, 40, 3]
 
 
 def test_an_older_bundle_spelling_flavour_reads_as_flavor(tmp_path):

@@ -16,7 +16,7 @@ def run_blocked(code):
 
 def test_import_edge_loads_no_heavy_library():
     result = run_blocked(
-        "import edge, edge.bundle.bundle, edge.bundle.preprocess, edge.cli, edge.util.lazy, edge.util.atomic, edge.bundle.triton_repo\n"
+        "import edge, edge.bundle.bundle, edge.bundle.preprocess, edge.cli, edge.util.lazy, edge.util.atomic, edge.triton.repo\n"
         "import edge.tasks.points, edge.tasks.point_labels, edge.tasks.registry, edge.tasks.regressor\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {!r} + ('cv2',))\n"
         "print('heavy:', heavy)".format(BLOCKED))
@@ -25,7 +25,7 @@ def test_import_edge_loads_no_heavy_library():
 
 
 @pytest.mark.parametrize("module", ["train.cli", "export.cli", "edge.predict", "edge.camera", "edge.bench",
-                                    "edge.collect", "edge.tensorrt.cli", "edge.doctor.cli", "edge.serve.cli",
+                                    "edge.collect", "edge.export", "edge.doctor.cli", "edge.serve.cli",
                                     "edge.serve"])
 def test_help_works_without_heavy_libraries(module):
     result = run_blocked("import runpy, sys\nsys.argv = ['prog', '--help']\n"

@@ -38,7 +38,7 @@ def fuzz_bundle(folder):
     pytest.importorskip("onnxruntime", reason="the fuzz runs the bundle with ONNX Runtime")
     from edge.bundle.bundle import Bundle
     from edge.bundle.golden import GoldenSet
-    from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
+    from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
     from tests.fakes.tiny_bundle import write_tiny_bundle
 
     folder = write_tiny_bundle(folder, dynamic=True)

@@ -15,7 +15,8 @@ import pytest
 from edge.bundle.bundle import Bundle, read_manifest, write_manifest
 from edge.util.atomic import sha256_file
 from edge.errors import EdgeError
-from edge.runners.onnxruntime_runner import CannotLoad, OnnxRuntimeRunner, load_error_text
+from edge.runners.onnxruntime.loader import CannotLoad, load_error_text
+from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
 from edge.runners.select import make_runner
 
 ORT_INT8_FILE = "model.int8.ort.onnx"

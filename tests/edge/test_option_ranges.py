@@ -46,23 +46,27 @@ def test_every_number_of_every_command_has_a_row():
     assert not missing, "no range in edge.options.ranges for: " + ", ".join(missing)
 
 
-def test_every_yaml_number_of_edge_camera_has_a_row():
-    from edge.options.camera_config import FLOATS, INTS
+def _camera_numbers():
+    from edge.options.camera_config import CAMERA_OPTIONS
 
-    assert sorted(set(INTS + FLOATS) - set(RANGES)) == []
-    for name in INTS:
-        assert RANGES[name].kind is int, name
-    for name in FLOATS:
-        assert RANGES[name].kind is float, name
+    return [row for row in CAMERA_OPTIONS.rows if row.kind in (int, float)]
+
+
+def test_every_yaml_number_of_edge_camera_has_a_row():
+    numbers = _camera_numbers()
+    assert len(numbers) > 20 and sorted(set(row.name for row in numbers) - set(RANGES)) == []
+    for row in numbers:
+        assert RANGES[row.name].kind is row.kind, row.name
 
 
 def test_every_edge_camera_config_key_is_a_flag():
-    """No config-only keys: each YAML key is documented by its flag's --help (reconnect-max included)."""
-    from edge.camera import FLAG_KEYS, build_parser
-    from edge.options.camera_config import DEFAULTS
+    """No config-only keys: each YAML key is documented by its flag's --help (reconnect-max included), and
+    each flag but --config and --help is a YAML key."""
+    from edge.camera import build_parser
+    from edge.options.camera_config import CAMERA_OPTIONS
 
     dests = set(action.dest for action in build_parser()._actions)
-    assert set(FLAG_KEYS) == set(DEFAULTS) and set(DEFAULTS) <= dests
+    assert set(CAMERA_OPTIONS.names()) == dests - {"config", "help"}
     assert build_parser().parse_args(["b", "--reconnect-max", "3"]).reconnect_max == 3.0
 
 
@@ -101,9 +105,7 @@ def _camera_yaml(tmp_path, capsys, text):
 
 
 def _yaml_cases():
-    from edge.options.camera_config import FLOATS, INTS
-
-    for name in INTS + FLOATS:
+    for name in [row.name for row in _camera_numbers()]:
         for value in _outside(RANGES[name]) if name in RANGES else ():
             yield pytest.param(name, value, id="{}={}".format(name, value))
 
@@ -140,6 +142,19 @@ def test_the_issue_s_examples_are_refused_by_name(capsys):
         assert argv[0].split("=")[0] + " must be" in err, err
     assert predict(COMMANDS["edge-predict"][1] + ["--threads", "100000"]) == 2
     assert "--threads must be a whole number from 1 to 256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["width", "height", "fps", "flip", "latency"])
+def test_a_source_setting_is_checked_against_its_row_wherever_it_comes_from(name):
+    """edge.sources.uri (open_source, the API) states no limits of its own: the row is the one home."""
+    from edge.sources.uri import parse_source
+
+    row = RANGES[name]
+    assert parse_source("csi://0", **{name: row.high}).options[name] == row.high
+    for value in _outside(row):
+        with pytest.raises(EdgeError) as refused:
+            parse_source("csi://0", **{name: value})
+        assert row.meaning in str(refused.value) and row.describe() in str(refused.value)
 
 
 def test_threads_help_states_the_range():

@@ -66,7 +66,7 @@ def test_a_labels_csv_of_other_targets_is_refused(regression_bundle, tmp_path, c
 
 def test_the_python_api_returns_points(regression_bundle, regression_images):
     import edge
-    from edge.api import Points
+    from edge.tasks.postprocess import Points
 
     path = sorted(os.listdir(regression_images))[0]
     with edge.load_bundle(regression_bundle).runner(runtime="onnxruntime", precision="fp32") as model:

@@ -9,7 +9,7 @@ from edge.bundle.bundle import Bundle
 from edge.tasks.classifier import Classifier
 from edge.errors import EdgeError
 from edge.bundle.preprocess import preprocess_batch, read_image
-from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
+from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
 from train.reference_runner import PyTorchRunner
 from edge.runners.select import make_runner
 from export.verify import list_images

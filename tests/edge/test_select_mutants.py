@@ -8,17 +8,27 @@ import os
 
 import pytest
 
-import edge.runners.select as select
-import edge.runners.tensorrt_runner as tensorrt_runner
-from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8, Bundle
+import edge.runners.onnxruntime.runtime as onnxruntime_runtime
+import edge.runners.plugins as plugins
+import edge.runners.tensorrt.loader as tensorrt_loader
+import edge.runners.tensorrt.runner as tensorrt_runner
+import edge.util.lazy as lazy
+from edge.bundle.bundle import Bundle
+from edge.bundle.schema import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError
-from edge.runners.select import auto_runtime, int8_verified, make_runner, onnxruntime_precision
+from edge.runners.onnxruntime.runtime import choose_precision as onnxruntime_precision
+from edge.runners.onnxruntime.runtime import int8_verified
+from edge.runners.select import auto_runtime, make_runner
 from tests.fakes.tiny_bundle import write_tiny_bundle
 
 
-def manifest_only(artifacts, int8=None):
-    """A bundle as the chooser sees it: artifacts and what export verified (no files are read)."""
-    return Bundle("/nowhere", {"artifacts": artifacts, "verification": {"int8": int8} if int8 is not None else {}})
+def manifest_only(artifacts, int8=None, kind=None):
+    """A bundle as the chooser sees it: artifacts, what export verified, its output kind when given (the task
+    that reads the record; none: a classifier's); no files are read."""
+    manifest = {"artifacts": artifacts, "verification": {"int8": int8} if int8 is not None else {}}
+    if kind is not None:
+        manifest["output"] = {"name": "out", "kind": kind}
+    return Bundle("/nowhere", manifest)
 
 
 def onnx(flavor):
@@ -61,7 +71,7 @@ def test_a_classifier_int8_model_counts_as_verified_only_by_its_recorded_agreeme
     ({"judged_by": "mae_delta_px", "mae_delta_px": -0.2, "top1_agreement": 0.0}, True),
 ])
 def test_a_regression_int8_model_is_judged_by_its_mae_in_pixels(record, verified):
-    assert int8_verified(manifest_only([onnx(TENSORRT_INT8)], {TENSORRT_INT8: record})) is verified
+    assert int8_verified(manifest_only([onnx(TENSORRT_INT8)], {TENSORRT_INT8: record}, kind="regression")) is verified
 
 
 def test_a_verified_record_counts_only_with_its_model_in_the_bundle():
@@ -83,7 +93,8 @@ def test_onnx_runtime_takes_the_verified_int8_model_and_says_why(tiny):
 
 def test_onnx_runtime_falls_back_to_fp32_with_the_reason_it_cannot_load_int8(tiny, monkeypatch):
     verified = tiny_bundle(tiny, {TENSORRT_INT8: {"top1_agreement": 1.0}})
-    monkeypatch.setattr(select, "load_problem", lambda bundle, entry: "opset 99 is newer than this ONNX Runtime")
+    monkeypatch.setattr(onnxruntime_runtime, "load_problem",
+                        lambda bundle, entry: "opset 99 is newer than this ONNX Runtime")
     assert onnxruntime_precision(verified) == (
         "fp32", "fp32 (instead of the verified INT8 model: opset 99 is newer than this ONNX Runtime)")
 
@@ -111,20 +122,20 @@ def test_onnx_runtime_spins_by_default_and_not_when_told(tiny):
 
 def test_auto_on_a_cpu_machine_takes_onnx_runtime_and_the_verified_int8(tiny, monkeypatch):
     pytest.importorskip("onnxruntime")
-    monkeypatch.setattr(select, "available", lambda name: name == "onnxruntime")
+    monkeypatch.setattr(lazy, "available", lambda name: name == "onnxruntime")
     runner, why = make_runner(tiny_bundle(tiny, {TENSORRT_INT8: {"top1_agreement": 1.0}}))
     assert (runner.name, runner.precision, runner.spinning) == ("onnxruntime", "int8", True)
     assert why == "TensorRT is not installed; int8 (verified INT8 model in the bundle)"
 
 
 def fake_tensorrt(monkeypatch, onnxruntime=True, entry=None, why=None, raises=None):
-    monkeypatch.setattr(select, "available", lambda name: name == "tensorrt" or (onnxruntime and name == "onnxruntime"))
+    monkeypatch.setattr(lazy, "available", lambda name: name == "tensorrt" or (onnxruntime and name == "onnxruntime"))
 
     def engine_for_this_device(bundle, precision):
         if raises:
             raise EdgeError(raises)
         return entry, why
-    monkeypatch.setattr(tensorrt_runner, "engine_for_this_device", engine_for_this_device)
+    monkeypatch.setattr(tensorrt_loader, "engine_for_this_device", engine_for_this_device)
 
 
 def test_auto_takes_an_engine_that_fits_this_gpu(monkeypatch):
@@ -151,7 +162,7 @@ def test_auto_on_a_jetson_without_an_engine_names_the_command(monkeypatch):
 
 
 def test_auto_with_no_runtime_at_all_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(select, "available", lambda name: False)
+    monkeypatch.setattr(lazy, "available", lambda name: False)
     with pytest.raises(EdgeError) as caught:
         auto_runtime(manifest_only([]))
     assert str(caught.value) == "no runtime available: install onnxruntime, or TensorRT (comes with JetPack)"
@@ -178,22 +189,22 @@ def test_tensorrt_asked_for_gets_the_bundle_precision_engine_building_and_log(mo
 
 def test_auto_hands_the_bundle_and_precision_to_the_engine_lookup(monkeypatch):
     seen = []
-    monkeypatch.setattr(select, "available", lambda name: name == "tensorrt")
-    monkeypatch.setattr(tensorrt_runner, "engine_for_this_device",
+    monkeypatch.setattr(lazy, "available", lambda name: name == "tensorrt")
+    monkeypatch.setattr(tensorrt_loader, "engine_for_this_device",
                         lambda bundle, precision: seen.append((bundle, precision)) or ({"file": "e.plan"}, None))
     monkeypatch.setattr(tensorrt_runner, "TensorRTRunner", Recorder)
     bundle = manifest_only([])
     runner, why = make_runner(bundle, precision="int8")
     assert (seen, why, runner.kwargs["precision"]) == ([(bundle, "int8")], "e.plan fits this GPU and TensorRT", "int8")
     assert auto_runtime(bundle)[0] == "tensorrt" and seen[-1] == (bundle, "auto")
-    monkeypatch.setattr(tensorrt_runner, "engine_for_this_device", lambda bundle, precision: (None, "none here"))
+    monkeypatch.setattr(tensorrt_loader, "engine_for_this_device", lambda bundle, precision: (None, "none here"))
     runner, why = make_runner(bundle, build_engine=True)
     assert why == "no engine fits this device yet; --build-engine builds it" and runner.kwargs["build_engine"] is True
 
 
 def test_the_pytorch_reference_gets_the_bundle_checkpoint_and_threads(monkeypatch):
     asked = []
-    monkeypatch.setattr(select, "plugin_runner", lambda name: asked.append(name) or Recorder)
+    monkeypatch.setattr(plugins, "plugin_runner", lambda name, hint="": asked.append(name) or Recorder)
     bundle = manifest_only([])
     for precision in ("auto", "fp32"):
         runner, why = make_runner(bundle, "pytorch", precision, threads=3, checkpoint="model.pt")

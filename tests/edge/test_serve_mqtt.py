@@ -12,6 +12,7 @@ import time
 import pytest
 
 from edge.api import LoadedBundle
+from edge.net.mqtt_settings import MqttSettings
 from edge.serve.mqtt import MqttFrontEnd
 from tests.edge.realparts import Broker, free_port, needs_mosquitto
 from tests.edge.serving import serving
@@ -86,8 +87,8 @@ def service_over_mqtt(export_fused_int8_bundle, broker, request):
     lines = []
     protocol = getattr(request, "param", "5")
     with serving(export_fused_int8_bundle, model_name="colours", max_batch=4, max_delay_ms=5.0) as server:
-        front = MqttFrontEnd(server.service, server.telemetry, "127.0.0.1", broker.port,
-                             request_topic="test/serve/requests", qos=1, protocol=protocol, log=lines.append).start()
+        front = MqttFrontEnd(server.service, server.telemetry, MqttSettings("127.0.0.1", broker.port, qos=1),
+                             request_topic="test/serve/requests", protocol=protocol, log=lines.append).start()
         server.telemetry.sinks = [front]
         assert front.subscribed.wait(30), lines
         yield server, front
@@ -181,7 +182,7 @@ def test_an_mqtt5_request_that_is_not_an_image_is_answered_with_an_error(service
 
 def test_a_broker_that_is_not_there_makes_the_service_degraded(export_fp32_bundle):
     with serving(export_fp32_bundle, model_name="colours") as server:
-        front = MqttFrontEnd(server.service, server.telemetry, "127.0.0.1", free_port(), protocol="5").start()
+        front = MqttFrontEnd(server.service, server.telemetry, MqttSettings("127.0.0.1", free_port()), protocol="5").start()
         server.telemetry.sinks = [front]
         server.telemetry.mqtt = front
         try:

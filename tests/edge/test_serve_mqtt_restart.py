@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from edge.net.mqtt_settings import MqttSettings
 from edge.serve.mqtt import MqttFrontEnd
 from tests.edge.realparts import Broker, free_port, needs_mosquitto
 from tests.edge.serving import serving
@@ -101,8 +102,8 @@ def test_every_request_sent_around_a_broker_restart_is_answered(export_fused_int
     lines = []
     try:
         with serving(export_fused_int8_bundle, model_name="colours", max_batch=4) as server:
-            front = MqttFrontEnd(server.service, server.telemetry, "127.0.0.1", broker.port,
-                                 request_topic="drill/requests", qos=1, protocol=protocol, log=lines.append).start()
+            front = MqttFrontEnd(server.service, server.telemetry, MqttSettings("127.0.0.1", broker.port, qos=1),
+                                 request_topic="drill/requests", protocol=protocol, log=lines.append).start()
             assert front.subscribed.wait(30), lines
             client = PersistentClient(broker.port, "drill/answers", "drill-requester", protocol)
             try:

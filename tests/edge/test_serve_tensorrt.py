@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from edge.bundle.bundle import Bundle
-from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
+from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
 from edge.tensorrt.engines import add_engines
 from tests.edge.serving import serving
 from tests.fakes.trt import install

@@ -493,13 +493,15 @@ def test_open_source_with_a_changing_box_validates_at_once():
 def test_edge_camera_scales_only_for_a_classifier():
     from edge.bundle.preprocess import PreprocessSpec
     from edge.sources.scaling import demand_for
+    from edge.tasks.classification import ClassificationTask
+    from edge.tasks.regression import RegressionTask
 
     class Bundle(object):
-        targets = None
+        task = ClassificationTask()
         spec = PreprocessSpec(size=(224, 224))
 
     assert demand_for(Bundle())() == (256, 256)
-    Bundle.targets = ["x", "y"]
+    Bundle.task = RegressionTask()
     assert demand_for(Bundle()) is None     # a regression bundle's points are in pixels of the camera frame
 
 

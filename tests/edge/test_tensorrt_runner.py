@@ -11,11 +11,13 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, Bundle, read_manifest, write_manifest
+from edge.bundle.bundle import Bundle, read_manifest, write_manifest
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 from edge.errors import EdgeError
-from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
+from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
 from edge.runners.select import make_runner
-from edge.runners.tensorrt_runner import TensorRTRunner, unavailable_reason
+from edge.runners.tensorrt.loader import unavailable_reason
+from edge.runners.tensorrt.runner import TensorRTRunner
 from edge.tensorrt.engines import add_engines
 from edge.tensorrt.matching import engine_key
 from tests.fakes.trt import install

@@ -1,4 +1,4 @@
-"""edge.bundle.triton_repo: the Triton model repository edge-export writes for a bundle (device form, edge/ alone).
+"""edge.triton.repo: the Triton model repository edge-export writes for a bundle (device form, edge/ alone).
 
 Every config.pbtxt is parsed with the ModelConfig message tritonclient ships (protobuf's own text
 parser), never by hand. Engines come from the strict TensorRT fakes (tests/fakes/trt).
@@ -12,11 +12,12 @@ import sys
 import pytest
 
 from edge.util.atomic import sha256_file
-from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8, Bundle
+from edge.bundle.bundle import Bundle
+from edge.bundle.schema import ORT_INT8, TENSORRT_INT8
 from edge.bundle.onnx_io import graph_io
-from edge.tensorrt.cli import main
-from edge.bundle.triton_config import quote
-from edge.bundle.triton_repo import MARKER, write_repository
+from edge.export import main
+from edge.triton.config import quote
+from edge.triton.repo import MARKER, write_repository
 from tests.bundle_fixtures import EXPORT_CLASSES, snapshot
 from tests.fakes.tiny_bundle import CLASSES as TINY_CLASSES
 from tests.fakes.tiny_bundle import write_tiny_bundle
@@ -291,7 +292,7 @@ def test_runs_with_edge_alone(tmp_path):
     """As installed on a Jetson: no torch, onnx, onnxruntime, TensorRT, export/ or train/ importable."""
     folder = write_tiny_bundle(tmp_path / "b", dynamic=True, qdq=False)
     code = """
-from edge.tensorrt.cli import main
+from edge.export import main
 status = main([sys.argv[1], '--triton-repo', sys.argv[2]])
 print('status', status)
 """

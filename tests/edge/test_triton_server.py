@@ -25,9 +25,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from edge.bundle.bundle import ORT_INT8, Bundle
+from edge.bundle.bundle import Bundle
+from edge.bundle.schema import ORT_INT8
 from edge.bundle.golden import GoldenSet
-from edge.bundle.triton_repo import write_repository
+from edge.triton.repo import write_repository
 from tests.bundle_fixtures import EXPORT_CLASSES
 from tests.helpers import ROOT
 

@@ -243,7 +243,7 @@ def test_describe_says_the_cost_and_the_chunks():
 def test_a_tensorrt_engine_smaller_than_the_views_runs_them_in_chunks(monkeypatch, tmp_path):
     """An engine whose profile takes at most 4: the 8 views of 3 images are one infer() call, run in chunks of
     4, and the averaged probabilities are those of the model on every view."""
-    from edge.runners.tensorrt_runner import TensorRTRunner
+    from edge.runners.tensorrt.runner import TensorRTRunner
     from edge.tensorrt.engines import add_engines
     from tests.fakes.tiny_bundle import tiny_logits, write_tiny_bundle
     from tests.fakes.trt import install

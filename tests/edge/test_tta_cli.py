@@ -32,7 +32,7 @@ def _view(chw, k):
 
 def _d4_by_hand(bundle_dir, paths):
     """Each image's 8 views through ONNX Runtime fp32 one at a time, the softmaxes averaged."""
-    from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
+    from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
 
     bundle = Bundle.load(bundle_dir)
     batch = preprocess_batch([read_image(path) for path in paths], bundle.spec)

@@ -160,8 +160,8 @@ def test_int8_below_agreement_threshold_fails_with_3(export_run, export_checkpoi
 
     real = verify.int8_figures
 
-    def pessimistic(fp32_logits, int8_logits, labels=None):
-        record = real(fp32_logits, int8_logits, labels)
+    def pessimistic(source, calibration, fp32_logits, int8_logits):
+        record = real(source, calibration, fp32_logits, int8_logits)
         record["top1_agreement"] = 0.5
         return record
 

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edge.bundle.bundle import SCHEMA_VERSION, Bundle
+from edge.bundle.bundle import Bundle
+from edge.bundle.schema import SCHEMA_VERSION
 from edge.errors import EdgeError
 from edge.bundle.preprocess import PreprocessSpec
 from edge.tasks.points import RegressionTargets
@@ -64,7 +65,12 @@ def test_int8_past_the_threshold_is_refused_and_nothing_is_written(regression_ch
 
 
 def test_the_judgement_rule_itself():
-    from export.verify import VerificationFailed, int8_regression_figures, judge_int8_regression
+    from edge.tasks.point_scores import int8_point_figures as int8_regression_figures
+    from edge.tasks.regression import RegressionTask
+    from export.verify import VerificationFailed, judge_int8
+
+    def judge_int8_regression(record, flavor, bar):
+        return judge_int8(RegressionTask(), record, flavor, bar)
 
     spec = PreprocessSpec(size=(10, 20), resize="stretch")
     fp32 = np.array([[0.0, 0.0], [0.5, -0.5]])

@@ -8,7 +8,7 @@ import os
 
 from edge.util.atomic import sha256_file
 from edge.bundle.bundle import Bundle
-from edge.bundle.triton_repo import MARKER
+from edge.triton.repo import MARKER
 from tests.bundle_fixtures import EXPORT_CLASSES
 from tests.edge.test_triton_repo import read_lines, repository_configs, tensor
 

@@ -10,7 +10,8 @@
 import numpy as np
 import pytest
 
-from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8, Bundle
+from edge.bundle.bundle import Bundle
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 
 
 def _graph(path):

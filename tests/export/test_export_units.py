@@ -26,7 +26,8 @@ def test_split_sample_is_seeded_and_disjoint():
 
 
 def test_list_images_flat_and_class_folders(tmp_path, export_make_images):
-    from export.verify import label_indices, list_images
+    from edge.tasks.classification import label_indices
+    from export.verify import list_images
 
     nested = export_make_images(str(tmp_path / "nested"), per_class=2, seed=0)
     (tmp_path / "nested" / "notes.txt").write_text("not an image")
@@ -87,18 +88,20 @@ def test_verify_fp32_tolerance_scales_with_logits():
 
 
 def test_int8_figures_and_judge():
-    from export.verify import VerificationFailed, int8_figures, judge_int8
+    from edge.tasks.classification import ClassificationTask
+    from export.verify import VerificationFailed, judge_int8
 
+    task = ClassificationTask()
     fp32 = np.array([[3, 1, 0], [0, 2, 1], [0, 1, 4], [5, 0, 0]], np.float32)
     int8 = np.array([[3, 1, 0], [0, 2, 1], [0, 5, 4], [5, 0, 0]], np.float32)
     labels = np.array([0, 1, 2, 1])
-    record = int8_figures(fp32, int8, labels)
+    record = task.int8_figures(fp32, int8, None, labels, None, None)
     assert record["top1_agreement"] == 0.75 and record["holdout_images"] == 4
     assert record["accuracy_fp32"] == 0.75 and record["accuracy_int8"] == 0.5
     assert record["accuracy_delta"] == pytest.approx(-0.25)
-    assert judge_int8(dict(record), "ort-qdq-u8s8", 0.75)["min_agreement"] == 0.75
+    assert judge_int8(task, dict(record), "ort-qdq-u8s8", 0.75)["min_agreement"] == 0.75
     with pytest.raises(VerificationFailed, match="agrees with FP32 on 75.0%"):
-        judge_int8(record, "ort-qdq-u8s8", 0.98)
+        judge_int8(task, record, "ort-qdq-u8s8", 0.98)
 
 
 def test_staged_bundle_cleans_up_on_failure(tmp_path):

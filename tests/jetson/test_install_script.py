@@ -346,12 +346,12 @@ def test_readme_explains_the_data_folder_the_script_makes():
 
 # --- 7. The device gets edge/ only ----------------------------------------------------------------
 
-def test_device_install_copies_edge_only_and_edge_export_is_edge_tensorrt_cli(tmp_path):
+def test_device_install_copies_edge_only_and_edge_export_is_edge_export(tmp_path):
     code, out, err = run(tmp_path, "jp46", FULL_46)
     assert code == 0, err
     copies = [command for command in commands(out) if command.startswith("cp ")]
     assert copies == ["cp -r {}/edge /opt/edge-toolkit/lib.new/".format(CHECKOUT)]
-    assert "+ write /usr/local/bin/edge-export (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.tensorrt.cli)" in out
+    assert "+ write /usr/local/bin/edge-export (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.export)" in out
     modules = [line.rsplit(" -m ", 1)[1].rstrip(")") for line in commands(out) if line.startswith("write /usr/local/bin/")]
     assert len(modules) == 7 and all(module.startswith("edge.") for module in modules)
     assert "+ write /usr/local/bin/edge-doctor (PYTHONPATH=/opt/edge-toolkit/lib python3 -m edge.doctor.cli)" in out

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from edge.options.camera_config import DEFAULTS
+from edge.options.camera_config import CAMERA_OPTIONS
 from edge.options.yaml_file import load_options
 
 JETSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "jetson")
@@ -129,5 +129,5 @@ def test_serve_environment_file_gives_valid_options_bound_to_loopback():
 
 def test_example_config_uses_only_known_keys():
     config = load_options(os.path.join(JETSON, "edge-camera.yaml"))
-    assert set(config) <= set(DEFAULTS)
+    assert set(config) <= set(CAMERA_OPTIONS.names())
     assert config["source"] == "csi://0" and config["http_host"] == "127.0.0.1"

@@ -41,6 +41,23 @@ def test_the_choices_are_the_models_the_trainer_builds():
     assert set(train_config.CHOICES["arch"]) == set(ARCHS)
 
 
+def test_the_preprocessing_defaults_are_the_bundle_specs_and_written_as_plain_lists():
+    from edge.bundle.preprocess import PreprocessSpec
+
+    spec = PreprocessSpec()
+    config = train_config.resolve({"data": "d"})
+    assert (config["size"], config["size"]) == spec.size
+    assert tuple(config["mean"]) == spec.mean and tuple(config["std"]) == spec.std
+    assert "mean:\n- 0.485\n" in train_config.dump_yaml(config)   # config.yaml holds lists, not tuples
+
+
+def test_the_task_words_are_the_registered_tasks_and_their_losses():
+    from train import tasks
+
+    assert train_config.choices()["task"] == ("auto", "classification", "regression") == ("auto",) + tasks.names()
+    assert train_config.choices()["loss"] == ("auto", "cross_entropy", "smooth_l1", "mse")
+
+
 def test_a_bad_config_file_is_refused_without_importing_torch(tmp_path):
     path = tmp_path / "train.yaml"
     path.write_text("epochs: 3\nweight_decay: 5\n")

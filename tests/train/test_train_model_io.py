@@ -23,6 +23,35 @@ def test_state_dict_keys_and_shapes_match_torchvision(arch):
     assert ours == reference
 
 
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_the_model_gives_its_layer_groups_every_parameter_once_head_last(arch):
+    from train.trainer import layer_groups
+
+    model = build_resnet(arch, 3)
+    groups = layer_groups(model)
+    assert len(groups) == 5
+    ids = [id(p) for group in groups for p in group]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())   # all of them, none twice
+    assert [id(p) for p in groups[-1]] == [id(p) for p in model.fc.parameters()]
+    assert id(model.conv1.weight) in set(id(p) for p in groups[0])
+
+
+def test_the_trainer_takes_the_groups_a_model_gives():
+    from train.trainer import layer_groups
+
+    class TwoLayers(torch.nn.Module):
+        def __init__(self):
+            super(TwoLayers, self).__init__()
+            self.body, self.head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)
+
+        def layer_groups(self):
+            return [[self.body], [self.head]]
+
+    model = TwoLayers()
+    assert [[id(p) for p in group] for group in layer_groups(model)] == [
+        [id(model.body.weight), id(model.body.bias)], [id(model.head.weight), id(model.head.bias)]]
+
+
 def test_torchvision_layout_weights_load_strictly_and_keep_new_head(tmp_path):
     donor = build_resnet("resnet18", 1000)
     path = str(tmp_path / "resnet18-imagenet.pth")

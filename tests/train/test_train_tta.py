@@ -1,5 +1,6 @@
 """edge-train --tta: after training the best model is evaluated with test-time augmentation too, and
-both accuracies are recorded (metrics.json, report.md, stdout)."""
+both figures are recorded (metrics.json, report.md, stdout): a classifier's accuracies, a regression
+model's MAEs (each view's points brought back to the image before they are averaged)."""
 
 import json
 import os
@@ -7,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.helpers import TTA_VIEWS, make_shapes_folder, tta_accuracy_by_hand, write_png
+from tests.helpers import TTA_VIEWS, make_shapes_folder, tta_accuracy_by_hand, write_png, write_point_folder
 from train import cli
 
 TINY = ["--size", "32", "--batch-size", "8", "--workers", "0", "--keep-epochs", "1", "--lr", "3e-3"]
@@ -77,3 +78,75 @@ def test_a_bad_tta_is_one_line(data, tmp_path, capsys, argv, message):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def spots(tmp_path_factory):
+    """Regression: 20 images of 40x48 pixels with a bright spot to find (labels in the file names)."""
+    return write_point_folder(tmp_path_factory.mktemp("spots") / "data", 20)
+
+
+def view_by_hand(batch, k):
+    """View k of an NCHW batch with torch's own rot90 and flip (k quarter turns, mirrored for k >= 4)."""
+    import torch
+
+    view = torch.rot90(batch, k % 4, dims=(2, 3))
+    return torch.flip(view, dims=(3,)) if k >= 4 else view
+
+
+def undo_view_by_hand(points, k, size):
+    """Points (x, y) found in pixel centres of view k of a (height, width) input -> the same points in the
+    input itself. The view of an input whose pixels hold their own coordinates says where each view pixel came
+    from; the map is affine, so three pixels give it."""
+    import torch
+
+    rows, columns = torch.meshgrid(torch.arange(size[0], dtype=torch.float64),
+                                   torch.arange(size[1], dtype=torch.float64), indexing="ij")
+    came_from = view_by_hand(torch.stack([columns, rows])[None], k)[0].numpy()
+    origin = came_from[:, 0, 0]
+    per_x, per_y = came_from[:, 0, 1] - origin, came_from[:, 1, 0] - origin
+    return origin + points[:, :1] * per_x + points[:, 1:] * per_y
+
+
+def tta_mae_by_hand(model_path, data, mode):
+    """(MAE in image pixels, images) of a saved regression model.pt on its run's validation split (DATA split
+    20%, seed 0) with the views of `mode`: each view's point brought back to the input, then averaged."""
+    import torch
+
+    from edge.bundle.preprocess import preprocess, read_image
+    from edge.tasks.points import denormalize, input_to_image
+    from train.checkpoint import load_checkpoint, model_from_record, spec_from_record
+    from train.data import make_point_splits
+
+    record = load_checkpoint(model_path, kinds=("model",))
+    spec = spec_from_record(record)
+    _, val_set, _ = make_point_splits(data, spec, None, 0.2, 0)
+    model = model_from_record(record)
+    errors = []
+    with torch.no_grad():
+        for path, truth, size in val_set.samples:
+            batch = torch.from_numpy(preprocess(read_image(path), spec)[None])
+            found = [undo_view_by_hand(denormalize(model(view_by_hand(batch, k))[0].numpy(), spec).reshape(-1, 2),
+                                       k, spec.size) for k in TTA_VIEWS[mode]]
+            mean = np.mean(found, axis=0).reshape(-1)
+            errors.append(np.abs(input_to_image(mean, size, spec) - truth))
+    return float(np.mean(errors)), len(val_set.samples)
+
+
+@pytest.mark.parametrize("mode", ["hflip", "d4"])
+def test_tta_evaluates_a_regression_model_by_its_points_in_the_image(spots, tmp_path, capsys, mode):
+    run = str(tmp_path / "run")
+    assert cli.main([spots, "--out", run, "--epochs", "2", "--tta", mode] + TINY) == 0
+    captured = capsys.readouterr()
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    tta = metrics["tta"]
+    mae, images = tta_mae_by_hand(os.path.join(run, "model.pt"), spots, mode)
+    assert metrics["task"] == "regression" and tta["mode"] == mode and tta["views"] == len(TTA_VIEWS[mode])
+    assert tta["images"] == images == metrics["val_images"] == 4
+    assert tta["mae_px"] == pytest.approx(mae, abs=0.02)
+    assert tta["mae_px_without"] == metrics["mae_px"] and set(tta["per_target"]) == {"x", "y"}
+    assert tta["change"] == pytest.approx(tta["mae_px"] - metrics["mae_px"])
+    assert "with --tta {} ({} views): validation MAE {:.2f} px".format(mode, tta["views"], tta["mae_px"]) \
+        in captured.out
+    assert "with test-time augmentation (--tta {}, {} views of each image, points averaged".format(
+        mode, tta["views"]) in open(os.path.join(run, "report.md")).read()

@@ -15,8 +15,8 @@ import pytest
 
 import edge.cuda.memory
 from edge.bundle.bundle import Bundle
-from edge.runners.onnxruntime_runner import OnnxRuntimeRunner
-from edge.runners.tensorrt_runner import TensorRTRunner
+from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
+from edge.runners.tensorrt.runner import TensorRTRunner
 from edge.tensorrt.engines import add_engines
 from tests.edge.threads import on_thread
 from tests.fakes.cuda import CudaFault

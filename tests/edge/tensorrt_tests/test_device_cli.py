@@ -1,7 +1,7 @@
-"""edge-export on the device (edge.tensorrt.cli): a bundle in, engines for this GPU out, with edge/ alone."""
+"""edge-export on the device (edge.export): a bundle in, engines for this GPU out, with edge/ alone."""
 
 from edge.bundle.bundle import Bundle
-from edge.tensorrt.cli import main
+from edge.export import main
 from tests.fakes.tiny_bundle import write_tiny_bundle
 from tests.helpers import STAND_IN_ENGINES, run_blocked
 
@@ -37,7 +37,7 @@ def test_runs_with_edge_alone(tmp_path):
     """As installed on a Jetson: train/, export/, torch, onnx and onnxruntime cannot be imported."""
     folder = write_tiny_bundle(tmp_path / "b")
     code = STAND_IN_ENGINES + """
-from edge.tensorrt.cli import main
+from edge.export import main
 status = main([sys.argv[1], '--engine', 'fp16'])
 print('status', status, 'calls', calls)
 """

@@ -375,7 +375,7 @@ def test_edge_export_bundle_engine_on_a_nano(monkeypatch, bundle, capsys):
 @pytest.mark.parametrize("generation", ["8.2", "10.3"])
 def test_an_engine_built_here_runs_in_the_tensorrt_runner(monkeypatch, dynamic_bundle, generation):
     pytest.importorskip("onnxruntime")
-    from edge.runners.tensorrt_runner import TensorRTRunner
+    from edge.runners.tensorrt.runner import TensorRTRunner
 
     install(monkeypatch, generation, device="orin")
     add_engines(dynamic_bundle, ["fp16"])
@@ -431,7 +431,7 @@ def test_real_int8_request_on_this_jetson_follows_the_platform(tmp_path):
 @pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-4), ("fp16", 2e-2)])
 def test_real_engine_in_the_runner_matches_the_model_computed_with_numpy(tmp_path, precision, tolerance):
     """On real TensorRT and CUDA: chunked and padded batches through the runner give the tiny model's logits."""
-    from edge.runners.tensorrt_runner import TensorRTRunner
+    from edge.runners.tensorrt.runner import TensorRTRunner
     from tests.fakes.tiny_bundle import tiny_logits
 
     folder = write_tiny_bundle(tmp_path / "real", dynamic=True, batch=(1, 2, 4))

@@ -1,22 +1,18 @@
-"""ONNX Runtime runner: the bundle's fp32 or INT8 ONNX model on TensorRT, CUDA or CPU providers.
+"""ONNX Runtime loader: the bundle's fp32 or INT8 ONNX model as an InferenceSession (the runner,
+edge.runners.onnxruntime.runner, runs it).
 
 A model file this ONNX Runtime cannot load raises CannotLoad, an EdgeError whose one line says why
 without ORT's C++ source location: an older ORT refuses an opset it does not know (1.10, JetPack
 4.6's era, stops at "Opset 5 is under development" for ai.onnx.ml, which bundles from before
 export.onnx_export.keep_used_opsets import unused). `load_problem` asks the same question up
-front, so that an automatic choice (edge.runners.select) can take the next model instead.
+front, so that an automatic choice (edge.runners.onnxruntime.runtime) can take the next model instead.
 """
 
 import re
-import time
 
-import numpy as np
-
-from edge.bundle.bundle import ORT_INT8, TENSORRT_INT8
+from edge.bundle.schema import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError, first_line
-from edge.bundle.finite import refuse_non_finite_onnx
 from edge.util.lazy import require
-from edge.runners.base import Runner
 
 # Execution providers in order of preference, when this onnxruntime build has them.
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -93,72 +89,14 @@ def available_providers():
     return [p for p in PREFERRED_PROVIDERS if p in ort.get_available_providers()]
 
 
-class OnnxRuntimeRunner(Runner):
-    """infer(batch) -> logits. A model exported with a static batch of 1 is run image by image.
+def load_session(path, threads=None, spinning=True, providers=None):
+    """An optimised session of `path` on `providers` (default: the preferred ones this build has), or CannotLoad.
 
-    spinning: ONNX Runtime's worker threads busy-wait between calls unless told not to. That buys
-    a fraction of a millisecond per call, and at a camera's 30 fps it burns a core doing nothing
-    (114% of a core against 17% measured on this project's CPU): the daemon runs without it,
-    edge-bench's peak-latency rows with it.
-    """
-
-    def __init__(self, bundle, precision="fp32", providers=None, threads=None, spinning=True):
-        super(OnnxRuntimeRunner, self).__init__()
-        self.bundle = bundle
-        self.precision = precision
-        self.entry = onnx_artifact(bundle, precision)
-        self.requested_providers = providers
-        self.threads = threads
-        self.spinning = spinning
-        self.session = None
-        self.providers = []
-        self.static_batch = None
-        self.name = "onnxruntime"
-
-    def _activate_impl(self):
-        ort = require("onnxruntime", "the ONNX Runtime runner")
-        path = self.model_path = self.bundle.check(self.entry)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            options.intra_op_num_threads = int(self.threads)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
-        session = open_session(path, options, self.requested_providers or available_providers())
-        refuse_non_finite_onnx(path)  # NaN or Inf weights give NaN outputs: refused, exit 3 (~60 ms for ResNet-18)
-        self.session = session
-        self.providers = self.session.get_providers()
-        self.name = "onnxruntime-" + self.providers[0].replace("ExecutionProvider", "").lower()
-        inputs = self.session.get_inputs()
-        self.input_name = inputs[0].name
-        batch_dim = inputs[0].shape[0]
-        self.static_batch = batch_dim if isinstance(batch_dim, int) else None
-
-    def _infer_impl(self, batch):
-        started = time.perf_counter()
-        if self.static_batch and batch.shape[0] != self.static_batch:
-            step = self.static_batch
-            outputs = [self.session.run(None, {self.input_name: batch[i:i + step]})[0]
-                       for i in range(0, batch.shape[0], step)]
-            logits = np.concatenate(outputs)
-        else:
-            logits = self.session.run(None, {self.input_name: batch})[0]
-        self.timings = {"compute": (time.perf_counter() - started) * 1000.0}
-        return np.asarray(logits, dtype=np.float32)
-
-    def model_io(self):
-        """The session's inputs and outputs as the model file states them, and what it takes (base.Runner)."""
-        return ([(tensor.name, tensor.shape) for tensor in self.session.get_inputs()],
-                [(tensor.name, tensor.shape) for tensor in self.session.get_outputs()],
-                self.bundle.model_input_format(self.entry))
-
-    def batch_limit(self):
-        """A model exported with a static batch takes exactly that many inputs a run; a dynamic one any."""
-        return self.static_batch if self.is_active else None
-
-    def _deactivate_impl(self):
-        self.session = None
-
-    def describe(self):
-        return "{} {} ({}{}{})".format(self.name, self.precision, self.entry["file"],
-                                       ", {} threads".format(self.threads) if self.threads else "",
-                                       "" if self.spinning else ", no spinning")
+    threads: intra-op threads (None: ORT's default); spinning=False: they sleep between calls."""
+    ort = require("onnxruntime", "the ONNX Runtime runner")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return open_session(path, options, providers or available_providers())

@@ -35,21 +35,23 @@ import os
 import re
 import sys
 
-from edge import __version__
+from edge.version import __version__
 from edge.util import text_table
 from edge.util.atomic import copy_file, write_json, write_text
-from edge.bundle.bundle import LABELS, ORT_INT8, Bundle, labels_text
+from edge.bundle.bundle import LABELS, Bundle, labels_text
+from edge.bundle.schema import ORT_INT8
 from edge.cli import refuse_given
 from edge.errors import EdgeError, MissingDependency
 from edge.util.lazy import require
 from edge.bundle.schema import check_model_io
 from edge.bundle.onnx_io import graph_io
 from edge.options.ranges import check, help_text
+from edge.runners.registry import triton_platform
 from edge.util.staging import Kind, StagedFolder, recover
 from edge.tensorrt import compat
 from edge.tensorrt.matching import build_command, mismatch
 from edge.util.timestamps import utc_timestamp
-from edge.bundle.triton_config import ModelConfig, NoTritonShape, TensorConfig, batching, config_text, data_type
+from edge.triton.config import ModelConfig, NoTritonShape, TensorConfig, batching, config_text, data_type
 
 MARKER = "edge-toolkit-repository.json"
 SCHEMA = "edge-toolkit/triton-repository"
@@ -59,8 +61,6 @@ VERSION = "1"
 CONFIG = "config.pbtxt"
 # Triton's own default: requests that queue while the model is busy are batched, none is held back.
 DEFAULT_MAX_DELAY_US = 0
-ONNX_PLATFORM = ("onnxruntime_onnx", "onnxruntime", "model.onnx")
-PLAN_PLATFORM = ("tensorrt_plan", "tensorrt", "model.plan")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -159,8 +159,8 @@ def plan_models(bundle, name, max_delay_us=DEFAULT_MAX_DELAY_US, device=None, no
         candidates.append((int8, name + "_int8", "int8 ONNX ({})".format(ORT_INT8)))
     for entry, model_name, what in candidates:
         try:
-            models.append(_model(bundle, entry, model_name, what, ONNX_PLATFORM, graph_io(bundle.file(entry)),
-                                 bundle.batch_range, max_delay_us))
+            models.append(_model(bundle, entry, model_name, what, triton_platform("onnx"),
+                                 graph_io(bundle.file(entry)), bundle.batch_range, max_delay_us))
         except NoTritonShape as exc:
             left_out.append((entry["file"], "{}: {}".format(entry["file"], exc)))
     engines, skipped = _engines_here(bundle, device, no_device_reason)
@@ -170,7 +170,8 @@ def plan_models(bundle, name, max_delay_us=DEFAULT_MAX_DELAY_US, device=None, no
         batch = entry["batch"]
         what = "{} TensorRT {} engine, {}".format(entry["precision"], entry.get("tensorrt_version"), entry.get("gpu"))
         try:
-            models.append(_model(bundle, entry, "{}_trt_{}".format(name, entry["precision"]), what, PLAN_PLATFORM,
+            models.append(_model(bundle, entry, "{}_trt_{}".format(name, entry["precision"]), what,
+                                 triton_platform("tensorrt_engine"),
                                  graph_io(bundle.file(source)), (batch["min"], batch["opt"], batch["max"]),
                                  max_delay_us))
         except NoTritonShape as exc:
@@ -213,7 +214,7 @@ def _model(bundle, entry, name, what, platform, io, batch_range, max_delay_us):
     tensors = list(io.inputs) + list(io.outputs)
     max_batch_size, dims = batching(tensors, batch_range)
     item = bundle.item_shape(bundle.model_input_format(entry))
-    labels = bundle.manifest["output"].get("kind", "logits") == "logits"
+    labels = bundle.task.labels_output   # the output scores the classes: it names labels.txt
     configs = []
     for index, (tensor, tensor_dims) in enumerate(zip(tensors, dims)):
         is_output = index >= len(io.inputs)

@@ -7,20 +7,21 @@
 
 A Jetson needs `edge/` only (no torch): this is the entry point its install runs. On the desktop,
 edge-export takes a model and makes the bundle; given a bundle it hands over to this module.
-`--triton-repo DIR` writes a Triton model repository for the bundle (edge.bundle.triton_repo): its ONNX
+`--triton-repo DIR` writes a Triton model repository for the bundle (edge.triton.repo): its ONNX
 models and the engines built for this machine. Progress goes to stderr; the bundle's table (and the
 repository's), the result, to stdout.
 """
 
 import os
 
-from edge.bundle.bundle import MANIFEST, PRECISIONS, read_manifest
+from edge.bundle.bundle import MANIFEST, read_manifest
+from edge.bundle.schema import PRECISIONS
 from edge.bundle.summary import print_summary
 from edge.cli import comma_list, make_parser, progress_log, refuse_given, run_main
 from edge.errors import EXIT_OK, EdgeError
 from edge.util.lazy import require
 from edge.tensorrt.build import DEFAULT_WORKSPACE_MB
-from edge.bundle.triton_repo import TritonRequest, add_triton_arguments, print_repository
+from edge.triton.repo import TritonRequest, add_triton_arguments, print_repository
 
 PROG = "edge-export"
 

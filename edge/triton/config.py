@@ -26,7 +26,7 @@ TensorConfig = namedtuple("TensorConfig", "name data_type dims label_file")
 class ModelConfig(object):
     """What one model's config.pbtxt says.
 
-    platform/backend: ("onnxruntime_onnx", "onnxruntime") or ("tensorrt_plan", "tensorrt").
+    platform/backend: those of the runtime that runs the model file (edge.runners.registry.triton_platform).
     max_queue_delay_us: None for no dynamic batching, else the batcher's delay in microseconds.
     comments: lines written at the top of the file, after '# '.
     """

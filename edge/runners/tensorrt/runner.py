@@ -1,4 +1,5 @@
-"""TensorRT runner: the bundle's engine for this GPU, page-locked buffers and one stream reused.
+"""TensorRT runner: the bundle's engine for this GPU (edge.runners.tensorrt.loader finds and loads it),
+page-locked buffers and one stream reused.
 
 Both API generations, by capability: 8.2's bindings with execute_async_v2, and 8.5+/10.x's named
 tensors with set_tensor_address and execute_async_v3. An engine built for another GPU or
@@ -22,35 +23,13 @@ import time
 
 import numpy as np
 
-from edge.bundle.bundle import INPUT_FLOAT, INPUT_UINT8
-from edge.errors import EdgeError
-from edge.util.lazy import require
+from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 from edge.bundle.preprocess import normalize_batch
+from edge.errors import EdgeError
 from edge.runners.base import Runner
+from edge.runners.tensorrt.loader import activation_bytes, create_context, deserialize_engine, find_or_build_engine
 from edge.tensorrt import compat
-from edge.tensorrt.matching import find_engine
-
-
-def engine_for_this_device(bundle, precision):
-    """(engine entry, None) that runs here at `precision` ("auto": the fastest), or (None, why)."""
-    trt = require("tensorrt", "the TensorRT runner")
-    return find_engine(bundle, precision, compat.device_description(trt))
-
-
-def unavailable_reason(bundle, precision):
-    """Why `precision` cannot run with TensorRT here (None when it can): for edge-bench's rows."""
-    trt = require("tensorrt", "TensorRT")
-    try:
-        device = compat.device_description(trt)
-    except EdgeError as exc:
-        return str(exc)
-    capabilities = compat.platform_capabilities(trt, device["compute_capability"])
-    if precision in ("int8", "fp16") and not capabilities[precision]:
-        return "{}: no fast {} on this GPU ({})".format(precision.upper(), precision.upper(), device["gpu"])
-    entry, why = find_engine(bundle, precision, device)
-    if entry is not None and entry.get("precision") != precision:
-        return "{} engine was built as {} here".format(precision, entry.get("precision"))
-    return why
+from edge.util.lazy import require
 
 
 class _Tensor(object):
@@ -80,27 +59,11 @@ class TensorRTRunner(Runner):
         self.context = self.engine = self.runtime = None
         self._lock = threading.Lock()   # one run at a time through the shared buffers
 
-    def _find_or_build(self, trt):
-        device = compat.device_description(trt)
-        entry, why = find_engine(self.bundle, self.requested, device)
-        if entry is None and self.build_engine:
-            from edge.bundle.bundle import Bundle
-            from edge.tensorrt.engines import add_engines
-
-            precision = "fp16" if self.requested == "auto" else self.requested
-            self.log("no {} engine for this device yet: building it (cached for the next run)".format(precision))
-            add_engines(self.bundle.path, [precision], log=self.log)
-            self.bundle = Bundle.load(self.bundle.path)
-            entry, why = find_engine(self.bundle, self.requested, device)
-        if entry is None:
-            raise EdgeError(why + " (or run with --build-engine)")
-        return entry
-
     def _activate_impl(self):
         from edge.cuda.memory import backend
 
         trt = require("tensorrt", "the TensorRT runner")
-        self.entry = self._find_or_build(trt)
+        self.bundle, self.entry = find_or_build_engine(trt, self.bundle, self.requested, self.build_engine, self.log)
         self.precision = self.entry["precision"]
         self.model_path = self.bundle.check(self.entry)
         self.memory = backend()
@@ -112,21 +75,8 @@ class TensorRTRunner(Runner):
                 raise
 
     def _load(self, trt):
-        with open(self.model_path, "rb") as handle:
-            plan = handle.read()
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(plan)
-        if self.engine is None:
-            raise EdgeError("TensorRT could not load {}; rebuild it: edge-export {} --engine {}".format(
-                self.model_path, self.bundle.path, self.precision))
-        self.context = self.engine.create_execution_context()
-        if self.context is None:
-            raise EdgeError("TensorRT could not create an execution context for {} (it needs {:.0f} MB of GPU "
-                            "memory for activations, besides its I/O buffers): free GPU memory (other GPU "
-                            "processes; on a Nano stop the desktop: sudo systemctl isolate multi-user.target) or "
-                            "rebuild with a smaller batch range".format(
-                                self.entry["file"], self._activation_bytes() / 2.0 ** 20))
+        self.logger, self.runtime, self.engine = deserialize_engine(trt, self.model_path, self.bundle, self.precision)
+        self.context = create_context(self.engine, self.entry)
         self.named = hasattr(self.engine, "num_io_tensors")  # 8.5+/10.x named tensors, else 8.2 bindings
         self.tensors = [_Tensor(*io) for io in compat.io_tensors(trt, self.engine)]
         self.input = [t for t in self.tensors if t.is_input][0]
@@ -151,12 +101,6 @@ class TensorRTRunner(Runner):
             for tensor in self.tensors:
                 self.bindings[self.engine.get_binding_index(tensor.name)] = self.memory.pointer(tensor.device)
         self.shape_set = None
-
-    def _activation_bytes(self):
-        # 10.x renamed it (device_memory_size warns there); 8.x has only the first name.
-        if hasattr(self.engine, "device_memory_size_v2"):
-            return int(self.engine.device_memory_size_v2)
-        return int(getattr(self.engine, "device_memory_size", 0) or 0)
 
     def _infer_impl(self, batch):
         if self.host_normalises:
@@ -229,7 +173,7 @@ class TensorRTRunner(Runner):
         if not self.is_active:
             return None
         io_bytes = sum(t.host.nbytes for t in self.tensors)
-        return (self._activation_bytes() + io_bytes) / 2.0 ** 20
+        return (activation_bytes(self.engine) + io_bytes) / 2.0 ** 20
 
     def _deactivate_impl(self):
         with self._lock, self.memory.current():   # TensorRT's destructors and the frees need the context

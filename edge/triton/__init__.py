@@ -1,0 +1,1 @@
+"""Triton Inference Server: the model repository edge-export writes for a bundle, and its config.pbtxt."""
