@@ -123,14 +123,15 @@ test-device: $(DEVICE_VENV)/.installed system-deps $(if $(ON_JETSON),,$(DESKTOP_
 	$(if $(wildcard $(DESKTOP_BUNDLES)/.exported),EDGE_DESKTOP_BUNDLES=$(abspath $(DESKTOP_BUNDLES))) \
 		$(DEVICE_VENV)/bin/python -m pytest $(DEVICE_TESTS)
 
-# What `make test` runs of that: the ONNX Runtime tests on the desktop's bundles under Python 3.6 with
-# ONNX Runtime 1.10 (an older ONNX Runtime refuses what a newer one loads). PY36: a Python 3.6 (on
-# these machines pyenv's); where there is none, this says so and runs nothing.
+# What `make test` runs of that: the whole suite under Python 3.6 (JetPack 4.6's), with no torch, as a
+# Nano runs it (the desktop-only tests skip), and ONNX Runtime 1.10 loading the desktop's bundles (an
+# older ONNX Runtime refuses what a newer one loads). PY36: a Python 3.6 (on these machines pyenv's);
+# where there is none, this says so and runs nothing.
 PY36 ?= $(firstword $(wildcard /usr/bin/python3.6 $(PYENV_ROOT)/versions/3.6*/bin/python3.6 $(HOME)/.pyenv/versions/3.6*/bin/python3.6))
 test-ort110:
 	@if [ -z "$(PY36)" ]; then echo "note: no Python 3.6 here (PY36=...): the ONNX Runtime 1.10 tests did not run"; \
 	else EDGE_EXPECT_ONNXRUNTIME=1.10.0 $(MAKE) test-device DEVICE_PYTHON=$(PY36) DEVICE_VENV=.cache/venv-py36 \
-		DEVICE_TESTS=tests/edge/test_desktop_bundles.py; fi
+		DEVICE_TESTS=tests; fi
 
 # A real tritonserver (Triton 2.51: its core and python backend) from the nvidia-pytriton wheel loads
 # the repositories edge-export --triton-repo writes (tests/edge/test_triton_server.py). `make test`

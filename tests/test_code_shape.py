@@ -11,10 +11,30 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 400
 
 
+def _last_line(node):
+    """A node's last line: end_lineno from Python 3.8; before it (JetPack 4.6's 3.6) the last line any node
+    inside starts on, which can fall short of a closing bracket, never past the function."""
+    end = getattr(node, "end_lineno", None)
+    return end if end is not None else max(getattr(inner, "lineno", 0) for inner in ast.walk(node))
+
+
+def _def_line(node, lines):
+    """The line of a function's `def`: Python 3.6 and 3.7 give a decorated function its first decorator's line."""
+    line = node.lineno
+    while node.decorator_list and not lines[line - 1].lstrip().startswith(("def ", "async def ")):
+        line += 1
+    return line
+
+
 def function_lengths(source):
     """(line, name, length) of every function and method in `source`, nested ones included."""
-    return [(node.lineno, node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(ast.parse(source))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            start = _def_line(node, lines)
+            found.append((start, node.name, _last_line(node) - start + 1))
+    return found
 
 
 def python_files():

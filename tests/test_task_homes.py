@@ -21,8 +21,20 @@ KIND_NAMES = {"LOGITS", "REGRESSION", "output_kind"}
 VOCABULARY = {"prediction", "values"}
 
 
+_MISSING = object()
+
+
+def _constant(node):
+    """The value of a literal node, or _MISSING: ast.Constant from Python 3.8, ast.Str and ast.NameConstant
+    before it (the suite also runs on JetPack 4.6's Python 3.6)."""
+    for kind, field in (("Constant", "value"), ("Str", "s"), ("NameConstant", "value")):
+        if type(node).__name__ == kind:
+            return getattr(node, field)
+    return _MISSING
+
+
 def _names_a_kind(node):
-    if isinstance(node, ast.Constant) and node.value in KIND_STRINGS:
+    if _constant(node) in KIND_STRINGS:
         return True
     if isinstance(node, ast.Name) and node.id in KIND_NAMES:
         return True
@@ -34,7 +46,7 @@ def _names_a_kind(node):
 
 
 def _is_none(node):
-    return isinstance(node, ast.Constant) and node.value is None
+    return _constant(node) is None
 
 
 def _tells_tasks_apart(compare):
@@ -45,7 +57,7 @@ def _tells_tasks_apart(compare):
             any(_is_none(side) for side in sides):
         return True
     return any(isinstance(op, (ast.In, ast.NotIn)) for op in compare.ops) and \
-        isinstance(compare.left, ast.Constant) and compare.left.value in VOCABULARY
+        _constant(compare.left) in VOCABULARY
 
 
 def kind_comparisons(source, where="<source>"):

@@ -140,7 +140,7 @@ class ClassificationTask(Task):
 
     def int8_failure(self, record, flavor, bar):
         record["min_agreement"] = float(bar)
-        if record["top1_agreement"] >= bar:
+        if self.int8_passed(record):   # the one judgement: export's, and what the device trusts
             return None
         return ("INT8 {} agrees with FP32 on {:.1%} of {} held-out images, below --int8-min-agreement {:.1%}; no "
                 "bundle written (try more --calib-size or another --calib-method)".format(
