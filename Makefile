@@ -119,7 +119,9 @@ $(DESKTOP_BUNDLES)/.exported: $(VENV)/.installed tests/desktop_bundle.py $(wildc
 # and ONNX Runtime 1.10 on x86-64, loading the bundles the desktop venv exports first.
 # DEVICE_TESTS: which tests (default all).
 test-device: $(DEVICE_VENV)/.installed system-deps $(if $(ON_JETSON),,$(DESKTOP_BUNDLES)/.exported)
-	$(DEVICE_VENV)/bin/python -m pip install --quiet "opencv-python-headless<4.7" "paho-mqtt<2"
+	$(DEVICE_VENV)/bin/python -m pip install --quiet "opencv-python-headless<4.7" "paho-mqtt<2" \
+		"grpcio==1.48.2; python_version<'3.7'" "protobuf>=3.19,<3.20; python_version<'3.7'" \
+		"grpcio; python_version>='3.7'" "protobuf; python_version>='3.7'"
 	$(if $(wildcard $(DESKTOP_BUNDLES)/.exported),EDGE_DESKTOP_BUNDLES=$(abspath $(DESKTOP_BUNDLES))) \
 		$(DEVICE_VENV)/bin/python -m pytest $(DEVICE_TESTS)
 

@@ -225,6 +225,12 @@ try:
 except Exception:
     print("paho=none")
 try:
+    import grpc
+    import google.protobuf
+    print("grpc=" + getattr(grpc, "__version__", "present"))
+except Exception:
+    print("grpc=none")
+try:
     import cv2
     print("cv2_path=" + cv2.__file__)
     info = cv2.getBuildInformation()
@@ -244,9 +250,10 @@ EOF
     [ -n "$output" ] || die "cannot run $PYTHON: JetPack's python3 is needed"
     PROBE_python=none; PROBE_numpy=none; PROBE_cv2=none; PROBE_tensorrt=none; PROBE_pycuda=none
     PROBE_yaml=none; PROBE_cuda_python=none; PROBE_paho=none; PROBE_cv2_gstreamer=no; PROBE_cv2_path=""
+    PROBE_grpc=none
     while IFS='=' read -r key value; do
         case "$key" in
-            python|numpy|cv2|tensorrt|pycuda|yaml|cuda_python|paho|cv2_gstreamer|cv2_path)
+            python|numpy|cv2|tensorrt|pycuda|yaml|cuda_python|paho|grpc|cv2_gstreamer|cv2_path)
                 printf -v "PROBE_$key" '%s' "$value" ;;
         esac
     done <<< "$output"
@@ -451,7 +458,8 @@ summary() {
     say "Jetson Edge Toolkit install check (L4T R$L4T, $JETPACK_NAME)"
     printf '  %-14s %s\n' python "$PROBE_python" numpy "$PROBE_numpy" \
         opencv "$PROBE_cv2 (GStreamer: $PROBE_cv2_gstreamer)" tensorrt "$PROBE_tensorrt" \
-        pycuda "$PROBE_pycuda" cuda-python "$PROBE_cuda_python" pyyaml "$PROBE_yaml" paho-mqtt "$PROBE_paho"
+        pycuda "$PROBE_pycuda" cuda-python "$PROBE_cuda_python" pyyaml "$PROBE_yaml" paho-mqtt "$PROBE_paho" \
+        grpcio "$PROBE_grpc"
     if [ -n "${CUDA_VERSION:-}" ]; then
         printf '  %-14s %s\n' cuda "$CUDA_VERSION (/usr/local/cuda)"
     fi
@@ -460,6 +468,17 @@ summary() {
         say "  dependencies: all present, nothing to install"
     else
         say "  dependencies: ${#PLAN[@]} step(s) $( [ "$DRY_RUN" -eq 1 ] && echo 'would run' || echo 'ran')"
+    fi
+    if [ "$PROBE_grpc" = none ]; then
+        # Optional, so not installed here: without it edge-serve serves HTTP only and says so. grpcio 1.48.2 is
+        # the last with Python 3.6 aarch64 wheels, which Ubuntu 18.04's pip 9 cannot install.
+        if [ "$JETPACK" = "4.6" ]; then
+            say "  optional: edge-serve's gRPC port (tritonclient.grpc) needs grpcio and protobuf:" \
+                "python3 -m pip install --user -U pip && python3 -m pip install grpcio==1.48.2 'protobuf<3.20'"
+        else
+            say "  optional: edge-serve's gRPC port (tritonclient.grpc) needs grpcio and protobuf:" \
+                "python3 -m pip install grpcio protobuf"
+        fi
     fi
     local warning
     for warning in "${WARNINGS[@]+"${WARNINGS[@]}"}"; do

@@ -66,6 +66,7 @@ ROWS = (
     Range("max_queue", int, 1, 100000, "requests waiting for inference at most; more get 503"),
     Range("max_body_bytes", int, 1024, 2 ** 31, "largest request body in bytes; larger get 413"),
     Range("client_timeout", float, 0, 3600, "seconds a client may take to send its request", above=True),
+    Range("grpc_port", int, 0, 65535, "gRPC port (0 = any free port)"),
     # run control (edge-camera, edge-bench --source, edge-collect)
     Range("max_frames", int, 1, 10 ** 12, "results before stopping"),
     Range("duration", float, 0, YEAR, "seconds to run", above=True),

@@ -36,16 +36,23 @@ class Stopped(Exception):
 
 class Pending(object):
     """One submitted request: wait() for its output. After it finished: queue_s (waiting for its
-    batch to start), inference_s (its batch's runner call), batch_size (images in that batch)."""
+    batch to start), input_s (gathering its batch's input rows), inference_s (its batch's runner
+    calls), output_s (handing out its batch's output rows), batch_size (images in that batch, 0
+    when it never ran), total_s (submitted to finished). Times are time.perf_counter() differences."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, account=None, tag=None):
+        """account(pending): called once it is finished, before any waiter sees it (statistics); tag: the
+        submitter's label for it (edge-serve: the model name the request came in for)."""
         self.rows = rows
+        self.tag = tag
         self.size = int(rows.shape[0])
         self.enqueued = time.perf_counter()
+        self.finished = None
         self.output = None
         self.error = None
-        self.queue_s = self.inference_s = 0.0
+        self.queue_s = self.input_s = self.inference_s = self.output_s = 0.0
         self.batch_size = 0
+        self._account = account
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._callbacks = []
@@ -70,24 +77,37 @@ class Pending(object):
                 return
         callback(self)
 
+    @property
+    def total_s(self):
+        return (self.finished if self.finished is not None else time.perf_counter()) - self.enqueued
+
     def finish(self, output=None, error=None):
-        with self._lock:
-            self.output, self.error = output, error
-            self._done.set()
-            callbacks, self._callbacks = self._callbacks, []
+        self.output, self.error = output, error
+        self.finished = time.perf_counter()
+        try:
+            if self._account is not None:
+                self._account(self)
+        finally:   # a failing account must not leave the request unanswered
+            with self._lock:
+                self._done.set()
+                callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback(self)
 
 
 class DynamicBatcher(object):
-    def __init__(self, run, max_batch=8, max_delay_s=0.002, max_queue=64, observe=None, log=None):
+    def __init__(self, run, max_batch=8, max_delay_s=0.002, max_queue=64, observe=None, log=None, account=None):
         """run(rows) -> outputs, one row per input row. observe(pending list, batch images,
-        inference seconds): called after each batch (metrics). log(text): progress lines."""
+        inference seconds): called after each batch ran, its requests' times and error set, before they are
+        answered (metrics).
+        account(pending): called for every request as it finishes, ran or not, before it is answered
+        (statistics). log(text): progress lines."""
         self.run = run
         self.max_batch = int(max_batch)
         self.max_delay_s = float(max_delay_s)
         self.max_queue = int(max_queue)
         self.observe = observe
+        self.account = account
         self.log = log or (lambda text: None)
         self._queue = collections.deque()
         self._cond = threading.Condition()
@@ -105,9 +125,10 @@ class DynamicBatcher(object):
         with self._cond:
             return len(self._queue)
 
-    def submit(self, rows, wait_s=0.0):
-        """A Pending for rows; QueueFull when max_queue are waiting (after waiting up to wait_s for room)."""
-        pending = Pending(rows)
+    def submit(self, rows, wait_s=0.0, tag=None):
+        """A Pending for rows (tagged `tag`); QueueFull when max_queue are waiting (after waiting up to wait_s
+        for room)."""
+        pending = Pending(rows, self.account, tag)
         deadline = time.time() + wait_s
         with self._cond:
             while len(self._queue) >= self.max_queue and not self._closing and time.time() < deadline:
@@ -178,22 +199,28 @@ class DynamicBatcher(object):
     def _run_batch(self, batch):
         started = time.perf_counter()
         rows = batch[0].rows if len(batch) == 1 else np.concatenate([pending.rows for pending in batch])
+        gathered = time.perf_counter()
         try:
             outputs, error = self._call(rows), None
         except Exception as exc:  # a model failure answers this batch's requests; the worker must live on
             outputs, error = None, exc
             self.log("inference failed for a batch of {} images: {!r}".format(rows.shape[0], exc))
-        took = time.perf_counter() - started
-        offset = 0
+        ran = time.perf_counter()
+        answers, offset = [], 0
         for pending in batch:
-            pending.queue_s, pending.inference_s, pending.batch_size = started - pending.enqueued, took, rows.shape[0]
+            answers.append(None if error is not None else outputs[offset:offset + pending.size])
+            offset += pending.size
+        handed_out = time.perf_counter()
+        for pending in batch:
+            pending.queue_s, pending.batch_size, pending.error = started - pending.enqueued, int(rows.shape[0]), error
+            pending.input_s, pending.inference_s, pending.output_s = gathered - started, ran - gathered, handed_out - ran
+        if self.observe is not None:
             try:
-                if error is not None:
-                    pending.finish(error=error)
-                else:
-                    pending.finish(output=outputs[offset:offset + pending.size])
+                self.observe(batch, int(rows.shape[0]), ran - gathered)
+            except Exception as exc:  # metrics failing must not leave this batch unanswered
+                self.log("observing a batch failed: {!r}".format(exc))
+        for pending, answer in zip(batch, answers):
+            try:
+                pending.finish(output=answer, error=error)
             except Exception as exc:  # a front end's answer callback failing must not stop the worker either
                 self.log("answering a request failed: {!r}".format(exc))
-            offset += pending.size
-        if self.observe is not None:
-            self.observe(batch, int(rows.shape[0]), took)

@@ -5,6 +5,9 @@
     GET  /v2/models/NAME[/versions/1]             model metadata: input and output name, datatype, shape
     GET  /v2/models/NAME[/versions/1]/ready
     POST /v2/models/NAME[/versions/1]/infer       the model input tensor (JSON or binary) -> logits
+    GET  /v2/models/NAME[/versions/1]/config      Triton's model configuration as JSON (what config.pbtxt says)
+    POST /v2/repository/index                     Triton's repository index: the models, their state
+    GET  /v2/models[/NAME[/versions/1]]/stats     Triton's statistics: counts and times, per model
     POST /v1/predict[?top_k=K]                    a JPEG/PNG body or multipart form -> top-k labels
     GET  /healthz (no token needed), /metrics     as edge-camera's (edge.net.http_replies)
 
@@ -26,6 +29,8 @@ input never takes the server down:
   or the browser session cookie of edge.net.http_access.
 """
 
+import functools
+import json
 import socket
 import threading
 import time
@@ -36,7 +41,7 @@ from edge.errors import EdgeError
 from edge.net.http_access import Access
 from edge.net.http_replies import JSON, answer_healthz, answer_metrics, send, send_json
 from edge.net.http_server import HttpServer, RequestHandler
-from edge.serve import images
+from edge.serve import images, triton_views
 from edge.serve.errors import RequestError
 from edge.serve.service import MODEL_VERSION
 from edge.serve.tensors import encode_response, parse_request
@@ -181,6 +186,7 @@ class ServeHttp(object):
         parts = [part for part in path.split("/") if part]
         fixed = {"/v2/health/live": ("GET", self._live), "/v2/health/ready": ("GET", self._ready),
                  "/v2": ("GET", self._server_metadata), "/v1/predict": ("POST", self._predict),
+                 "/v2/repository/index": ("POST", self._repository_index), "/v2/models/stats": ("GET", self._stats),
                  "/healthz": ("GET", self._healthz), "/metrics": ("GET", self._metrics)}
         key = "/" + "/".join(parts)
         if key in fixed:
@@ -194,13 +200,13 @@ class ServeHttp(object):
                 rest = rest[2:]
             action = {(): ("/v2/models/{model}", "GET", self._model_metadata),
                       ("ready",): ("/v2/models/{model}/ready", "GET", self._model_ready),
-                      ("infer",): ("/v2/models/{model}/infer", "POST", self._infer)}.get(tuple(rest))
+                      ("infer",): ("/v2/models/{model}/infer", "POST", self._infer),
+                      ("config",): ("/v2/models/{model}/config", "GET", self._model_config),
+                      ("stats",): ("/v2/models/{model}/stats", "GET", self._stats)}.get(tuple(rest))
             if action is not None:
-                if parts[2] != self.service.model_name:
-                    raise RequestError(404, "unknown model {!r}: this server serves {!r}".format(
-                        parts[2], self.service.model_name))
+                model = triton_views.check_model(self.service, parts[2])
                 route, wanted, answer = action
-                return route, self._method(route, method, wanted, answer)
+                return route, self._method(route, method, wanted, functools.partial(answer, model=model))
         raise RequestError(404, "no route {}: see edge-serve --help".format(path))
 
     @staticmethod
@@ -263,15 +269,39 @@ class ServeHttp(object):
         send(request, 200, JSON, b"", head)
         return 200
 
-    def _model_ready(self, request, head):
+    def _model_ready(self, request, head, model):
         return self._ready(request, head)
 
     def _server_metadata(self, request, head):
         send_json(request, 200, self.service.server_metadata(), head)
         return 200
 
-    def _model_metadata(self, request, head):
-        send_json(request, 200, self.service.model_metadata(), head)
+    def _model_metadata(self, request, head, model):
+        send_json(request, 200, self.service.model_metadata(model), head)
+        return 200
+
+    def _model_config(self, request, head, model):
+        send_json(request, 200, triton_views.model_config(self.service, model), head)
+        return 200
+
+    def _stats(self, request, head, model=None):
+        send_json(request, 200, triton_views.statistics(self.service, model), head)
+        return 200
+
+    def _repository_index(self, request, head):
+        ready_only = False
+        if request.headers.get("Content-Length") is not None or request.headers.get("Transfer-Encoding"):
+            body = self._read_body(request)   # (a POST with neither header has no body)
+            try:
+                options = json.loads(body.decode("utf-8")) if body.strip() else {}
+            except ValueError as exc:
+                raise RequestError(400, "the repository index request is not JSON: {}".format(exc))
+            if not isinstance(options, dict) or not isinstance(options.get("ready", False), bool):
+                raise RequestError(400, 'the repository index request takes {"ready": true|false}')
+            ready_only = options.get("ready", False)
+        else:
+            request.body_read = True
+        send_json(request, 200, triton_views.repository_index(self.service, ready_only), head)
         return 200
 
     def _healthz(self, request, head):
@@ -281,16 +311,16 @@ class ServeHttp(object):
         answer_metrics(request, self.telemetry, head)
         return 200
 
-    def _infer(self, request, head):
+    def _infer(self, request, head, model):
         body = self._read_body(request)
         service = self.service
-        parsed = parse_request(body, request.headers.get("Inference-Header-Content-Length"), service.input,
-                               service.output)
+        parsed = parse_request(body, request.headers.get("Inference-Header-Content-Length"),
+                               service.model_input_spec(model), service.output)
         problem = service.bundle.task.kserve_classification_problem(service.bundle) if parsed.classification else None
         if problem:
             raise RequestError(400, problem)
-        logits = service.infer(parsed.rows)
-        data, content_type, headers = encode_response(service.model_name, MODEL_VERSION, parsed, logits,
+        logits = service.infer(parsed.rows, model=model)
+        data, content_type, headers = encode_response(model, MODEL_VERSION, parsed, logits,
                                                       service.output, service.bundle.classes)
         send(request, 200, content_type, data, head, headers + (CLOSE if self.draining else ()))
         return 200

@@ -5,8 +5,11 @@ The model input is the bundle's, as its manifest says: the tensor name, FP32 [N,
 normalised as edge.bundle.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a bundle exported
 with --fuse-preprocess, whose graph normalises. The output is the logits, FP32 [N, classes], or a
 regression bundle's outputs, FP32 [N, targets] in the model's normalised units (edge.tasks.points).
-Images (/v1/predict, MQTT) go through the bundle's preprocessing first, as in edge-predict, and
-their answers are in the project's vocabulary: top-k labels, or points in pixels of the image.
+Beside it, NAME_image (edge.triton.names) takes what Triton's image clients send: UINT8 [N,H,W,3] RGB pixels
+at the model's size, which the service turns into that input as edge-predict does (channels to BGR, then the
+bundle's normalisation, or none for a fused graph). Images (/v1/predict, MQTT) go through the bundle's
+preprocessing first, as in edge-predict, and their answers are in the project's vocabulary: top-k labels, or
+points in pixels of the image.
 """
 
 import time
@@ -14,17 +17,20 @@ import time
 import numpy as np
 
 from edge.version import __version__
+from edge.bundle.preprocess import finish_input
 from edge.bundle.schema import INPUT_UINT8
 from edge.runners.registry import runtime_of
 from edge.serve import images
 from edge.serve.batcher import DynamicBatcher, QueueFull, Stopped
 from edge.serve.budget import PixelBudget
 from edge.serve.errors import RequestError, busy
+from edge.serve.statistics import ModelStatistics
 from edge.serve.tensors import TensorSpec
+from edge.triton.names import image_name
 
 MODEL_VERSION = "1"
 SERVER_NAME = "edge-serve"
-EXTENSIONS = ("binary_tensor_data", "classification")
+EXTENSIONS = ("binary_tensor_data", "classification", "model_configuration", "model_repository", "statistics")
 INFER_TIMEOUT_S = 60.0   # a request waiting longer than this for its batch is answered 504
 MAX_WAITING = 64         # requests a front end may hold threads for while they wait on inference
 
@@ -75,12 +81,16 @@ class InferenceService(object):
         self.log = log or (lambda text: None)
         self.model = model_for(bundle, runner, k=top_k)   # the task's result model (edge.tasks)
         self.input = model_input(bundle)
+        self.image_model_name = image_name(model_name)   # the entry Triton's image clients feed: RGB pixels
+        self.image_input = TensorSpec(bundle.input_name, "UINT8", bundle.item_shape(INPUT_UINT8))
         self.output = model_output(bundle)
         self.max_batch, why = batch_limit(bundle, max_batch)
         if why:
             self.log(why)
+        self.max_delay_ms = float(max_delay_ms)
+        self.statistics = {}   # served model name -> ModelStatistics (Triton's statistics extension)
         self.batcher = DynamicBatcher(runner.infer, self.max_batch, max_delay_ms / 1000.0, max_queue,
-                                      observe=telemetry.observe_batch, log=self.log)
+                                      observe=self._observe_batch, log=self.log, account=self._account)
         telemetry.queue_depth = self.batcher.depth
         telemetry.set_max_batch(self.max_batch)
         self.waiting_threads = waiting_threads(self.max_batch)
@@ -103,24 +113,67 @@ class InferenceService(object):
         return self.ready and not self.draining
 
     # ----- requests --------------------------------------------------------------------------------
-    def submit(self, rows, wait_s=0.0):
-        """A batcher Pending for input rows; RequestError 503 (with Retry-After) when shutting down, or when the
-        queue is full (after waiting up to wait_s for room)."""
-        if not self.accepting:
-            raise busy("shutting down" if self.draining else "starting")
+    def submit(self, rows, wait_s=0.0, model=None):
+        """A batcher Pending for input rows sent to `model` (a served name, default model_name; its statistics
+        count them); RequestError 503 (with Retry-After) when shutting down, or when the queue is full (after
+        waiting up to wait_s for room)."""
+        model = model or self.model_name
+        started = time.perf_counter()
         try:
-            pending = self.batcher.submit(rows, wait_s)
-        except QueueFull:
-            raise busy("server busy: {} requests are queued; retry later".format(self.batcher.max_queue))
-        except Stopped:
-            raise busy("shutting down")
+            if not self.accepting:
+                raise busy("shutting down" if self.draining else "starting")
+            try:
+                pending = self.batcher.submit(self.model_rows(model, rows), wait_s, tag=model)
+            except QueueFull:
+                raise busy("server busy: {} requests are queued; retry later".format(self.batcher.max_queue))
+            except Stopped:
+                raise busy("shutting down")
+        except RequestError:
+            self.request_refused(model, started)
+            raise
         self.telemetry.request_started()
         pending.add_done_callback(self.telemetry.request_finished)
         return pending
 
-    def infer(self, rows):
-        """The logits for input rows, waiting for their batch (a RequestError when refused or failed)."""
-        return self.answer(self.submit(rows), INFER_TIMEOUT_S)
+    def infer(self, rows, model=None):
+        """The logits for input rows sent to `model` (default model_name), waiting for their batch (a
+        RequestError when refused or failed)."""
+        return self.answer(self.submit(rows, model=model), INFER_TIMEOUT_S)
+
+    # ----- served models ------------------------------------------------------------------------------
+    def model_names(self):
+        """The model names this server answers for (KServe routes, Triton's repository index): the model and its
+        image entry (edge.triton.names)."""
+        return [self.model_name, self.image_model_name]
+
+    def model_input_spec(self, model):
+        """The TensorSpec of served model `model`'s input."""
+        return self.image_input if model == self.image_model_name else self.input
+
+    def model_rows(self, model, rows):
+        """The runner's input rows for `rows` sent to `model`: the image entry's RGB pixels (N,H,W,3 uint8) become
+        the bundle's input as edge-predict makes it from BGR (normalised NCHW floats, or BGR for a fused graph)."""
+        if model != self.image_model_name:
+            return rows
+        return finish_input(rows[..., ::-1], self.bundle.spec, self.bundle.input_format == INPUT_UINT8)
+
+    # ----- statistics (Triton's statistics extension, edge.serve.statistics) ---------------------------
+    def model_statistics(self, model):
+        """The ModelStatistics of served model name `model`."""
+        return self.statistics.setdefault(model, ModelStatistics())
+
+    def request_refused(self, model, started):
+        """Count a request for `model` refused on its way to the batcher (no room, shutting down), which arrived at
+        time.perf_counter() `started`. Input the model cannot take is not counted, as in Triton."""
+        self.model_statistics(model).request_refused(time.perf_counter() - started)
+
+    def _account(self, pending):
+        self.model_statistics(pending.tag or self.model_name).request_finished(pending)
+
+    def _observe_batch(self, batch, images, inference_s):
+        self.telemetry.observe_batch(batch, images, inference_s)
+        for model in sorted(set(pending.tag or self.model_name for pending in batch)):
+            self.model_statistics(model).batch_ran([p for p in batch if (p.tag or self.model_name) == model], images)
 
     def answer(self, pending, timeout=INFER_TIMEOUT_S):
         """A finished Pending's output, or the RequestError a front end answers for it."""
@@ -165,10 +218,12 @@ class InferenceService(object):
     def server_metadata(self):
         return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
 
-    def model_metadata(self):
+    def model_metadata(self, model=None):
+        """KServe's metadata of served model `model` (default model_name)."""
+        model = model or self.model_name
         platform = kserve_platform(self.runner)
-        return {"name": self.model_name, "versions": [MODEL_VERSION], "platform": platform,
-                "inputs": [self.input.metadata()], "outputs": [self.output.metadata()]}
+        return {"name": model, "versions": [MODEL_VERSION], "platform": platform,
+                "inputs": [self.model_input_spec(model).metadata()], "outputs": [self.output.metadata()]}
 
     # ----- stopping ---------------------------------------------------------------------------------
     def drain(self, deadline):

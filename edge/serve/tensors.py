@@ -72,6 +72,12 @@ def parse_request(body, header_length, model_input, model_output):
         raise RequestError(400, "the request's JSON is nested too deeply")
     if not isinstance(document, dict):
         raise RequestError(400, "the request is not a JSON object")
+    return parse_document(document, binary, model_input, model_output)
+
+
+def parse_document(document, binary, model_input, model_output):
+    """An InferRequest from a request's JSON object and the binary data after it (the gRPC front end builds the
+    same object from its message, so both protocols check a request alike)."""
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise RequestError(400, "'inputs' must list the model's one input, {}".format(model_input.describe()))
@@ -105,15 +111,11 @@ def parse_request(body, header_length, model_input, model_output):
 
 def encode_response(model_name, model_version, request, logits, output, classes):
     """(body bytes, Content-Type, more headers) of the answer: JSON, with the output's binary data after it if asked."""
-    if request.classification:
-        tensor = _classification(logits, classes, request.classification)
-        datatype, shape = "BYTES", [int(logits.shape[0]), len(tensor[0])]
-    else:
-        tensor, datatype, shape = logits.astype(np.float32), output.datatype, [int(dim) for dim in logits.shape]
+    tensor, datatype, shape = output_tensor(request, logits, output, classes)
     entry = {"name": output.name, "datatype": datatype, "shape": shape}
     raw = b""
     if request.binary_output:
-        raw = _bytes_tensor(tensor) if datatype == "BYTES" else np.ascontiguousarray(tensor, dtype="<f4").tobytes()
+        raw = raw_bytes(tensor, datatype)
         entry["parameters"] = {"binary_data_size": len(raw)}
     else:
         entry["data"] = [item for row in tensor for item in row] if datatype == "BYTES" else tensor.ravel().tolist()
@@ -124,6 +126,19 @@ def encode_response(model_name, model_version, request, logits, output, classes)
     if not request.binary_output:
         return head, "application/json", ()
     return head + raw, "application/octet-stream", (("Inference-Header-Content-Length", str(len(head))),)
+
+
+def output_tensor(request, logits, output, classes):
+    """(tensor, datatype, shape) answering `request`: the logits, or the classification extension's rows."""
+    if request.classification:
+        tensor = _classification(logits, classes, request.classification)
+        return tensor, "BYTES", [int(logits.shape[0]), len(tensor[0])]
+    return logits.astype(np.float32), output.datatype, [int(dim) for dim in logits.shape]
+
+
+def raw_bytes(tensor, datatype):
+    """An output tensor as binary data: little-endian FP32, or length-prefixed BYTES elements."""
+    return _bytes_tensor(tensor) if datatype == "BYTES" else np.ascontiguousarray(tensor, dtype="<f4").tobytes()
 
 
 # ----- the pieces -------------------------------------------------------------------------------

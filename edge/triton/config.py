@@ -1,8 +1,9 @@
 """A Triton model configuration (`config.pbtxt`) as plain values, written in protobuf text format by hand.
 
-The device has no protobuf package, and a configuration is a handful of fields, so `config_text`
-writes the text format of Triton's `inference.ModelConfig` (model_config.proto) itself; the tests
-parse every file it writes with the protobuf message that tritonclient ships.
+The device has no protobuf package, and a configuration is a handful of fields, so `config_json`
+states them as Triton's JSON form of `inference.ModelConfig` (model_config.proto) and `config_text`
+writes that in protobuf text format itself; the tests parse every file it writes, and edge-serve's
+configuration route, with the protobuf message that tritonclient ships.
 
 Batching follows what Triton's backends check when they load a model: with `max_batch_size` > 0
 every input and output of the model must have a dynamic first axis, and `dims` leave it out;
@@ -18,9 +19,26 @@ TRITON_TYPES = {"float32": "TYPE_FP32", "uint8": "TYPE_UINT8", "int8": "TYPE_INT
                 "bool": "TYPE_BOOL", "float16": "TYPE_FP16", "float64": "TYPE_FP64", "uint32": "TYPE_UINT32",
                 "uint64": "TYPE_UINT64", "bfloat16": "TYPE_BF16"}
 
+# Triton's ModelInput.Format of an image input: what image clients (Triton's image_client.py) read to lay out
+# the pixels they send. FORMAT_NCHW: the float tensor (normalised, channels first); FORMAT_NHWC: uint8
+# pixels (height, width, channels).
+FORMAT_NCHW = "FORMAT_NCHW"
+FORMAT_NHWC = "FORMAT_NHWC"
+
+
+def image_layout(pixels, dims):
+    """The format of an image input with configuration `dims`: FORMAT_NHWC for uint8 pixels (`pixels` True),
+    FORMAT_NCHW for the float tensor; None when `dims` are not 3 (a model without batching states its full shape,
+    and Triton refuses a format there: "model input NHWC/NCHW require 3 dims")."""
+    if len(dims) != 3:
+        return None
+    return FORMAT_NHWC if pixels else FORMAT_NCHW
+
 # name, Triton DataType name, dims as the configuration states them; label_file: None or the file name
-# (in the model's folder) of the labels for this output, one per line in output-index order.
-TensorConfig = namedtuple("TensorConfig", "name data_type dims label_file")
+# (in the model's folder) of the labels for this output, one per line in output-index order; format:
+# None, or an image input's FORMAT_NCHW / FORMAT_NHWC.
+TensorConfig = namedtuple("TensorConfig", "name data_type dims label_file format")
+TensorConfig.__new__.__defaults__ = (None, None)   # label_file, format (namedtuple's defaults= is Python 3.7+)
 
 
 class ModelConfig(object):
@@ -87,29 +105,69 @@ def quote(text):
     return '"' + "".join(escaped) + '"'
 
 
-def _tensor_lines(tensors):
-    lines = []
-    for index, tensor in enumerate(tensors):
-        lines += ["  {",
-                  "    name: {}".format(quote(tensor.name)),
-                  "    data_type: {}".format(tensor.data_type),
-                  "    dims: [ {} ]".format(", ".join(str(int(d)) for d in tensor.dims))]
-        if tensor.label_file:
-            lines.append("    label_filename: {}".format(quote(tensor.label_file)))
-        lines.append("  }," if index < len(tensors) - 1 else "  }")
+# Fields whose values are enum names (written bare in text format, as strings in JSON).
+ENUM_FIELDS = ("data_type", "format")
+
+
+def _tensor_json(tensor):
+    fields = {"name": tensor.name, "data_type": tensor.data_type, "dims": [int(d) for d in tensor.dims]}
+    if tensor.label_file:
+        fields["label_filename"] = tensor.label_file
+    if tensor.format:
+        fields["format"] = tensor.format
+    return fields
+
+
+def config_json(config):
+    """What `config` (a ModelConfig) sets, as Triton's JSON form of model_config.proto (field names as in the
+    proto, enums by name, int64 as numbers, as Triton's HTTP configuration route gives them). The one home of
+    the configuration's content: config_text writes this, edge-serve's configuration route serves it."""
+    fields = {"name": config.name, "platform": config.platform, "backend": config.backend,
+              "max_batch_size": config.max_batch_size,
+              "input": [_tensor_json(tensor) for tensor in config.inputs],
+              "output": [_tensor_json(tensor) for tensor in config.outputs]}
+    if config.max_queue_delay_us is not None:
+        fields["dynamic_batching"] = {"max_queue_delay_microseconds": int(config.max_queue_delay_us)}
+    return fields
+
+
+FIELD_ORDER = ("name", "platform", "backend", "max_batch_size", "input", "output", "dynamic_batching",
+               "data_type", "format", "dims", "label_filename")
+
+
+def _ordered(fields):
+    return sorted(fields.items(), key=lambda item: (FIELD_ORDER.index(item[0]) if item[0] in FIELD_ORDER
+                                                    else len(FIELD_ORDER), item[0]))
+
+
+def _scalar(key, value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return value if key in ENUM_FIELDS else quote(value)
+
+
+def _text_lines(fields, indent):
+    """Protobuf text-format lines of a config_json dict."""
+    pad, lines = "  " * indent, []
+    for key, value in _ordered(fields):
+        if isinstance(value, dict):
+            lines += [pad + key + " {"] + _text_lines(value, indent + 1) + [pad + "}"]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(pad + key + " [")
+            for index, item in enumerate(value):
+                lines += [pad + "  {"] + _text_lines(item, indent + 2)
+                lines.append(pad + ("  }," if index < len(value) - 1 else "  }"))
+            lines.append(pad + "]")
+        elif isinstance(value, list):
+            lines.append("{}{}: [ {} ]".format(pad, key, ", ".join(_scalar(key, item) for item in value)))
+        else:
+            lines.append("{}{}: {}".format(pad, key, _scalar(key, value)))
     return lines
 
 
 def config_text(config):
-    """The config.pbtxt text of `config` (a ModelConfig)."""
+    """The config.pbtxt text of `config` (a ModelConfig): config_json in protobuf text format."""
     lines = ["# " + line for line in config.comments]
-    lines += ["name: {}".format(quote(config.name)),
-              "platform: {}".format(quote(config.platform)),
-              "backend: {}".format(quote(config.backend)),
-              "max_batch_size: {}".format(config.max_batch_size),
-              "input ["] + _tensor_lines(config.inputs) + ["]", "output ["] + _tensor_lines(config.outputs) + ["]"]
-    if config.max_queue_delay_us is not None:
-        lines += ["dynamic_batching {",
-                  "  max_queue_delay_microseconds: {}".format(int(config.max_queue_delay_us)),
-                  "}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _text_lines(config_json(config), 0)) + "\n"

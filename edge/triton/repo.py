@@ -4,6 +4,7 @@
 
     DIR/digits/config.pbtxt, 1/model.onnx, labels.txt       the fp32 ONNX model (onnxruntime backend)
     DIR/digits_int8/...                                      the INT8 model made for ONNX Runtime (ort-qdq-u8s8)
+    DIR/digits_image/, DIR/digits_int8_image/                each ONNX model's raw-image twin (edge.triton.image_graph)
     DIR/digits_trt_fp16/config.pbtxt, 1/model.plan, ...      each TensorRT engine built for THIS machine
     DIR/edge-toolkit-repository.json                         what was written, from which bundle, what was left out
 
@@ -17,6 +18,11 @@ An engine runs only on the GPU model and TensorRT version that built it (edge.te
 with the GPU as edge.cuda.gpu names it): engines for another machine, and every engine where TensorRT
 cannot be imported, are left out with the reason, in the log and in edge-toolkit-repository.json.
 Triton must also use that TensorRT version (a Triton release for this JetPack).
+
+Names follow edge.triton.names, as edge-serve's do: one name, one precision. The image input declares its
+format: FORMAT_NCHW for the float tensor, FORMAT_NHWC for uint8 pixels (a --fuse-preprocess model takes BGR,
+a twin RGB, the order Triton's image clients send; the twins need the onnx package, else they are left out),
+where Triton allows one: with batching (3 dims); a model without (max_batch_size 0) states none.
 
 Each configuration is read off its model file (edge.bundle.onnx_io: names, element types, dims) because
 Triton's backends compare them with the file: batching (max_batch_size = the bundle's or engine's
@@ -37,12 +43,12 @@ import sys
 
 from edge.version import __version__
 from edge.util import text_table
-from edge.util.atomic import copy_file, write_json, write_text
+from edge.util.atomic import copy_file, make_folder, sha256_file, write_json, write_text
 from edge.bundle.bundle import LABELS, Bundle, labels_text
-from edge.bundle.schema import ORT_INT8
+from edge.bundle.schema import INPUT_UINT8, ORT_INT8
 from edge.cli import refuse_given
 from edge.errors import EdgeError, MissingDependency
-from edge.util.lazy import require
+from edge.util.lazy import available, require
 from edge.bundle.schema import check_model_io
 from edge.bundle.onnx_io import graph_io
 from edge.options.ranges import check, help_text
@@ -51,7 +57,9 @@ from edge.util.staging import Kind, StagedFolder, recover
 from edge.tensorrt import compat
 from edge.tensorrt.matching import build_command, mismatch
 from edge.util.timestamps import utc_timestamp
-from edge.triton.config import ModelConfig, NoTritonShape, TensorConfig, batching, config_text, data_type
+from edge.triton.config import ModelConfig, NoTritonShape, TensorConfig, batching, config_text, data_type, image_layout
+from edge.triton.image_graph import image_config, write_image_graph
+from edge.triton.names import precision_suffix
 
 MARKER = "edge-toolkit-repository.json"
 SCHEMA = "edge-toolkit/triton-repository"
@@ -65,13 +73,16 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class PlannedModel(object):
-    """One model of the repository: its configuration, the bundle artifact it serves, its file name."""
+    """One model of the repository: its configuration, the bundle artifact it serves, its file name; image:
+    True for a raw-image twin (edge.triton.image_graph), written from that artifact rather than copied."""
 
-    def __init__(self, config, entry, file_name, what):
+    def __init__(self, config, entry, file_name, what, image=False):
         self.config = config
         self.entry = entry
         self.file_name = file_name
         self.what = what
+        self.image = image
+        self.sha256 = entry["sha256"]   # of the file written (a twin's is set when it is written)
 
     @property
     def path(self):
@@ -156,13 +167,17 @@ def plan_models(bundle, name, max_delay_us=DEFAULT_MAX_DELAY_US, device=None, no
     candidates = [(fp32, name, "fp32 ONNX")]
     int8 = bundle.onnx("int8", flavor=ORT_INT8)
     if int8 is not None:
-        candidates.append((int8, name + "_int8", "int8 ONNX ({})".format(ORT_INT8)))
+        candidates.append((int8, name + precision_suffix("onnx", "int8"), "int8 ONNX ({})".format(ORT_INT8)))
     for entry, model_name, what in candidates:
         try:
             models.append(_model(bundle, entry, model_name, what, triton_platform("onnx"),
                                  graph_io(bundle.file(entry)), bundle.batch_range, max_delay_us))
         except NoTritonShape as exc:
             left_out.append((entry["file"], "{}: {}".format(entry["file"], exc)))
+            continue
+        twin, why = image_twin(bundle, models[-1])
+        models.extend([twin] if twin is not None else [])
+        left_out.extend([(entry["file"], why)] if why else [])
     engines, skipped = _engines_here(bundle, device, no_device_reason)
     left_out.extend(skipped)
     for entry in engines:
@@ -170,7 +185,7 @@ def plan_models(bundle, name, max_delay_us=DEFAULT_MAX_DELAY_US, device=None, no
         batch = entry["batch"]
         what = "{} TensorRT {} engine, {}".format(entry["precision"], entry.get("tensorrt_version"), entry.get("gpu"))
         try:
-            models.append(_model(bundle, entry, "{}_trt_{}".format(name, entry["precision"]), what,
+            models.append(_model(bundle, entry, name + precision_suffix("tensorrt_engine", entry["precision"]), what,
                                  triton_platform("tensorrt_engine"),
                                  graph_io(bundle.file(source)), (batch["min"], batch["opt"], batch["max"]),
                                  max_delay_us))
@@ -200,6 +215,18 @@ def _engines_here(bundle, device, no_device_reason):
     return [entry for entry in bundle.artifacts("tensorrt_engine") if entry in chosen.values()], left_out
 
 
+def image_twin(bundle, model):
+    """(the raw-image twin of an ONNX PlannedModel: NAME_image, uint8 RGB NHWC at the model's size, or None;
+    why it is left out, or None). The twin's graph is written by edge.triton.image_graph (needs onnx)."""
+    config = image_config(bundle, model.config)
+    if config is None:
+        return None, None
+    if not available("onnx"):
+        return None, "{}: not written: the onnx package, which writes its graph, is not installed: {}".format(
+            config.name, "pip install onnx")
+    return PlannedModel(config, model.entry, model.file_name, model.what + ", RGB image input", image=True), None
+
+
 def _fill(dims, item):
     """`dims` with dynamic image axes (-1) given the bundle's image shape `item` (the batch axis, if any, kept)."""
     offset = len(dims) - len(item)
@@ -218,10 +245,12 @@ def _model(bundle, entry, name, what, platform, io, batch_range, max_delay_us):
     configs = []
     for index, (tensor, tensor_dims) in enumerate(zip(tensors, dims)):
         is_output = index >= len(io.inputs)
+        image_format = None
         if not is_output and tensor.name == bundle.input_name:
             tensor_dims = _fill(tensor_dims, item)
+            image_format = image_layout(bundle.model_input_format(entry) == INPUT_UINT8, tensor_dims)
         label_file = LABELS if is_output and labels and tensor.name == bundle.output_name else None
-        configs.append(TensorConfig(tensor.name, data_type(tensor.dtype), tensor_dims, label_file))
+        configs.append(TensorConfig(tensor.name, data_type(tensor.dtype), tensor_dims, label_file, image_format))
     comments = ["{} written by edge-export {}: {}, {} (sha256 {})".format(CONFIG, __version__, what, entry["file"],
                                                                           entry["sha256"])]
     config = ModelConfig(name, platform[0], platform[1], max_batch_size, configs[:len(io.inputs)],
@@ -261,7 +290,14 @@ def _write_model(bundle, model, root):
     source = bundle.file(model.entry)
     if not os.path.isfile(source):
         bundle.check(model.entry)  # says which file is missing
-    bundle.check(model.entry, digest=copy_file(source, os.path.join(root, model.path)))
+    if model.image:
+        bundle.check(model.entry)
+        make_folder(os.path.dirname(os.path.join(root, model.path)))
+        write_image_graph(source, os.path.join(root, model.path), bundle.input_name, bundle.spec,
+                          bundle.model_input_format(model.entry) == INPUT_UINT8)
+        model.sha256 = sha256_file(os.path.join(root, model.path))
+    else:
+        bundle.check(model.entry, digest=copy_file(source, os.path.join(root, model.path)))
     write_text(os.path.join(folder, CONFIG), config_text(model.config))
     if any(tensor.label_file for tensor in model.config.outputs):
         write_text(os.path.join(folder, LABELS), labels_text(bundle.classes))
@@ -275,7 +311,7 @@ def _record(bundle, models, left_out):
         "bundle": {"path": os.path.abspath(bundle.path), "created": bundle.manifest.get("created"),
                    "arch": bundle.arch},
         "models": [{"name": model.config.name, "platform": model.config.platform, "file": model.path,
-                    "sha256": model.entry["sha256"], "from": model.entry["file"], "what": model.what}
+                    "sha256": model.sha256, "from": model.entry["file"], "what": model.what}
                    for model in models],
         "left_out": [{"file": file_name, "reason": why} for file_name, why in left_out],
     }

@@ -25,6 +25,10 @@ INSTALL_HINTS = {
     "matplotlib": "pip install matplotlib (desktop: pip install -e '.[train]')",
     "sklearn": "pip install scikit-learn (desktop: pip install -e '.[train]')",
     "yaml": "pip install PyYAML",
+    "grpc": "pip install 'jetson-edge-toolkit[grpc]' (grpcio and protobuf; on JetPack 4.6's Python 3.6: "
+            "pip3 install grpcio==1.48.2 'protobuf<3.20')",
+    "google": "pip install 'jetson-edge-toolkit[grpc]' (protobuf; on JetPack 4.6's Python 3.6: "
+              "pip3 install 'protobuf<3.20')",
 }
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests import helpers
 
-BLOCKED = ("torch", "tensorrt", "pycuda", "onnxruntime", "onnx", "paho", "sklearn", "matplotlib")
+BLOCKED = ("torch", "tensorrt", "pycuda", "onnxruntime", "onnx", "paho", "sklearn", "matplotlib", "grpc")
 
 def run_blocked(code):
     return helpers.run_blocked(code, BLOCKED)
@@ -18,6 +18,7 @@ def test_import_edge_loads_no_heavy_library():
     result = run_blocked(
         "import edge, edge.bundle.bundle, edge.bundle.preprocess, edge.cli, edge.util.lazy, edge.util.atomic, edge.triton.repo\n"
         "import edge.tasks.points, edge.tasks.point_labels, edge.tasks.registry, edge.tasks.regressor\n"
+        "import edge.serve.grpc_protocol, edge.serve.grpc_server\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {!r} + ('cv2',))\n"
         "print('heavy:', heavy)".format(BLOCKED))
     assert result.returncode == 0, result.stderr

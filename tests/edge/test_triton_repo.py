@@ -18,6 +18,7 @@ from edge.bundle.onnx_io import graph_io
 from edge.export import main
 from edge.triton.config import quote
 from edge.triton.repo import MARKER, write_repository
+from edge.util.lazy import available
 from tests.bundle_fixtures import EXPORT_CLASSES, snapshot
 from tests.fakes.tiny_bundle import CLASSES as TINY_CLASSES
 from tests.fakes.tiny_bundle import write_tiny_bundle
@@ -58,6 +59,11 @@ def tensor(config, which, index=0):
     return item.name, dtype_name(config, item.data_type), list(item.dims), getattr(item, "label_filename", "")
 
 
+def input_format(config):
+    """The first input's format, by name (FORMAT_NONE when unset)."""
+    return config.input[0].DESCRIPTOR.fields_by_name["format"].enum_type.values_by_number[config.input[0].format].name
+
+
 def read_lines(path):
     with open(path) as handle:
         return handle.read().splitlines()
@@ -77,21 +83,29 @@ def test_fp32_static_bundle(tmp_path, export_fp32_bundle, capsys):
     out = capsys.readouterr().out
     assert "Triton model repository {}".format(repo) in out and "colours" in out
     configs = repository_configs(repo)
-    assert sorted(configs) == ["colours"]
+    assert sorted(configs) == ["colours", "colours_image"]
     config = configs["colours"]
     assert (config.name, config.platform, config.backend) == ("colours", "onnxruntime_onnx", "onnxruntime")
     # A static batch of 1 in the ONNX file: no batching in Triton, the full shape stated.
     assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
     assert tensor(config, "input") == ("input", "TYPE_FP32", [1, 3, 32, 32], "")
+    # Triton refuses a format where dims are not 3 ("model input NHWC/NCHW require 3 dims"): none without batching.
+    assert input_format(config) == "FORMAT_NONE"
     assert tensor(config, "output") == ("logits", "TYPE_FP32", [1, 3], "labels.txt")
     assert len(config.input) == len(config.output) == 1
+    image = configs["colours_image"]   # the raw-image twin: uint8 RGB pixels, same batching and output
+    assert (image.platform, image.max_batch_size) == ("onnxruntime_onnx", 0)
+    assert tensor(image, "input") == ("input", "TYPE_UINT8", [1, 32, 32, 3], "")
+    assert input_format(image) == "FORMAT_NONE" and tensor(image, "output") == tensor(config, "output")
+    assert read_lines(os.path.join(repo, "colours_image", "labels.txt")) == EXPORT_CLASSES
     bundle = Bundle.load(export_fp32_bundle)
     assert sha256_file(os.path.join(repo, "colours", "1", "model.onnx")) == bundle.onnx("fp32")["sha256"]
     assert read_lines(os.path.join(repo, "colours", "labels.txt")) == EXPORT_CLASSES
     with open(os.path.join(repo, MARKER)) as handle:
         record = json.load(handle)
     assert record["bundle"]["path"] == os.path.abspath(export_fp32_bundle)
-    assert [model["file"] for model in record["models"]] == ["colours/1/model.onnx"]
+    assert [model["file"] for model in record["models"]] == ["colours/1/model.onnx", "colours_image/1/model.onnx"]
+    assert record["models"][1]["sha256"] == sha256_file(os.path.join(repo, "colours_image", "1", "model.onnx"))
 
 
 def test_fused_uint8_bundle_with_dynamic_batch_and_int8(tmp_path, export_fused_int8_bundle):
@@ -101,7 +115,7 @@ def test_fused_uint8_bundle_with_dynamic_batch_and_int8(tmp_path, export_fused_i
     result = write_repository(export_fused_int8_bundle, repo, name="fused", max_delay_us=250, **QUIET)
     configs = repository_configs(repo)
     # The ORT INT8 flavor is a model of its own; TensorRT's INT8 flavor and the float-input models are not.
-    assert sorted(configs) == ["fused", "fused_int8"]
+    assert sorted(configs) == ["fused", "fused_image", "fused_int8", "fused_int8_image"]
     bundle = Bundle.load(export_fused_int8_bundle)
     sources = {"fused": bundle.onnx("fp32"), "fused_int8": bundle.onnx("int8", flavor=ORT_INT8)}
     assert bundle.onnx("int8", flavor=TENSORRT_INT8) is not None
@@ -109,6 +123,9 @@ def test_fused_uint8_bundle_with_dynamic_batch_and_int8(tmp_path, export_fused_i
         assert config.max_batch_size == 4 and config.HasField("dynamic_batching")
         assert config.dynamic_batching.max_queue_delay_microseconds == 250
         assert tensor(config, "input") == ("input", "TYPE_UINT8", [32, 32, 3], "")
+        assert input_format(config) == "FORMAT_NHWC"   # the tensor models take BGR, the _image twins RGB
+        if name.endswith("_image"):
+            continue
         assert tensor(config, "output") == ("logits", "TYPE_FP32", [3], "labels.txt")
         path = os.path.join(repo, name, "1", "model.onnx")
         assert sha256_file(path) == sources[name]["sha256"]
@@ -117,7 +134,8 @@ def test_fused_uint8_bundle_with_dynamic_batch_and_int8(tmp_path, export_fused_i
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in graph.input[0].type.tensor_type.shape.dim]
         assert dims == [-1, 32, 32, 3] and graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
         assert read_lines(os.path.join(repo, name, "labels.txt")) == EXPORT_CLASSES
-    assert [model.config.name for model in result.models] == ["fused", "fused_int8"] and result.left_out == []
+    assert [model.config.name for model in result.models] == ["fused", "fused_image", "fused_int8",
+                                                              "fused_int8_image"] and result.left_out == []
 
 
 def test_onnx_io_reads_what_the_onnx_package_reads(export_fused_int8_bundle, export_fp32_bundle):
@@ -176,11 +194,11 @@ def test_only_engines_built_for_this_machine_are_served(monkeypatch, tmp_path):
     result = write_repository(folder, str(tmp_path / "triton"), name="tiny", log=lines.append)
     repo = result.path
     configs = repository_configs(repo)
-    assert sorted(configs) == ["tiny", "tiny_trt_fp16"]
+    assert sorted(configs) == ["tiny", "tiny_image", "tiny_trt_fp16"]
     plan = configs["tiny_trt_fp16"]
     assert (plan.platform, plan.backend) == ("tensorrt_plan", "tensorrt")
     assert plan.max_batch_size == 8 and plan.HasField("dynamic_batching")
-    assert tensor(plan, "input") == ("input", "TYPE_FP32", [3, 32, 32], "")
+    assert tensor(plan, "input") == ("input", "TYPE_FP32", [3, 32, 32], "") and input_format(plan) == "FORMAT_NCHW"
     assert tensor(plan, "output") == ("logits", "TYPE_FP32", [3], "labels.txt")
     assert sha256_file(os.path.join(repo, "tiny_trt_fp16", "1", "model.plan")) == orin["sha256"]
     assert read_lines(os.path.join(repo, "tiny_trt_fp16", "labels.txt")) == TINY_CLASSES
@@ -202,7 +220,7 @@ def test_without_tensorrt_every_engine_is_left_out_with_the_reason(monkeypatch, 
     engine, = add_engines(folder, ["fp16"], **QUIET)
     monkeypatch.setitem(sys.modules, "tensorrt", None)   # importing it now fails, as on a desktop without it
     result = write_repository(folder, str(tmp_path / "triton"), name="tiny", **QUIET)
-    assert [model.config.name for model in result.models] == ["tiny"]
+    assert [model.config.name for model in result.models] == ["tiny", "tiny_image"]
     (left_file, why), = result.left_out
     assert left_file == engine["file"] and "TensorRT cannot be imported here" in why
 
@@ -215,10 +233,11 @@ def test_a_static_engine_has_no_batching(monkeypatch, tmp_path):
     install(monkeypatch, "8.6", device="orin")
     add_engines(folder, ["fp32"], **QUIET)
     configs = repository_configs(write_repository(folder, str(tmp_path / "triton"), **QUIET).path)
-    assert sorted(configs) == ["tiny", "tiny_trt_fp32"]   # the name defaults to the bundle folder's
-    for config in configs.values():
+    assert sorted(configs) == ["tiny", "tiny_image", "tiny_trt_fp32"]   # the name defaults to the bundle folder's
+    for name, config in configs.items():
         assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
-        assert tensor(config, "input")[2] == [1, 3, 32, 32] and tensor(config, "output")[2] == [1, 3]
+        pixels = [1, 32, 32, 3] if name.endswith("_image") else [1, 3, 32, 32]
+        assert tensor(config, "input")[2] == pixels and tensor(config, "output")[2] == [1, 3]
 
 
 # ----------------------------------------------------------------------------- the folder
@@ -228,7 +247,8 @@ def test_rewrites_its_own_repository_whole(tmp_path):
     repo = str(tmp_path / "triton")
     write_repository(folder, repo, name="first", **QUIET)
     write_repository(folder, repo, name="second", **QUIET)
-    assert sorted(os.listdir(repo)) == [MARKER, "second"]
+    twin = ["second_image"] if available("onnx") else []   # the raw-image twin needs onnx to write its graph
+    assert sorted(os.listdir(repo)) == [MARKER, "second"] + twin
     assert sorted(os.listdir(str(tmp_path))) == ["tiny", "triton"]    # no staging or moved-aside folder left
 
 
@@ -300,5 +320,6 @@ print('status', status)
                          [folder, str(tmp_path / "triton")])
     assert result.returncode == 0, result.stderr
     assert "status 0" in result.stdout
-    assert sorted(os.listdir(str(tmp_path / "triton"))) == ["b", MARKER]
+    assert sorted(os.listdir(str(tmp_path / "triton"))) == ["b", MARKER]   # no b_image: it needs onnx, and says so
+    assert "b_image: not written: the onnx package" in result.stdout + result.stderr
     assert model_config(str(tmp_path / "triton" / "b" / "config.pbtxt")).max_batch_size == 8

@@ -184,7 +184,8 @@ def _infer(client, name, batch, class_count=0):
 def test_every_model_loads_and_triton_reports_our_configuration(server, repositories):
     client, log_path, _ = server
     index = dict((model["name"], model) for model in client.get_model_repository_index())
-    assert sorted(index) == ["colours", "colours_int8", "colours_trt_fp16", "static"]
+    assert sorted(index) == ["colours", "colours_image", "colours_int8", "colours_int8_image", "colours_trt_fp16",
+                             "static", "static_image"]
     assert [(name, model.get("reason")) for name, model in sorted(index.items()) if model["state"] != "READY"] == []
     assert client.is_server_live() and client.is_server_ready()
     for _, repository in repositories.values():
@@ -197,6 +198,10 @@ def test_every_model_loads_and_triton_reports_our_configuration(server, reposito
             for kind, tensors in (("input", ours.inputs), ("output", ours.outputs)):
                 assert [(t["name"], t["data_type"], t["dims"], t.get("label_filename", "")) for t in served[kind]] == \
                     [(t.name, t.data_type, [int(d) for d in t.dims], t.label_file or "") for t in tensors]
+            # The image input's format, as Triton's image clients read it (FORMAT_NONE would stop them); Triton
+            # allows one only with batching (3 dims): the static model states none.
+            assert served["input"][0].get("format", "FORMAT_NONE") == (ours.inputs[0].format or "FORMAT_NONE")
+            assert bool(ours.inputs[0].format) == (ours.max_batch_size > 0)
             if ours.max_queue_delay_us is None:
                 assert "dynamic_batching" not in served
             else:
@@ -263,3 +268,18 @@ def test_the_engine_model_is_configured_and_never_run_here(server):
     bundle_input = np.zeros((4, 32, 32, 3), np.uint8)
     with pytest.raises(Exception, match="stand-in TensorRT backend"):
         _infer(client, "colours_trt_fp16", bundle_input)
+
+
+def test_image_client_gets_edge_predicts_top1_from_the_repository(server, repositories, export_images, tmp_path):
+    """Triton's unchanged image_client.py (-s NONE, as README says) against the _image models of the exported
+    repository: for each labelled image, the top-1 edge-predict gives with the same precision."""
+    from tests.edge.image_clients import (edge_predict_top1, flat_image_folder, need_client_dependencies,
+                                          run_image_client)
+
+    need_client_dependencies()
+    images = flat_image_folder(export_images, str(tmp_path / "images"))
+    bundle = repositories["fused"][0]
+    for name, precision in (("colours_image", "fp32"), ("colours_int8_image", "int8")):
+        want = edge_predict_top1(bundle, images, precision=precision)
+        assert len(want) == 36
+        assert run_image_client(server[2], name, images, "HTTP", batch=4)[:len(want)] == want, name

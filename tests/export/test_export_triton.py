@@ -6,11 +6,14 @@ the helpers and the device-side cases).
 
 import os
 
+import numpy as np
+
+from edge.bundle.preprocess import normalize_batch
 from edge.util.atomic import sha256_file
 from edge.bundle.bundle import Bundle
 from edge.triton.repo import MARKER
 from tests.bundle_fixtures import EXPORT_CLASSES
-from tests.edge.test_triton_repo import read_lines, repository_configs, tensor
+from tests.edge.test_triton_repo import input_format, read_lines, repository_configs, tensor
 
 
 def test_export_writes_the_bundle_and_its_repository(export_run, export_checkpoint, tmp_path):
@@ -20,14 +23,32 @@ def test_export_writes_the_bundle_and_its_repository(export_run, export_checkpoi
     assert code == 0, err
     # The bundle's table, then the repository's, on stdout; the path said on stderr too.
     assert out.index("model.onnx") < out.index("Triton model repository {}".format(repo))
-    assert "wrote the Triton repository {} (1 model)".format(repo) in err
-    config, = repository_configs(repo).values()
+    assert "wrote the Triton repository {} (2 models)".format(repo) in err
+    configs = repository_configs(repo)
+    assert sorted(configs) == ["colours", "colours_image"]
+    config = configs["colours"]
     assert (config.name, config.platform, config.max_batch_size) == ("colours", "onnxruntime_onnx", 4)
     assert config.dynamic_batching.max_queue_delay_microseconds == 500
-    assert tensor(config, "input") == ("input", "TYPE_FP32", [3, 32, 32], "")
+    assert tensor(config, "input") == ("input", "TYPE_FP32", [3, 32, 32], "") and input_format(config) == "FORMAT_NCHW"
+    image = configs["colours_image"]
+    assert tensor(image, "input") == ("input", "TYPE_UINT8", [32, 32, 3], "") and input_format(image) == "FORMAT_NHWC"
+    assert (image.max_batch_size, image.dynamic_batching.max_queue_delay_microseconds) == (4, 500)
     assert tensor(config, "output") == ("logits", "TYPE_FP32", [3], "labels.txt")
     assert sha256_file(os.path.join(repo, "colours", "1", "model.onnx")) == Bundle.load(bundle_dir).onnx("fp32")["sha256"]
     assert read_lines(os.path.join(repo, "colours", "labels.txt")) == EXPORT_CLASSES
+    # The twin's graph normalises as edge-predict does on the host: RGB pixels in, the tensor model's logits out.
+    frames = np.random.RandomState(5).randint(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)   # BGR
+    want = _run(os.path.join(repo, "colours", "1", "model.onnx"), normalize_batch(frames, Bundle.load(bundle_dir).spec))
+    got = _run(os.path.join(repo, "colours_image", "1", "model.onnx"), np.ascontiguousarray(frames[..., ::-1]))
+    assert np.abs(got - want).max() <= 1e-5 * max(1.0, float(np.abs(want).max()))
+    assert np.abs(_run(os.path.join(repo, "colours_image", "1", "model.onnx"), frames) - want).max() > 1e-3  # not BGR
+
+
+def _run(path, inputs):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(["logits"], {"input": inputs})[0]
 
 
 def test_a_refused_repository_folder_stops_the_export_before_it_starts(export_run, export_checkpoint, tmp_path,
@@ -51,6 +72,6 @@ def test_a_bundle_input_writes_the_repository_alone(export_run, export_bundle_co
     repo = str(tmp_path / "triton")
     code, out, err = export_run([export_bundle_copy, "--triton-repo", repo])
     assert code == 0, err
-    assert sorted(os.listdir(repo)) == ["bundle", MARKER]      # named after the bundle folder
+    assert sorted(os.listdir(repo)) == ["bundle", "bundle_image", MARKER]      # named after the bundle folder
     code, out, err = export_run([export_bundle_copy, "--triton-repo", repo, "--opset", "17"])
     assert code == 2 and "only apply when exporting from a model" in err

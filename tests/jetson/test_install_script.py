@@ -25,9 +25,9 @@ RELEASES = {
     "jp45": "# R32 (release), REVISION: 5.1, GCID: 26202423, BOARD: t210ref, EABI: aarch64, DATE: Fri Feb 19 16:45:52 UTC 2021",
 }
 FULL_46 = {"python": "3.6.9", "numpy": "1.19.4", "cv2": "4.1.1", "cv2_gstreamer": "yes", "tensorrt": "8.2.1.8",
-           "pycuda": "2021.1", "yaml": "3.12", "cuda_python": "none", "paho": "1.6.1"}
+           "pycuda": "2021.1", "yaml": "3.12", "cuda_python": "none", "paho": "1.6.1", "grpc": "1.48.2"}
 BARE_46 = dict(FULL_46, numpy="none", cv2="none", cv2_gstreamer="no", tensorrt="none", pycuda="none",
-               yaml="none", paho="none")
+               yaml="none", paho="none", grpc="none")
 BARE_6 = {"python": "3.10.12", "numpy": "1.21.5", "cv2": "4.8.0", "cv2_gstreamer": "yes", "tensorrt": "10.3.0",
           "pycuda": "none", "yaml": "5.4.1", "cuda_python": "none", "paho": "none"}
 
@@ -91,6 +91,16 @@ def installed_unit(out, name="edge-camera.service"):
             break
         unit.append(line[4:])
     return unit
+
+
+def test_grpcio_is_offered_for_edge_serve_not_installed(tmp_path):
+    # Optional: edge-serve serves HTTP only without it; on JetPack 4.6 the last grpcio with cp36 aarch64 wheels.
+    code, out, err = run(tmp_path, "jp46", dict(FULL_46, grpc="none"))
+    assert code == 0, err
+    assert "all present, nothing to install" in out and "grpcio==1.48.2 'protobuf<3.20'" in out
+    code, out, err = run(tmp_path, "jp6", BARE_6, files=CUDA_126)
+    assert code == 0, err
+    assert "python3 -m pip install grpcio protobuf" in out and "1.48.2" not in out
 
 
 def test_jetpack46_with_everything_installs_only_the_runtime(tmp_path):
