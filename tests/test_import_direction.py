@@ -81,7 +81,9 @@ def later():
 EDGE_COMMANDS = ("edge.predict", "edge.camera", "edge.bench", "edge.collect", "edge.export", "edge.doctor.cli",
                  "edge.serve.cli", "edge.serve.__main__",
                  # the measurement programs of the README (python -m ...): nothing imports them
-                 "edge.benchmark.camera_cpu", "edge.benchmark.daemon_overhead")
+                 "edge.benchmark.camera_cpu", "edge.benchmark.daemon_overhead",
+                 # the developer's tool that compiles the gRPC protocol's descriptor (needs grpcio-tools)
+                 "edge.serve.protos.build_descriptor")
 EDGE_API = ("edge", "edge.api")
 
 
