@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 # The Jetson runtime must stay Python 3.6 compatible (JetPack 4.6): everything that runs there is edge/.
 
-.PHONY: setup system-deps gstreamer-deps demo demo-regression test test-device test-ort110 test-gstreamer test-triton pytriton-wheel py36-check clean
+.PHONY: setup system-deps gstreamer-deps browser-deps demo demo-regression test test-device test-ort110 test-gstreamer test-triton pytriton-wheel py36-check clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,20 @@ system-deps:
 		echo "installing$$missing (apt)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
 	else echo "note:$$missing not installed (needs root and apt); the tests that use them will be skipped"; fi
+
+# A real browser for the tests of edge-camera's page (tests marked `browser`, driven through selenium):
+# Debian's chromium and its chromedriver. Under CI (CI set) a browser test that cannot run fails instead of
+# skipping (EDGE_REQUIRE_BROWSER).
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser-deps:
+	@missing=""; for package in $(BROWSER_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing$$missing (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	else echo "note:$$missing not installed (needs root and apt); the browser tests will be skipped"; fi
 
 # Real GStreamer for the camera pipelines (tests marked `gstreamer`): Debian's OpenCV is built with
 # GStreamer 1.22 (pip's OpenCV is not), plus software decoders and a real RTSP server (gst-rtsp-server
@@ -98,8 +112,8 @@ $(DEVICE_VENV)/.installed: Makefile
 	touch $@
 
 ifeq ($(ON_JETSON),)
-test: setup system-deps py36-check pytriton-wheel $(GST_VENV)/.installed
-	EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest -m "not gstreamer"
+test: setup system-deps browser-deps py36-check pytriton-wheel $(GST_VENV)/.installed
+	EDGE_REQUIRE_BROWSER=$${CI:+1} EDGE_PYTRITON_WHEEL="$(PYTRITON_WHEEL)" $(BIN)/python -m pytest -m "not gstreamer"
 	$(MAKE) test-gstreamer
 	$(MAKE) test-ort110
 else

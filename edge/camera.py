@@ -6,12 +6,14 @@ lines, an HTTP server (/healthz /metrics /latest /stream.mjpg) and MQTT, each si
 (--sink jsonl:PATH, http://HOST:PORT, mqtt://HOST/TOPIC; the older sink flags are aliases until 0.2).
 A classifier's results carry its top-k labels; a regression bundle's carry its points in pixels of the
 frame ("values"), drawn on the preview. A lost source is reopened with backoff while health reports
-"degraded"; SIGTERM, SIGHUP or Ctrl-C stops it within two seconds with the sinks flushed (MQTT results
+"degraded"; SIGHUP (systemctl reload) swaps the model live: the bundle folder is loaded again beside the
+running model, golden-checked on this machine and taken between two results only if it passes (else the
+old model goes on, and /healthz "model" says why); SIGTERM or Ctrl-C stops it within two seconds with the sinks flushed (MQTT results
 not yet acknowledged stay in the outbox on disk and go first at the next start). Options can come from a YAML file with the same keys (--config);
 flags win.
 
-Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file source);
-2 bad configuration or bundle; 3 a file or folder source that cannot be opened, or a source setting
+Exit codes: 0 stopped cleanly (signal, --duration, --max-frames, end of a file source); 1 a stop-then-load
+model swap whose new model was refused could not load the old one again; 2 bad configuration or bundle; 3 a file or folder source that cannot be opened, or a source setting
 that can never work (a live camera or stream that does not open is retried with backoff for as long as
 the daemon runs, health "degraded"); 130 Ctrl-C before it started.
 """
@@ -93,6 +95,28 @@ def _main(argv):
     return run_daemon(config, bundle, runner, why, views, specs, access, source_options)
 
 
+def model_swap(config, bundle, runner, why, views):
+    """The daemon's ModelSwap: its first model, and new bundles made as that one was (same runtime options)."""
+    from edge.daemon.swap import LoadedModel, ModelSwap
+    from edge.runners.select import make_runner
+    from edge.tasks.registry import model_for
+    from edge.tasks.tta import DihedralViews
+
+    def make(new_bundle):
+        same = new_bundle.path == bundle.path
+        return make_runner(new_bundle, config["runtime"], config["precision"], threads=config["threads"],
+                           checkpoint=config["checkpoint"] if same else None, build_engine=config["build_engine"],
+                           log=log, spinning=False)
+
+    def wrap(new_bundle, new_runner, new_why):
+        new_views = views if new_bundle is bundle else DihedralViews.for_bundle(new_bundle, config["tta"])
+        return (model_for(new_bundle, new_runner, k=config["top_k"], views=new_views),
+                new_views.label(new_runner.describe()))
+
+    model, label = wrap(bundle, runner, why)
+    return ModelSwap(LoadedModel(bundle, runner, why, model, label), make, wrap, log=log, mode=config["swap"])
+
+
 def run_daemon(config, bundle, runner, why, views, specs, access, source_options):
     """Start the sinks and the capture, classify until a stop, then close everything; the exit code."""
     from edge.daemon.loop import CameraDaemon
@@ -100,34 +124,38 @@ def run_daemon(config, bundle, runner, why, views, specs, access, source_options
     from edge.sinks.factory import build_sinks
     from edge.sources.factory import open_source
     from edge.sources.grabber import LatestFrameGrabber
-    from edge.tasks.registry import model_for
 
     telemetry = Telemetry()
+    swap = None
     sinks = build_sinks(specs, config, telemetry, viewers=source_options["scale_to"], access=access, log=log)
     telemetry.sinks = sinks
     grabber = LatestFrameGrabber(lambda: open_source(config["source"], **source_options),
                                  stall_timeout=config["stall_timeout"], reconnect_max=config["reconnect_max"], log=log)
     started = []
     try:
-        with runner:
-            log("runtime: {} ({})".format(runner.describe(), why))
-            if views.count > 1:
-                log(views.describe(runner.batch_limit()))
-            for sink in sinks:
-                sink.start()
-                started.append(sink)
-                if getattr(sink, "url", None):
-                    log("serving {} (/healthz /metrics /latest /stream.mjpg)".format(sink.url))
-            daemon = CameraDaemon(model_for(bundle, runner, k=config["top_k"], views=views), grabber, sinks,
-                                  telemetry, views.label(runner.describe()), max_frames=config["max_frames"],
-                                  duration=config["duration"], log_every=config["log_every"], log=log)
-            daemon.install_signal_handlers()
-            log("reading {}".format(config["source"]))
-            grabber.start()
-            reason = daemon.run()
-            log("{}: {} frames, {} dropped, {} reconnects".format(reason, daemon.frames, grabber.frames_dropped,
-                                                                  grabber.reconnects))
+        runner.activate()
+        log("runtime: {} ({})".format(runner.describe(), why))
+        if views.count > 1:
+            log(views.describe(runner.batch_limit()))
+        swap = telemetry.reloader = model_swap(config, bundle, runner, why, views)
+        for sink in sinks:
+            sink.start()
+            started.append(sink)
+            if getattr(sink, "url", None):
+                log("serving {} (/healthz /metrics /latest /stream.mjpg)".format(sink.url))
+        daemon = CameraDaemon(swap.current.model, grabber, sinks, telemetry, swap.current.label,
+                              max_frames=config["max_frames"], duration=config["duration"],
+                              log_every=config["log_every"], log=log, swap=swap)
+        daemon.install_signal_handlers()
+        log("reading {}".format(config["source"]))
+        grabber.start()
+        reason = daemon.run()
+        log("{}: {} frames, {} dropped, {} reconnects".format(reason, daemon.frames, grabber.frames_dropped,
+                                                              grabber.reconnects))
     finally:
+        if swap is not None:
+            swap.wait(timeout=1.0)   # a swap under way may end first; the stop stays within two seconds
+        (swap.current.runner if swap is not None else runner).deactivate()
         grabber.stop(timeout=0.5)
         for sink in started:
             try:
@@ -136,6 +164,9 @@ def run_daemon(config, bundle, runner, why, views, specs, access, source_options
                 log("closing {} failed: {}".format(sink.name, exc))
     if grabber.fatal is not None:
         raise Unusable(str(grabber.fatal))
+    if swap is not None and swap.fatal:
+        from edge.daemon.swap import ModelLost
+        raise ModelLost(swap.fatal)
     return EXIT_OK
 
 

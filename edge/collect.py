@@ -16,16 +16,14 @@ Exit codes: 0 done; 2 usage error; 3 the source cannot be used at all; 130 Ctrl-
 """
 
 import os
-import re
 import sys
 import threading
 import time
 
 from edge.util.atomic import make_folder
+from edge.util.capture_names import CLASS_NAME as LABEL, capture_stamp, write_new_capture
 from edge.cli import make_parser, progress_log, run_main
 from edge.errors import EXIT_OK, EdgeError, Unusable
-
-LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
 
 
 def build_parser():
@@ -72,11 +70,10 @@ class Collector(object):
         self.log = log or progress_log("edge-collect")
         self.saved = 0
         self.index = 0
-        self.stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.stamp = capture_stamp()
 
     def save_newest(self, timeout=2.0):
         """Write the newest frame; False when none came (source ended or stalled)."""
-        from edge.util.atomic import write_bytes
         from edge.util.lazy import require
 
         cv2 = require("cv2", "edge-collect")
@@ -92,27 +89,11 @@ class Collector(object):
         ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise EdgeError("OpenCV could not encode a JPEG")
-        path = self._write_new(data.tobytes(), write_bytes)
+        path, self.index = write_new_capture(self.folder, self.stamp, self.index, data.tobytes(), self.label,
+                                             self.point)
         self.saved += 1
         self.log("saved {} ({} so far)".format(path, self.saved))
         return True
-
-    def _write_new(self, data, write_bytes):
-        # Two runs started in the same second share a stamp: step past names already taken
-        # (by this run, an earlier one, or a second collector on the same label) instead of
-        # overwriting images someone already collected.
-        while True:
-            if self.point is None:
-                name = "{}-{}-{:04d}.jpg".format(self.label, self.stamp, self.index)
-            else:
-                name = "{}_{}_{}-{:04d}.jpg".format(self.point[0], self.point[1], self.stamp, self.index)
-            path = os.path.join(self.folder, name)
-            self.index += 1
-            try:
-                write_bytes(path, data, replace=False)
-                return path
-            except FileExistsError:
-                continue
 
 
 def _key_presses(stop):

@@ -22,6 +22,7 @@ import numpy as np
 from edge.bundle.schema import ORT_INT8, TENSORRT_INT8
 from edge.errors import EdgeError, first_line
 from edge.util.lazy import require
+from edge.util.progress import Progress
 
 FLAVORS = {
     # TensorRT's parser takes only int8 Q/DQ with zero points 0: biases stay float (it fuses them itself).
@@ -55,8 +56,9 @@ def split_sample(entries, sample_size, holdout_fraction, seed):
     return CalibrationSplit(calibration=chosen[n_holdout:], holdout=chosen[:n_holdout])
 
 
-def _data_reader(input_name, batch):
-    """An onnxruntime CalibrationDataReader over a numpy batch, one image per call."""
+def _data_reader(input_name, batch, shown):
+    """An onnxruntime CalibrationDataReader over a numpy batch, one image per call, counted on `shown` (a
+    Progress); once the images are all read, `shown` says the ranges are being computed."""
     quantization = require("onnxruntime.quantization", "INT8 quantization")
 
     class BatchReader(quantization.CalibrationDataReader):
@@ -65,9 +67,11 @@ def _data_reader(input_name, batch):
 
         def get_next(self):
             if self.index >= len(batch):
+                shown.set_stage("computing ranges and writing the quantized model")
                 return None
             item = {input_name: batch[self.index:self.index + 1]}
             self.index += 1
+            shown.update(items=1)
             return item
 
         def rewind(self):
@@ -80,8 +84,11 @@ def preprocess_for_quantization(fp32_path, out_path):
     """quant_pre_process: symbolic shape inference and ORT's graph optimisation, saved to `out_path`."""
     require("onnxruntime.quantization", "INT8 quantization")
     from onnxruntime.quantization.shape_inference import quant_pre_process
+    shown = Progress("int8 pre-processing")
+    shown.set_stage("shape inference and graph optimisation")
     try:
-        quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
+        with shown, shown.heartbeat():
+            quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
     except Exception as exc:  # ORT's shape inference fails on exotic graphs: report, don't trace back
         raise EdgeError("INT8 pre-processing of {} failed ({})".format(
             fp32_path, first_line(exc)))
@@ -114,10 +121,13 @@ def quantize_flavor(prepared_path, out_path, flavor, input_name, calibration_bat
     extra_options = {"WeightSymmetric": True, "ActivationSymmetric": info["symmetric_activations"],
                      "QuantizeBias": info["quantize_bias"], "AddQDQPairToWeight": info["float_weights"]}
     # quantize_static keeps its augmented calibration model in its own temporary directory; its
-    # calibrators print progress chatter to stdout, which is kept off our progress lines.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # calibrators print progress chatter to stdout, which is kept off our progress lines (edge.util.progress:
+    # the images as calibration reads them, then a line every interval while it computes and quantizes).
+    shown = Progress("int8 {} calibration".format(flavor), total=len(calibration_batch), unit="image", items="img")
+    shown.set_stage("preparing the calibration model")
+    with shown, shown.heartbeat(), contextlib.redirect_stdout(io.StringIO()):
         quantization.quantize_static(
-            str(prepared_path), str(out_path), _data_reader(input_name, calibration_batch),
+            str(prepared_path), str(out_path), _data_reader(input_name, calibration_batch, shown),
             quant_format=quantization.QuantFormat.QDQ, per_channel=True, reduce_range=False,
             activation_type=getattr(quantization.QuantType, info["activations"]),
             weight_type=getattr(quantization.QuantType, info["weights"]),

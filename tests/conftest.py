@@ -31,12 +31,15 @@ def pytest_collection_modifyitems(config, items):
         "tensorrt": None if _has("tensorrt") else "needs a real TensorRT install (comes with JetPack)",
         "jetson": None if _has_jetson() else "needs a Jetson device (/etc/nv_tegra_release)",
         "gstreamer": _gstreamer_missing(),
+        "browser": _browser_missing(),
     }
     for item in items:
         for marker, reason in reasons.items():
             if reason and item.get_closest_marker(marker) is not None:
                 if marker == "gstreamer" and os.environ.get("EDGE_REQUIRE_GSTREAMER"):
                     item.add_marker(pytest.mark.usefixtures("_gstreamer_required"))
+                elif marker == "browser" and os.environ.get("EDGE_REQUIRE_BROWSER"):
+                    item.add_marker(pytest.mark.usefixtures("_browser_required"))
                 else:
                     item.add_marker(pytest.mark.skip(reason=reason))
 
@@ -54,6 +57,23 @@ def _gstreamer_missing():
     except Exception as exc:
         return "needs GStreamer through Python GI and gst-rtsp-server (make test-gstreamer): {}".format(exc)
     return None
+
+
+def _browser_missing():
+    """Why the `browser` tests cannot run here (None when they can): selenium, chromium and chromedriver."""
+    import shutil
+
+    missing = ["Debian's {} (make browser-deps)".format(tool) for tool in ("chromium", "chromedriver")
+               if shutil.which(tool) is None]
+    if not _has("selenium"):
+        missing.append("selenium (pip install -e '.[dev]')")
+    return "needs " + ", ".join(missing) if missing else None
+
+
+@pytest.fixture
+def _browser_required():
+    """Under EDGE_REQUIRE_BROWSER (make test under CI) a browser test that cannot run fails."""
+    pytest.fail("EDGE_REQUIRE_BROWSER is set but " + _browser_missing())
 
 
 @pytest.fixture

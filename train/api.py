@@ -72,7 +72,8 @@ def fit(data=None, config=None, resume=None, overwrite=False, log=print, **optio
 
     config: a YAML file of options (edge-train --config); resume: a run's last.pt to continue it
     exactly as configured; overwrite: reuse an `out` folder that holds an earlier run; log: where
-    progress lines go. Every other keyword is an edge-train flag (see option_names()).
+    progress lines go. Every other keyword is an edge-train flag (see option_names()). In a notebook
+    each epoch shows tqdm.auto's bar (edge.util.progress); where stderr is a log file, a line every 10 s.
     """
     unknown = sorted(set(options) - set(option_names()))
     if unknown:

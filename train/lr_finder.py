@@ -38,6 +38,8 @@ import math
 import numpy as np
 import torch
 
+from edge.util.progress import Progress
+
 SKIP_END = 5                # last points left out: the loss is diverging there
 EDGE = 3                    # a point this close to either end of the curve is not trusted
 MIN_DROP = 0.1              # the loss must fall by this fraction of its starting level
@@ -147,6 +149,7 @@ def find_lr(model, loader, criterion, device, trainable, start_lr=1e-6, end_lr=1
     average, best = 0.0, float("inf")
     model.train()
     step = 0
+    shown = Progress("lr finder", total=iterations, unit="step", items="img")
     try:
         while step < iterations:
             for images, labels in loader:
@@ -165,11 +168,13 @@ def find_lr(model, loader, criterion, device, trainable, start_lr=1e-6, end_lr=1
                 losses.append(smoothed)
                 best = min(best, smoothed)
                 step += 1
+                shown.update(items=int(labels.shape[0]), lr="{:.1e}".format(lr), loss=smoothed)
                 # Stop once the loss has clearly diverged.
                 if step >= iterations or not math.isfinite(smoothed) or smoothed > 4 * best:
                     step = iterations
                     break
     finally:
+        shown.close()
         model.load_state_dict(saved_model)
     found = lr_candidates(lrs, losses)
     log("lr finder: {} iterations from {:.1e} to {:.1e}; {}".format(

@@ -23,7 +23,6 @@ the numbers it logs and records are over all ranks, and only rank 0 writes files
 """
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from edge.errors import EdgeError
+from edge.util.progress import progress
 from train.autosize import steps_per_epoch
 from train.bn_stats import reestimate_batchnorm
 from train.checkpoint import model_record, save_checkpoint, versions
@@ -186,53 +186,61 @@ class Trainer(object):
     def train_one_epoch(self):
         self.model.train()
         self.train_sampler.set_epoch(self.epoch, start=self.position)
-        batches = self.train_loader
         world = float(self.processes.world_size)
-        if sys.stderr.isatty() and self.processes.is_main:
-            from tqdm import tqdm
-            batches = tqdm(batches, desc="epoch {}/{}".format(self.epoch + 1, self.config["epochs"]),
-                           leave=False, unit="batch")
-        for images, labels in batches:
-            images = images.to(self.device, non_blocking=True)
-            labels = labels.to(self.device, non_blocking=True)
-            batch = self.train_sampler.global_batch(self.position)
-            with torch.autocast(device_type=self.device.type, enabled=self.amp):
-                logits = self.network(images)
-                # DDP averages the ranks' gradients: weighting by world / batch makes that the
-                # gradient of the mean loss over the global batch, as in one process.
-                loss = self.criterion(logits, labels) * (world / batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-            else:
-                loss.backward()
-            # The last collective of the step, before the weights change: a failing peer stops the
-            # run between steps, so the state saved then is consistent.
-            loss_sum, figure, seen = self.processes.sum([
-                float(loss.item()) * batch / world, self.task.batch_stat(logits, labels), int(labels.shape[0])])
-            if self.scaler is not None:
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
-            self.scheduler.step()
-            self.running[0] += loss_sum
-            self.running[1] += figure
-            self.running[2] += int(seen)
-            self.position += int(seen)
+        with self.progress("", len(self.train_loader)) as shown:
+            for images, labels in self.train_loader:
+                seen = self.train_step(images, labels, world)
+                shown.update(items=seen, loss=self.running[0] / max(1, self.running[2]))
         loss_sum, figure, seen = self.running
         return loss_sum / max(1, seen), figure / float(max(1, seen))
+
+    def progress(self, part, batches):
+        """edge.util.progress over `batches` of the epoch (rank 0 shows it): a bar on a terminal, else lines."""
+        return progress("epoch {}/{}{}".format(self.epoch + 1, self.config["epochs"], part), total=batches,
+                        unit="batch", items="img", enabled=self.processes.is_main)
+
+    def train_step(self, images, labels, world):
+        """One optimisation step on this rank's slice of the global batch; the epoch's running sums grow."""
+        images = images.to(self.device, non_blocking=True)
+        labels = labels.to(self.device, non_blocking=True)
+        batch = self.train_sampler.global_batch(self.position)
+        with torch.autocast(device_type=self.device.type, enabled=self.amp):
+            logits = self.network(images)
+            # DDP averages the ranks' gradients: weighting by world / batch makes that the
+            # gradient of the mean loss over the global batch, as in one process.
+            loss = self.criterion(logits, labels) * (world / batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        # The last collective of the step, before the weights change: a failing peer stops the
+        # run between steps, so the state saved then is consistent.
+        loss_sum, figure, seen = self.processes.sum([
+            float(loss.item()) * batch / world, self.task.batch_stat(logits, labels), int(labels.shape[0])])
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.running[0] += loss_sum
+        self.running[1] += figure
+        self.running[2] += int(seen)
+        self.position += int(seen)
+        return int(seen)
 
     def predict(self, loader):
         """(outputs as float32, targets) for every item of an evaluation loader."""
         self.model.eval()
         outputs, targets = [torch.zeros((0, len(self.classes)))], [self.task.empty_targets()]
-        with torch.no_grad():
+        with torch.no_grad(), self.progress(" validation", len(loader)) as shown:
             for images, labels in loader:
                 with torch.autocast(device_type=self.device.type, enabled=self.amp):
                     logits = self.model(images.to(self.device, non_blocking=True))
                 outputs.append(logits.float().cpu())
                 targets.append(labels)
+                shown.update(items=int(labels.shape[0]))
         return torch.cat(outputs), torch.cat(targets)
 
     def evaluate(self):

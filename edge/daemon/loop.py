@@ -7,9 +7,10 @@ Runs for months under systemd, so:
   timeout, and calls into the capture left stuck are counted in /healthz (source.stuck_calls);
 - a sink failing never stops inference (its error is counted);
 - SIGTERM/SIGINT stop it within two seconds: the loop checks the stop flag at least every
-  0.25 s, then the grabber and sinks are closed with short timeouts (sinks flush); SIGHUP (a
-  closed terminal or ssh session) is the same clean stop, exit code 0 (there is no reload: a
-  changed config takes a restart, as `systemctl restart` does);
+  0.25 s, then the grabber and sinks are closed with short timeouts (sinks flush);
+- SIGHUP (`systemctl reload`) swaps the model live: the bundle folder it started with is loaded
+  again beside the running one and golden-checked, and the loop takes it between two results
+  (edge.daemon.swap); a changed config still takes a restart;
 - a sink that cannot deliver (broker away, file not writable) turns health "degraded" and the
   status line names it (edge.daemon.telemetry);
 - nothing grows with the run: counters and bounded windows only.
@@ -31,9 +32,14 @@ POLL_S = 0.25  # longest the loop waits for a frame before checking the stop fla
 
 class CameraDaemon(object):
     def __init__(self, model, grabber, sinks, telemetry, runtime_label, max_frames=None, duration=None,
-                 log_every=10.0, log=print):
-        """model: the result model of the bundle's task (edge.tasks.registry.model_for) over an active runner."""
+                 log_every=10.0, log=print, swap=None):
+        """model: the result model of the bundle's task (edge.tasks.registry.model_for) over an active runner.
+        swap: an edge.daemon.swap.ModelSwap whose current model is `model` (SIGHUP and request_reload swap it)."""
         self.model = model
+        self.swap = swap
+        self.model_identity = None if swap is None else swap.current.identity
+        self._last_result_at = None
+        self._reload_asked = False
         self.grabber = grabber
         self.sinks = list(sinks)
         self.telemetry = telemetry
@@ -53,9 +59,31 @@ class CameraDaemon(object):
         self.stop_event.set()
 
     def install_signal_handlers(self):
-        for name in ("SIGTERM", "SIGINT", "SIGHUP"):  # no SIGHUP on Windows
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), self.request_stop)
+        for name in ("SIGTERM", "SIGINT"):
+            signal.signal(getattr(signal, name), self.request_stop)
+        if hasattr(signal, "SIGHUP"):  # no SIGHUP on Windows
+            signal.signal(signal.SIGHUP, self.on_sighup if self.swap is not None else self.request_stop)
+
+    def on_sighup(self, signum=None, frame=None):
+        """SIGHUP: reload the bundle folder the daemon started with. The loop starts the swap (a handler taking the
+        swap's lock could wait on the very thread it interrupted)."""
+        self.log("signal {}: reloading the model".format(signum))
+        self._reload_asked = True
+
+    def request_reload(self, path=None):
+        """Swap to the bundle folder `path` (default: the one the daemon started with): (accepted, one line)."""
+        return self.swap.request_reload(path)
+
+    def take_new_model(self):
+        """Between two results: the swap's new model, when it has one ready."""
+        if self._reload_asked:
+            self._reload_asked = False
+            accepted, message = self.request_reload()
+            if not accepted:
+                self.log("reload not started: " + message)
+        loaded = self.swap.take() if self.swap is not None else None
+        if loaded is not None:
+            self.model, self.runtime_label, self.model_identity = loaded.model, loaded.label, loaded.identity
 
     def run(self):
         """Process frames until stopped, the source ends, or a limit is reached. Returns the reason."""
@@ -71,6 +99,10 @@ class CameraDaemon(object):
             frame = self.grabber.get(timeout=POLL_S)
             capture_wait = (time.perf_counter() - waited_from) * 1000.0
             self.update_health()
+            self.take_new_model()
+            if self.swap is not None and self.swap.fatal:
+                reason = "model lost: " + self.swap.fatal
+                break
             if frame is None:
                 if self.grabber.state in ("ended", "failed"):
                     reason = "source ended" if self.grabber.state == "ended" else "source unusable"
@@ -97,6 +129,8 @@ class CameraDaemon(object):
         result = {"ts": utc_timestamp(now, milliseconds=True), "frame": frame.index,
                   "captured": round(frame.captured, 6)}
         result.update(results[0])
+        if self.model_identity is not None:
+            result["model"] = {"name": self.model_identity["name"], "id": self.model_identity["id"]}
         result.update({"latency_ms": dict((k, round(v, 3)) for k, v in latency.items()),
                        "runtime": self.runtime_label, "dropped": self.grabber.frames_dropped})
         publish_from = time.perf_counter()
@@ -109,6 +143,9 @@ class CameraDaemon(object):
         self.last_publish_ms = (time.perf_counter() - publish_from) * 1000.0
         latency["publish"] = self.last_publish_ms
         self.frames += 1
+        if self.swap is not None and self._last_result_at is not None:
+            self.swap.result_published(now - self._last_result_at)
+        self._last_result_at = now
         self.telemetry.observe_frame(latency, dropped_total=self.grabber.frames_dropped)
         return result
 

@@ -56,6 +56,7 @@ class ServiceHealth(object):
         # (wall, process CPU seconds), one a second: CPU percent over the last cpu_window_s.
         self._cpu_samples = collections.deque([(self.started, process_cpu_seconds())], maxlen=64)
         self.sinks = []  # objects with .name, .health() (camera sinks also .published, .errors)
+        self.reloader = None  # edge.daemon.swap.ModelSwap where models swap live: request_reload(path), status()
 
     def set_state(self, state, reason=""):
         with self._lock:
@@ -96,6 +97,22 @@ class ServiceHealth(object):
         state, reason = self.overall(sink_health)
         return {"state": state, "reason": reason, "uptime_s": round(time.time() - self.started, 1),
                 "cpu_percent": round(self.cpu_percent(), 1)}
+
+    def model_status(self):
+        """/healthz's "model": the running bundle's name, id, runtime and the last swap (None without a reloader)."""
+        return None if self.reloader is None else self.reloader.status()
+
+    def render_model(self, text):
+        """The running bundle (edge_model_info{name,id} 1) and the live swaps, where the service has a reloader."""
+        if self.reloader is None:
+            return
+        status = self.reloader.status()
+        text.family("model_info", "gauge", "The running bundle: its folder's name and id (sha256 of manifest.json)",
+                    [((("name", status["name"]), ("id", status["id"])), 1)])
+        text.family("model_swaps_total", "counter", "Live model swaps, by result (switched, refused)",
+                    [((("result", result),), count) for result, count in sorted(self.reloader.counts.items())])
+        text.family("model_swap_gap_seconds", "gauge", "Longest time between two results across the last swap",
+                    [((), status["swap"].get("gap_s") or 0.0)])
 
     def render_up(self, text, state):
         text.family("up", "gauge", "1 while the service is healthy (state ok)", [((), int(state == "ok"))])
@@ -161,6 +178,8 @@ class Telemetry(ServiceHealth):
                                    for stage, w in self.latency.items()),
                 "sinks": dict(sink_health),
             })
+        if self.reloader is not None:
+            snapshot["model"] = self.model_status()
         return snapshot
 
     def render_prometheus(self):
@@ -202,5 +221,6 @@ class Telemetry(ServiceHealth):
                     per_sink("dropped", 0))
         text.family("sink_delivered_total", "counter", "Results delivered (written, or acknowledged by the broker)",
                     per_sink("delivered", 0))
+        self.render_model(text)
         self.render_cpu(text)
         return text.render()

@@ -143,6 +143,29 @@ def _row(bundle, golden, candidate):
                         described)
 
 
+def runner_checks(bundle, runner, name="golden set on this runner"):
+    """[Check] for one runner already active (what a live model swap runs before it switches): the manifest against
+    the model files, the golden set, this machine's preprocessing, and this runner's outputs for the golden inputs
+    judged by the bundle's task as edge-doctor's rows are. runner None: all but the last (nothing loaded)."""
+    checks = [manifest_check(bundle)]
+    try:
+        golden, entry = GoldenSet.load(bundle)
+    except EdgeError as exc:
+        return checks + [Check("golden set", FAIL, str(exc), fix="re-export the bundle with this edge-export")]
+    checks.append(_preprocessing(bundle, golden, entry))
+    if runner is None:
+        return checks
+    try:
+        inputs = golden.model_inputs(bundle)
+        outputs = runner.infer(inputs)
+        p50 = _p50_ms(runner, inputs[:1])
+    except Exception as exc:   # a runtime raising on the golden inputs: the check fails, the caller goes on
+        return checks + [Check(name, FAIL, "{}: {}".format(type(exc).__name__, exc))]
+    checks.append(golden_check(name, bundle.task.golden_verdict(runner.precision, outputs, golden.reference, bundle,
+                                                                p50), runner.describe()))
+    return checks
+
+
 def golden_check(name, verdict, described=""):
     """The row of one runtime path from its task's GoldenVerdict against the golden set (edge.tasks)."""
     data = dict(verdict.data, runner=described)

@@ -53,6 +53,9 @@ RUN_CONTROL = (
     Option("max_frames", int, help="stop after N results"),
     Option("duration", float, help="stop after N seconds"),
     Option("log_every", float, 10.0, help="status line every N seconds (default 10)"),
+    Option("swap", str, "auto", choices=("auto", "beside", "stop-then-load"),
+           help="how SIGHUP swaps the model: beside the running one, stop-then-load (memory for one model only: "
+                "results stop while it loads), or auto (stop-then-load when free memory is short; default)"),
 )
 SINK_OPTIONS = (SINKS,) + JSONL_OPTIONS + HTTP_OPTIONS + ACCESS_OPTIONS + MQTT_OPTIONS + MQTT_SINK_OPTIONS + FILTER
 CAMERA_OPTIONS = OptionTable(TOP + SOURCE_OPTIONS + SOURCE + RUNTIME + SINK_OPTIONS + RUN_CONTROL)

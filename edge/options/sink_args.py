@@ -22,6 +22,9 @@ HTTP_OPTIONS = (
                                   "alias of --sink http://HOST:PORT until 0.2"),
     Option("http_host", str, "127.0.0.1", what="an address",
            help="address to bind (default 127.0.0.1: this machine only)"),
+    Option("dataset", str, what="a folder path",
+           help="the folder the page tags and records frames into, in edge-collect's layout (created if needed; "
+                "default: none, no recording)"),
 )
 # MQTT_OPTIONS (the broker) and these: the results topic and the outbox (edge.sinks.outbox). The outbox
 # path is relative to the current folder (the service's WorkingDirectory).

@@ -14,8 +14,11 @@ answered on each request's Response Topic (MQTT 5) or on the reply_to of a JSON 
 
 Concurrent requests are batched: up to --max-batch images (within the bundle's batch range) in
 one inference call, waiting at most --max-delay-ms for others to join. At most --max-queue
-requests wait; more get 503 with Retry-After. SIGTERM, SIGINT or SIGHUP drain: new requests get
-503, those already taken are answered, and the server exits within two seconds.
+requests wait; more get 503 with Retry-After. SIGTERM or SIGINT drain: new requests get
+503, those already taken are answered, and the server exits within two seconds. SIGHUP (systemctl reload)
+swaps the model live: the bundle folder is loaded again beside the running model and golden-checked on this
+machine (edge.daemon.swap); if it passes, new requests go to it while those already taken are answered by the
+old model; if not, the old model goes on and /healthz "model.swap" says why.
 
 Exit codes: 0 stopped by a signal, after draining; 2 bad options or bundle, the port in use, or --grpc-port
 without grpcio (the default gRPC port in use only turns gRPC off, with a log line).
@@ -116,16 +119,23 @@ def model_name_for(bundle_path, given):
 
 
 class StopSignal(object):
-    """SIGTERM, SIGINT and SIGHUP set it (a closed terminal is a stop, as in edge-camera); `at` says when."""
+    """SIGTERM and SIGINT set it; `at` says when. SIGHUP asks for a model reload (reload_asked), as in
+    edge-camera: the main loop starts it (edge.daemon.swap)."""
 
     def __init__(self):
         self.event = threading.Event()
         self.at = None
+        self.reload_asked = False
 
     def install(self):
-        for name in ("SIGTERM", "SIGINT", "SIGHUP"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), self._set)
+        for name in ("SIGTERM", "SIGINT"):
+            signal.signal(getattr(signal, name), self._set)
+        if hasattr(signal, "SIGHUP"):  # no SIGHUP on Windows
+            signal.signal(signal.SIGHUP, self._reload)
+
+    def _reload(self, signum, frame):
+        log("signal {}: reloading the model".format(signum))
+        self.reload_asked = True
 
     def _set(self, signum, frame):
         if not self.event.is_set():
@@ -237,6 +247,7 @@ def serve(args, service, http, mqtt, why, grpc=None):
     try:
         service.start()
         started.append(service)
+        swap = service.telemetry.reloader = model_swap(args, service, why)
         log("runtime: {} ({})".format(service.runner.describe(), why))
         try:
             http.start()
@@ -257,8 +268,12 @@ def serve(args, service, http, mqtt, why, grpc=None):
             service.telemetry.mqtt = mqtt
             mqtt.start()
             started.append(mqtt)
-        while not stop.event.wait(0.5):
-            pass
+        while not stop.event.wait(0.25):
+            if stop.reload_asked:
+                stop.reload_asked = False
+                accepted, message = swap.request_reload()
+                if not accepted:
+                    log("reload not started: " + message)
         drain(service, http, mqtt, (stop.at or time.time()) + DRAIN_S, grpc)
         started = []
     finally:
@@ -268,6 +283,26 @@ def serve(args, service, http, mqtt, why, grpc=None):
             else:
                 part.close()
     return EXIT_OK
+
+
+def model_swap(args, service, why):
+    """edge-serve's ModelSwap (edge.daemon.swap): new bundles made as the first one was, switched by the service."""
+    from edge.daemon.swap import LoadedModel, ModelSwap
+    from edge.runners.select import make_runner
+    from edge.tasks.registry import model_for
+
+    first = service.bundle
+
+    def make(bundle):
+        return make_runner(bundle, args.runtime or "auto", args.precision or "auto", threads=args.threads,
+                           checkpoint=args.checkpoint if bundle.path == first.path else None,
+                           build_engine=bool(args.build_engine), log=log, spinning=False)
+
+    def wrap(bundle, runner, runner_why):
+        return model_for(bundle, runner, k=service.top_k), runner.describe()
+
+    current = LoadedModel(first, service.runner, why, service.model, service.runner.describe())
+    return ModelSwap(current, make, wrap, log=log, switch=service.switch_model)
 
 
 def drain(service, http, mqtt, deadline, grpc=None):

@@ -89,7 +89,7 @@ class ServeTelemetry(ServiceHealth):
         depth = self.queue_depth()
         with self._lock:
             snapshot.update({
-                "model": dict(self.model), "queue_depth": depth, "in_flight": self.in_flight,
+                "model": dict(self.model_status() or {}, **self.model), "queue_depth": depth, "in_flight": self.in_flight,
                 "requests": sum(self.requests.values()),
                 "batches": self.batch_size.count, "mean_batch_size": round(self.batch_size.mean(), 3),
                 "connections_dropped": self.dropped_connections,
@@ -122,5 +122,6 @@ class ServeTelemetry(ServiceHealth):
         if self.mqtt is not None:
             text.family("serve_mqtt_connected", "gauge", "1 while the MQTT front end is connected to its broker",
                         [((), int(bool(self.mqtt.health().get("connected"))))])
+        self.render_model(text)
         self.render_cpu(text)
         return text.render()

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from edge.errors import EdgeError
 from edge.version import __version__
 from edge.bundle.preprocess import finish_input
 from edge.bundle.schema import INPUT_UINT8
@@ -89,14 +90,17 @@ class InferenceService(object):
             self.log(why)
         self.max_delay_ms = float(max_delay_ms)
         self.statistics = {}   # served model name -> ModelStatistics (Triton's statistics extension)
-        self.batcher = DynamicBatcher(runner.infer, self.max_batch, max_delay_ms / 1000.0, max_queue,
-                                      observe=self._observe_batch, log=self.log, account=self._account)
+        self.batcher = self._new_batcher(runner, max_queue)
         telemetry.queue_depth = self.batcher.depth
         telemetry.set_max_batch(self.max_batch)
         self.waiting_threads = waiting_threads(self.max_batch)
         self.decoding = PixelBudget() if decode_pixels is None else PixelBudget(decode_pixels)
         self.ready = False
         self.draining = False
+
+    def _new_batcher(self, runner, max_queue):
+        return DynamicBatcher(runner.infer, self.max_batch, self.max_delay_ms / 1000.0, max_queue,
+                              observe=self._observe_batch, log=self.log, account=self._account)
 
     def start(self):
         self.runner.activate()
@@ -123,7 +127,7 @@ class InferenceService(object):
             if not self.accepting:
                 raise busy("shutting down" if self.draining else "starting")
             try:
-                pending = self.batcher.submit(self.model_rows(model, rows), wait_s, tag=model)
+                pending = self._submit(self.model_rows(model, rows), wait_s, model)
             except QueueFull:
                 raise busy("server busy: {} requests are queued; retry later".format(self.batcher.max_queue))
             except Stopped:
@@ -134,6 +138,38 @@ class InferenceService(object):
         self.telemetry.request_started()
         pending.add_done_callback(self.telemetry.request_finished)
         return pending
+
+    def _submit(self, rows, wait_s, model):
+        """The batcher's Pending; a batcher closed by a model swap between reading it and submitting hands the
+        request to the new one."""
+        while True:
+            batcher = self.batcher
+            try:
+                return batcher.submit(rows, wait_s, tag=model)
+            except Stopped:
+                if self.batcher is batcher:   # stopping, not swapping
+                    raise
+
+    # ----- live model swap (edge.daemon.swap, SIGHUP) ---------------------------------------------------
+    def switch_model(self, loaded, old=None):
+        """Serve edge.daemon.swap's LoadedModel `loaded` from now on: new requests go to a batcher over its runner
+        at once; those the old batcher holds are answered by the old runner (it drains them) before this returns.
+        Its input, outputs and batch must be the served model's (clients read them once): EdgeError otherwise."""
+        bundle = loaded.bundle
+        served = (self.input.metadata(), self.output.metadata(), self.max_batch)
+        offered = (model_input(bundle).metadata(), model_output(bundle).metadata(),
+                   batch_limit(bundle, self.max_batch)[0])
+        if offered != served:
+            raise EdgeError("the new bundle's input, outputs or batch ({}) differ from the served model's ({}): "
+                            "restart edge-serve to serve it".format(offered, served))
+        batcher = self._new_batcher(loaded.runner, self.batcher.max_queue).start()
+        old_batcher = self.batcher
+        self.bundle, self.runner, self.model, self.batcher = bundle, loaded.runner, loaded.model, batcher
+        self.telemetry.queue_depth = batcher.depth
+        self.telemetry.model.update({"runtime": loaded.runner.describe()})
+        failed = old_batcher.close(INFER_TIMEOUT_S)
+        if failed:
+            self.log("model swap: {} requests held by the old model could not run".format(failed))
 
     def infer(self, rows, model=None):
         """The logits for input rows sent to `model` (default model_name), waiting for their batch (a
@@ -234,7 +270,7 @@ class InferenceService(object):
 
     def close(self):
         self.ready = False
-        self.runner.deactivate()
+        self.runner.deactivate()   # the runner serving now (a model swap deactivated the ones before)
 
 
 def random_rows(spec, count=1, seed=0):

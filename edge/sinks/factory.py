@@ -97,7 +97,7 @@ def build_sinks(specs, config, telemetry, viewers=None, access=None, log=None):
         if spec.kind == "http":
             from edge.sinks.http import HttpSink
             sinks.append(HttpSink(telemetry, host=values["http_host"], port=values["http_port"], viewers=viewers,
-                                  access=access))
+                                  access=access, dataset=values["dataset"]))
             continue
         sink = _jsonl_sink(values) if spec.kind == "jsonl" else _mqtt_sink(values, log)
         sinks.append(FilteredSink(sink, policy) if policy.active else sink)

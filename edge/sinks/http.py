@@ -1,4 +1,8 @@
-"""HTTP sink: /healthz, /metrics (Prometheus), /latest (JSON), /stream.mjpg (annotated preview).
+"""HTTP sink: the page at / (edge.sinks.page), /healthz, /metrics (Prometheus), /latest (JSON), /latest.jpg (the
+newest frame, undrawn), /stream.mjpg (annotated preview) and, with a dataset folder (--dataset), tag and record:
+GET /dataset (classes and counts), POST /dataset/class, /dataset/capture, /dataset/point, /dataset/undo, and
+GET /dataset.tar.gz (streamed); edge.daemon.recorder writes the files. POST /model: a bundle .tar.gz for the live
+swap (edge.sinks.model_upload).
 
 Binds 127.0.0.1 by default: exposing it to the network is an explicit choice (--http-host), and then
 --token-file (every route but /healthz needs the token; a browser logs in once at /login and gets a
@@ -33,15 +37,14 @@ from edge.net.http_replies import answer_healthz, answer_metrics, send, send_jso
 from edge.net.http_server import HttpServer, RequestHandler
 from edge.util.lazy import require
 from edge.sinks.base import Sink
+from edge.sinks.dataset_routes import answer_dataset
+from edge.sinks.model_upload import answer_upload
+from edge.sinks.page import PAGE
 
 BOUNDARY = "edgeframe"
 REQUEST_WORKERS = 16            # threads for the short requests, beside one per preview viewer
 PREVIEW_SNDBUF = 64 * 1024      # per-viewer send buffer (the kernel doubles it)
 SEND_SLICE_S = 0.25             # a blocked preview write looks at the clock and the stop flag this often
-INDEX = """<!doctype html><title>edge-camera</title><h1>edge-camera</h1>
-<p><a href="/healthz">/healthz</a> | <a href="/metrics">/metrics</a> | <a href="/latest">/latest</a></p>
-<img src="/stream.mjpg" alt="preview">
-<form method="post" action="/logout"><button>log out</button></form>"""
 LOGIN = """<!doctype html><title>edge-camera: log in</title><h1>edge-camera</h1><p>{}</p>
 <form method="post" action="/login"><input type="password" name="token" autofocus
  placeholder="token (--token-file)"> <button>log in</button></form>"""
@@ -53,13 +56,14 @@ class HttpSink(Sink):
     name = "http"
 
     def __init__(self, telemetry, host="127.0.0.1", port=8080, preview_fps=10.0, max_preview_clients=8,
-                 request_timeout=10.0, max_lag_s=5.0, viewers=None, access=None):
+                 request_timeout=10.0, max_lag_s=5.0, viewers=None, access=None, dataset=None):
         """max_preview_clients: /stream.mjpg viewers at once (one pool thread each; more get 503).
         request_timeout: seconds a client may take to send its request (or to read a response)
         before its connection is dropped. max_lag_s: seconds one preview frame may wait to go out
         to a viewer before the viewer is dropped. viewers: told joined()/left() per preview viewer
         (edge.sources.scaling.ScaleDemand: the capture grows to a viewable size while one watches).
-        access: an edge.net.http_access.Access (its token and TLS context); default open, plain HTTP."""
+        access: an edge.net.http_access.Access (its token and TLS context); default open, plain HTTP.
+        dataset: the folder the page tags and records into (edge.daemon.recorder), None: no recording."""
         super(HttpSink, self).__init__()
         self.telemetry = telemetry
         self.host, self.port = host, port
@@ -79,7 +83,13 @@ class HttpSink(Sink):
         self._jpeg = (0, None)      # (version, bytes) encoded for the preview
         self._version = 0
         self._cond = threading.Condition()
-        self._closing = False
+        self.closing = False
+        self.newest = None          # (frame, result): what /latest.jpg and a capture take, watched or not
+        self.newest_jpeg = (None, None)
+        self.recorder = None
+        if dataset is not None:
+            from edge.daemon.recorder import DatasetRecorder
+            self.recorder = DatasetRecorder(dataset)
 
     def start(self):
         sink = self
@@ -112,6 +122,8 @@ class HttpSink(Sink):
     def publish(self, result, frame=None):
         self.latest = result
         self.published += 1
+        if frame is not None:
+            self.newest = (frame, result)
         if frame is not None and self.clients > 0:
             with self._cond:
                 self._version += 1
@@ -119,7 +131,7 @@ class HttpSink(Sink):
                 self._cond.notify_all()
 
     def close(self, timeout=1.0):
-        self._closing = True
+        self.closing = True
         with self._cond:
             self._cond.notify_all()
         if self.server is not None:
@@ -145,8 +157,13 @@ class HttpSink(Sink):
                 self._refuse(request, path, head)
             elif path in ("/login", "/logout"):
                 self._login(request, path, query, post, head)
+            elif path.startswith("/dataset"):
+                answer_dataset(self, request, path, post, head)
+            elif path == "/model" and post:
+                answer_upload(self, request, head)
             elif post:
-                send_json(request, 405, {"error": "POST goes to /login or /logout only"}, head, (("Allow", "GET"),))
+                send_json(request, 405, {"error": "POST goes to /login, /logout, /model or /dataset/..."}, head,
+                          (("Allow", "GET"),))
             elif path == "/healthz":
                 answer_healthz(request, self.telemetry, head)
             elif path == "/metrics":
@@ -156,13 +173,15 @@ class HttpSink(Sink):
                     send_json(request, 404, {"error": "no result yet"}, head)
                 else:
                     send_json(request, 200, self.latest, head)
+            elif path == "/latest.jpg":
+                self._latest_jpeg(request, head)
             elif path == "/stream.mjpg":
                 if head:
                     self._stream_headers(request)
                 else:
                     self._stream(request)
             elif path == "/":
-                send(request, 200, "text/html; charset=utf-8", INDEX, head)
+                send(request, 200, "text/html; charset=utf-8", PAGE, head)
             else:
                 send_json(request, 404, {"error": "not found", "path": path}, head)
         except (socket.error, IOError, OSError):
@@ -180,13 +199,9 @@ class HttpSink(Sink):
     def _login(self, request, path, query, post, head):
         """GET /login: the form (or ?token=...); POST /login token=...: the session cookie; /logout drops it."""
         if post:
-            length = request.headers.get("Content-Length") or "0"
-            length = int(length) if length.isdigit() else -1
-            if not 0 <= length <= MAX_FORM_BYTES:
-                send_json(request, 400, {"error": "a login form needs a Content-Length up to {}".format(
-                    MAX_FORM_BYTES)}, head, (("Connection", "close"),))
+            query = self.form_body(request, head)
+            if query is None:
                 return
-            query = request.rfile.read(length).decode("latin-1")
         if path == "/logout":
             send(request, 303, "text/plain", "", head, (("Location", "/login"), ("Set-Cookie", self.access.logout())))
             return
@@ -201,6 +216,29 @@ class HttpSink(Sink):
             send(request, 401, "text/html; charset=utf-8", LOGIN.format("Wrong token."), head)
         else:
             send(request, 303, "text/plain", "", head, (("Location", "/"), ("Set-Cookie", cookie)))
+
+    @staticmethod
+    def form_body(request, head=False):
+        """A POSTed form's text; None (400 sent) when its Content-Length is missing or over MAX_FORM_BYTES."""
+        length = request.headers.get("Content-Length") or "0"
+        length = int(length) if length.isdigit() else -1
+        if not 0 <= length <= MAX_FORM_BYTES:
+            send_json(request, 400, {"error": "a form needs a Content-Length up to {}".format(MAX_FORM_BYTES)}, head,
+                      (("Connection", "close"),))
+            return None
+        return request.rfile.read(length).decode("utf-8", "replace")
+
+    def _latest_jpeg(self, request, head):
+        """The newest frame as it was captured, without drawing (the page draws the result itself)."""
+        newest = self.newest
+        if newest is None:
+            send_json(request, 404, {"error": "no frame yet"}, head)
+            return
+        if self.newest_jpeg[0] is not newest[0]:
+            cv2 = require("cv2", "the page's live view")
+            self.newest_jpeg = (newest[0], cv2.imencode(".jpg", newest[0].image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+                                 .tobytes())
+        send(request, 200, "image/jpeg", self.newest_jpeg[1], head)
 
     @staticmethod
     def _stream_headers(request):
@@ -225,11 +263,11 @@ class HttpSink(Sink):
             self._stream_headers(request)
             request.wfile.flush()
             seen, next_due = 0, 0.0
-            while not self._closing:
+            while not self.closing:
                 with self._cond:
-                    while not self._closing and (self._frame is None or self._frame[0] == seen):
+                    while not self.closing and (self._frame is None or self._frame[0] == seen):
                         self._cond.wait(0.5)
-                    if self._closing:
+                    if self.closing:
                         break
                     version, frame, result = self._frame
                 wait = next_due - time.time()
@@ -254,7 +292,7 @@ class HttpSink(Sink):
         deadline = time.time() + self.max_lag_s
         view = memoryview(data)
         while view:
-            if self._closing:
+            if self.closing:
                 return False
             try:
                 view = view[connection.send(view):]

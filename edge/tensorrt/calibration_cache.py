@@ -12,6 +12,7 @@ from edge.bundle.bundle import artifact_entry
 from edge.errors import EdgeError
 from edge.tensorrt import build, compat
 from edge.tensorrt.calibrator import make_calibrator, regroup, resolve_method
+from edge.util.progress import Progress
 
 CALIBRATION_CACHE = "calibration.cache"
 CALIBRATION_BATCH = 8            # calibration batch size when the ONNX batch axis is dynamic
@@ -51,9 +52,12 @@ def write_calibration_cache(bundle_dir, onnx_file, batches, method, log=print):
     log("calibrating {} with TensorRT {} ({}, {} batches of {})".format(
         onnx_file, compat.version(trt), chosen, len(grouped), batch_size))
     request = build.BuildRequest(path, "int8", (batch_size,) * 3, build.DEFAULT_WORKSPACE_MB, calibrator=calibrator)
+    shown = Progress("int8 calibration of {}".format(onnx_file))   # a line every interval where no terminal
+    shown.set_stage("TensorRT calibrates on {} batches and builds the engine".format(len(grouped)))
     with memory.current():   # the builder reads the calibrator's device pointers in this context
         try:
-            build.build(trt, request, log)
+            with shown, shown.heartbeat():
+                build.build(trt, request, log)
         finally:
             calibrator.release()
     if not calibrator.cache:

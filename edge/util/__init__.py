@@ -1,1 +1,1 @@
-"""Small utilities every part uses: atomic writes, staged folders, timestamps, lazy imports, tables."""
+"""Small utilities every part uses: atomic writes, staged folders, timestamps, lazy imports, tables, progress."""

@@ -315,16 +315,21 @@ def test_prometheus_rendering_and_bounded_windows():
 
 
 @needs_ffmpeg
-def test_sighup_stops_cleanly_like_sigterm(export_int8_bundle, video, tmp_path):
-    # A closed terminal or ssh session sends SIGHUP: a clean stop, not death by signal (exit 129).
+def test_sighup_reloads_the_model_and_the_daemon_goes_on(export_int8_bundle, video, tmp_path):
+    # SIGHUP is `systemctl reload`: the bundle is swapped live (tests/edge/test_model_swap.py), nothing stops;
+    # SIGTERM then stops it cleanly.
     jsonl = str(tmp_path / "results.jsonl")
     daemon = start_daemon([export_int8_bundle, "--source", video, "--realtime", "--loop", "--jsonl", jsonl])
     try:
         assert wait_until(lambda: len(read_jsonl(jsonl)) >= 3, 20)
-    finally:
         daemon.send_signal(signal.SIGHUP)
+        count = len(read_jsonl(jsonl))
+        assert wait_until(lambda: len(read_jsonl(jsonl)) >= count + 30, 30) and daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=10)
     assert daemon.returncode == 0, (daemon.returncode, err)
-    assert "signal 1: stopping" in err and "stopped: " in err
+    assert "signal 1: reloading the model" in err and "model swap: now running bundle" in err
+    assert "signal 15: stopping" in err and "stopped: " in err
     with open(jsonl) as handle:
         assert handle.read().endswith("\n")

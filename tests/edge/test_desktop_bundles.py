@@ -80,9 +80,14 @@ def test_the_triton_repositorys_models_load_here():
         written = json.load(handle)
     paths = [os.path.join(base, file_name) for base, _, files in os.walk(os.path.join(FOLDER, "triton"))
              for file_name in files if file_name.endswith(".onnx")]
-    assert len(paths) == 2, (paths, written)
+    # fp32 and INT8, each as the bundle's tensor model and as an _image model (UINT8 RGB pixels, normalised in
+    # the graph: the golden frames are BGR at the model's size)
+    assert len(paths) == 4, (paths, written)
+    rgb_frames = np.ascontiguousarray(golden.frames[..., ::-1])
     for path in paths:
-        assert _agreement(_run(path, golden.inputs(bundle.spec)), golden) >= INT8_MIN_AGREEMENT, path
+        image_model = os.path.basename(os.path.dirname(os.path.dirname(path))).endswith("_image")
+        inputs = rgb_frames if image_model else golden.inputs(bundle.spec)
+        assert _agreement(_run(path, inputs), golden) >= INT8_MIN_AGREEMENT, path
 
 
 @pytest.mark.parametrize("name", BUNDLES)

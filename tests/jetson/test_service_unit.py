@@ -62,7 +62,9 @@ def test_systemd_analyze_verify_is_clean(path):
 SHARED = {"User": ["edge"], "Group": ["video"], "SupplementaryGroups": ["video"], "NoNewPrivileges": ["true"],
           "ProtectSystem": ["full"], "ProtectHome": ["read-only"], "ReadWritePaths": ["/var/lib/edge-toolkit"],
           "WorkingDirectory": ["/var/lib/edge-toolkit"], "Restart": ["on-failure"], "RestartSec": ["5"],
-          "KillSignal": ["SIGTERM"], "TimeoutStopSec": ["10"], "Type": ["simple"]}
+          "KillSignal": ["SIGTERM"], "TimeoutStopSec": ["10"], "Type": ["simple"],
+          # `systemctl reload` swaps the model live (edge.daemon.swap): SIGHUP to the main process
+          "ExecReload": ["/bin/kill -HUP $MAINPID"]}
 
 
 @pytest.mark.parametrize("path", UNITS, ids=os.path.basename)
