@@ -10,9 +10,9 @@ given a bundle, edge-export hands over to it.
     options        ExportOptions: the export's values and defaults, checked in one place
     pipeline       export_bundle(source_path, out, options, **values): the export as a plain callable
     model_source   what an export starts from (model.pt, state dict, TorchScript, ONNX), loaded
-    bundle_models  the phases that write models into the bundle: fp32, its check, INT8, float-input
+    bundle_models  the phases that write models into the bundle: fp32, its check, INT8, float-pixel
     onnx_export    PyTorch -> ONNX, and what an ONNX file takes
-    fuse           preprocessing folded into the graph (--fuse-preprocess)
+    fuse           preprocessing folded into the graph (the default; --no-fuse-preprocess: plain)
     quantize       the INT8 QDQ flavors (ONNX Runtime static quantization)
     verify         parity checks: PyTorch vs ONNX Runtime, INT8 vs FP32; image folders for them
     bundle_writer  all-or-nothing: a staging folder swapped in at the end

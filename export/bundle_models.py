@@ -1,5 +1,11 @@
 """The models edge-export writes into a bundle, one phase per function: fp32 ONNX, its check
-against PyTorch, the INT8 QDQ flavors, and a fused bundle's float-input family for TensorRT 8.2.
+against PyTorch, the INT8 QDQ flavors, and a fused bundle's float-pixel family for TensorRT 8.2.
+
+A family is the models taking one input format (edge.bundle.schema): a plain bundle's take
+INPUT_FLOAT; a fused bundle's own take INPUT_UINT8, and beside them the float-pixel family
+(INPUT_PIXELS: model.pixels.onnx and its TensorRT INT8 flavor) is what TensorRT 8.2, without uint8
+inputs, builds from. Both fused families are the same wrapper (export.fuse) and are verified the
+same way, the float-pixel one on the same frames widened to float32.
 
 Each phase writes into the staging folder and adds its manifest entries, `input_format` included.
 Phases take what they use as arguments (export.pipeline runs them in order): the loaded
@@ -12,9 +18,9 @@ import shutil
 import tempfile
 
 from edge.bundle.bundle import artifact_entry, put_artifact
-from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8, TENSORRT_INT8
+from edge.bundle.schema import INPUT_FLOAT, INPUT_PIXELS, INPUT_UINT8, PIXEL_FORMATS, TENSORRT_INT8
 from edge.errors import EdgeError
-from edge.bundle.golden import FILE as GOLDEN_FILE
+from edge.bundle.golden import FILE as GOLDEN_FILE, frames_as
 from edge.util.lazy import available
 from edge.bundle.preprocess import preprocess_batch
 from export import quantize, verify
@@ -25,16 +31,26 @@ FP32_FILE = "model.onnx"
 
 
 class Graphs(object):
-    """One family of models the bundle carries: its fp32 file and what its input is."""
+    """One family of models the bundle carries: its fp32 file and what its input is (edge.bundle.schema)."""
 
-    def __init__(self, fused, suffix=""):
-        self.fused = fused
-        self.input_format = INPUT_UINT8 if fused else INPUT_FLOAT
+    def __init__(self, input_format, suffix=""):
+        self.input_format = input_format
+        self.fused = input_format in PIXEL_FORMATS     # the graph normalises (export.fuse's wrapper)
         self.suffix = suffix
 
     def file(self, name):
-        """`name` for this family: model.onnx, or model.float.onnx for a fused bundle's float-input family."""
+        """`name` for this family: model.onnx, or model.pixels.onnx for a fused bundle's float-pixel family."""
         return name[:-len(".onnx")] + self.suffix + ".onnx" if self.suffix else name
+
+    def images(self, images, spec):
+        """This family's input batch for decoded BGR `images`: resized as edge.bundle.preprocess does, then
+        normalised (INPUT_FLOAT), or kept as uint8 frames, or widened to float32 (INPUT_PIXELS)."""
+        return frames_as(preprocess_batch(images, spec, fused=True), spec, self.input_format)
+
+    @property
+    def words(self):
+        """How the log names this family where it is not the bundle's own ("" for that)."""
+        return " (float pixels, for TensorRT 8.2)" if self.suffix else ""
 
 
 class CalibrationImages(object):
@@ -49,10 +65,10 @@ class CalibrationImages(object):
 
 
 def graph_families(fuse_preprocess):
-    """The bundle's own models, then (fused bundles) the float-input ones TensorRT 8.2 builds from."""
+    """The bundle's own models, then (fused bundles) the float-pixel ones TensorRT 8.2 builds from."""
     if not fuse_preprocess:
-        return Graphs(fused=False), None
-    return Graphs(fused=True), Graphs(fused=False, suffix=".float")
+        return Graphs(INPUT_FLOAT), None
+    return Graphs(INPUT_UINT8), Graphs(INPUT_PIXELS, suffix=".pixels")
 
 
 def write_fp32(source, bundle_dir, manifest, graphs, opset, dynamic_batch, log):
@@ -70,10 +86,10 @@ def write_fp32(source, bundle_dir, manifest, graphs, opset, dynamic_batch, log):
         batch = manifest["input"]["batch"]
         log("exporting ONNX fp32 (opset {}, batch {}{})".format(
             opset, "1..{} dynamic".format(batch["max"]) if dynamic_batch else "1 static",
-            ", fused uint8 preprocessing" if graphs.fused else
-            ", float input for TensorRT 8.2" if graphs.suffix else ""))
+            ", fused preprocessing, float32 pixel input for TensorRT 8.2" if graphs.suffix else
+            ", fused preprocessing, uint8 input" if graphs.fused else ""))
         model = fused_module(source.model, source.spec) if graphs.fused else source.model
-        export_onnx(model, path, example_input(source.spec, fused=graphs.fused), opset=opset,
+        export_onnx(model, path, example_input(source.spec, input_format=graphs.input_format), opset=opset,
                     dynamic_batch=dynamic_batch,
                     input_name=manifest["input"]["name"], output_name=manifest["output"]["name"])
     keep_used_opsets(path)   # before its sha256 goes into the manifest
@@ -84,13 +100,15 @@ def write_fp32(source, bundle_dir, manifest, graphs, opset, dynamic_batch, log):
 def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     """ONNX Runtime vs PyTorch on the golden frames: the manifest record, or VerificationFailed.
 
-    The reference outputs computed here are the golden set's (PyTorch's; ONNX Runtime fp32's for
-    an ONNX input, which has no other reference). tolerance: the fp32 tolerance (export.verify).
+    A fused family is judged against the unfused PyTorch model on the host's preprocessing of the same
+    frames (the float-pixel family's fed them widened to float32): that is the check that fusing
+    changed nothing. The reference outputs computed here are the golden set's (PyTorch's; ONNX Runtime
+    fp32's for an ONNX input, which has no other reference). tolerance: the fp32 tolerance (export.verify).
     """
     runner = verify.OnnxCpu(os.path.join(bundle_dir, graphs.file(FP32_FILE)),
                             max_batch=manifest["input"]["batch"]["max"])
     float_inputs = None if graphs.fused else golden.inputs(source.spec)
-    candidate = runner(golden.frames if graphs.fused else float_inputs)
+    candidate = runner(golden.inputs_as(source.spec, graphs.input_format))
     if candidate.ndim != 2 or candidate.shape[1] != len(source.classes):
         raise EdgeError("the ONNX model gives outputs of shape {} for {} classes".format(
             candidate.shape, len(source.classes)))
@@ -100,14 +118,15 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
         return {"inputs": len(golden), "source": golden.source, "skipped": True,
                 "reason": "input was an ONNX file: no PyTorch reference"}
     log("verifying fp32{}: ONNX Runtime vs PyTorch{} on {} inputs ({})".format(
-        " (float input)" if graphs.suffix else "", " (unfused)" if graphs.fused else "", len(golden),
-        golden.source))
+        graphs.words, " (the unfused model: checks the fused preprocessing)" if graphs.fused else "",
+        len(golden), golden.source))
     if golden.reference is None:
         golden.reference = verify.torch_logits(source.model, float_inputs if float_inputs is not None
                                                else golden.inputs(source.spec))
     record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source, source.task, source.spec)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.bundle.preprocess output"
+        record["input_format"] = graphs.input_format
     log("  max abs diff {:.2e} (tolerance {:.1e}), {}".format(record["max_abs_diff"], record["tolerance"],
                                                             source.task.fp32_text(record)))
     return record
@@ -127,8 +146,8 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, metho
     each judged against its fp32 model on the hold-out by the model's task: VerificationFailed past `bar`
     (a classifier's least top-1 agreement, a regression model's most MAE increase in pixels)."""
     input_name = manifest["input"]["name"]
-    calib_batch = preprocess_batch(calibration.frames, source.spec, fused=graphs.fused)
-    holdout_batch = preprocess_batch(calibration.holdout, source.spec, fused=graphs.fused)
+    calib_batch = graphs.images(calibration.frames, source.spec)
+    holdout_batch = graphs.images(calibration.holdout, source.spec)
     max_batch = manifest["input"]["batch"]["max"]
     fp32_path = os.path.join(bundle_dir, graphs.file(FP32_FILE))
     fp32_logits = verify.OnnxCpu(fp32_path, max_batch)(holdout_batch)
@@ -140,20 +159,22 @@ def write_int8(source, bundle_dir, manifest, calibration, graphs, flavors, metho
         for flavor in flavors:
             file_name = graphs.file(quantize.FLAVORS[flavor]["file"])
             log("quantizing INT8 {}{} ({} calibration, {} images)".format(
-                flavor, " (float input)" if graphs.suffix else "", method, len(calib_batch)))
+                flavor, graphs.words, method, len(calib_batch)))
             extra = quantize.quantize_flavor(prepared, os.path.join(bundle_dir, file_name), flavor, input_name,
                                               calib_batch, method=method, float_nodes=float_nodes)
             int8_logits = verify.OnnxCpu(os.path.join(bundle_dir, file_name), max_batch)(holdout_batch)
             record = verify.int8_figures(source, calibration, fp32_logits, int8_logits)
             log("  " + source.task.int8_text(record))
+            if graphs.fused:
+                record["reference"] = "the fp32 model of the same input, verified against the unfused PyTorch model"
             records[flavor] = verify.judge_int8(source.task, record, flavor, bar)
             put_artifact(manifest, artifact_entry(bundle_dir, file_name, "onnx", input_format=graphs.input_format,
                                                   **extra))
     return records
 
 
-def write_float_input_models(source, bundle_dir, manifest, golden, calibration, graphs, options, log):
-    """A fused bundle's float-input models (fp32, TensorRT INT8): what TensorRT 8.2, without uint8, builds from.
+def write_pixel_models(source, bundle_dir, manifest, golden, calibration, graphs, options, log):
+    """A fused bundle's float-pixel models (fp32, TensorRT INT8): what TensorRT 8.2, without uint8, builds from.
 
     `options` (export.options.ExportOptions) as for the bundle's own family; calibration is None without INT8.
     """
@@ -167,11 +188,12 @@ def write_float_input_models(source, bundle_dir, manifest, golden, calibration, 
 
 
 def write_calibration_cache(source, bundle_dir, manifest, calibration, graphs, method, log):
-    """A TensorRT calibration cache for the float-input fp32 model, when TensorRT is here (else the device can)."""
+    """A TensorRT calibration cache for `graphs`' fp32 model (the float-pixel one of a fused bundle: TensorRT 8.2,
+    the one that calibrates, takes no uint8), when TensorRT is here (else the device can)."""
     if not available("tensorrt"):
         log("calibration cache: skipped (TensorRT is not installed here; the QDQ models carry the scales)")
         return None
-    batches = [batch[None] for batch in preprocess_batch(calibration.frames, source.spec)]
+    batches = [batch[None] for batch in graphs.images(calibration.frames, source.spec)]
     log("writing TensorRT calibration cache ({} images)".format(len(batches)))
     from edge.tensorrt.calibration_cache import write_calibration_cache as calibrate  # only when TensorRT is here
     entry = calibrate(bundle_dir, graphs.file(FP32_FILE), batches, method, log=log)

@@ -16,6 +16,11 @@ export leaves the previous bundle untouched; what a killed export left beside it
 previous bundle moved aside renamed back) by the next export. Preprocessing flags describe inputs that do not carry
 their own spec (state dicts, TorchScript, ONNX); model.pt carries the spec it was trained with.
 
+A PyTorch model's bundle is fused by default (--fuse-preprocess): its models take the resized uint8 BGR
+frame and normalise in-graph, beside a float32-pixel family for TensorRT 8.2 (no uint8 inputs; the host
+only widens), all verified against the unfused PyTorch model. --no-fuse-preprocess writes the plain
+float NCHW input the host normalises; an ONNX input stays plain (there is no PyTorch model to wrap).
+
 Progress goes to stderr; the bundle's table, the result, to stdout. Exit codes: 0 done; 2 user error
 (one line, nothing written); 3 verification failed or the model holds NaN/Inf weights (nothing
 written); 130 Ctrl-C, 143 SIGTERM (nothing written: the staging folder is removed).
@@ -104,8 +109,13 @@ def add_onnx_arguments(parser):
                           MIN_OPSET, MAX_OPSET, DEFAULTS["opset"]))
     onnx.add_argument("--dynamic-batch", type=int, metavar="N",
                       help="dynamic batch axis accepting 1..N images (default: static batch 1)")
-    onnx.add_argument("--fuse-preprocess", action="store_true",
-                      help="graph takes uint8 NHWC BGR at the input size; /255, mean/std, layout in-graph")
+    fuse = onnx.add_mutually_exclusive_group()
+    fuse.add_argument("--fuse-preprocess", action="store_const", const=True, default=DEFAULTS["fuse_preprocess"],
+                      help="the default for a PyTorch model: the graph takes uint8 NHWC BGR at the input size and "
+                           "does /255, mean/std and the layout itself (TensorRT 8.2: float32 pixels, widened on "
+                           "the host); an ONNX input stays plain (asking this for one is refused)")
+    fuse.add_argument("--no-fuse-preprocess", dest="fuse_preprocess", action="store_const", const=False,
+                      help="plain float32 NCHW input, normalised on the host")
     return onnx
 
 

@@ -1,25 +1,31 @@
-"""--fuse-preprocess: move the photometric part of preprocessing into the graph.
+"""Fused preprocessing (edge-export's default; --no-fuse-preprocess turns it off): the photometric part
+of preprocessing moves into the graph.
 
-The fused model takes the uint8 BGR frame OpenCV gives, already resized and cropped to the spec
-size, as NHWC; the graph does the layout change, colour swap, /255 and mean/std with the same
-float32 arithmetic as `edge.bundle.preprocess.normalize` (x - mean*255) / (std*255). Resizing and
-cropping stay on the host (`edge.bundle.preprocess.resize_and_crop`): they depend on the frame size.
+The fused model takes the BGR frame OpenCV gives, already resized and cropped to the spec size, as
+NHWC; the graph does the layout change, colour swap, /255 and mean/std with the same float32
+arithmetic as `edge.bundle.preprocess.normalize` (x - mean*255) / (std*255). Resizing and cropping
+stay on the host (`edge.bundle.preprocess.resize_and_crop`): they depend on the frame size.
 
-TensorRT 8.2 (JetPack 4.6) has no uint8 network inputs: a fused bundle also carries the unfused
-float-input models, from which the device builds its 8.2 engines (the runner then normalises on
-the host).
+The same wrapper makes both of a fused bundle's families: the uint8 frame (INPUT_UINT8, what ONNX
+Runtime and TensorRT 8.5+ take), and the same frame as float32 holding its 0..255 values
+(INPUT_PIXELS) for TensorRT 8.2 (JetPack 4.6), which has no uint8 network inputs: there the host
+only widens uint8 to float32, and normalisation still runs in the engine.
 """
 
 from edge.bundle.bundle import image_shape
 from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 from edge.util.lazy import require
 
-TENSORRT_NOTE = ("--fuse-preprocess gives a uint8 input, which TensorRT 8.2 (JetPack 4.6, Nano/TX2) "
-                 "cannot take: the bundle also carries float-input models for TensorRT 8.2 engines")
+TENSORRT_NOTE = ("fused preprocessing: the models take the resized BGR frame and normalise in-graph (uint8; "
+                 "for TensorRT 8.2, which has no uint8 inputs, float32 pixels the host only widens), each "
+                 "verified against the unfused PyTorch model; --no-fuse-preprocess exports the plain float input")
+ONNX_NOTE = ("an ONNX input keeps its plain float input (normalised on the host): fusing the preprocessing "
+             "wraps a PyTorch model")
 
 
 def fused_module(model, spec):
-    """Wrap `model` (float NCHW in the spec's colour order) to take uint8 NHWC BGR."""
+    """Wrap `model` (float NCHW in the spec's colour order) to take NHWC BGR frames: uint8, or float32 holding
+    0..255 (whichever the traced example input is)."""
     torch = require("torch", "--fuse-preprocess")
 
     class FusedPreprocess(torch.nn.Module):
@@ -32,8 +38,9 @@ def fused_module(model, spec):
 
         def forward(self, frames):
             # Cast first: TensorRT 8.5+ takes a uint8 input only straight into a Cast (no uint8
-            # intermediate tensors, not even a Transpose's output).
-            x = frames.to(torch.float32).permute(0, 3, 1, 2)
+            # intermediate tensors, not even a Transpose's output). A float32 input needs none.
+            x = frames if frames.dtype == torch.float32 else frames.to(torch.float32)
+            x = x.permute(0, 3, 1, 2)
             if self.swap_to_rgb:
                 x = x[:, [2, 1, 0], :, :]
             return self.inner((x - self.offset) / self.scale)
@@ -45,8 +52,8 @@ def fused_module(model, spec):
     return wrapper
 
 
-def example_input(spec, batch=1, fused=False):
-    """A zero tensor of the exported input's shape and dtype."""
+def example_input(spec, batch=1, input_format=INPUT_FLOAT):
+    """A zero tensor of the shape and dtype of an input of `input_format` (edge.bundle.schema)."""
     torch = require("torch", "ONNX export")
-    shape = [batch] + image_shape(spec.size, INPUT_UINT8 if fused else INPUT_FLOAT)
-    return torch.zeros(*shape, dtype=torch.uint8 if fused else torch.float32)
+    shape = [batch] + image_shape(spec.size, input_format)
+    return torch.zeros(*shape, dtype=torch.uint8 if input_format == INPUT_UINT8 else torch.float32)

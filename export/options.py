@@ -32,7 +32,8 @@ DEFAULTS = {
     # ONNX
     "opset": DEFAULT_OPSET,     # an ONNX input keeps its own
     "dynamic_batch": None,      # N: a dynamic batch axis taking 1..N images; None: static batch 1
-    "fuse_preprocess": False,   # the graph takes uint8 NHWC BGR and normalises in-graph
+    "fuse_preprocess": None,    # the graph takes uint8 NHWC BGR and normalises in-graph; None: yes, but an
+                                # ONNX input (nothing to wrap) stays plain; False: plain (--no-fuse-preprocess)
     # verification
     "verify": None,             # image folder to compare PyTorch and ONNX Runtime on (default: hold-out/random)
     "verify_count": 32,
@@ -84,6 +85,10 @@ class ExportOptions(object):
         """The INT8 bar these options hold `task`'s models to (its option's value)."""
         return getattr(self, task.int8_bar_option) if task.int8_bar_option in DEFAULTS else task.int8_default_bar
 
+    def fuses(self, kind):
+        """Whether the export of an input of `kind` ("onnx" or a PyTorch one) fuses the preprocessing."""
+        return bool(self.fuse_preprocess) if self.fuse_preprocess is not None else kind != "onnx"
+
     def spec_overrides(self):
         """The preprocessing options given, as PreprocessSpec keyword arguments."""
         return dict((name, getattr(self, name)) for name in SPEC_FIELDS if getattr(self, name) is not None)
@@ -99,7 +104,7 @@ class ExportOptions(object):
         if kind != "bundle":
             if self.int8 and not self.calib:
                 raise EdgeError("--int8 needs calibration images: --calib DIR (an image folder)")
-            if kind == "onnx" and self.fuse_preprocess:
+            if kind == "onnx" and self.fuse_preprocess:   # asked for (True), not the default (None)
                 raise EdgeError("--fuse-preprocess needs a PyTorch model; it cannot be applied to an ONNX file")
             if kind == "onnx" and self.opset != DEFAULT_OPSET:
                 raise EdgeError("--opset does not apply to an ONNX input: it keeps the opset it was written with")

@@ -22,7 +22,7 @@ from edge.bundle.schema import FUSED_INPUT
 from edge.bundle.preprocess import preprocess_batch
 from export import bundle_models as models
 from export import bundle_writer, model_source, verify
-from export.fuse import TENSORRT_NOTE
+from export.fuse import ONNX_NOTE, TENSORRT_NOTE
 from export.onnx_export import INPUT_NAME, check_opset
 from export.options import ExportOptions
 from export.quantize import split_sample
@@ -82,8 +82,6 @@ def check_request(source_path, out, options, log):
     verify_entries = verify.list_images(options.verify, "--verify") if options.verify else None
     if warning:
         log("warning: " + warning)
-    if options.fuse_preprocess:
-        log("note: " + TENSORRT_NOTE)
     return output, calib_entries, verify_entries
 
 
@@ -100,25 +98,31 @@ def load_model(source_path, options, log):
     log("  {}: {}, {}, input {}x{} {}".format(
         source.kind, source.arch, source.task.head_words(source.classes, source.targets),
         source.spec.size[0], source.spec.size[1], source.spec.color_order))
+    if options.fuses(source.kind):
+        log("note: " + TENSORRT_NOTE)
+    elif source.kind == "onnx" and options.fuse_preprocess is None:
+        log("note: " + ONNX_NOTE)
     return source
 
 
 def write_models(source, stage_dir, manifest, golden, calibration, options, log):
-    """The bundle's models (fp32, float-input, int8), golden set and calibration cache, each verified
-    as written; the verdicts go to the manifest's "verification"."""
+    """The bundle's models (fp32, int8, and a fused bundle's float-pixel family), golden set and calibration
+    cache, each verified as written; the verdicts go to the manifest's "verification"."""
     checks = manifest["verification"]
-    graphs, float_graphs = models.graph_families(options.fuse_preprocess)
+    graphs, pixel_graphs = models.graph_families(options.fuses(source.kind))
     models.write_fp32(source, stage_dir, manifest, graphs, options.opset, options.dynamic_batch is not None, log)
     checks["fp32"] = models.verify_fp32(source, stage_dir, manifest, golden, graphs, options.fp32_tolerance, log)
-    if float_graphs is not None:
-        checks["float_input"] = models.write_float_input_models(source, stage_dir, manifest, golden,
-                                                                calibration, float_graphs, options, log)
     models.write_golden(stage_dir, manifest, golden, source.spec, log)
     if calibration is not None:
         checks["int8"] = models.write_int8(source, stage_dir, manifest, calibration, graphs,
                                            options.int8_flavors, options.calib_method,
                                            options.int8_bar(source.task), log)
-        models.write_calibration_cache(source, stage_dir, manifest, calibration, float_graphs or graphs,
+    # After the bundle's own models: a reader taking the first model of a precision finds those.
+    if pixel_graphs is not None:
+        checks["float_pixels"] = models.write_pixel_models(source, stage_dir, manifest, golden, calibration,
+                                                           pixel_graphs, options, log)
+    if calibration is not None:
+        models.write_calibration_cache(source, stage_dir, manifest, calibration, pixel_graphs or graphs,
                                        options.calib_method, log)
 
 
@@ -176,7 +180,7 @@ def bundle_manifest(source, options):
     if source.kind == "onnx":
         names = (source.onnx_info["input_name"], source.onnx_info["output_name"])
     batch = batch_range(source, options.dynamic_batch)
-    fused = dict(FUSED_INPUT) if options.fuse_preprocess else False
+    fused = dict(FUSED_INPUT) if options.fuses(source.kind) else False
     return new_manifest(source.arch, source.classes, source.spec, names[0], names[1], batch=batch,
                         fused_preprocess=fused, source=source.manifest_source(), targets=source.targets,
                         task=source.task)

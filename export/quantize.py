@@ -16,6 +16,7 @@ sample is kept out of calibration and used to compare INT8 with FP32.
 
 import contextlib
 import io
+import os
 
 import numpy as np
 
@@ -123,7 +124,8 @@ def quantize_flavor(prepared_path, out_path, flavor, input_name, calibration_bat
     # quantize_static keeps its augmented calibration model in its own temporary directory; its
     # calibrators print progress chatter to stdout, which is kept off our progress lines (edge.util.progress:
     # the images as calibration reads them, then a line every interval while it computes and quantizes).
-    shown = Progress("int8 {} calibration".format(flavor), total=len(calibration_batch), unit="image", items="img")
+    shown = Progress("int8 {} calibration ({})".format(flavor, os.path.basename(str(out_path))),
+                     total=len(calibration_batch), unit="image", items="img")
     shown.set_stage("preparing the calibration model")
     with shown, shown.heartbeat(), contextlib.redirect_stdout(io.StringIO()):
         quantization.quantize_static(

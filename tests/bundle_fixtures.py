@@ -133,33 +133,36 @@ def run_export(argv, capsys):
 
 @pytest.fixture(scope="session")
 def export_fp32_bundle(tmp_path_factory, export_checkpoint):
-    """A bundle exported once (fp32, static batch 1, random verification images). Do not modify."""
+    """A plain bundle (--no-fuse-preprocess: float NCHW input, normalised on the host) exported once (fp32,
+    static batch 1, random verification images); the fused default is export_fused_int8_bundle's. Do not modify."""
     from export.cli import main
 
     out = os.path.join(str(tmp_path_factory.mktemp("export_fp32")), "bundle")
-    assert main([export_checkpoint, "-o", out]) == 0
+    assert main([export_checkpoint, "-o", out, "--no-fuse-preprocess"]) == 0
     return out
 
 
 @pytest.fixture(scope="session")
 def export_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
-    """A bundle with both INT8 flavors, calibrated on the class folders. Do not modify."""
+    """A plain bundle (--no-fuse-preprocess: float NCHW input) with both INT8 flavors, calibrated on the class
+    folders. Do not modify."""
     from export.cli import main
 
     out = os.path.join(str(tmp_path_factory.mktemp("export_int8")), "bundle")
-    code = main([export_checkpoint, "-o", out, "--int8", "--calib", export_images, "--calib-method", "minmax",
-                 "--holdout-fraction", "0.25"])
+    code = main([export_checkpoint, "-o", out, "--no-fuse-preprocess", "--int8", "--calib", export_images,
+                 "--calib-method", "minmax", "--holdout-fraction", "0.25"])
     assert code == 0
     return out
 
 
 @pytest.fixture(scope="session")
 def export_fused_int8_bundle(tmp_path_factory, export_checkpoint, export_images):
-    """--fuse-preprocess (uint8 input) with both INT8 flavors and a dynamic batch of 1..4. Do not modify."""
+    """edge-export's default, fused (uint8 input, plus the float-pixel family for TensorRT 8.2), with both INT8
+    flavors and a dynamic batch of 1..4. Do not modify."""
     from export.cli import main
 
     out = os.path.join(str(tmp_path_factory.mktemp("export_fused")), "bundle")
-    code = main([export_checkpoint, "-o", out, "--fuse-preprocess", "--dynamic-batch", "4", "--int8", "--calib",
+    code = main([export_checkpoint, "-o", out, "--dynamic-batch", "4", "--int8", "--calib",
                  export_images, "--calib-method", "minmax", "--holdout-fraction", "0.25"])
     assert code == 0
     return out

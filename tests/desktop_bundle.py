@@ -7,9 +7,9 @@ the device-side run (Python 3.6 with ONNX Runtime 1.10, as on JetPack 4.6) throu
 EDGE_DESKTOP_BUNDLES; tests/edge/test_desktop_bundles.py loads every model file in it there.
 Two bundles, both INT8 (the tiny colour classifier of tests/bundle_fixtures.py, 32x32):
 
-    int8/    float input, both INT8 flavors
+    int8/    --no-fuse-preprocess: float input, both INT8 flavors
     triton/  the Triton model repository of int8/ (--triton-repo)
-    fused/   --fuse-preprocess (uint8 input, plus the float-input family), dynamic batch 1..4
+    fused/   the default, fused (uint8 input, plus the float-pixel family for TensorRT 8.2), dynamic batch 1..4
 """
 
 import os
@@ -44,8 +44,8 @@ def export_bundles(out):
         checkpoint = tiny_checkpoint(scratch, images)
         common = [checkpoint, "--int8", "--calib", images, "--calib-method", "minmax", "--holdout-fraction", "0.25"]
         shutil.rmtree(out, ignore_errors=True)
-        runs = {"int8": ["--triton-repo", os.path.join(out, TRITON)],
-                "fused": ["--fuse-preprocess", "--dynamic-batch", "4"]}
+        runs = {"int8": ["--no-fuse-preprocess", "--triton-repo", os.path.join(out, TRITON)],
+                "fused": ["--dynamic-batch", "4"]}
         for name in BUNDLES:
             if main(common + ["-o", os.path.join(out, name)] + runs[name]) != 0:
                 raise SystemExit("exporting the {} bundle failed".format(name))

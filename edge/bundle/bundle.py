@@ -10,7 +10,7 @@
                            "path", "sha256", and for a checkpoint "epoch", "metrics" (what training
                            measured: "val": {"accuracy", "images", ...}; a regression model's
                            "val": {"mae_px", "rmse_px", "per_target", "images"})}},
-      "input": {"name", "shape" [N, C, H, W] (N = opt batch; [N, H, W, 3] when fused),
+      "input": {"name", "shape" [N, C, H, W] (N = opt batch; [N, H, W, 3] when fused, edge-export's default),
                 "batch": {"min", "opt", "max"},
                 "preprocess": PreprocessSpec.to_dict(): {"size", "resize", "crop_pct", "interpolation",
                               "mean", "std", "color_order", "layout", "dtype"},
@@ -26,7 +26,12 @@
         "fp32": {"source", "inputs", "max_abs_diff", "max_abs_logit", "tolerance", "tolerance_rule",
                  "top1_agreement"},
         "int8": {<flavor>: {"source", "holdout_images", "max_abs_diff", "top1_agreement", "min_agreement",
-                            "accuracy_fp32", "accuracy_int8", "accuracy_delta"}}}
+                            "accuracy_fp32", "accuracy_int8", "accuracy_delta"}},
+        "float_pixels": (a fused bundle) {"fp32", "int8": {"tensorrt-qdq-s8s8"}}: the same records for the
+                 family TensorRT 8.2 builds from, on the same frames widened to float32 (older fused
+                 bundles: "float_input", for their float32-nchw family)}
+      A fused bundle's fp32 records say "reference": the unfused PyTorch model on the host's
+      preprocessing, so fusing itself is what they verify; its INT8 records are against that fp32 model.
       A regression bundle's verification has no top-1: "fp32" has "max_abs_diff_input_px" (pixels of
       the model input) beside "max_abs_diff"; each "int8" flavor has {"source", "holdout_images",
       "max_abs_diff", "mean_abs_diff_px" (INT8 against fp32, pixels of the held-out images),
@@ -49,7 +54,12 @@ Artifact kinds and their extra keys:
                        calibration {"method", "images", "per_channel", "activations", "weights",
                        "symmetric_activations", "float_nodes" (nodes left unquantized: a
                        regression model's head; older bundles lack the key)} (int8 only), input_format
-                       ("float32-nchw" | "uint8-nhwc-bgr"; absent in older bundles: the bundle's)
+                       ("float32-nchw" | "uint8-nhwc-bgr" | "float32-nhwc-bgr"; absent in older bundles:
+                       the bundle's). A fused bundle's own models take uint8-nhwc-bgr; beside them it
+                       carries the family TensorRT 8.2 (no uint8 inputs) builds from: float32-nhwc-bgr
+                       (model.pixels.onnx, model.int8.trt.pixels.onnx: the same 0..255 BGR frame as
+                       float32, normalised in the graph) or, from an older edge-export, float32-nchw
+                       (model.float.onnx, model.int8.trt.float.onnx: normalised on the host)
     calibration_cache  method, requested_method (when another was used), images, batch_size,
                        tensorrt_version, onnx_file, onnx_sha256
     tensorrt_engine    precision (built), requested_precision, also_requested, tensorrt_version, gpu,
@@ -57,7 +67,9 @@ Artifact kinds and their extra keys:
                        workspace_mb, key, input_shape, builder_flags, int8_mode ("explicit-qdq" |
                        "implicit-calibration" | null), calibration_cache_sha256, input_format (what
                        the engine takes: a fused bundle's engine for TensorRT 8.2, which has no
-                       uint8, takes float32-nchw and its runner normalises on the host). The file
+                       uint8, takes float32-nhwc-bgr and its runner only widens the uint8 frames to
+                       float32; an older bundle's takes float32-nchw and its runner normalises on
+                       the host). The file
                        is engine-<precision>-<key>.plan, key = 12 hex digits of sha256 over the
                        ONNX sha256, TensorRT version, GPU, compute capability, precision, batch
                        range and input shape (edge.tensorrt.matching).
@@ -74,7 +86,8 @@ import os
 from edge.version import __version__
 from edge.util.atomic import sha256_file, write_json
 from edge.errors import EdgeError
-from edge.bundle.schema import ARTIFACT_KINDS, FIX, INPUT_FLOAT, INPUT_UINT8, SCHEMA, SCHEMA_VERSION, check_manifest
+from edge.bundle.schema import (ARTIFACT_KINDS, FIX, INPUT_FLOAT, INPUT_UINT8, PIXEL_FORMATS, SCHEMA, SCHEMA_VERSION,
+                                check_manifest)
 from edge.bundle.preprocess import PreprocessSpec
 from edge.util.timestamps import utc_timestamp
 
@@ -94,7 +107,7 @@ def labels_text(classes):
 def image_shape(size, input_format):
     """One image's shape (no batch axis) as models taking `input_format` see it; size: (height, width)."""
     height, width = size
-    return [height, width, 3] if input_format == INPUT_UINT8 else [3, height, width]
+    return [height, width, 3] if input_format in PIXEL_FORMATS else [3, height, width]
 
 
 def new_manifest(arch, classes, spec, input_name, output_name, batch=(1, 1, 1),

@@ -4,11 +4,11 @@ edge-export writes it; edge-doctor reads it on the device (numpy only, no torch)
 runtime it can against it. `golden.npz` holds:
 
     frames     uint8 N x H x W x 3: the images resized and cropped by the bundle's spec (BGR), what
-               a fused model takes
+               a fused model takes (its TensorRT 8.2 engine: the same, widened to float32 by its runner)
     reference  float32 N x outputs: PyTorch's outputs for them (ONNX Runtime fp32's when the bundle
                was made from an ONNX file: the manifest entry says which)
 
-The float inputs the model saw are edge.bundle.preprocess.normalize_batch(frames, spec): plain float32
+The float inputs the unfused model saw are edge.bundle.preprocess.normalize_batch(frames, spec): plain float32
 arithmetic, the same bits on any machine. Their sha256 is in the manifest entry, so a device
 proves its own preprocessing matches the desktop's before anything is compared, and the file
 stays a few MB where float inputs at 224 px would be 19.
@@ -24,6 +24,7 @@ import numpy as np
 from edge.util.atomic import write_bytes
 from edge.errors import EdgeError
 from edge.bundle.preprocess import finish_input, normalize_batch
+from edge.bundle.schema import INPUT_PIXELS, INPUT_UINT8
 
 FILE = "golden.npz"
 DEFAULT_COUNT = 32
@@ -32,6 +33,14 @@ DEFAULT_COUNT = 32
 def inputs_sha256(inputs):
     """sha256 of a float32 C-ordered input batch, as the manifest records it."""
     return hashlib.sha256(np.ascontiguousarray(inputs, dtype=np.float32).tobytes()).hexdigest()
+
+
+def frames_as(frames, spec, input_format):
+    """Resized uint8 BGR `frames` (N,H,W,3) as a model taking `input_format` takes them: normalised float32 NCHW
+    (INPUT_FLOAT), the frames (INPUT_UINT8), or the frames widened to float32, 0..255 (INPUT_PIXELS)."""
+    if input_format == INPUT_PIXELS:
+        return np.asarray(frames, dtype=np.float32)
+    return finish_input(frames, spec, fused=input_format == INPUT_UINT8)
 
 
 class GoldenSet(object):
@@ -53,6 +62,10 @@ class GoldenSet(object):
     def model_inputs(self, bundle):
         """What the bundle's runners take: the frames for a fused bundle, else the float inputs."""
         return finish_input(self.frames, bundle.spec, fused=bool(bundle.fused_preprocess))
+
+    def inputs_as(self, spec, input_format):
+        """What a model file taking `input_format` (edge.bundle.schema) takes for these frames."""
+        return frames_as(self.frames, spec, input_format)
 
     def save(self, bundle_dir, spec):
         """Write golden.npz atomically; returns the manifest entry's extra keys."""

@@ -34,10 +34,14 @@ from edge.options.ranges import RANGES, type_name
 
 SCHEMA = "edge-toolkit/bundle"
 SCHEMA_VERSION = 2              # the newest this code reads
-# What a model file takes: the normalised float tensor edge.bundle.preprocess makes, or (--fuse-preprocess)
-# the resized uint8 BGR frame, normalised inside the graph.
+# What a model file takes: the normalised float tensor edge.bundle.preprocess makes (a plain bundle's), or
+# (a fused bundle's, the default) the resized BGR frame, normalised inside the graph: as uint8, or, for
+# TensorRT 8.2 (no uint8 inputs), as float32 holding the same 0..255 values (the host only widens).
 INPUT_FLOAT = "float32-nchw"
 INPUT_UINT8 = "uint8-nhwc-bgr"
+INPUT_PIXELS = "float32-nhwc-bgr"
+INPUT_FORMATS = (INPUT_FLOAT, INPUT_UINT8, INPUT_PIXELS)
+PIXEL_FORMATS = (INPUT_UINT8, INPUT_PIXELS)     # NHWC frames, normalised in the graph
 # The INT8 QDQ flavors a bundle may carry: symmetric int8 as TensorRT reads it, and uint8
 # activations, ONNX Runtime's fast x86 path (export.quantize makes both).
 TENSORRT_INT8 = "tensorrt-qdq-s8s8"
@@ -46,7 +50,7 @@ INT8_FLAVORS = (TENSORRT_INT8, ORT_INT8)
 # The precisions a model file or an engine has ("precision" of onnx and tensorrt_engine entries), slowest first.
 PRECISIONS = ("fp32", "fp16", "int8")
 ARTIFACT_KINDS = ("onnx", "calibration_cache", "tensorrt_engine", "timing_cache", "labels", "golden")
-# What --fuse-preprocess records as input.fused_preprocess: the graph takes the resized uint8 BGR frame.
+# What a fused export records as input.fused_preprocess: the graph takes the resized uint8 BGR frame.
 FUSED_INPUT = {"dtype": "uint8", "layout": "NHWC", "color_order": "BGR"}
 MAX_CLASSES = 100000
 FIX = "re-export the bundle (edge-export), or restore the manifest it wrote"
@@ -208,7 +212,7 @@ ARTIFACT_KEYS = (
     (("onnx",), "precision", one_of("fp32", "int8"), True),
     (("onnx",), "opset", whole(1, 100), False),
     (("onnx",), "flavor", one_of(*INT8_FLAVORS), False),
-    (("onnx", "tensorrt_engine"), "input_format", one_of(INPUT_FLOAT, INPUT_UINT8), False),
+    (("onnx", "tensorrt_engine"), "input_format", one_of(*INPUT_FORMATS), False),
     (("onnx",), "calibration", MAPPING, False),
     (("tensorrt_engine",), "precision", one_of(*PRECISIONS), True),
     (("tensorrt_engine",), "requested_precision", nullable(one_of(*PRECISIONS)), False),

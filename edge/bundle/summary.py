@@ -6,7 +6,7 @@ Shared by the desktop export and the device's engine build (edge.export).
 import sys
 
 from edge.util import text_table
-from edge.bundle.schema import INPUT_FLOAT
+from edge.bundle.schema import INPUT_FLOAT, INPUT_PIXELS
 
 
 def _size_text(num_bytes):
@@ -17,10 +17,28 @@ def _size_text(num_bytes):
     return ""
 
 
+# A fused bundle's TensorRT 8.2 family (its own models take uint8 frames): its words, its verification records.
+_TENSORRT_82_FAMILIES = {INPUT_PIXELS: (", float32 pixels (for TensorRT 8.2)", "float_pixels"),
+                         INPUT_FLOAT: (", float input (for TensorRT 8.2)", "float_input")}
+
+
+def _family(manifest, entry):
+    """(words, verification key) of `entry`'s family when it is a fused bundle's TensorRT 8.2 one, else None."""
+    if not (manifest.get("input") or {}).get("fused_preprocess"):
+        return None
+    return _TENSORRT_82_FAMILIES.get(entry.get("input_format"))
+
+
 def _float_input_note(manifest, entry):
-    if (manifest.get("input") or {}).get("fused_preprocess") and entry.get("input_format") == INPUT_FLOAT:
-        return ", float input (for TensorRT 8.2)"
-    return ""
+    family = _family(manifest, entry)
+    return family[0] if family else ""
+
+
+def _checks(manifest, entry):
+    """The verification records of `entry`'s family (a TensorRT 8.2 family's own where the manifest has them)."""
+    checks = manifest.get("verification") or {}
+    family = _family(manifest, entry)
+    return (checks.get(family[1]) or checks) if family else checks
 
 
 def summary_rows(manifest):
@@ -29,10 +47,10 @@ def summary_rows(manifest):
     from edge.tasks.registry import task_for
 
     task = task_for(manifest)
-    checks = manifest.get("verification") or {}
     rows = []
     for entry in manifest["artifacts"]:
         kind = entry["kind"]
+        checks = _checks(manifest, entry)
         precision, figures = "", ""
         if kind == "onnx" and entry.get("precision") == "fp32":
             precision = "fp32 onnx opset {}{}".format(entry.get("opset"), _float_input_note(manifest, entry))

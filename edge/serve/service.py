@@ -2,8 +2,9 @@
 takes and gives as KServe describes it.
 
 The model input is the bundle's, as its manifest says: the tensor name, FP32 [N,3,H,W] (NCHW,
-normalised as edge.bundle.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a bundle exported
-with --fuse-preprocess, whose graph normalises. The output is the logits, FP32 [N, classes], or a
+normalised as edge.bundle.preprocess does), or UINT8 [N,H,W,3] (resized BGR frames) for a fused bundle
+(edge-export's default), whose graph normalises (a TensorRT 8.2 engine of it takes float32 pixels: its
+runner widens the frames). The output is the logits, FP32 [N, classes], or a
 regression bundle's outputs, FP32 [N, targets] in the model's normalised units (edge.tasks.points).
 Beside it, NAME_image (edge.triton.names) takes what Triton's image clients send: UINT8 [N,H,W,3] RGB pixels
 at the model's size, which the service turns into that input as edge-predict does (channels to BGR, then the

@@ -3,7 +3,7 @@
     compat             8.2 vs 8.5+/10.x API differences, chosen by capability; this device's description
     build              one serialized engine from an ONNX file (parse, configure, build)
     calibrator         INT8 calibrators over numpy batches or a cache (implicit quantization, 8.x)
-    calibration_cache  a calibration cache for a bundle's float-input model
+    calibration_cache  a calibration cache for a bundle's float-input model (a fused bundle's float pixels)
     matching           engine keys, and which engine in a bundle fits this device
     engines            add_engines: build or reuse engines for this GPU and record them in the bundle
 

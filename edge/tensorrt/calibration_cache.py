@@ -1,4 +1,5 @@
-"""A TensorRT calibration cache for a bundle's float-input ONNX (implicit INT8 on TensorRT 8.x).
+"""A TensorRT calibration cache for a bundle's float-input ONNX (implicit INT8 on TensorRT 8.x): a plain
+bundle's model.onnx, or a fused bundle's float-pixel model.pixels.onnx (TensorRT 8.x takes it, not uint8).
 
 edge-export writes one while staging a bundle when TensorRT is on the desktop; on the device,
 add_engines builds an INT8 engine from it where the bundle has no TensorRT QDQ model.
@@ -19,7 +20,7 @@ CALIBRATION_BATCH = 8            # calibration batch size when the ONNX batch ax
 
 
 def write_calibration_cache(bundle_dir, onnx_file, batches, method, log=print):
-    """Calibrate `onnx_file` (in `bundle_dir`) on float32 NCHW `batches`; write `calibration.cache`.
+    """Calibrate `onnx_file` (in `bundle_dir`) on float32 `batches` of its input (NCHW, or NHWC pixels); write `calibration.cache`.
 
     method: "entropy" (IInt8EntropyCalibrator2) or "minmax" (IInt8MinMaxCalibrator); "percentile",
     ONNX Runtime's, has no TensorRT calibrator and uses entropy (said, and recorded as
@@ -78,6 +79,6 @@ def _single_float_input(trt, path):
             os.path.basename(path), network.num_inputs))
     tensor = network.get_input(0)
     if tensor.dtype != trt.DataType.FLOAT:
-        raise EdgeError("calibration feeds float32 NCHW images; {} input {!r} is {}".format(
+        raise EdgeError("calibration feeds float32 images; {} input {!r} is {}".format(
             os.path.basename(path), tensor.name, tensor.dtype))
     return tensor.name, [int(d) for d in tensor.shape]

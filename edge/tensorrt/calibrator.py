@@ -1,7 +1,7 @@
 """TensorRT INT8 calibrators (implicit quantization) that feed numpy batches or read a cache.
 
 They subclass TensorRT's own bases (IInt8EntropyCalibrator2, IInt8MinMaxCalibrator), so the class
-is made at run time from the imported module. Batches are float32 NCHW numpy arrays, copied to the
+is made at run time from the imported module. Batches are float32 numpy arrays of the model's input (NCHW, or NHWC pixels), copied to the
 GPU through edge.cuda.memory, inside its context (`memory.current()`): TensorRT calls get_batch on
 the thread that builds, and the pointers it returns must belong to the context the build runs in,
 so the caller builds inside `memory.current()` too. TensorRT hands the finished cache to
@@ -137,7 +137,7 @@ class _Callbacks(object):
 
 
 def make_calibrator(trt, method="entropy", batches=None, cache=None, memory=None):
-    """A calibrator instance: over `batches` (equal-sized float32 NCHW arrays), or reading `cache` only.
+    """A calibrator instance: over `batches` (equal-sized float32 arrays of the model's input), or reading `cache` only.
 
     `memory` is an edge.cuda.memory backend (needed only with batches): build inside
     `memory.current()` on the thread that calls `.release()` afterwards.

@@ -17,8 +17,10 @@ INT8 comes from the bundle's TensorRT QDQ model when it has one (explicit quanti
 TensorRT); else, on 8.x only, from its calibration cache (implicit, through a calibrator).
 
 Input: a fused bundle's models take uint8 frames, which TensorRT 8.2 cannot read (no UINT8 before
-8.5). There the engine is built from the float-input models the bundle also carries, and its
-entry says so (input_format); the runner then normalises on the host.
+8.5). There the engine is built from the float-pixel models the bundle also carries (float32 NHWC
+BGR holding 0..255, normalised in the graph: the runner only widens the frames), or, in a bundle
+from an older edge-export, from its float-input models (normalised NCHW: the runner normalises on
+the host). The engine's entry says which (input_format).
 
 All or nothing: every check runs before the first build; engines are written atomically; on any
 failure the engines written by this call are removed and the manifest and timing cache are left
@@ -32,7 +34,7 @@ import time
 
 from edge.util.atomic import sha256_file, write_bytes
 from edge.bundle.bundle import Bundle, artifact_entry, put_artifact
-from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8, PRECISIONS, TENSORRT_INT8
+from edge.bundle.schema import INPUT_FLOAT, INPUT_PIXELS, INPUT_UINT8, PRECISIONS, TENSORRT_INT8
 from edge.errors import EdgeError
 from edge.bundle.finite import refuse_non_finite_onnx
 from edge.tensorrt import build, compat
@@ -89,8 +91,10 @@ def add_engines(bundle_dir, precisions, workspace_mb=build.DEFAULT_WORKSPACE_MB,
         device["tensorrt_version"], device["gpu"], compat.sm(device["compute_capability"]), device["source"],
         _yes(fast["fp16"]), _yes(fast["int8"])))
     if input_format != bundle.input_format:
-        log("note: TensorRT {} has no uint8 inputs: building from the bundle's float-input models; the runner "
-            "normalises frames on the host for these engines".format(compat.version(trt)))
+        log("note: TensorRT {} has no uint8 inputs: building from the bundle's {}".format(
+            compat.version(trt), "float-pixel models; the runner only widens frames to float32 for these engines"
+            if input_format == INPUT_PIXELS else "float-input models (an older export); the runner normalises "
+            "frames on the host for these engines"))
     jobs = _plan(trt, bundle, wanted, fast, device, batch, strict, input_format, log)
 
     cache_path = timing_cache or os.path.join(bundle.path, "timing-{}.cache".format(_device_key(device)))
@@ -153,14 +157,16 @@ def _check_precisions(precisions):
 
 
 def _input_format(trt, bundle):
-    """The input the engines will take: the bundle's, or float where this TensorRT has no uint8 (8.2)."""
+    """The input the engines will take: the bundle's, or where this TensorRT has no uint8 (8.2) float pixels
+    (float32 NHWC BGR, normalised in the graph), else an older bundle's normalised float input."""
     if bundle.input_format != INPUT_UINT8 or compat.takes_uint8(trt):
         return bundle.input_format
-    if bundle.onnx("fp32", input_format=INPUT_FLOAT) is None:
-        raise EdgeError("this bundle's ONNX takes uint8 input (--fuse-preprocess), which TensorRT {} cannot read "
-                        "(8.5+ can), and it carries no float-input model (an older edge-export made it): "
-                        "re-export it with this edge-export".format(compat.version(trt)))
-    return INPUT_FLOAT
+    for input_format in (INPUT_PIXELS, INPUT_FLOAT):
+        if bundle.onnx("fp32", input_format=input_format) is not None:
+            return input_format
+    raise EdgeError("this bundle's ONNX takes uint8 input (fused preprocessing), which TensorRT {} cannot read "
+                    "(8.5+ can), and it carries no float-pixel model (an older edge-export made it): "
+                    "re-export it with this edge-export".format(compat.version(trt)))
 
 
 def _batch_range(dynamic, bundle):

@@ -27,7 +27,8 @@ FORMAT_NHWC = "FORMAT_NHWC"
 
 
 def image_layout(pixels, dims):
-    """The format of an image input with configuration `dims`: FORMAT_NHWC for uint8 pixels (`pixels` True),
+    """The format of an image input with configuration `dims`: FORMAT_NHWC for pixels (`pixels` True: uint8, or a
+    TensorRT 8.2 engine's float32),
     FORMAT_NCHW for the float tensor; None when `dims` are not 3 (a model without batching states its full shape,
     and Triton refuses a format there: "model input NHWC/NCHW require 3 dims")."""
     if len(dims) != 3:

@@ -6,7 +6,7 @@ The twin takes what image clients send (Triton's image_client.py with -s NONE): 
 height x width x channels, already at the model's size (resizing and cropping stay with the client).
 In front of the model it does what edge.bundle.preprocess.normalize_batch does on the host, with the
 same float32 arithmetic: Cast, the colour order the model wants, NHWC -> NCHW, (x - mean*255) / (std*255).
-A --fuse-preprocess model normalises in its graph already but takes BGR: its twin only reverses the
+A fused model normalises in its graph already but takes BGR: its twin only reverses the
 channels. Needs the onnx package (imported here, lazily); Python 3.6 compatible.
 """
 

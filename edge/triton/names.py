@@ -1,7 +1,7 @@
 """Model names: one name means one precision and one input, on edge-serve and in the exported Triton repository.
 
     NAME                 the fp32 ONNX model; its input is the bundle's tensor (FP32 [3,H,W] normalised,
-                         FORMAT_NCHW; a --fuse-preprocess bundle's: UINT8 [H,W,3] BGR, FORMAT_NHWC)
+                         FORMAT_NCHW; a fused bundle's (the default): UINT8 [H,W,3] BGR, FORMAT_NHWC)
     NAME_int8            the INT8 ONNX model (ONNX Runtime's flavor), same input
     NAME_trt_<precision> a TensorRT engine (NAME_trt_fp16, NAME_trt_int8), same input
     <any of these>_image the same model behind its image entry: UINT8 [H,W,3] RGB pixels at the model's

@@ -11,8 +11,9 @@
 Precisions are separate models, not versions of one: Triton serves only a model's newest version
 by default, and versions stand for a model's history; a client picks fp32, INT8 or an engine by
 name, and all of them can be loaded side by side. The bundle's TensorRT INT8 flavor
-(tensorrt-qdq-s8s8) and a fused bundle's float-input models are what engines are built from, not
-models to serve, so they are left out.
+(tensorrt-qdq-s8s8) and a fused bundle's TensorRT 8.2 family (float32 pixels, or an older bundle's float
+input) are what engines are built from, not models to serve, so they are left out; an engine built from
+that family is served as it was built (FP32 NHWC BGR pixels, or the normalised NCHW tensor).
 
 An engine runs only on the GPU model and TensorRT version that built it (edge.tensorrt.matching,
 with the GPU as edge.cuda.gpu names it): engines for another machine, and every engine where TensorRT
@@ -20,7 +21,7 @@ cannot be imported, are left out with the reason, in the log and in edge-toolkit
 Triton must also use that TensorRT version (a Triton release for this JetPack).
 
 Names follow edge.triton.names, as edge-serve's do: one name, one precision. The image input declares its
-format: FORMAT_NCHW for the float tensor, FORMAT_NHWC for uint8 pixels (a --fuse-preprocess model takes BGR,
+format: FORMAT_NCHW for the float tensor, FORMAT_NHWC for pixels (a fused model takes BGR,
 a twin RGB, the order Triton's image clients send; the twins need the onnx package, else they are left out),
 where Triton allows one: with batching (3 dims); a model without (max_batch_size 0) states none.
 
@@ -45,7 +46,7 @@ from edge.version import __version__
 from edge.util import text_table
 from edge.util.atomic import copy_file, make_folder, sha256_file, write_json, write_text
 from edge.bundle.bundle import LABELS, Bundle, labels_text
-from edge.bundle.schema import INPUT_UINT8, ORT_INT8
+from edge.bundle.schema import INPUT_UINT8, ORT_INT8, PIXEL_FORMATS
 from edge.cli import refuse_given
 from edge.errors import EdgeError, MissingDependency
 from edge.util.lazy import available, require
@@ -248,7 +249,7 @@ def _model(bundle, entry, name, what, platform, io, batch_range, max_delay_us):
         image_format = None
         if not is_output and tensor.name == bundle.input_name:
             tensor_dims = _fill(tensor_dims, item)
-            image_format = image_layout(bundle.model_input_format(entry) == INPUT_UINT8, tensor_dims)
+            image_format = image_layout(bundle.model_input_format(entry) in PIXEL_FORMATS, tensor_dims)
         label_file = LABELS if is_output and labels and tensor.name == bundle.output_name else None
         configs.append(TensorConfig(tensor.name, data_type(tensor.dtype), tensor_dims, label_file, image_format))
     comments = ["{} written by edge-export {}: {}, {} (sha256 {})".format(CONFIG, __version__, what, entry["file"],

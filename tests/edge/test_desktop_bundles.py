@@ -3,7 +3,7 @@ Python 3.6 with ONNX Runtime 1.10 (the last for Python 3.6, JetPack 4.6's era), 
 
 The Makefile exports them in the desktop venv first (tests/desktop_bundle.py) and names their folder
 in EDGE_DESKTOP_BUNDLES; without it these tests skip. Every model file (fp32, both INT8 flavors, a
-fused bundle's float-input family, the Triton repository's copies) must load here and give the
+fused bundle's float-pixel family for TensorRT 8.2, the Triton repository's copies) must load here and give the
 desktop's golden top-1; the automatic choice must take the INT8 model, and edge-doctor pass it.
 """
 
@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 
 from edge.bundle.bundle import Bundle
-from edge.bundle.schema import INPUT_UINT8
 from edge.tasks.classification import INT8_MIN_AGREEMENT
 from edge.bundle.golden import GoldenSet
-from edge.bundle.preprocess import finish_input
 
 FOLDER = os.environ.get("EDGE_DESKTOP_BUNDLES")
 EXPECTED = os.environ.get("EDGE_EXPECT_ONNXRUNTIME")   # make test-ort110: the version these tests are for
@@ -64,8 +62,7 @@ def test_every_model_file_loads_here_and_gives_the_desktops_top1(name):
     entries = bundle.artifacts("onnx")
     assert len(entries) == (5 if name == "fused" else 3)
     for entry in entries:
-        fused = bundle.model_input_format(entry) == INPUT_UINT8
-        outputs = _run(bundle.check(entry), finish_input(golden.frames, bundle.spec, fused=fused))
+        outputs = _run(bundle.check(entry), golden.inputs_as(bundle.spec, bundle.model_input_format(entry)))
         agreement = _agreement(outputs, golden)
         if entry["precision"] == "fp32":
             assert agreement == 1.0 and np.abs(outputs - golden.reference).max() < 1e-3, entry["file"]

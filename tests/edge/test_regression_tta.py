@@ -112,8 +112,8 @@ def test_edge_serve_answers_a_regression_bundle_in_pixels_of_the_image_sent(regr
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read().decode("utf-8"))
         status, _, refused = server.json("POST", "/v2/models/model/infer", json.dumps({
-            "inputs": [{"name": bundle.input_name, "datatype": "FP32",
-                        "shape": [1, 3, 32, 32], "data": [0.0] * (3 * 32 * 32)}],
+            "inputs": [{"name": bundle.input_name, "datatype": "UINT8",   # fused, edge-export's default: frames
+                        "shape": [1, 32, 32, 3], "data": [0] * (3 * 32 * 32)}],
             "outputs": [{"name": bundle.output_name, "parameters": {"classification": 2}}]}).encode("utf-8"),
             {"Content-Type": "application/json"})
     with LoadedBundle.load(regression_bundle).runner(runtime="onnxruntime", precision="fp32", threads=1) as model:

@@ -88,3 +88,27 @@ def test_concurrent_requests_on_the_tensorrt_runner_are_all_answered(monkeypatch
     assert recorder.threads[0] == threading.current_thread().name   # the warm-up, on the activating thread
     assert set(recorder.threads[1:]) == {"serve-batcher"}             # every request: the batcher's thread
     assert trt.fake_memory.live() == []                               # deactivated: everything freed
+
+
+def test_a_fused_bundle_on_82_is_served_uint8_frames_its_engine_takes_as_float_pixels(monkeypatch, tmp_path,
+                                                                                    export_fused_int8_bundle):
+    import shutil
+
+    from edge.bundle.schema import INPUT_PIXELS
+
+    folder = str(tmp_path / "fused")
+    shutil.copytree(export_fused_int8_bundle, folder)
+    install(monkeypatch, "8.2", device="nano")
+    engine, = add_engines(folder, ["fp32"], log=lambda text: None)
+    assert engine["input_format"] == INPUT_PIXELS
+    frames = np.random.RandomState(3).randint(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    body = json.dumps({"inputs": [{"name": "input", "shape": list(frames.shape), "datatype": "UINT8",
+                                   "data": frames.ravel().tolist()}]}).encode("utf-8")
+    with serving(folder, runtime="tensorrt", precision="fp32", model_name="fused", max_batch=4) as server:
+        status, _, answer = server.json("POST", "/v2/models/fused/infer", body, {"Content-Type": "application/json"})
+    assert status == 200, answer
+    output, = answer["outputs"]
+    got = np.array(output["data"], np.float32).reshape(output["shape"])
+    with OnnxRuntimeRunner(Bundle.load(folder)) as reference:   # the uint8 model, normalising in its graph
+        want = reference.infer(frames)
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max()))

@@ -6,13 +6,14 @@ and async copies land only when the stream is synchronized.
 """
 
 import json
+import os
 import shutil
 
 import numpy as np
 import pytest
 
 from edge.bundle.bundle import Bundle, read_manifest, write_manifest
-from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
+from edge.bundle.schema import INPUT_FLOAT, INPUT_PIXELS, INPUT_UINT8
 from edge.errors import EdgeError
 from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
 from edge.runners.select import make_runner
@@ -166,20 +167,74 @@ def test_gpu_memory_is_the_engines_activations_plus_its_io_buffers(monkeypatch, 
 
 # ----------------------------------------------------------------------------- fused bundles
 
-def test_fused_bundle_on_82_runs_its_float_engine_with_host_normalisation(monkeypatch, fused_dir, export_images):
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_fused_bundle_on_82_runs_its_float_pixel_engine_widening_only(monkeypatch, fused_dir, export_images,
+                                                                      precision):
     from edge.tasks.classifier import Classifier
 
+    trt = install(monkeypatch, "8.2", device="xavier")
+    lines = []
+    entry, = add_engines(fused_dir, [precision], log=lines.append)
+    assert entry["input_format"] == INPUT_PIXELS
+    assert entry["onnx_file"] == {"fp16": "model.pixels.onnx", "int8": "model.int8.trt.pixels.onnx"}[precision]
+    assert entry["input_shape"] == [32, 32, 3]
+    assert trt.builds[-1]["inputs"][0][1:] == [[-1, 32, 32, 3], "FLOAT"]   # NHWC float: 8.2 takes it
+    assert any("no uint8 inputs" in line and "only widens" in line for line in lines)
+    bundle = Bundle.load(fused_dir)
+    frames = _frames(export_images, 12)
+    import edge.runners.tensorrt.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "normalize_batch", None)   # the host must not normalise
+    with TensorRTRunner(bundle) as trt_runner, OnnxRuntimeRunner(bundle, "fp32") as ort_runner:
+        assert "widened to float32 on the host" in trt_runner.describe() and not trt_runner.host_normalises
+        assert trt_runner.model_io()[2] == INPUT_PIXELS and trt_runner.input.dtype == np.float32
+        batch = np.stack([Classifier(bundle, trt_runner).prepare(frame) for frame in frames])
+        assert batch.dtype == np.uint8                       # callers feed a fused bundle uint8 frames
+        got, want = trt_runner.infer(batch), ort_runner.infer(batch)   # ONNX Runtime: the uint8 fp32 model
+    if precision == "fp16":
+        assert _close_to_fp16(got, want)
+    else:
+        assert (got.argmax(1) == want.argmax(1)).mean() >= 0.98
+
+
+def _old_style(fused_dir, plain_dir):
+    """`fused_dir` as an older edge-export wrote it: its TensorRT 8.2 family takes normalised float NCHW
+    (model.float.onnx, model.int8.trt.float.onnx: the plain export of the same checkpoint, static batch 1) instead
+    of pixels."""
+    from edge.bundle.bundle import artifact_entry, put_artifact
+
+    manifest = read_manifest(fused_dir)
+    manifest["artifacts"] = [e for e in manifest["artifacts"] if e.get("input_format") != INPUT_PIXELS and
+                             e["kind"] != "calibration_cache"]
+    manifest["verification"]["float_input"] = manifest["verification"].pop("float_pixels")
+    for source, target, extra in (("model.onnx", "model.float.onnx", {"precision": "fp32"}),
+                                  ("model.int8.trt.onnx", "model.int8.trt.float.onnx",
+                                   {"precision": "int8", "flavor": "tensorrt-qdq-s8s8"})):
+        shutil.copyfile(os.path.join(plain_dir, source), os.path.join(fused_dir, target))
+        put_artifact(manifest, artifact_entry(fused_dir, target, "onnx", input_format=INPUT_FLOAT, opset=13,
+                                              **extra))
+    for name in ("model.pixels.onnx", "model.int8.trt.pixels.onnx"):
+        os.unlink(os.path.join(fused_dir, name))
+    write_manifest(fused_dir, manifest)
+    return fused_dir
+
+
+def test_an_older_fused_bundle_on_82_still_normalises_on_the_host(monkeypatch, fused_dir, export_int8_bundle,
+                                                                  export_images):
+    from edge.tasks.classifier import Classifier
+
+    old = _old_style(fused_dir, export_int8_bundle)
     install(monkeypatch, "8.2", device="xavier")
     lines = []
-    entry, = add_engines(fused_dir, ["fp16"], log=lines.append)
+    entry, = add_engines(old, ["fp16"], dynamic=(1, 1, 1), log=lines.append)   # the plain export's static batch
     assert entry["input_format"] == INPUT_FLOAT and entry["onnx_file"] == "model.float.onnx"
-    assert any("no uint8 inputs" in line for line in lines)
-    bundle = Bundle.load(fused_dir)
+    assert any("no uint8 inputs" in line and "normalises frames on the host" in line for line in lines)
+    bundle = Bundle.load(old)
     frames = _frames(export_images)
     with TensorRTRunner(bundle) as trt_runner, OnnxRuntimeRunner(bundle) as ort_runner:
         assert "normalised on the host" in trt_runner.describe()
         batch = np.stack([Classifier(bundle, trt_runner).prepare(frame) for frame in frames])
-        assert batch.dtype == np.uint8                       # callers feed a fused bundle uint8 frames
+        assert batch.dtype == np.uint8
         assert _close_to_fp16(trt_runner.infer(batch), ort_runner.infer(batch))
 
 

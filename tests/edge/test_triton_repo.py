@@ -154,7 +154,7 @@ def test_onnx_io_reads_what_the_onnx_package_reads(export_fused_int8_bundle, exp
 
     paths = [os.path.join(folder, entry["file"]) for folder in (export_fused_int8_bundle, export_fp32_bundle)
              for entry in Bundle.load(folder).artifacts("onnx")]
-    assert len(paths) == 6   # fused: fp32, float-input fp32, two INT8 flavors, float-input INT8; fp32: one
+    assert len(paths) == 6   # fused: fp32, float-pixel fp32, two INT8 flavors, float-pixel INT8; fp32: one
     for path in paths:
         io = graph_io(path)
         assert ([tuple(t) for t in io.inputs], [tuple(t) for t in io.outputs]) == with_onnx(path), path
@@ -209,6 +209,27 @@ def test_only_engines_built_for_this_machine_are_served(monkeypatch, tmp_path):
     assert any(why in line and line.startswith("left out of the Triton repository: ") for line in lines)
     with open(os.path.join(repo, MARKER)) as handle:
         assert json.load(handle)["left_out"] == [{"file": nano["file"], "reason": why}]
+
+
+def test_a_fused_bundles_tensorrt_82_engine_is_served_as_it_takes_float_pixels(monkeypatch, tmp_path,
+                                                                                export_fused_int8_bundle):
+    from edge.bundle.schema import INPUT_PIXELS
+    from edge.tensorrt.engines import add_engines
+    from tests.fakes.trt import install
+
+    folder = str(tmp_path / "fused")
+    shutil.copytree(export_fused_int8_bundle, folder)
+    install(monkeypatch, "8.2", device="nano")
+    engine, = add_engines(folder, ["fp16"], **QUIET)
+    assert engine["input_format"] == INPUT_PIXELS
+    result = write_repository(folder, str(tmp_path / "triton"), name="fused", **QUIET)
+    configs = repository_configs(result.path)
+    # The float-pixel ONNX models are what the engine was built from: not served themselves.
+    assert sorted(configs) == ["fused", "fused_image", "fused_int8", "fused_int8_image", "fused_trt_fp16"]
+    assert not [model for model in result.models if model.entry["file"].endswith(".pixels.onnx")]
+    plan = configs["fused_trt_fp16"]
+    assert tensor(plan, "input") == ("input", "TYPE_FP32", [32, 32, 3], "") and input_format(plan) == "FORMAT_NHWC"
+    assert tensor(configs["fused"], "input") == ("input", "TYPE_UINT8", [32, 32, 3], "")
 
 
 def test_without_tensorrt_every_engine_is_left_out_with_the_reason(monkeypatch, tmp_path):

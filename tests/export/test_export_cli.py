@@ -246,8 +246,10 @@ def test_dynamic_batch_model_runs_several_images_at_once(export_run, export_chec
     code, out, err = export_run([export_checkpoint, "-o", tmp_path / "b", "--dynamic-batch", "4",
                                  "--verify-count", "4"])
     assert code == 0, err
-    session = ort.InferenceSession(str(tmp_path / "b" / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert session.run(None, {"input": np.zeros((3, 3, 32, 32), np.float32)})[0].shape == (3, 3)
+    for name, batch in (("model.onnx", np.zeros((3, 32, 32, 3), np.uint8)),      # the default: fused
+                        ("model.pixels.onnx", np.zeros((3, 32, 32, 3), np.float32))):
+        session = ort.InferenceSession(str(tmp_path / "b" / name), providers=["CPUExecutionProvider"])
+        assert session.run(None, {"input": batch})[0].shape == (3, 3)
 
 
 def test_high_opset_warns_about_tensorrt_82(export_run, export_checkpoint, tmp_path):
@@ -348,18 +350,21 @@ def test_bundle_input_flag_errors(export_run, export_bundle_copy, export_fake_de
     assert export_fake_device == []
 
 
+@pytest.mark.parametrize("flags, calibrated", [
+    ([], ("model.pixels.onnx", 29, (1, 32, 32, 3), np.float32, "minmax")),      # fused: TensorRT 8.2's family
+    (["--no-fuse-preprocess"], ("model.onnx", 29, (1, 3, 32, 32), np.float32, "minmax"))])
 def test_new_export_builds_engines_and_cache_in_staging(export_run, export_checkpoint, export_images, tmp_path,
-                                                        export_fake_device):
+                                                        export_fake_device, flags, calibrated):
     target = str(tmp_path / "b")
     code, out, err = export_run([export_checkpoint, "-o", target, "--int8", "--calib", export_images,
                                  "--int8-flavors", "ort-qdq-u8s8", "--calib-method", "minmax",
-                                 "--engine", "fp16"])
+                                 "--engine", "fp16"] + flags)
     assert code == 0, err
     kinds = [call[0] for call in export_fake_device]
     assert kinds == ["calibration", "add_engines"]
     calibration, engines = export_fake_device
     assert calibration[1] != target and ".staging-" in calibration[1]   # written before the swap
-    assert calibration[2:] == ("model.onnx", 29, (1, 3, 32, 32), np.float32, "minmax")
+    assert calibration[2:] == calibrated
     assert engines[1] == calibration[1]
     bundle = Bundle.load(target)
     assert bundle.artifact("tensorrt_engine", precision="fp16") is not None

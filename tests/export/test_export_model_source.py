@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edge.bundle.bundle import read_manifest
+from edge.bundle.preprocess import PreprocessSpec, normalize_batch
 
 
 def _one_error_line(err):
@@ -16,24 +17,31 @@ def _one_error_line(err):
     return errors[0]
 
 
-def _ort_logits(path, batch):
+# These inputs take edge-export's default, fused preprocessing: model.onnx takes the uint8 frames, the PyTorch
+# reference their normalised float tensor (the spec of the exports below: ImageNet mean/std, RGB).
+PROBE_SPEC = PreprocessSpec(size=32)
+
+
+def _ort_logits(path, frames):
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {session.get_inputs()[0].name: batch[i:i + 1]})[0]
-                           for i in range(len(batch))])
+    model_input = session.get_inputs()[0]
+    batch = frames if model_input.type == "tensor(uint8)" else normalize_batch(frames, PROBE_SPEC)
+    return np.concatenate([session.run(None, {model_input.name: batch[i:i + 1]})[0] for i in range(len(batch))])
 
 
 @pytest.fixture
 def export_probe_batch():
-    return np.random.RandomState(3).randn(3, 3, 32, 32).astype(np.float32)
+    """Three resized uint8 BGR frames."""
+    return np.random.RandomState(3).randint(0, 256, (3, 32, 32, 3)).astype(np.uint8)
 
 
-def _torch_logits(model, batch):
+def _torch_logits(model, frames):
     import torch
 
     with torch.no_grad():
-        return model(torch.from_numpy(batch)).numpy()
+        return model(torch.from_numpy(normalize_batch(frames, PROBE_SPEC))).numpy()
 
 
 @pytest.mark.parametrize("wrap", ["plain", "state_dict_key", "data_parallel"])
@@ -151,6 +159,8 @@ def test_onnx_input_records_skipped_verification(export_run, export_fp32_bundle,
     manifest = read_manifest(str(tmp_path / "b"))
     fp32 = manifest["verification"]["fp32"]
     assert fp32["skipped"] is True and "ONNX file" in fp32["reason"]
+    assert manifest["input"]["fused_preprocess"] is False           # nothing to wrap: plain, and said once
+    assert err.count("an ONNX input keeps its plain float input") == 1
     assert manifest["input"]["preprocess"]["size"] == [32, 32]        # read from the ONNX input
     assert manifest["verification"]["int8"]["ort-qdq-u8s8"]["top1_agreement"] >= 0.98
     with open(onnx_path, "rb") as a, open(str(tmp_path / "b" / "model.onnx"), "rb") as b:

@@ -16,14 +16,21 @@ def test_int8_calibration_prints_plain_progress_lines(export_checkpoint, export_
                  export_images, "--calib-method", "minmax", "--holdout-fraction", "0.25"]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err
-    lines = [line for line in err.splitlines() if line.startswith("int8 tensorrt-qdq-s8s8 calibration: ")]
+    lines = [line for line in err.splitlines() if line.startswith("int8 tensorrt-qdq-s8s8 calibration (")]
     # Each image read is a line; between them and around them the heartbeat repeats the count or names the stage.
-    counted = [re.match(r"^int8 tensorrt-qdq-s8s8 calibration: image (\d+)/27, \d+ img/s, \d+ s left$", line)
-               for line in lines]
-    numbers = [int(match.group(1)) for match in counted if match]
-    assert sorted(set(numbers)) == list(range(1, 28)) and numbers == sorted(numbers), lines
+    # The default export is fused: the flavor is calibrated for the uint8 model, then for the float-pixel one, each
+    # run's lines naming its file.
+    head = r"^int8 tensorrt-qdq-s8s8 calibration \((model\.int8\.trt(?:\.pixels)?\.onnx)\): "
+    counted = [re.match(head + r"image (\d+)/27, \d+ img/s, \d+ s left$", line) for line in lines]
+    runs = {}
+    for match in counted:
+        if match:
+            runs.setdefault(match.group(1), []).append(int(match.group(2)))
+    assert sorted(runs) == ["model.int8.trt.onnx", "model.int8.trt.pixels.onnx"], lines
+    for run in runs.values():
+        assert sorted(set(run)) == list(range(1, 28)) and run == sorted(run), lines
     stages = [line for line, match in zip(lines, counted) if not match]
-    assert all(re.match(r"^int8 tensorrt-qdq-s8s8 calibration: (preparing the calibration model|computing ranges "
+    assert all(re.match(head + r"(preparing the calibration model|computing ranges "
                         r"and writing the quantized model), \d+ s so far$", line) for line in stages), stages
 
 

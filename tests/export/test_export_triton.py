@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 
-from edge.bundle.preprocess import normalize_batch
 from edge.util.atomic import sha256_file
 from edge.bundle.bundle import Bundle
 from edge.triton.repo import MARKER
@@ -29,16 +28,19 @@ def test_export_writes_the_bundle_and_its_repository(export_run, export_checkpoi
     config = configs["colours"]
     assert (config.name, config.platform, config.max_batch_size) == ("colours", "onnxruntime_onnx", 4)
     assert config.dynamic_batching.max_queue_delay_microseconds == 500
-    assert tensor(config, "input") == ("input", "TYPE_FP32", [3, 32, 32], "") and input_format(config) == "FORMAT_NCHW"
+    # The default export is fused: the model takes BGR uint8 frames; its float-pixel family (TensorRT 8.2's) is
+    # not served.
+    assert tensor(config, "input") == ("input", "TYPE_UINT8", [32, 32, 3], "") and input_format(config) == "FORMAT_NHWC"
+    assert Bundle.load(bundle_dir).artifact("onnx", file="model.pixels.onnx") is not None
     image = configs["colours_image"]
     assert tensor(image, "input") == ("input", "TYPE_UINT8", [32, 32, 3], "") and input_format(image) == "FORMAT_NHWC"
     assert (image.max_batch_size, image.dynamic_batching.max_queue_delay_microseconds) == (4, 500)
     assert tensor(config, "output") == ("logits", "TYPE_FP32", [3], "labels.txt")
     assert sha256_file(os.path.join(repo, "colours", "1", "model.onnx")) == Bundle.load(bundle_dir).onnx("fp32")["sha256"]
     assert read_lines(os.path.join(repo, "colours", "labels.txt")) == EXPORT_CLASSES
-    # The twin's graph normalises as edge-predict does on the host: RGB pixels in, the tensor model's logits out.
+    # The twin only reverses the channels in front of the fused graph: RGB pixels in, the BGR model's logits out.
     frames = np.random.RandomState(5).randint(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)   # BGR
-    want = _run(os.path.join(repo, "colours", "1", "model.onnx"), normalize_batch(frames, Bundle.load(bundle_dir).spec))
+    want = _run(os.path.join(repo, "colours", "1", "model.onnx"), frames)
     got = _run(os.path.join(repo, "colours_image", "1", "model.onnx"), np.ascontiguousarray(frames[..., ::-1]))
     assert np.abs(got - want).max() <= 1e-5 * max(1.0, float(np.abs(want).max()))
     assert np.abs(_run(os.path.join(repo, "colours_image", "1", "model.onnx"), frames) - want).max() > 1e-3  # not BGR

@@ -2,7 +2,8 @@
 
 - A uint8 network input may only feed a Cast (8.5+/10.x: "TensorRT does not support UINT8 types
   for intermediate tensors"); TensorRT 8.2 has no uint8 at all, so a fused bundle also carries
-  float-input models for it, and the manifest says which model takes which input.
+  float-pixel models for it (float32 NHWC BGR, 0..255, normalised in the graph), and the manifest
+  says which model takes which input.
 - The TensorRT INT8 flavor keeps weights float with Q/DQ pairs: the 8.0/8.2 parser rejects int8
   initializers read by a DequantizeLinear ("invalid weights type of Int8"); zero points are int8 0.
 """
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge.bundle.bundle import Bundle
-from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
+from edge.bundle.schema import INPUT_FLOAT, INPUT_PIXELS, INPUT_UINT8
 
 
 def _graph(path):
@@ -51,38 +52,46 @@ def test_uint8_input_feeds_only_cast_nodes(fused_int8_bundle):
             assert to in ([1], [10]), to                                 # float or float16
 
 
-def test_fused_bundle_carries_float_input_models_for_tensorrt_82(fused_int8_bundle):
+def test_fused_bundle_carries_float_pixel_models_for_tensorrt_82(fused_int8_bundle):
     bundle = fused_int8_bundle
-    fp32 = bundle.onnx("fp32", input_format=INPUT_FLOAT)
-    int8 = bundle.onnx("int8", flavor="tensorrt-qdq-s8s8", input_format=INPUT_FLOAT)
-    assert fp32 is not None and int8 is not None and fp32["file"] != bundle.onnx("fp32")["file"]
+    fp32 = bundle.onnx("fp32", input_format=INPUT_PIXELS)
+    int8 = bundle.onnx("int8", flavor="tensorrt-qdq-s8s8", input_format=INPUT_PIXELS)
+    assert (fp32["file"], int8["file"]) == ("model.pixels.onnx", "model.int8.trt.pixels.onnx")
     for entry in (fp32, int8):
         bundle.check(entry)
         model = _graph(bundle.file(entry))
         assert model.graph.input[0].type.tensor_type.elem_type == 1               # float
         dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-        assert dims[1:] == [3, 32, 32]
-    assert bundle.onnx("int8", flavor="ort-qdq-u8s8", input_format=INPUT_FLOAT) is None   # ORT takes uint8
-    figures = bundle.manifest["verification"]["float_input"]
-    assert figures["fp32"]["max_abs_diff"] < 1e-4
+        assert dims[1:] == [32, 32, 3]                                             # NHWC, the frame's layout
+        consumers = [node.op_type for node in _consumers(model, model.graph.input[0].name)]
+        assert "Cast" not in consumers, consumers          # Cast-first is the uint8 graph's need, not this one's
+        assert bundle.item_shape(INPUT_PIXELS) == [32, 32, 3]
+    assert bundle.onnx("int8", flavor="ort-qdq-u8s8", input_format=INPUT_PIXELS) is None   # ORT takes uint8
+    # No family normalised on the host any more: every model of a fused bundle normalises in its graph.
+    assert not [e for e in bundle.artifacts("onnx") if bundle.model_input_format(e) == INPUT_FLOAT]
+    assert bundle.artifact("calibration_cache") is None or \
+        bundle.artifact("calibration_cache")["onnx_file"] == "model.pixels.onnx"
+    figures = bundle.manifest["verification"]["float_pixels"]
+    assert figures["fp32"]["max_abs_diff"] < 1e-4 and figures["fp32"]["input_format"] == INPUT_PIXELS
+    assert "unfused PyTorch" in figures["fp32"]["reference"]
     assert figures["int8"]["tensorrt-qdq-s8s8"]["top1_agreement"] >= 0.98
+    assert "float_input" not in bundle.manifest["verification"]
 
 
-def test_float_input_model_matches_the_fused_one_on_host_normalised_frames(fused_int8_bundle, export_images):
+def test_float_pixel_model_matches_the_uint8_one_on_widened_frames(fused_int8_bundle, export_images):
     import onnxruntime as ort
 
-    from edge.bundle.preprocess import normalize_batch, read_image, resize_and_crop
+    from edge.bundle.preprocess import read_image, resize_and_crop
     from export.verify import list_images
 
     bundle = fused_int8_bundle
     frames = np.stack([resize_and_crop(read_image(path), bundle.spec) for path, _ in list_images(export_images)[:8]])
     fused = ort.InferenceSession(bundle.file(bundle.onnx("fp32")), providers=["CPUExecutionProvider"])
-    plain = ort.InferenceSession(bundle.file(bundle.onnx("fp32", input_format=INPUT_FLOAT)),
-                                 providers=["CPUExecutionProvider"])
-    want = np.concatenate([fused.run(None, {"input": frames[i:i + 1]})[0] for i in range(len(frames))])
-    got = np.concatenate([plain.run(None, {"input": normalize_batch(frames[i:i + 1], bundle.spec)})[0]
-                          for i in range(len(frames))])
-    assert np.abs(want - got).max() < 1e-4
+    pixels = ort.InferenceSession(bundle.file(bundle.onnx("fp32", input_format=INPUT_PIXELS)),
+                                  providers=["CPUExecutionProvider"])
+    want = fused.run(None, {"input": frames})[0]
+    got = pixels.run(None, {"input": frames.astype(np.float32)})[0]
+    assert np.abs(want - got).max() < 1e-4 and (want.argmax(1) == got.argmax(1)).all()
 
 
 @pytest.mark.parametrize("fixture", ["export_int8_bundle", "fused_int8_bundle"])

@@ -21,13 +21,14 @@ ORT_INT8_FLAVORS = (ORT_INT8, TENSORRT_INT8)
 
 
 def onnx_artifact(bundle, precision):
-    """The bundle's ONNX artifact for `precision` ("fp32" or "int8"), or an EdgeError saying why not."""
+    """The bundle's ONNX artifact for `precision` ("fp32" or "int8") taking the bundle's own input (never a fused
+    bundle's TensorRT 8.2 family), or an EdgeError saying why not."""
     if precision == "fp32":
-        entry = bundle.artifact("onnx", precision="fp32")
+        entry = bundle.onnx("fp32")
     elif precision == "int8":
         entry = None
         for flavor in ORT_INT8_FLAVORS:
-            entry = bundle.artifact("onnx", precision="int8", flavor=flavor)
+            entry = bundle.onnx("int8", flavor=flavor)
             if entry:
                 break
     else:

@@ -9,8 +9,10 @@ cannot fit an execution context gets one line, not an AttributeError later. Pyth
 
 A batch larger than the engine's maximum runs in chunks; a chunk smaller than the engine takes
 (a static batch, or a profile minimum above 1) is padded and the padding's outputs dropped. An
-engine built from a fused bundle's float-input model (TensorRT 8.2 has no uint8) still takes the
-bundle's uint8 frames: the runner normalises them on the host first.
+engine built for TensorRT 8.2 (no uint8 inputs) from a fused bundle still takes the bundle's uint8
+frames: from its float-pixel model (float32 NHWC BGR, normalised in the engine) the runner only
+widens them to float32, straight into the page-locked input buffer; from an older bundle's
+float-input model (normalised NCHW) it normalises them on the host first (host_normalises).
 
 The runner owns its CUDA context (edge.cuda.memory's, the device's primary context) and makes it
 current around everything that touches CUDA or TensorRT objects (loading, each infer, release), on
@@ -23,7 +25,7 @@ import time
 
 import numpy as np
 
-from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
+from edge.bundle.schema import INPUT_FLOAT, INPUT_PIXELS, INPUT_UINT8
 from edge.bundle.preprocess import normalize_batch
 from edge.errors import EdgeError
 from edge.runners.base import Runner
@@ -86,8 +88,9 @@ class TensorRTRunner(Runner):
             self.min_batch = self.max_batch = self.input.batch_dim
         else:
             self.min_batch, self.max_batch = int(batch.get("min", 1)), int(batch.get("max", 1))
-        self.host_normalises = (self.bundle.input_format == INPUT_UINT8 and
-                                self.bundle.model_input_format(self.entry) == INPUT_FLOAT)
+        takes = self.bundle.model_input_format(self.entry)
+        self.host_normalises = self.bundle.input_format == INPUT_UINT8 and takes == INPUT_FLOAT
+        self.host_widens = self.bundle.input_format == INPUT_UINT8 and takes == INPUT_PIXELS
         self.stream = self.memory.stream()
         for tensor in self.tensors:
             tensor.host = self.memory.pagelocked(self.max_batch * int(np.prod(tensor.item)), tensor.dtype)
@@ -134,9 +137,11 @@ class TensorRTRunner(Runner):
         count = batch.shape[0]
         run = max(count, self.min_batch)
         started = time.perf_counter()
-        flat = np.ascontiguousarray(batch, dtype=self.input.dtype).ravel()
-        self.input.host[:flat.size] = flat
-        self.input.host[flat.size:run * int(np.prod(self.input.item))] = 0   # padding rows, if any
+        size = batch.size
+        # Straight into the page-locked buffer, converted on the way (uint8 frames widen to a
+        # float-pixel engine's float32 there): no intermediate array.
+        np.copyto(self.input.host[:size].reshape(batch.shape), batch, casting="unsafe")
+        self.input.host[size:run * int(np.prod(self.input.item))] = 0   # padding rows, if any
         memory.htod(self.input.device, self.input.host, stream)
         memory.synchronize(stream)
         copied = time.perf_counter()
@@ -198,4 +203,5 @@ class TensorRTRunner(Runner):
             return "tensorrt {}".format(self.precision)
         return "tensorrt {} ({}, TensorRT {}{})".format(
             self.precision, self.entry["file"], self.entry.get("tensorrt_version"),
-            ", normalised on the host" if getattr(self, "host_normalises", False) else "")
+            ", normalised on the host" if getattr(self, "host_normalises", False) else
+            ", widened to float32 on the host" if getattr(self, "host_widens", False) else "")

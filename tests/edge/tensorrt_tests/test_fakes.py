@@ -189,6 +189,18 @@ def test_uint8_inputs_fail_to_parse_before_85(generation_name):
     assert not hasattr(trt.DataType, "UINT8")
 
 
+@pytest.mark.parametrize("generation_name", ["8.0", "8.2", "8.6", "10.3"])
+def test_a_float_nhwc_pixel_input_parses_on_every_generation(generation_name):
+    """FLOAT is a network input type on every version (convertDtype), whatever the layout: a float32 NHWC
+    input may feed a Transpose directly (a fused bundle's float-pixel model for TensorRT 8.2)."""
+    trt = make_fake_tensorrt(generation_name)
+    model = _model([helper.make_node("Transpose", ["image"], ["out"], perm=[0, 3, 1, 2], name="transpose")],
+                   [_value("image", TensorProto.FLOAT, [1, 4, 4, 3])], [_value("out", TensorProto.FLOAT, [1, 3, 4, 4])])
+    ok, errors, network = _parse(trt, model)
+    assert ok, errors
+    assert network.get_input(0).dtype == trt.DataType.FLOAT and list(network.get_input(0).shape) == [1, 4, 4, 3]
+
+
 @pytest.mark.parametrize("generation_name", ["8.6", "10.3"])
 def test_uint8_may_only_be_a_network_input_cast_to_float(generation_name):
     trt = make_fake_tensorrt(generation_name)
