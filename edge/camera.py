@@ -80,7 +80,6 @@ def _main(argv):
     access = http_access(config, specs, log)
 
     from edge.bundle.bundle import Bundle
-    from edge.runners.select import make_runner
     from edge.sources.factory import open_source
     from edge.tasks.tta import DihedralViews
 
@@ -88,25 +87,29 @@ def _main(argv):
     views = DihedralViews.for_bundle(bundle, config["tta"])
     source_options = open_options(config, bundle)
     open_source(config["source"], **source_options)  # validate the URI before starting anything
-    # A camera delivers frames far apart: idle worker threads sleep instead of spinning (CPU per result).
-    runner, why = make_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
-                              checkpoint=config["checkpoint"], build_engine=config["build_engine"], log=log,
-                              spinning=False)
+    runner, why = daemon_runner(config, bundle)
     return run_daemon(config, bundle, runner, why, views, specs, access, source_options)
+
+
+def daemon_runner(config, bundle, checkpoint=True):
+    """(runner, why) for `bundle` with the runtime options of `config` (edge.runners.select.camera_runner: no spinning,
+    threads fitted to the frame rate without --threads); checkpoint=False: a swap's new bundle, which has its own."""
+    from edge.runners.select import camera_runner
+    from edge.tasks.tta import DihedralViews
+
+    return camera_runner(bundle, config["runtime"], config["precision"], threads=config["threads"],
+                         checkpoint=config["checkpoint"] if checkpoint else None, build_engine=config["build_engine"],
+                         log=log, fps=config["fps"], views=DihedralViews.for_bundle(bundle, config["tta"]).count)
 
 
 def model_swap(config, bundle, runner, why, views):
     """The daemon's ModelSwap: its first model, and new bundles made as that one was (same runtime options)."""
     from edge.daemon.swap import LoadedModel, ModelSwap
-    from edge.runners.select import make_runner
     from edge.tasks.registry import model_for
     from edge.tasks.tta import DihedralViews
 
     def make(new_bundle):
-        same = new_bundle.path == bundle.path
-        return make_runner(new_bundle, config["runtime"], config["precision"], threads=config["threads"],
-                           checkpoint=config["checkpoint"] if same else None, build_engine=config["build_engine"],
-                           log=log, spinning=False)
+        return daemon_runner(config, new_bundle, checkpoint=new_bundle.path == bundle.path)
 
     def wrap(new_bundle, new_runner, new_why):
         new_views = views if new_bundle is bundle else DihedralViews.for_bundle(new_bundle, config["tta"])

@@ -25,7 +25,7 @@ def measure(bundle, source, spinning, threads, seconds, runtime="onnxruntime", p
 
     factory = lambda: make_runner(bundle, runtime, precision, threads=threads, spinning=spinning)[0]
     results, wall, grabber, cpu_seconds = run_daemon(
-        bundle, factory, lambda: open_source(source, loop=True, realtime=True), duration=seconds)
+        bundle, factory, lambda: open_source(source, loop=True, realtime=True), duration=seconds)[:4]
     inference = summarize([r["latency_ms"]["inference"] for r in results])
     capture = summarize([r["latency_ms"]["capture_to_result"] for r in results])
     return {"spinning": spinning, "threads": threads, "results": len(results), "fps": len(results) / wall,

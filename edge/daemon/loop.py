@@ -19,12 +19,18 @@ Each result carries per-stage latency: capture_wait (waiting for a new frame), p
 inference, postprocess, publish (time the previous result took to publish: a result cannot
 contain its own publish time), total (this frame, capture_wait excluded) and capture_to_result
 (from the frame's capture to its result, the latency a robot sees).
+
+The loop's thread also counts its own CPU time (edge.util.cpu.thread_cpu_seconds, 0 where the platform
+has no per-thread clock): `frame_cpu_s` over every frame it processes (preprocessing, the inference call
+as far as it runs on this thread, postprocessing, publishing, telemetry) and `publish_cpu_s`, the part
+spent in the sinks' publish(). edge-bench --source splits a result's CPU with them (edge.benchmark.cpu_account).
 """
 
 import signal
 import threading
 import time
 
+from edge.util.cpu import thread_cpu_seconds
 from edge.util.timestamps import utc_timestamp
 
 POLL_S = 0.25  # longest the loop waits for a frame before checking the stop flag
@@ -51,6 +57,9 @@ class CameraDaemon(object):
         self.stop_event = threading.Event()
         self.frames = 0
         self.last_publish_ms = 0.0
+        self.frame_cpu_s = 0.0      # this thread's CPU in process(), all frames
+        self.publish_cpu_s = 0.0    # of which in the sinks' publish()
+        self._cpu_mark = 0.0
         self._health_seen = None    # (grabber state, reconnects) last reported to telemetry
 
     def request_stop(self, signum=None, frame=None):
@@ -118,7 +127,15 @@ class CameraDaemon(object):
         self.telemetry.set_state("stopping", reason)
         return reason
 
+    def _count_cpu(self):
+        """Add this thread's CPU since the last mark to frame_cpu_s: before publishing (a sink reading the
+        counters then sees this frame's stages counted) and at the end of a frame."""
+        now = thread_cpu_seconds()
+        self.frame_cpu_s += now - self._cpu_mark
+        self._cpu_mark = now
+
     def process(self, frame, capture_wait):
+        self._cpu_mark = thread_cpu_seconds()
         results, timings = self.model.results([frame.image])
         now = time.time()
         latency = {"capture_wait": capture_wait, "preprocess": timings["preprocess"],
@@ -133,6 +150,7 @@ class CameraDaemon(object):
             result["model"] = {"name": self.model_identity["name"], "id": self.model_identity["id"]}
         result.update({"latency_ms": dict((k, round(v, 3)) for k, v in latency.items()),
                        "runtime": self.runtime_label, "dropped": self.grabber.frames_dropped})
+        self._count_cpu()
         publish_from = time.perf_counter()
         for sink in self.sinks:
             try:
@@ -141,12 +159,14 @@ class CameraDaemon(object):
                 sink.errors += 1
                 self.log("sink {} failed: {}".format(sink.name, exc))
         self.last_publish_ms = (time.perf_counter() - publish_from) * 1000.0
+        self.publish_cpu_s += thread_cpu_seconds() - self._cpu_mark
         latency["publish"] = self.last_publish_ms
         self.frames += 1
         if self.swap is not None and self._last_result_at is not None:
             self.swap.result_published(now - self._last_result_at)
         self._last_result_at = now
         self.telemetry.observe_frame(latency, dropped_total=self.grabber.frames_dropped)
+        self._count_cpu()
         return result
 
     def update_health(self):

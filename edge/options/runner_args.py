@@ -39,7 +39,9 @@ def add_runner_arguments(parser, rows=False):
         group.add_argument("--precision", default=None, choices=PRECISION_CHOICES,
                            help="auto (default): the fastest verified precision the runtime has")
     group.add_argument("--threads", type=int, default=None,
-                       help=help_text("threads", "CPU threads for ONNX Runtime / PyTorch; default: the runtime's"))
+                       help=help_text("threads", "CPU threads for ONNX Runtime / PyTorch; default: the runtime's, "
+                                                 "but edge-camera and edge-bench --source give ONNX Runtime 1 thread "
+                                                 "when that keeps up with the frame rate"))
     group.add_argument("--checkpoint", default=None,
                        help="PyTorch runtime: the model.pt (default: the one the bundle was exported from)")
     group.add_argument("--build-engine", action="store_true", default=None,

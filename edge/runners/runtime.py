@@ -16,14 +16,17 @@ TritonPlatform = collections.namedtuple("TritonPlatform", "platform backend mode
 class Options(object):
     """The runner options of the commands (edge.options.runner_args), for a factory to take what it uses.
 
-    spinning=False: CPU threads sleep between calls (a camera-rate loop, not a benchmark)."""
+    spinning=False: CPU threads sleep between calls (a camera-rate loop, not a benchmark).
+    frame_rate: the model inputs a second that loop needs; a runtime that sizes its CPU threads to it does so
+    when threads is None (edge.runners.onnxruntime.threads)."""
 
-    def __init__(self, threads=None, checkpoint=None, build_engine=False, log=None, spinning=True):
+    def __init__(self, threads=None, checkpoint=None, build_engine=False, log=None, spinning=True, frame_rate=None):
         self.threads = threads
         self.checkpoint = checkpoint
         self.build_engine = build_engine
         self.log = log
         self.spinning = spinning
+        self.frame_rate = frame_rate
 
 
 class Verdict(object):

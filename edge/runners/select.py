@@ -19,6 +19,7 @@ from edge.runners import registry
 from edge.runners.runtime import Options, Verdict
 
 PRECISION_CHOICES = ("auto",) + PRECISIONS
+DEFAULT_FRAME_RATE = 30.0   # frames a second of a camera loop whose source does not say (a camera's usual rate)
 
 
 def runtime_choices():
@@ -26,11 +27,20 @@ def runtime_choices():
     return ("auto",) + registry.names()
 
 
+def loop_frame_rate(fps=None):
+    """The frames a second a camera loop must keep up with: the source's --fps, else DEFAULT_FRAME_RATE (a file's
+    own rate is known only once it is open, after the runner is loaded)."""
+    return float(fps) if fps else DEFAULT_FRAME_RATE
+
+
 def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoint=None, build_engine=False,
-                log=None, spinning=True):
+                log=None, spinning=True, frame_rate=None):
     """A not-yet-activated runner and a one-line reason for the choice.
 
     spinning=False: ONNX Runtime's threads sleep between calls (a camera-rate loop, not a benchmark).
+    frame_rate: the model inputs a second that loop needs (frames a second, loop_frame_rate, times the --tta
+    views); with threads None, ONNX Runtime then takes one intra-op thread when that keeps up with it, else its
+    default (decided and logged on activation: edge.runners.onnxruntime.threads). Other runtimes ignore it.
     """
     choices = runtime_choices()
     if runtime not in choices:
@@ -47,8 +57,18 @@ def make_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoi
     if precision == "auto" and chosen.choose_precision is not None:
         precision, settled = chosen.choose_precision(bundle)
         why += "; " + settled
-    options = Options(threads=threads, checkpoint=checkpoint, build_engine=build_engine, log=log, spinning=spinning)
+    options = Options(threads=threads, checkpoint=checkpoint, build_engine=build_engine, log=log, spinning=spinning,
+                      frame_rate=frame_rate)
     return chosen.make(bundle, precision, options), why
+
+
+def camera_runner(bundle, runtime="auto", precision="auto", threads=None, checkpoint=None, build_engine=False,
+                  log=None, fps=None, views=1):
+    """make_runner as edge-camera's loop runs it, and edge-bench --source measures it: frames come far apart, so
+    idle worker threads sleep instead of spinning, and the thread count fits the source's frame rate (`fps`, its
+    --fps; loop_frame_rate) times the model inputs each frame makes (`views`: --tta) unless `threads` is given."""
+    return make_runner(bundle, runtime, precision, threads=threads, checkpoint=checkpoint, build_engine=build_engine,
+                       log=log, spinning=False, frame_rate=loop_frame_rate(fps) * views)
 
 
 def auto_runtime(bundle, precision="auto", build_engine=False):

@@ -11,11 +11,19 @@ exception: there every frame is wanted, so the grabber waits for the consumer in
 
 No call into the source may hold the grabber: OpenCV's GStreamer read can block forever when a
 camera drops (edge.sources.watchdog). Each source is opened and read on a reader thread of its own,
-watched from the grabber's thread: a read that has not returned `stall_timeout` seconds after the
-last frame turns the state "degraded" at once, and the source is closed on a helper thread with a
-deadline of its own before a new one is opened: the stuck read is ended first (source.interrupt()),
-as releasing a capture under a running read can crash OpenCV; a read or release still blocked past
-the deadline is abandoned and counted. open() has a deadline as well (`open_timeout`).
+which hands each frame over itself (no second thread woken per frame), watched from the grabber's
+thread: a read that has not returned `stall_timeout` seconds after the last frame turns the state
+"degraded" at once, and the source is closed on a helper thread with a deadline of its own before a
+new one is opened: the stuck read is ended first (source.interrupt()), as releasing a capture under
+a running read can crash OpenCV; a read or release still blocked past the deadline is abandoned and
+counted. open() has a deadline as well (`open_timeout`).
+
+`capture_cpu_s` is the CPU the capture cost this process, by each thread's own CPU clock
+(edge.util.cpu.thread_cpu_seconds; 0 where the platform has none): the reader thread's while it reads
+and hands frames over (decoding, conversion and scaling done on that thread; pacing sleeps and
+back-pressured waits cost nothing), plus the grabber thread's while it watches a source. Work a
+capture library does on threads of its own (FFmpeg's decoder threads, a GStreamer pipeline's
+streaming threads) is not in it.
 """
 
 import random
@@ -25,6 +33,7 @@ import time
 from edge.errors import EdgeError
 from edge.sources.base import SourceError
 from edge.sources.watchdog import OPEN_GUARD_S, RELEASE_TIMEOUT_S, Worker, ensure_capacity, stop_and_release, stuck_calls
+from edge.util.cpu import thread_cpu_seconds
 
 STATES = ("connecting", "ok", "degraded", "ended", "stopped", "failed")
 POLL_S = 0.25           # longest the grabber waits on a read before looking at the stop flag
@@ -46,6 +55,8 @@ class LatestFrameGrabber(object):
         self.frames_captured = 0
         self.frames_dropped = 0
         self.reconnects = 0
+        self.read_cpu_s = 0.0               # the reader thread's CPU reading and handing over frames
+        self.drain_cpu_s = 0.0              # the grabber thread's CPU while watching the reader
         self._frame = None                  # newest frame not yet taken
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -57,6 +68,11 @@ class LatestFrameGrabber(object):
         self._thread.daemon = True
         self._thread.start()
         return self
+
+    @property
+    def capture_cpu_s(self):
+        """CPU seconds the capture has cost on the reader and grabber threads (see the module's docstring)."""
+        return self.read_cpu_s + self.drain_cpu_s
 
     @property
     def stuck_calls(self):
@@ -128,7 +144,9 @@ class LatestFrameGrabber(object):
                 worker.close()
                 return self._fail(exc)
             self._source = source
+            started_cpu = thread_cpu_seconds()
             delivered = self._drain(source, worker)
+            self.drain_cpu_s += thread_cpu_seconds() - started_cpu
             self._close(source, worker)
             self._source = None
             if source.ended:
@@ -153,48 +171,71 @@ class LatestFrameGrabber(object):
                     late=lambda call: call.error is None and source.close())
 
     def _drain(self, source, worker):
-        """Read until the source ends, fails or stalls; True if it delivered any frame."""
-        delivered = False
-        last_frame_at = time.time()
+        """Read until the source ends, fails or stalls; True if it delivered any frame.
+
+        The reader thread reads and publishes frame after frame in one call (_read_frames: no hand-off
+        between two threads per frame); this thread watches it for a stall."""
+        progress = _Progress()
+        call = worker.submit(lambda: self._read_frames(source, progress), "read")
+        if not self._watch(call, progress):
+            return progress.delivered
+        try:
+            call.result()
+        except SourceError as exc:
+            self._set_state("degraded", str(exc))
+        except Exception as exc:  # an OpenCV/driver error mid-stream: treat as a lost source
+            self._set_state("degraded", "{}: {}".format(type(exc).__name__, exc))
+        return progress.delivered
+
+    def _read_frames(self, source, progress):
+        """On the reader thread: read and publish until the grabber stops or gives up on this source
+        (progress.stopped), the source ends, or nothing came for stall_timeout (degraded); a read error
+        is raised to the grabber's thread."""
         spec_options = getattr(getattr(source, "spec", None), "options", {}) or {}
         backpressure = not source.live and not spec_options.get("realtime") and not spec_options.get("fps")
         timeout = min(1.0, self.stall_timeout)
-        while not self._stop.is_set():
-            call = worker.submit(lambda: source.read(timeout=timeout), "read")
-            if not self._wait_for_read(call, last_frame_at):
-                return delivered
+        going = True
+        while going and not self._stop.is_set():
+            started_cpu = thread_cpu_seconds()
             try:
-                frame = call.result()
-            except SourceError as exc:
-                self._set_state("degraded", str(exc))
-                return delivered
-            except Exception as exc:  # an OpenCV/driver error mid-stream: treat as a lost source
-                self._set_state("degraded", "{}: {}".format(type(exc).__name__, exc))
-                return delivered
-            if frame is None:
-                if source.ended:
-                    return delivered
-                if time.time() - last_frame_at > self.stall_timeout:
-                    self._set_state("degraded", "no frame for {:.0f} s".format(self.stall_timeout))
-                    return delivered
-                continue
-            if not delivered:
-                self._set_state("ok")
-                delivered = True
-            last_frame_at = time.time()
-            self._publish(frame, backpressure)
-        return delivered
+                going = self._read_one(source, progress, timeout, backpressure)
+            finally:
+                self.read_cpu_s += thread_cpu_seconds() - started_cpu
 
-    def _wait_for_read(self, call, last_frame_at):
-        """True once the read returns; False when the grabber stops, or when no frame came for
-        stall_timeout and the read is still inside the source (state degraded at once)."""
-        deadline = last_frame_at + self.stall_timeout
-        while not call.wait(min(POLL_S, deadline - time.time())):
-            if self._stop.is_set():
+    def _read_one(self, source, progress, timeout, backpressure):
+        """One read, and its frame published; False when the reading is over."""
+        frame = source.read(timeout=timeout)
+        with self._cond:
+            if progress.stopped:
                 return False
-            if time.time() >= deadline:
-                self._set_state("degraded", "no frame for {:.0f} s (read() did not return)".format(
-                    self.stall_timeout))
+            if frame is not None and not progress.delivered:
+                self._set_state("ok")
+                progress.delivered = True
+        if frame is None:
+            if source.ended:
+                return False
+            if time.time() - progress.last_frame_at > self.stall_timeout:
+                self._set_state("degraded", "no frame for {:.0f} s".format(self.stall_timeout))
+                return False
+            return True
+        progress.handing_over = True    # a back-pressured wait for the consumer is not a stall
+        self._publish(frame, backpressure)
+        progress.last_frame_at, progress.handing_over = time.time(), False
+        return True
+
+    def _watch(self, call, progress):
+        """True once the reading call returns; False when the grabber stops, or when no frame came for
+        stall_timeout and the read is still inside the source (state degraded at once). Either way the
+        reading stops at its next frame (progress.stopped)."""
+        while not call.wait(min(POLL_S, progress.stall_left(self.stall_timeout))):
+            if self._stop.is_set():
+                progress.stopped = True
+                return False
+            if progress.stall_left(self.stall_timeout) <= 0:
+                with self._cond:
+                    progress.stopped = True
+                    self._set_state("degraded", "no frame for {:.0f} s (read() did not return)".format(
+                        self.stall_timeout))
                 return False
         return True
 
@@ -220,3 +261,18 @@ class LatestFrameGrabber(object):
     def _sleep(self, seconds):
         # Jitter keeps a fleet of cameras from reconnecting in lockstep.
         self._stop.wait(seconds * random.uniform(0.8, 1.2))
+
+
+class _Progress(object):
+    """One source's reading, shared by the reader thread (delivered, last_frame_at, handing_over) and the
+    grabber's (stopped)."""
+
+    def __init__(self):
+        self.delivered = False
+        self.last_frame_at = time.time()
+        self.handing_over = False
+        self.stopped = False
+
+    def stall_left(self, stall_timeout):
+        """Seconds until the reading counts as stalled; never while a frame waits for the consumer."""
+        return POLL_S if self.handing_over else self.last_frame_at + stall_timeout - time.time()

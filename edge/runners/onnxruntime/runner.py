@@ -8,6 +8,7 @@ import numpy as np
 from edge.bundle.finite import refuse_non_finite_onnx
 from edge.runners.base import Runner
 from edge.runners.onnxruntime.loader import load_session, onnx_artifact
+from edge.runners.onnxruntime.threads import fit_threads, time_session
 
 
 class OnnxRuntimeRunner(Runner):
@@ -17,9 +18,15 @@ class OnnxRuntimeRunner(Runner):
     a fraction of a millisecond per call, and at a camera's 30 fps it burns a core doing nothing
     (114% of a core against 17% measured on this project's CPU): the daemon runs without it,
     edge-bench's peak-latency rows with it.
+
+    frame_rate: the model inputs a second of the loop it serves (a camera's frames, times its TTA views).
+    With threads None, activation then fits the thread count to it (edge.runners.onnxruntime.threads): 1
+    when that keeps up, else the runtime's default; `probe(session)` gives the one-thread latencies in ms
+    (tests give their own); log: where the choice is said.
     """
 
-    def __init__(self, bundle, precision="fp32", providers=None, threads=None, spinning=True):
+    def __init__(self, bundle, precision="fp32", providers=None, threads=None, spinning=True, frame_rate=None,
+                 log=None, probe=None):
         super(OnnxRuntimeRunner, self).__init__()
         self.bundle = bundle
         self.precision = precision
@@ -27,6 +34,10 @@ class OnnxRuntimeRunner(Runner):
         self.requested_providers = providers
         self.threads = threads
         self.spinning = spinning
+        self.frame_rate = frame_rate
+        self.log = log or (lambda text: None)
+        self.probe = probe or time_session
+        self.fitted_threads = None          # what the fit chose: 1, or None for the runtime's default
         self.session = None
         self.providers = []
         self.static_batch = None
@@ -34,7 +45,10 @@ class OnnxRuntimeRunner(Runner):
 
     def _activate_impl(self):
         path = self.model_path = self.bundle.check(self.entry)
-        session = load_session(path, self.threads, self.spinning, self.requested_providers)
+        if self.threads is None and self.frame_rate:
+            session = self._fitted_session(path)
+        else:
+            session = load_session(path, self.threads, self.spinning, self.requested_providers)
         refuse_non_finite_onnx(path)  # NaN or Inf weights give NaN outputs: refused, exit 3 (~60 ms for ResNet-18)
         self.session = session
         self.providers = self.session.get_providers()
@@ -43,6 +57,15 @@ class OnnxRuntimeRunner(Runner):
         self.input_name = inputs[0].name
         batch_dim = inputs[0].shape[0]
         self.static_batch = batch_dim if isinstance(batch_dim, int) else None
+
+    def _fitted_session(self, path):
+        """A one-thread session when it keeps up with the frame rate, else one with the runtime's default."""
+        session = load_session(path, 1, self.spinning, self.requested_providers)
+        self.fitted_threads, line = fit_threads(self.probe(session), self.frame_rate)
+        self.log(line)
+        if self.fitted_threads is None:
+            session = load_session(path, None, self.spinning, self.requested_providers)
+        return session
 
     def _infer_impl(self, batch):
         started = time.perf_counter()
@@ -70,6 +93,10 @@ class OnnxRuntimeRunner(Runner):
         self.session = None
 
     def describe(self):
-        return "{} {} ({}{}{})".format(self.name, self.precision, self.entry["file"],
-                                       ", {} threads".format(self.threads) if self.threads else "",
+        threads = self.threads or self.fitted_threads
+        if threads:
+            threads = ", {} thread{}".format(threads, "" if threads == 1 else "s")
+        elif self.threads is None and self.frame_rate and self.is_active:
+            threads = ", default threads"
+        return "{} {} ({}{}{})".format(self.name, self.precision, self.entry["file"], threads or "",
                                        "" if self.spinning else ", no spinning")

@@ -12,7 +12,8 @@ from edge.runners.runtime import Runtime, TritonPlatform, Verdict
 
 def _make(bundle, precision, options):
     from edge.runners.onnxruntime.runner import OnnxRuntimeRunner
-    return OnnxRuntimeRunner(bundle, precision=precision, threads=options.threads, spinning=options.spinning)
+    return OnnxRuntimeRunner(bundle, precision=precision, threads=options.threads, spinning=options.spinning,
+                             frame_rate=options.frame_rate, log=options.log)
 
 
 def int8_verified(bundle):
