@@ -13,7 +13,10 @@ Runs for months under systemd, so:
   (edge.daemon.swap); a changed config still takes a restart;
 - a sink that cannot deliver (broker away, file not writable) turns health "degraded" and the
   status line names it (edge.daemon.telemetry);
-- nothing grows with the run: counters and bounded windows only.
+- nothing grows with the run: counters and bounded windows only;
+- OpenCV's own worker threads are turned off (single_threaded_opencv): a frame-sized resize or colour
+  conversion handed to a thread pool costs more CPU in hand-offs than it saves at camera rate, and the
+  inference has the cores (measured with edge-bench --source: 0.3-0.5 ms of CPU a result less, issue 25).
 
 Each result carries per-stage latency: capture_wait (waiting for a new frame), preprocess,
 inference, postprocess, publish (time the previous result took to publish: a result cannot
@@ -31,6 +34,7 @@ import threading
 import time
 
 from edge.util.cpu import thread_cpu_seconds
+from edge.util.lazy import available
 from edge.util.timestamps import utc_timestamp
 
 POLL_S = 0.25  # longest the loop waits for a frame before checking the stop flag
@@ -96,6 +100,7 @@ class CameraDaemon(object):
 
     def run(self):
         """Process frames until stopped, the source ends, or a limit is reached. Returns the reason."""
+        single_threaded_opencv()
         started = time.time()
         next_log = started + self.log_every
         self.telemetry.set_state("starting", "waiting for the first frame")
@@ -193,3 +198,10 @@ class CameraDaemon(object):
                      self.frames, snap.get("fps", 0.0), self.grabber.frames_dropped,
                      snap.get("latency_ms", {}).get("inference", {}).get("p50", 0.0),
                      snap.get("latency_ms", {}).get("capture_to_result", {}).get("p50", 0.0), state))
+
+
+def single_threaded_opencv():
+    """OpenCV runs its functions on the calling thread (cv2.setNumThreads(0)), for this whole process."""
+    if available("cv2"):
+        import cv2
+        cv2.setNumThreads(0)

@@ -106,16 +106,21 @@ def test_the_pipeline_reports_the_cpu_outside_inference(export_int8_bundle, vide
     assert "ONNX Runtime threads:" in text.err and "thread" in document["measurements"][0]["runtime"]
 
 
-def test_the_loop_counts_its_threads_cpu(export_fp32_bundle, video):
+def test_the_loop_counts_its_threads_cpu_and_runs_opencv_on_its_own_threads(export_fp32_bundle, video):
+    import cv2
     from edge.benchmark.pipeline import run_daemon
     from edge.sources.factory import open_source
     bundle = Bundle.load(export_fp32_bundle)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(4)
     run = run_daemon(bundle, lambda: make_runner(bundle, "onnxruntime", "fp32", threads=1)[0],
                      lambda: open_source(video), frames=20)
     assert len(run.results) == 20 and run.inference is None
     assert run.daemon.frame_cpu_s >= run.daemon.publish_cpu_s >= 0 and run.grabber.capture_cpu_s >= 0
     first, last = run.marks
     assert first.wall <= last.wall and first.frame <= last.frame and first.read <= last.read
+    assert cv2.getNumThreads() == 1   # no OpenCV worker pool for frame-sized work (edge.daemon.loop)
+    cv2.setNumThreads(threads)
 
 
 def test_no_preview_jpeg_is_encoded_without_a_viewer(monkeypatch):
