@@ -16,9 +16,9 @@ from edge.bundle.bundle import image_shape
 from edge.bundle.schema import INPUT_FLOAT, INPUT_UINT8
 from edge.util.lazy import require
 
-TENSORRT_NOTE = ("fused preprocessing: the models take the resized BGR frame and normalise in-graph (uint8; "
-                 "for TensorRT 8.2, which has no uint8 inputs, float32 pixels the host only widens), each "
-                 "verified against the unfused PyTorch model; --no-fuse-preprocess exports the plain float input")
+FUSED_NOTE = ("fused preprocessing: the models take the resized BGR frame and normalise in-graph (uint8; "
+              "for TensorRT 8.2, which has no uint8 inputs, float32 pixels the host only widens), each "
+              "verified against the unfused PyTorch model; --no-fuse-preprocess exports the plain float input")
 ONNX_NOTE = ("an ONNX input keeps its plain float input (normalised on the host): fusing the preprocessing "
              "wraps a PyTorch model")
 

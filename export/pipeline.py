@@ -22,7 +22,7 @@ from edge.bundle.schema import FUSED_INPUT
 from edge.bundle.preprocess import preprocess_batch
 from export import bundle_models as models
 from export import bundle_writer, model_source, verify
-from export.fuse import ONNX_NOTE, TENSORRT_NOTE
+from export.fuse import FUSED_NOTE, ONNX_NOTE
 from export.onnx_export import INPUT_NAME, check_opset
 from export.options import ExportOptions
 from export.quantize import split_sample
@@ -99,7 +99,7 @@ def load_model(source_path, options, log):
         source.kind, source.arch, source.task.head_words(source.classes, source.targets),
         source.spec.size[0], source.spec.size[1], source.spec.color_order))
     if options.fuses(source.kind):
-        log("note: " + TENSORRT_NOTE)
+        log("note: " + FUSED_NOTE)
     elif source.kind == "onnx" and options.fuse_preprocess is None:
         log("note: " + ONNX_NOTE)
     return source
