@@ -107,7 +107,6 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
     """
     runner = verify.OnnxCpu(os.path.join(bundle_dir, graphs.file(FP32_FILE)),
                             max_batch=manifest["input"]["batch"]["max"])
-    float_inputs = None if graphs.fused else golden.inputs(source.spec)
     candidate = runner(golden.inputs_as(source.spec, graphs.input_format))
     if candidate.ndim != 2 or candidate.shape[1] != len(source.classes):
         raise EdgeError("the ONNX model gives outputs of shape {} for {} classes".format(
@@ -121,8 +120,7 @@ def verify_fp32(source, bundle_dir, manifest, golden, graphs, tolerance, log):
         graphs.words, " (the unfused model: checks the fused preprocessing)" if graphs.fused else "",
         len(golden), golden.source))
     if golden.reference is None:
-        golden.reference = verify.torch_logits(source.model, float_inputs if float_inputs is not None
-                                               else golden.inputs(source.spec))
+        golden.reference = verify.torch_logits(source.model, golden.inputs(source.spec))   # the unfused model
     record = verify.verify_fp32(golden.reference, candidate, tolerance, golden.source, source.task, source.spec)
     if graphs.fused:
         record["reference"] = "unfused PyTorch model on edge.bundle.preprocess output"

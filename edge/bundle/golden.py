@@ -61,7 +61,7 @@ class GoldenSet(object):
 
     def model_inputs(self, bundle):
         """What the bundle's runners take: the frames for a fused bundle, else the float inputs."""
-        return finish_input(self.frames, bundle.spec, fused=bool(bundle.fused_preprocess))
+        return self.inputs_as(bundle.spec, bundle.input_format)
 
     def inputs_as(self, spec, input_format):
         """What a model file taking `input_format` (edge.bundle.schema) takes for these frames."""
